@@ -1,0 +1,56 @@
+# Relay's developer entry points. `make run` and `make test` are the two
+# commands a newcomer needs; the others are what they would guess.
+
+GO        ?= go
+BIN       := bin
+TOOLS     := $(CURDIR)/.tools/bin
+STATICCHECK_VERSION := v0.8.2
+PKGS      := ./...
+BENCH_COUNT ?= 6
+
+.PHONY: all build run test test-short bench lint fmt docs check-docs fuzz tools clean help
+
+all: build
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build the relay CLI into bin/
+	$(GO) build -trimpath -o $(BIN)/relay ./cmd/relay
+
+run: build ## validate the example flows and show the reference of a task
+	$(BIN)/relay validate examples/flows
+
+test: ## unit tests, golden tests and generated-docs drift checks
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 $(PKGS)
+
+test-short: ## the quick subset of the tests
+	$(GO) test -short -count=1 $(PKGS)
+
+bench: ## benchmarks (results and commands in docs/benchmarks.md)
+	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCH_COUNT) $(PKGS)
+
+lint: tools ## go vet and staticcheck
+	$(GO) vet $(PKGS)
+	$(TOOLS)/staticcheck $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+fmt: ## format the Go code
+	gofmt -w $$(git ls-files '*.go')
+
+docs: ## regenerate docs/reference.md and docs/flow.schema.json from the code
+	$(GO) run ./cmd/relay docs --out docs/reference.md
+	$(GO) run ./cmd/relay schema --out docs/flow.schema.json
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$${FUZZTIME:-30s} ./statemachine/flow/
+	$(GO) test -run='^$$' -fuzz=FuzzParseRender -fuzztime=$${FUZZTIME:-30s} ./statemachine/expr/
+
+tools: $(TOOLS)/staticcheck
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+clean: ## remove build outputs
+	rm -rf $(BIN)

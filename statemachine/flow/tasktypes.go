@@ -1,0 +1,353 @@
+package flow
+
+// Canonical task type names. The state machine switches on these.
+const (
+	TypeLog          = "log"
+	TypeReturn       = "debug.return"
+	TypeOutputValues = "output.values"
+	TypeSequential   = "flow.sequential"
+	TypeParallel     = "flow.parallel"
+	TypeIf           = "flow.if"
+	TypeSwitch       = "flow.switch"
+	TypeForEach      = "flow.foreach"
+	TypeAllowFailure = "flow.allowfailure"
+	TypeDag          = "flow.dag"
+	TypeSubflow      = "flow.subflow"
+	TypePause        = "flow.pause"
+	TypeSleep        = "flow.sleep"
+	TypeWaitFor      = "flow.waitfor"
+	TypeFail         = "flow.fail"
+	TypeHTTPRequest  = "http.request"
+	TypeShell        = "shell.commands"
+	TypeLambdaInvoke = "lambda.invoke"
+	TypeEmit         = "cloudevents.emit"
+)
+
+// Log levels, as Kestra spells them.
+var LogLevels = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR"}
+
+// Builtin is the registry of every task, trigger and condition type Relay has.
+var Builtin = NewRegistry(append(append(taskTypes(), triggerTypes()...), conditionTypes()...)...)
+
+func kestra(names ...string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = "io.kestra." + n
+	}
+	return out
+}
+
+// Small constructors keep the tables below readable.
+func str(name, desc string) *PropDef {
+	return &PropDef{Name: name, Spec: Spec{Kind: KindString}, Dynamic: true, Description: desc}
+}
+func required(p *PropDef) *PropDef { p.Required = true; return p }
+func withDefault(p *PropDef, v any) *PropDef {
+	p.Default = v
+	return p
+}
+func aliased(p *PropDef, aliases ...string) *PropDef { p.Aliases = aliases; return p }
+func static(p *PropDef) *PropDef                     { p.Dynamic = false; return p }
+func boolean(name, desc string) *PropDef {
+	return &PropDef{Name: name, Spec: Spec{Kind: KindBool}, Description: desc}
+}
+func integer(name string, min float64, desc string) *PropDef {
+	return &PropDef{Name: name, Spec: Spec{Kind: KindInt, Min: min, HasMin: true}, Description: desc}
+}
+func duration(name, desc string) *PropDef {
+	return &PropDef{Name: name, Spec: Spec{Kind: KindDuration}, Description: desc}
+}
+func enum(name string, values []string, desc string) *PropDef {
+	return &PropDef{Name: name, Spec: Spec{Kind: KindEnum, Enum: values}, Description: desc}
+}
+func anyValue(name, desc string) *PropDef {
+	return &PropDef{Name: name, Spec: Spec{Kind: KindAny}, Dynamic: true, Description: desc}
+}
+func mapOf(name string, elem *Spec, desc string) *PropDef {
+	return &PropDef{Name: name, Spec: Spec{Kind: KindMap, Elem: elem}, Dynamic: true, Description: desc}
+}
+func listOf(name string, elem *Spec, desc string) *PropDef {
+	return &PropDef{Name: name, Spec: Spec{Kind: KindList, Elem: elem}, Dynamic: true, Description: desc}
+}
+func tasks(name string, min int, desc string) *PropDef {
+	return &PropDef{Name: name, Spec: Spec{Kind: KindTasks, MinItems: min}, Required: min > 0, Description: desc}
+}
+func object(name string, desc string, fields ...*PropDef) *PropDef {
+	return &PropDef{Name: name, Spec: Spec{Kind: KindObject, Fields: fields}, Description: desc}
+}
+
+var stringSpec = &Spec{Kind: KindString}
+
+func errorsProp() *PropDef {
+	return tasks("errors", 0, "Tasks run when a task of this block fails, before the flow's own `errors`.")
+}
+
+// CommonTaskProps are accepted by every task type.
+func CommonTaskProps() []*PropDef {
+	return []*PropDef{
+		static(required(str("id", "Unique id of the task in the flow; matches `^[a-zA-Z0-9][a-zA-Z0-9._-]*$`."))),
+		static(required(str("type", "Task type: a Relay name or one of its Kestra aliases."))),
+		static(str("description", "Free text shown in the UI and the CLI.")),
+		withDefault(boolean("disabled", "A disabled task is left out of the execution."), false),
+		withDefault(boolean("allowFailure", "A failure of this task becomes WARNING and the flow goes on."), false),
+		withDefault(boolean("allowWarning", "A WARNING of this task becomes SUCCESS."), false),
+		duration("timeout", "Longest time one attempt may run; past it the attempt fails with a timeout error and the retry policy applies."),
+		retryProp(),
+		withDefault(str("runIf", "Expression; when it renders false (see truthiness) the task is SKIPPED."), "true"),
+		enum("logLevel", LogLevels, "Least level of the task's logs that is kept."),
+	}
+}
+
+// RetryFields are the properties of a retry policy.
+func RetryFields() []*PropDef {
+	jitter := duration("jitter", "Random delay added to each wait: a duration (a delay in [0, jitter]) or `true` (up to 20% of the wait).")
+	jitter.Spec.BoolOr = true
+	return []*PropDef{
+		enum("type", []string{RetryConstant, RetryExponential, RetryRandom}, "Policy; when left out, `exponential` if `maxInterval` or `delayFactor` is given, else `constant`."),
+		aliased(integer("maxAttempts", 1, "Most attempts in all, the first one included."), "maxAttempt"),
+		aliased(duration("interval", "Wait before the first retry (constant: before every retry)."), "delay"),
+		aliased(duration("maxInterval", "Longest wait between attempts (exponential and random)."), "maxDelay"),
+		duration("minInterval", "Shortest wait between attempts (random)."),
+		withDefault(&PropDef{Name: "delayFactor", Spec: Spec{Kind: KindNumber, Min: 1, HasMin: true}, Description: "Growth factor of the wait (exponential)."}, 2.0),
+		duration("maxDuration", "Longest time from the first attempt after which no retry starts."),
+		jitter,
+		withDefault(boolean("warningOnRetry", "End in WARNING instead of SUCCESS when a retry was needed."), false),
+	}
+}
+
+func retryProp() *PropDef {
+	return object("retry", "Retry policy of the task; the flow's `retry` applies when left out.", RetryFields()...)
+}
+
+var (
+	methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+)
+
+func taskTypes() []*TypeDef {
+	forEachValues := aliased(required(anyValue("values", "Items to iterate: a list, or a JSON array string, or an expression yielding a list.")), "value")
+	return []*TypeDef{
+		{
+			Name: TypeLog, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.log.Log", "core.tasks.log.Log"),
+			Description: "Writes a message (or a list of messages) to the execution's log.",
+			Props: []*PropDef{
+				required(&PropDef{Name: "message", Spec: Spec{Kind: KindList, Elem: stringSpec, Scalar: true}, Dynamic: true, Description: "Message text, or a list of messages."}),
+				withDefault(enum("level", LogLevels, "Level of the message."), "INFO"),
+			},
+		},
+		{
+			Name: TypeReturn, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.debug.Return", "plugin.core.debug.Echo", "core.tasks.debugs.Return", "core.tasks.debugs.Echo"),
+			Description: "Renders `format` and returns it as the output `value`.",
+			Props:       []*PropDef{required(str("format", "Text or expression to render."))},
+			Outputs:     []OutputDef{{Name: "value", Kind: KindAny, Description: "The rendered `format`."}},
+		},
+		{
+			Name: TypeOutputValues, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.output.OutputValues", "core.tasks.outputs.OutputValues"),
+			Description: "Renders a map of values and returns them as the output `values`.",
+			Props:       []*PropDef{required(mapOf("values", nil, "Values to render; each may be an expression."))},
+			Outputs:     []OutputDef{{Name: "values", Kind: KindMap, Description: "The rendered values, by key."}},
+		},
+		{
+			Name: TypeSequential, Category: CategoryTask, Flowable: true,
+			Aliases:     kestra("plugin.core.flow.Sequential", "core.tasks.flows.Sequential"),
+			Description: "Runs its tasks one after another.",
+			Props:       []*PropDef{tasks("tasks", 1, "Tasks to run in order."), errorsProp()},
+		},
+		{
+			Name: TypeParallel, Category: CategoryTask, Flowable: true,
+			Aliases:     kestra("plugin.core.flow.Parallel", "core.tasks.flows.Parallel"),
+			Description: "Runs its tasks at the same time, at most `concurrent` at once.",
+			Props: []*PropDef{
+				tasks("tasks", 1, "Tasks to run in parallel."),
+				withDefault(static(integer("concurrent", 0, "Most tasks running at once; 0 means no limit.")), 0),
+				errorsProp(),
+			},
+		},
+		{
+			Name: TypeIf, Category: CategoryTask, Flowable: true,
+			Aliases:     kestra("plugin.core.flow.If", "core.tasks.flows.If"),
+			Description: "Runs `then` when the condition is true (see truthiness), `else` otherwise.",
+			Props: []*PropDef{
+				required(str("condition", "Expression deciding the branch.")),
+				tasks("then", 1, "Tasks run when the condition is true."),
+				tasks("else", 0, "Tasks run when the condition is false."),
+				errorsProp(),
+			},
+		},
+		{
+			Name: TypeSwitch, Category: CategoryTask, Flowable: true,
+			Aliases:     kestra("plugin.core.flow.Switch", "core.tasks.flows.Switch"),
+			Description: "Renders `value` to a string and runs the case of that name, or `defaults`.",
+			Props: []*PropDef{
+				required(str("value", "Expression whose string value selects the case.")),
+				{Name: "cases", Spec: Spec{Kind: KindCases, MinItems: 1}, Description: "Map from a value to the tasks run for it."},
+				tasks("defaults", 0, "Tasks run when no case matches."),
+				errorsProp(),
+			},
+		},
+		{
+			Name: TypeForEach, Category: CategoryTask, Flowable: true,
+			Aliases:     kestra("plugin.core.flow.ForEach", "plugin.core.flow.EachSequential", "plugin.core.flow.EachParallel", "core.tasks.flows.EachSequential", "core.tasks.flows.EachParallel", "core.tasks.flows.ForEach"),
+			Description: "Runs its tasks once per value; inside one iteration the tasks run one after another. `taskrun.value` is the current value.",
+			Props: []*PropDef{
+				forEachValues,
+				withDefault(aliased(static(integer("concurrencyLimit", 0, "Most iterations running at once; 0 means no limit.")), "concurrent"), 1),
+				tasks("tasks", 1, "Tasks run for each value."),
+				errorsProp(),
+			},
+			AliasDefaults: map[string]map[string]any{
+				"io.kestra.plugin.core.flow.EachParallel": {"concurrencyLimit": 0},
+				"io.kestra.core.tasks.flows.EachParallel": {"concurrencyLimit": 0},
+			},
+		},
+		{
+			Name: TypeAllowFailure, Category: CategoryTask, Flowable: true,
+			Aliases:     kestra("plugin.core.flow.AllowFailure", "core.tasks.flows.AllowFailure"),
+			Description: "Runs its tasks in order; a failure inside ends the block in WARNING and the flow goes on.",
+			Props:       []*PropDef{tasks("tasks", 1, "Tasks to run."), errorsProp()},
+		},
+		{
+			Name: TypeDag, Category: CategoryTask, Flowable: true,
+			Aliases:     kestra("plugin.core.flow.Dag", "core.tasks.flows.Dag"),
+			Description: "Runs tasks as soon as the tasks they depend on have succeeded.",
+			Props: []*PropDef{
+				{Name: "tasks", Spec: Spec{Kind: KindDag, MinItems: 1}, Required: true, Description: "List of `{task, dependsOn}`; `dependsOn` names task ids of the same Dag."},
+				withDefault(static(integer("concurrent", 0, "Most tasks running at once; 0 means no limit.")), 0),
+				errorsProp(),
+			},
+		},
+		{
+			Name: TypeSubflow, Category: CategoryTask, Flowable: true,
+			Aliases:     kestra("plugin.core.flow.Subflow", "core.tasks.flows.Subflow", "core.tasks.flows.Flow"),
+			Description: "Starts an execution of another flow; with `wait`, continues when it ends.",
+			Props: []*PropDef{
+				required(str("namespace", "Namespace of the flow to start.")),
+				required(str("flowId", "Id of the flow to start.")),
+				static(integer("revision", 1, "Revision to start; the latest when left out.")),
+				mapOf("inputs", nil, "Inputs of the child execution; each may be an expression."),
+				mapOf("labels", stringSpec, "Labels added to the child execution."),
+				withDefault(boolean("wait", "Wait for the child execution to end and take its outputs."), true),
+				withDefault(boolean("transmitFailed", "With `wait`, fail this task when the child execution fails."), true),
+			},
+			Outputs: []OutputDef{
+				{Name: "executionId", Kind: KindString, Description: "Id of the child execution."},
+				{Name: "state", Kind: KindString, Description: "Final state of the child execution (with `wait`)."},
+				{Name: "outputs", Kind: KindMap, Description: "Outputs of the child execution (with `wait`)."},
+			},
+		},
+		{
+			Name: TypePause, Category: CategoryTask, Flowable: true,
+			Aliases:     kestra("plugin.core.flow.Pause", "core.tasks.flows.Pause"),
+			Description: "Pauses the execution until it is resumed, or for `delay`. Holds no worker while paused.",
+			Props: []*PropDef{
+				aliased(duration("delay", "Resume by itself after this long."), "pauseDuration"),
+				duration("timeout", "Fail the pause when not resumed within this long."),
+				{Name: "onResume", Spec: Spec{Kind: KindInputs}, Description: "Inputs asked when resuming, declared like flow inputs; read as `outputs.<id>.onResume.<input>`."},
+			},
+			Outputs: []OutputDef{{Name: "onResume", Kind: KindMap, Description: "The inputs given at resume."}},
+		},
+		{
+			Name: TypeSleep, Category: CategoryTask, Flowable: true,
+			Aliases:     kestra("plugin.core.flow.Sleep"),
+			Description: "Waits for `duration` with a durable timer; holds no worker.",
+			Props:       []*PropDef{required(duration("duration", "How long to wait."))},
+		},
+		{
+			Name: TypeWaitFor, Category: CategoryTask, Flowable: true,
+			Aliases:     kestra("plugin.core.flow.WaitFor", "plugin.core.flow.LoopUntil"),
+			Description: "Runs its tasks again every `checkFrequency.interval` until the condition is true.",
+			Props: []*PropDef{
+				required(str("condition", "Expression checked after each iteration; true ends the loop.")),
+				tasks("tasks", 1, "Tasks run in each iteration."),
+				object("checkFrequency", "Bounds of the loop.",
+					withDefault(integer("maxIterations", 1, "Most iterations."), 100),
+					withDefault(duration("maxDuration", "Longest time the loop runs."), "PT1H"),
+					withDefault(duration("interval", "Wait between iterations."), "PT1S"),
+				),
+				withDefault(boolean("failOnMaxReached", "Fail when a bound is reached before the condition is true; otherwise the loop ends in SUCCESS."), false),
+				errorsProp(),
+			},
+			Outputs: []OutputDef{{Name: "iterationCount", Kind: KindInt, Description: "Number of iterations run."}},
+		},
+		{
+			Name: TypeFail, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.execution.Fail", "core.tasks.executions.Fail"),
+			Description: "Fails the task (and so the execution) with `errorMessage`, when `condition` is true or absent.",
+			Props: []*PropDef{
+				str("condition", "Expression; the task fails only when it is true."),
+				withDefault(str("errorMessage", "Message of the failure."), "Task failure"),
+			},
+		},
+		{
+			Name: TypeHTTPRequest, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.http.Request", "plugin.http.Request", "plugin.fs.http.Request"),
+			Description: "Sends an HTTP request. JSON response bodies are decoded into `body`.",
+			Props: []*PropDef{
+				required(str("uri", "URL to call.")),
+				withDefault(enum("method", methods, "HTTP method."), "GET"),
+				mapOf("headers", stringSpec, "Request headers."),
+				anyValue("body", "Request body: a string, or a value sent as JSON."),
+				mapOf("formData", nil, "Form fields, sent as application/x-www-form-urlencoded."),
+				str("contentType", "Content-Type of the body."),
+				withDefault(boolean("allowFailed", "Do not fail the task on a 4xx or 5xx response."), false),
+			},
+			Outputs: []OutputDef{
+				{Name: "code", Kind: KindInt, Description: "HTTP status code."},
+				{Name: "headers", Kind: KindMap, Description: "Response headers."},
+				{Name: "body", Kind: KindAny, Description: "Response body; decoded when it is JSON."},
+			},
+		},
+		{
+			Name: TypeShell, Category: CategoryTask,
+			Aliases:     kestra("plugin.scripts.shell.Commands"),
+			Description: "Runs commands with /bin/sh in a fresh temporary directory; a non-zero exit fails the attempt.",
+			Props: []*PropDef{
+				required(listOf("commands", stringSpec, "Commands, run in order in one shell.")),
+				mapOf("env", stringSpec, "Environment variables of the commands."),
+			},
+			Outputs: []OutputDef{
+				{Name: "exitCode", Kind: KindInt, Description: "Exit status of the shell."},
+				{Name: "stdout", Kind: KindString, Description: "Last 64 KiB of standard output."},
+				{Name: "stderr", Kind: KindString, Description: "Last 64 KiB of standard error."},
+			},
+			Unsupported: map[string]string{
+				"taskRunner":     "Relay runs commands with /bin/sh in the worker itself",
+				"containerImage": "Relay runs commands with /bin/sh in the worker itself, not in a container",
+				"docker":         "Relay runs commands with /bin/sh in the worker itself, not in a container",
+				"runner":         "Relay runs commands with /bin/sh in the worker itself",
+				"inputFiles":     "files are not supported yet",
+				"outputFiles":    "files are not supported yet",
+				"namespaceFiles": "files are not supported yet",
+				"beforeCommands": "put them first in `commands`",
+			},
+		},
+		{
+			Name: TypeLambdaInvoke, Category: CategoryTask,
+			Description: "Invokes a user's own AWS Lambda function synchronously; a function error fails the attempt.",
+			Props: []*PropDef{
+				required(str("function", "Function name or ARN.")),
+				anyValue("payload", "Event sent to the function, as JSON."),
+				str("qualifier", "Version or alias to invoke."),
+			},
+			Outputs: []OutputDef{
+				{Name: "statusCode", Kind: KindInt, Description: "Status code of the invocation."},
+				{Name: "payload", Kind: KindAny, Description: "The function's response; decoded when it is JSON."},
+				{Name: "executedVersion", Kind: KindString, Description: "Version of the function that ran."},
+			},
+		},
+		{
+			Name: TypeEmit, Category: CategoryTask,
+			Description: "Publishes a CloudEvent on Relay's event bus, where event triggers can match it.",
+			Props: []*PropDef{
+				required(str("eventType", "CloudEvent `type` attribute (named so because `type` is the task's type).")),
+				str("source", "CloudEvent `source`; defaults to `relay/<namespace>/<flowId>`."),
+				str("subject", "CloudEvent `subject`."),
+				anyValue("data", "Event data, sent as JSON."),
+				mapOf("extensions", stringSpec, "CloudEvent extension attributes."),
+			},
+			Outputs: []OutputDef{{Name: "id", Kind: KindString, Description: "Id of the published event."}},
+		},
+	}
+}
