@@ -115,7 +115,7 @@ func validateFiles(cmd *cobra.Command, files []string, output string) error {
 	case "text":
 		for _, r := range results {
 			if len(r.Diagnostics) == 0 {
-				fmt.Fprintf(out, "ok    %s  (%s, %d tasks)\n", r.File, r.Flow, r.Tasks)
+				fmt.Fprintf(out, "ok    %s  (%s, %s)\n", r.File, r.Flow, plural(r.Tasks, "task"))
 				continue
 			}
 			for _, d := range r.Diagnostics {
@@ -123,7 +123,7 @@ func validateFiles(cmd *cobra.Command, files []string, output string) error {
 			}
 		}
 		if bad > 0 {
-			fmt.Fprintf(out, "\n%d problem(s) in %d of %d file(s)\n", problems, bad, len(files))
+			fmt.Fprintf(out, "\n%s in %d of %s\n", plural(problems, "problem"), bad, plural(len(files), "file"))
 		}
 	default:
 		return &exitError{code: 2, err: fmt.Errorf("unknown output format %q: use text or json", output)}
@@ -132,4 +132,11 @@ func validateFiles(cmd *cobra.Command, files []string, output string) error {
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -362,10 +362,22 @@ func (d *decoder) missing(pos Pos, path, what string, entries []pair, defs []*Pr
 				break
 			}
 		}
-		if !found {
+		if !found && !misspelt(entries, defs, def) {
 			d.errorf(pos, path, "%s is missing required property `%s`", what, def.Name)
 		}
 	}
+}
+
+// misspelt reports whether an unknown key of entries is a likely misspelling
+// of def; its unknown-property error already suggests def.
+func misspelt(entries []pair, defs []*PropDef, def *PropDef) bool {
+	names := append([]string{def.Name}, def.Aliases...)
+	for _, p := range entries {
+		if findProp(defs, p.key) == nil && suggest(p.key, names) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // value decodes a property value of any non-task kind into a Property.

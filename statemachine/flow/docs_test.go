@@ -10,6 +10,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 
+	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/flow"
 )
 
@@ -93,14 +94,14 @@ func TestJSONSchema_acceptsExamples(t *testing.T) {
 func TestJSONSchema_rejectsBrokenShapes(t *testing.T) {
 	s := compileSchema(t)
 	tests := map[string]string{
-		"unknown task type":   "id: f\nnamespace: n\ntasks:\n  - id: t\n    type: io.kestra.plugin.aws.s3.Download\n",
-		"unknown property":    "id: f\nnamespace: n\ntasks:\n  - id: t\n    type: log\n    message: hi\n    colour: red\n",
-		"missing message":     "id: f\nnamespace: n\ntasks:\n  - id: t\n    type: log\n",
-		"wrong enum":          "id: f\nnamespace: n\ntasks:\n  - id: t\n    type: log\n    message: hi\n    level: LOUD\n",
-		"no tasks":            "id: f\nnamespace: n\ntasks: []\n",
-		"bad duration":        "id: f\nnamespace: n\ntasks:\n  - id: t\n    type: flow.sleep\n    duration: soon\n",
-		"unknown input type":  "id: f\nnamespace: n\ninputs:\n  - id: x\n    type: STRNG\ntasks:\n  - id: t\n    type: log\n    message: hi\n",
-		"unknown flow key":    "id: f\nnamespace: n\nerrorHandling: []\ntasks:\n  - id: t\n    type: log\n    message: hi\n",
+		"unknown task type":  "id: f\nnamespace: n\ntasks:\n  - id: t\n    type: io.kestra.plugin.aws.s3.Download\n",
+		"unknown property":   "id: f\nnamespace: n\ntasks:\n  - id: t\n    type: log\n    message: hi\n    colour: red\n",
+		"missing message":    "id: f\nnamespace: n\ntasks:\n  - id: t\n    type: log\n",
+		"wrong enum":         "id: f\nnamespace: n\ntasks:\n  - id: t\n    type: log\n    message: hi\n    level: LOUD\n",
+		"no tasks":           "id: f\nnamespace: n\ntasks: []\n",
+		"bad duration":       "id: f\nnamespace: n\ntasks:\n  - id: t\n    type: flow.sleep\n    duration: soon\n",
+		"unknown input type": "id: f\nnamespace: n\ninputs:\n  - id: x\n    type: STRNG\ntasks:\n  - id: t\n    type: log\n    message: hi\n",
+		"unknown flow key":   "id: f\nnamespace: n\nerrorHandling: []\ntasks:\n  - id: t\n    type: log\n    message: hi\n",
 	}
 	for name, src := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -111,5 +112,19 @@ func TestJSONSchema_rejectsBrokenShapes(t *testing.T) {
 				t.Error("decoder accepts the document")
 			}
 		})
+	}
+}
+
+func TestStatementDocs_examplesRenderAsDocumented(t *testing.T) {
+	for _, d := range flow.StatementDocs {
+		tmpl, err := expr.Parse(d.Example)
+		if err != nil {
+			t.Errorf("%s: %v", d.Example, err)
+			continue
+		}
+		got, err := tmpl.RenderString(expr.DocsEnv())
+		if err != nil || got != d.Result {
+			t.Errorf("%s rendered %q, %v; documented %q", d.Example, got, err, d.Result)
+		}
 	}
 }

@@ -21,21 +21,21 @@ type Flow struct {
 	Description string
 	// Revision is assigned by the store when the flow is saved; a document
 	// never sets it.
-	Revision    int
-	Labels      []Label
-	Inputs      []*inputs.Decl
+	Revision int
+	Labels   []Label
+	Inputs   []*inputs.Decl
 	// InputDefaults holds the compiled `defaults` of inputs, by input id;
 	// they may be expressions, rendered when an execution is created.
 	InputDefaults map[string]*Property
-	Variables   map[string]*Property
-	Tasks       []*Task
-	Errors      []*Task
-	Finally     []*Task
-	Outputs     []*Output
-	Triggers    []*Trigger
-	Concurrency *Concurrency
-	Retry       *Retry // default retry policy of the flow's tasks
-	Disabled    bool
+	Variables     map[string]*Property
+	Tasks         []*Task
+	Errors        []*Task
+	Finally       []*Task
+	Outputs       []*Output
+	Triggers      []*Trigger
+	Concurrency   *Concurrency
+	Retry         *Retry // default retry policy of the flow's tasks
+	Disabled      bool
 
 	File   string // the file name given to Parse, for messages
 	Source []byte // the document as written
@@ -100,15 +100,15 @@ const (
 // Retry is a retry policy. MaxAttempts counts every attempt, the first one
 // included, as in Kestra: MaxAttempts 3 means at most two retries.
 type Retry struct {
-	Type         string // constant, exponential or random
-	MaxAttempts  int    // 0: no limit on the count (MaxDuration must be set)
-	Interval     time.Duration
-	MaxInterval  time.Duration
-	MinInterval  time.Duration
-	DelayFactor  float64 // exponential growth factor, default 2
-	MaxDuration  time.Duration
-	Jitter       time.Duration // a random delay in [0, Jitter] added to each wait
-	JitterFactor float64       // or a random fraction of the wait (jitter: true is 0.2)
+	Type           string // constant, exponential or random
+	MaxAttempts    int    // 0: no limit on the count (MaxDuration must be set)
+	Interval       time.Duration
+	MaxInterval    time.Duration
+	MinInterval    time.Duration
+	DelayFactor    float64 // exponential growth factor, default 2
+	MaxDuration    time.Duration
+	Jitter         time.Duration // a random delay in [0, Jitter] added to each wait
+	JitterFactor   float64       // or a random fraction of the wait (jitter: true is 0.2)
 	WarningOnRetry bool
 }
 
@@ -123,18 +123,18 @@ const (
 // properties of the task's type are in Props, keyed by canonical name; the
 // children of flowable tasks are in the block fields.
 type Task struct {
-	ID          string
-	Type        *TypeDef
-	TypeName    string // the type as written, canonical name or alias
-	Description string
-	Disabled    bool
+	ID           string
+	Type         *TypeDef
+	TypeName     string // the type as written, canonical name or alias
+	Description  string
+	Disabled     bool
 	AllowFailure bool
 	AllowWarning bool
-	Timeout     time.Duration
-	Retry       *Retry
-	RunIf       *Property
-	LogLevel    string
-	Props       map[string]*Property
+	Timeout      time.Duration
+	Retry        *Retry
+	RunIf        *Property
+	LogLevel     string
+	Props        map[string]*Property
 
 	// Children of flowable tasks.
 	Tasks    []*Task   // flow.sequential, parallel, foreach, allowfailure, waitfor

@@ -17,7 +17,7 @@ type Property struct {
 	Pos  Pos
 	Path string // property path in the document, for error messages
 
-	lit   any           // scalar literal: nil, bool, int64, float64, string
+	lit   any            // scalar literal: nil, bool, int64, float64, string
 	tmpl  *expr.Template // set when the scalar is a string holding a template
 	list  []*Property
 	keys  []string

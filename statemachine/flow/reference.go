@@ -47,6 +47,7 @@ func Reference() string {
 	}
 	for _, s := range sections {
 		w("## %s\n\n%s\n\n", s.title, s.intro)
+		overview(&b, Builtin.Types(s.c))
 		if s.c == CategoryTrigger {
 			propTable(&b, CommonTriggerProps())
 			w("\n")
@@ -84,6 +85,12 @@ func Reference() string {
 	}
 	w("\nOutputs of tasks inside a `flow.foreach` are keyed by iteration value, as in Kestra: `outputs['t'][taskrun.value].value`, or `currentEachOutput(outputs['t'])`. Ids containing `-` need brackets: `outputs['extract-data']`.\n\n")
 	w("Examples below are rendered by a test with `inputs` = `{\"name\": \"Relay\", \"n\": 3, \"items\": [\"a\", \"b\"]}` and `now()` = 2024-01-31T10:00:00Z.\n\n")
+	w("### Truthiness\n\n`condition`, `runIf`, `flow.fail` `condition`, `flow.waitfor` `condition`, `{%% if %%}`, `and`/`or`/`not` and `? :` decide by truthiness: null and undefined are false; booleans are themselves; numbers are true when not zero; strings are false when empty or when, ignoring case and surrounding spaces, they are `false`, `0`, `no`, `off` or `null`; lists and maps are true when not empty. `flow.switch` compares the text form of `value` with the case names.\n\n")
+	w("### Statements\n\n| Statement | Example | Result |\n|---|---|---|\n")
+	for _, st := range StatementDocs {
+		w("| `%s` | `%s` | `%s` |\n", cell(st.Signature), cell(st.Example), cell(st.Result))
+	}
+	w("\n")
 	docs := expr.Docs()
 	sort.SliceStable(docs, func(i, j int) bool { return docs[i].Kind < docs[j].Kind })
 	kinds := []struct{ kind, title string }{{"function", "Functions"}, {"filter", "Filters"}, {"test", "Tests"}, {"operator", "Operators"}, {"truthiness", "Truthiness"}}
@@ -106,6 +113,18 @@ func Reference() string {
 	return b.String()
 }
 
+// StatementDocs documents template statements; a test renders each example
+// in expr.DocsEnv and compares the result.
+var StatementDocs = []expr.Doc{
+	{Kind: "statement", Signature: "{% if cond %}...{% elseif cond %}...{% else %}...{% endif %}", Example: "{% if inputs.n > 2 %}many{% else %}few{% endif %}", Result: "many"},
+	{Kind: "statement", Signature: "{% for x in list %}...{% else %}...{% endfor %}", Example: "{% for i in inputs.items %}{{ loop.index }}:{{ i }} {% endfor %}", Result: "0:a 1:b "},
+	{Kind: "statement", Signature: "{% for k, v in map %}...{% endfor %}", Example: "{% for k, v in {'x': 1, 'y': 2} %}{{ k }}={{ v }};{% endfor %}", Result: "x=1;y=2;"},
+	{Kind: "statement", Signature: "{% set name = expr %}", Example: "{% set total = inputs.n * 2 %}{{ total }}", Result: "6"},
+	{Kind: "statement", Signature: "{# comment #}", Example: "a{# not printed #}b", Result: "ab"},
+	{Kind: "statement", Signature: "{{- expr -}} (trims whitespace)", Example: "a   {{- 'b' -}}   c", Result: "abc"},
+	{Kind: "statement", Signature: "{% raw %}...{% endraw %}", Example: "{% raw %}{{ not rendered }}{% endraw %}", Result: "{{ not rendered }}"},
+}
+
 var variableDocs = map[string]string{
 	"inputs":    "The execution's inputs, typed as declared.",
 	"outputs":   "Outputs of the tasks that ran, by task id.",
@@ -118,6 +137,24 @@ var variableDocs = map[string]string{
 	"parent":    "The closest enclosing ForEach iteration (`parent.taskrun.value`).",
 	"trigger":   "Variables of the trigger that started the execution (see Triggers).",
 	"labels":    "The execution's labels.",
+}
+
+// overview is a table of a category's types with their Kestra names.
+func overview(b *strings.Builder, defs []*TypeDef) {
+	b.WriteString("| Relay | Kestra names | Description |\n|---|---|---|\n")
+	for _, t := range defs {
+		aliases := "—"
+		if len(t.Aliases) > 0 {
+			aliases = "`" + strings.Join(t.Aliases, "`<br>`") + "`"
+		}
+		fmt.Fprintf(b, "| [`%s`](#%s) | %s | %s |\n", t.Name, anchor(t.Name), aliases, cell(t.Description))
+	}
+	b.WriteString("\n")
+}
+
+// anchor is GitHub's heading anchor for a heading that is `name`.
+func anchor(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), ".", "")
 }
 
 func typeSection(b *strings.Builder, t *TypeDef) {
