@@ -11,6 +11,7 @@ package flow
 import (
 	"time"
 
+	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/inputs"
 )
 
@@ -67,6 +68,19 @@ func (f *Flow) Input(id string) (*inputs.Decl, bool) {
 		}
 	}
 	return nil, false
+}
+
+// ResolveInputs checks and coerces the inputs given for a new execution
+// (strings from the CLI, HTTP or CloudEvent data, or JSON values) against
+// the flow's declarations, applying defaults; defaults that are expressions
+// are rendered with env. Every problem is reported at once, each naming its
+// input.
+func (f *Flow) ResolveInputs(provided map[string]any, env *expr.Env) (map[string]any, error) {
+	return inputs.Resolve(f.Inputs, provided, inputs.ResolveOptions{
+		RenderDefault: func(d *inputs.Decl, _ any) (any, error) {
+			return f.InputDefaults[d.ID].Render(env)
+		},
+	})
 }
 
 // Label is one key/value label. Labels keep document order.

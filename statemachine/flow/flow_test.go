@@ -270,7 +270,7 @@ func TestProperty_renderErrorNamesPropertyAndExpression(t *testing.T) {
 	if err == nil {
 		t.Fatal("want an error for an undefined variable")
 	}
-	for _, want := range []string{"t.message", "trigger"} {
+	for _, want := range []string{"t.message", "`{{ trigger.date | date('yyyy') }}`", "trigger"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -395,5 +395,44 @@ func TestParse_typeSuggestionsStayWithinAPackage(t *testing.T) {
 				t.Errorf("diagnostics = %v, want hint %q", ds, tt.hint)
 			}
 		})
+	}
+}
+
+func TestFlow_resolveInputsCoercesAndRendersDefaults(t *testing.T) {
+	f := mustParse(t, `
+id: f
+namespace: n
+inputs:
+  - id: count
+    type: INT
+    min: 1
+  - id: day
+    type: DATE
+    defaults: "{{ now() | dateAdd(-1, 'DAYS') | date('yyyy-MM-dd') }}"
+  - id: mode
+    type: ENUM
+    values: [batch, streaming]
+    defaults: batch
+tasks:
+  - id: t
+    type: log
+    message: "{{ inputs.count }}"
+`)
+	env := &expr.Env{Now: time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC), Vars: map[string]any{}}
+	got, err := f.ResolveInputs(map[string]any{"count": "42"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["count"] != int64(42) || got["day"] != "2024-02-29" || got["mode"] != "batch" {
+		t.Errorf("inputs = %#v", got)
+	}
+	_, err = f.ResolveInputs(map[string]any{"count": "0", "mode": "stream", "extra": "x"}, env)
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"`count`", "`mode`", "extra"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s:\n%v", want, err)
+		}
 	}
 }

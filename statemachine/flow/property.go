@@ -3,6 +3,7 @@ package flow
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/relayflow/relay/statemachine/expr"
 )
@@ -152,9 +153,18 @@ func (p *Property) Render(env *expr.Env) (any, error) {
 	}
 	v, err := p.tmpl.Render(env)
 	if err != nil {
-		return nil, fmt.Errorf("rendering %s: %w", p.Path, err)
+		return nil, fmt.Errorf("rendering %s (%s): %w", p.Path, snippet(p.tmpl.Source()), err)
 	}
 	return v, nil
+}
+
+// snippet shortens a template to one line for error messages.
+func snippet(src string) string {
+	s := strings.Join(strings.Fields(src), " ")
+	if r := []rune(s); len(r) > 80 {
+		s = string(r[:77]) + "..."
+	}
+	return "`" + s + "`"
 }
 
 // MarshalJSON writes the value as written.
