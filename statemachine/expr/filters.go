@@ -469,25 +469,15 @@ func mapInput(in any) (map[string]any, error) {
 }
 
 func fKeys(s *state, in any, _ []any) (any, error) {
-	if in == nil {
-		return nil, nil
-	}
-	m, err := mapInput(in)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.charge(len(m)); err != nil {
-		return nil, err
-	}
-	keys := sortedKeys(m)
-	out := make([]any, len(keys))
-	for i, k := range keys {
-		out[i] = k
-	}
-	return out, nil
+	return mapSorted(s, in, func(k string, _ any) any { return k })
 }
 
 func fValues(s *state, in any, _ []any) (any, error) {
+	return mapSorted(s, in, func(_ string, v any) any { return v })
+}
+
+// mapSorted lists pick(key, value) for each entry of a map in key order.
+func mapSorted(s *state, in any, pick func(string, any) any) (any, error) {
 	if in == nil {
 		return nil, nil
 	}
@@ -501,7 +491,7 @@ func fValues(s *state, in any, _ []any) (any, error) {
 	keys := sortedKeys(m)
 	out := make([]any, len(keys))
 	for i, k := range keys {
-		out[i] = m[k]
+		out[i] = pick(k, m[k])
 	}
 	return out, nil
 }

@@ -163,23 +163,11 @@ func toList(v any) ([]any, bool) {
 func listAt(v any, i int64) (elem any, length int, isList, inRange bool) {
 	switch x := v.(type) {
 	case []any:
-		length = len(x)
-		if i < 0 {
-			i += int64(length)
-		}
-		if i >= 0 && i < int64(length) {
-			return x[i], length, true, true
-		}
-		return nil, length, true, false
+		elem, length, inRange = sliceAt(x, i)
+		return elem, length, true, inRange
 	case []string:
-		length = len(x)
-		if i < 0 {
-			i += int64(length)
-		}
-		if i >= 0 && i < int64(length) {
-			return x[i], length, true, true
-		}
-		return nil, length, true, false
+		elem, length, inRange = sliceAt(x, i)
+		return elem, length, true, inRange
 	case nil, string, map[string]any, int64, float64, bool:
 		return nil, 0, false, false
 	}
@@ -195,6 +183,18 @@ func listAt(v any, i int64) (elem any, length int, isList, inRange bool) {
 		return rv.Index(int(i)).Interface(), length, true, true
 	}
 	return nil, length, true, false
+}
+
+// sliceAt returns element i of x, negative i counting from the end.
+func sliceAt[T any](x []T, i int64) (elem any, length int, inRange bool) {
+	length = len(x)
+	if i < 0 {
+		i += int64(length)
+	}
+	if i >= 0 && i < int64(length) {
+		return x[i], length, true
+	}
+	return nil, length, false
 }
 
 // sizeOf estimates the work a builtin may do on v: elements of a collection

@@ -436,3 +436,30 @@ tasks:
 		}
 	}
 }
+
+// A type property named like a common one would never be decoded: the
+// common definition is found first.
+func TestBuiltin_typePropertiesDoNotShadowCommonOnes(t *testing.T) {
+	common := map[flow.Category][]*flow.PropDef{
+		flow.CategoryTask:    flow.CommonTaskProps(),
+		flow.CategoryTrigger: flow.CommonTriggerProps(),
+	}
+	for c, props := range common {
+		names := map[string]bool{}
+		for _, p := range props {
+			names[p.Name] = true
+			for _, a := range p.Aliases {
+				names[a] = true
+			}
+		}
+		for _, def := range flow.Builtin.Types(c) {
+			for _, p := range def.Props {
+				for _, n := range append([]string{p.Name}, p.Aliases...) {
+					if names[n] {
+						t.Errorf("%s %s: property %q is also a common property", c, def.Name, n)
+					}
+				}
+			}
+		}
+	}
+}

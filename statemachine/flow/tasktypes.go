@@ -240,10 +240,9 @@ func taskTypes() []*TypeDef {
 		{
 			Name: TypePause, Category: CategoryTask, Flowable: true,
 			Aliases:     kestra("plugin.core.flow.Pause", "core.tasks.flows.Pause"),
-			Description: "Pauses the execution until it is resumed, or for `delay`. Holds no worker while paused.",
+			Description: "Pauses the execution until it is resumed, or for `delay`. Holds no worker while paused. The common `timeout` fails the pause when it is not resumed in time.",
 			Props: []*PropDef{
 				aliased(duration("delay", "Resume by itself after this long."), "pauseDuration"),
-				duration("timeout", "Fail the pause when not resumed within this long."),
 				{Name: "onResume", Spec: Spec{Kind: KindInputs}, Description: "Inputs asked when resuming, declared like flow inputs; read as `outputs.<id>.onResume.<input>`."},
 			},
 			Outputs: []OutputDef{{Name: "onResume", Kind: KindMap, Description: "The inputs given at resume."}},
