@@ -189,7 +189,7 @@ func taskTypes() []*TypeDef {
 		},
 		{
 			Name: TypeForEach, Category: CategoryTask, Flowable: true,
-			Aliases:     kestra("plugin.core.flow.ForEach", "plugin.core.flow.EachSequential", "plugin.core.flow.EachParallel", "core.tasks.flows.EachSequential", "core.tasks.flows.EachParallel", "core.tasks.flows.ForEach"),
+			Aliases:     kestra("plugin.core.flow.ForEach", "plugin.core.flow.EachSequential", "plugin.core.flow.EachParallel", "core.tasks.flows.EachSequential", "core.tasks.flows.EachParallel"),
 			Description: "Runs its tasks once per value; inside one iteration the tasks run one after another. `taskrun.value` is the current value.",
 			Props: []*PropDef{
 				forEachValues,
