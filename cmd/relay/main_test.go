@@ -62,6 +62,7 @@ func TestValidate_jsonOutput(t *testing.T) {
 func TestValidate_usageErrorsExitTwo(t *testing.T) {
 	tests := map[string][]string{
 		"missing file":   {"validate", "does-not-exist.yaml"},
+		"no arguments":   {"validate"},
 		"empty dir":      {"validate", t.TempDir()},
 		"unknown format": {"validate", "-o", "xml", "../../examples/flows/hello.yaml"},
 	}

@@ -22,8 +22,10 @@ func validateCmd() *cobra.Command {
 		Short: "Check flow files and print every problem with its line and column",
 		Long: "Validate decodes and checks flow files (*.yaml, *.yml; directories are searched recursively).\n" +
 			"Every problem is printed as FILE:LINE:COL: message. The exit code is 1 when any file has problems.",
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return &exitError{code: 2, err: errors.New("validate needs flow files or directories, e.g. `relay validate examples/flows`")}
+			}
 			files, err := flowFiles(args)
 			if err != nil {
 				return &exitError{code: 2, err: err}
