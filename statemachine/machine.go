@@ -1,0 +1,576 @@
+// Package statemachine is Relay's deterministic core: Apply takes a flow,
+// an execution, one event and the current time, and returns the execution
+// changed in place and the commands to carry out. It never does I/O, never
+// reads the clock, starts no goroutines and draws randomness (retry jitter,
+// uuid()) only from a generator seeded by the event's id, so the same inputs
+// always give the same outputs. The embedded engine, `relay dev` and the
+// Lambda functions all drive this one function.
+//
+// The cost of applying an event does not grow with the size of the
+// execution: blocks of tasks keep counters (Frame), task runs are found by
+// id, and task outputs are indexed incrementally. Only kill and resume look
+// at every task run.
+package statemachine
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"time"
+
+	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/statemachine/inputs"
+)
+
+// Options carry what the core may not fetch itself.
+type Options struct {
+	// Secret resolves secret('NAME') in expressions; nil makes secret() an error.
+	Secret func(name string) (string, error)
+	// MaxSubflowDepth cuts chains of subflows that would start without end
+	// (default 10).
+	MaxSubflowDepth int
+	// KillGrace is how long a kill waits for running attempts to stop
+	// before they are marked KILLED anyway (default 30s).
+	KillGrace time.Duration
+}
+
+// Result is what applying one event produced.
+type Result struct {
+	Execution *Execution
+	Commands  []Command
+	// Changed lists the task runs created or changed, in the order they
+	// changed, so stores write only those.
+	Changed []*TaskRun
+	// Ignored says why the event changed nothing (a duplicate, a stale
+	// attempt); the execution is then unchanged.
+	Ignored string
+}
+
+// ErrUnknownExecution is returned for an event about an execution that does
+// not exist (other than execution.requested).
+var ErrUnknownExecution = errors.New("unknown execution")
+
+// ErrInternal reports a broken invariant of the state machine.
+var ErrInternal = errors.New("internal error in the state machine")
+
+// Apply applies one event. It returns an error, and changes nothing, for an
+// event that is impossible in the execution's state (wrapping
+// ErrInvalidTransition) or malformed; it returns Result.Ignored, and changes
+// nothing, for a duplicate or stale event. f must be the revision the
+// execution runs.
+func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (res Result, err error) {
+	defer func() {
+		// A broken invariant is a bug, not bad input; report it rather than
+		// take the process down with every redelivery of the event.
+		if p := recover(); p != nil {
+			res, err = Result{Execution: ex}, fmt.Errorf("applying %s %s: %w: %v (reload the execution: it may be partly changed)", ev.Type, ev.ID, ErrInternal, p)
+		}
+	}()
+	if opts.MaxSubflowDepth == 0 {
+		opts.MaxSubflowDepth = 10
+	}
+	if opts.KillGrace == 0 {
+		opts.KillGrace = 30 * time.Second
+	}
+	if ev.ID == "" {
+		return Result{Execution: ex}, fmt.Errorf("applying %s: the event has no id", ev.Type)
+	}
+	if ev.Type == EvExecutionRequested {
+		if ex != nil {
+			return Result{Execution: ex, Ignored: "the execution already exists"}, nil
+		}
+		m := newMachine(f, nil, ev, now, opts)
+		m.request()
+		return m.result(), nil
+	}
+	if ex == nil {
+		return Result{}, fmt.Errorf("applying %s to %s: %w", ev.Type, ev.ExecutionID, ErrUnknownExecution)
+	}
+	if ex.seen(ev.ID) {
+		return Result{Execution: ex, Ignored: "duplicate event " + ev.ID}, nil
+	}
+	m := newMachine(f, ex, ev, now, opts)
+	switch ev.Type {
+	case EvTaskRunStarted:
+		err = m.started()
+	case EvTaskRunFinished:
+		err = m.finished()
+	case EvTimerFired:
+		err = m.timer()
+	case EvResume:
+		err = m.resume()
+	case EvKill:
+		err = m.kill()
+	case EvSubflowFinished:
+		err = m.subflowFinished()
+	default:
+		err = fmt.Errorf("unknown event type %q", ev.Type)
+	}
+	if err != nil {
+		return Result{Execution: ex}, fmt.Errorf("applying %s %s to execution %s: %w", ev.Type, ev.ID, ex.ID, err)
+	}
+	if m.ignored != "" {
+		return Result{Execution: ex, Ignored: m.ignored}, nil
+	}
+	m.drain()
+	return m.result(), nil
+}
+
+type machine struct {
+	f       *flow.Flow
+	ex      *Execution
+	ev      Event
+	now     time.Time
+	opts    Options
+	rng     *rand.Rand
+	cmds    []Command
+	changed []*TaskRun
+	isDirty map[string]bool
+	pending []string // frames to advance
+	ignored string
+}
+
+func newMachine(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) *machine {
+	h := fnv.New64a()
+	h.Write([]byte(ev.ID))
+	seed := h.Sum64()
+	return &machine{f: f, ex: ex, ev: ev, now: now.UTC(), opts: opts, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), isDirty: map[string]bool{}}
+}
+
+func (m *machine) result() Result {
+	m.ex.remember(m.ev.ID)
+	m.ex.Version++
+	return Result{Execution: m.ex, Commands: m.cmds, Changed: m.changed}
+}
+
+func (m *machine) emit(c Command) { m.cmds = append(m.cmds, c) }
+
+func (m *machine) touch(r *TaskRun) {
+	if !m.isDirty[r.ID] {
+		m.isDirty[r.ID] = true
+		m.changed = append(m.changed, r)
+	}
+}
+
+func (m *machine) log(runID, level, format string, args ...any) {
+	m.emit(Log{ExecutionID: m.ex.ID, TaskRunID: runID, Level: level, Message: fmt.Sprintf(format, args...)})
+}
+
+// setExec moves the execution, checking the table.
+func (m *machine) setExec(to ExecState) {
+	if m.ex.State == to {
+		return
+	}
+	if err := checkExec(m.ex.State, to); err != nil {
+		panic(err) // a bug in the machine, not bad input: handlers validate first
+	}
+	m.ex.State = to
+}
+
+// setRun moves a task run, checking the table.
+func (m *machine) setRun(r *TaskRun, to RunState) {
+	if r.State == to {
+		return
+	}
+	if err := checkRun(r.ID, r.State, to); err != nil {
+		panic(err)
+	}
+	r.State = to
+	if to == RunRunning && r.StartDate.IsZero() {
+		r.StartDate = m.now
+	}
+	if to.Terminal() {
+		r.EndDate = m.now
+	}
+	m.touch(r)
+}
+
+// request creates the execution and starts its first tasks.
+func (m *machine) request() {
+	ev := m.ev
+	labels := append(append([]flow.Label(nil), m.f.Labels...), ev.Labels...)
+	m.ex = &Execution{
+		ID: ev.ExecutionID, Namespace: m.f.Namespace, FlowID: m.f.ID, Revision: m.f.Revision,
+		State: ExecCreated, Labels: labels, Trigger: ev.Trigger, Parent: ev.Parent,
+		StartDate: m.now, Phase: PhaseMain, Frames: map[string]*Frame{}, Inputs: map[string]any{},
+	}
+	if m.f.Disabled {
+		m.failExecution("flow %s/%s is disabled", m.f.Namespace, m.f.ID)
+		return
+	}
+	if p := ev.Parent; p != nil && p.Depth > m.opts.MaxSubflowDepth {
+		m.failExecution("subflows are nested more than %d deep (%s/%s started by %s)", m.opts.MaxSubflowDepth, m.f.Namespace, m.f.ID, p.ExecutionID)
+		return
+	}
+	in, err := m.f.ResolveInputs(ev.Inputs, m.env(nil, nil, nil))
+	if err != nil {
+		m.failExecution("invalid inputs: %v", err)
+		return
+	}
+	m.ex.Inputs = in
+	vars := map[string]any{}
+	for name, p := range m.f.Variables {
+		v, err := p.Render(m.env(nil, nil, nil))
+		if err != nil {
+			m.failExecution("rendering variable %s: %v", name, err)
+			return
+		}
+		vars[name] = v
+	}
+	m.ex.Vars = vars
+	m.setExec(ExecRunning)
+	m.openFrame(PhaseMain, "", PhaseMain, 0, nil)
+	m.drain()
+}
+
+func (m *machine) failExecution(format string, args ...any) {
+	m.ex.Error = fmt.Sprintf(format, args...)
+	m.setExec(ExecFailed)
+	m.ex.EndDate = m.now
+	m.ex.Phase = PhaseDone
+	m.log("", "ERROR", "%s", m.ex.Error)
+	m.emitFinished()
+}
+
+func (m *machine) emitFinished() {
+	m.emit(ExecutionFinished{ExecutionID: m.ex.ID, Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, State: m.ex.State, Outputs: m.ex.Outputs, Parent: m.ex.Parent})
+}
+
+// currentRun finds the event's task run and checks that the event is about
+// its current, unfinished attempt. A stale event sets m.ignored.
+func (m *machine) currentRun() (*TaskRun, *Attempt, error) {
+	r, ok := m.ex.Run(m.ev.TaskRunID)
+	if !ok {
+		return nil, nil, fmt.Errorf("unknown task run %q", m.ev.TaskRunID)
+	}
+	a := r.CurrentAttempt()
+	switch {
+	case a == nil || a.Number != m.ev.Attempt:
+		m.ignored = fmt.Sprintf("attempt %d of %s is not current", m.ev.Attempt, r.ID)
+	case a.State.Terminal() || r.State.Terminal():
+		m.ignored = fmt.Sprintf("attempt %d of %s has already ended", a.Number, r.ID)
+	}
+	return r, a, nil
+}
+
+func (m *machine) started() error {
+	r, a, err := m.currentRun()
+	if err != nil || m.ignored != "" {
+		return err
+	}
+	if a.State == RunRunning {
+		m.ignored = fmt.Sprintf("attempt %d of %s is already running", a.Number, r.ID)
+		return nil
+	}
+	if err := checkRun(r.ID, r.State, RunRunning); err != nil {
+		return err
+	}
+	a.State, a.StartDate = RunRunning, m.now
+	m.setRun(r, RunRunning)
+	return nil
+}
+
+func (m *machine) finished() error {
+	r, a, err := m.currentRun()
+	if err != nil || m.ignored != "" {
+		return err
+	}
+	switch m.ev.State {
+	case RunSuccess, RunWarning, RunFailed, RunKilled:
+	default:
+		return fmt.Errorf("a finished attempt ends in SUCCESS, WARNING, FAILED or KILLED, not %q", m.ev.State)
+	}
+	t := m.task(r)
+	a.EndDate = m.now
+	if a.StartDate.IsZero() {
+		a.StartDate = m.now
+	}
+	if m.ex.State == ExecKilling || m.ev.State == RunKilled {
+		a.State = RunKilled
+		m.setRun(r, RunKilled)
+		m.afterKill()
+		return nil
+	}
+	a.Error = m.ev.Error
+	if m.ev.State == RunFailed {
+		a.State = RunFailed
+		if a.Error == nil {
+			a.Error = &TaskError{Kind: KindRetryable, Message: "the task failed"}
+		}
+		r.Outputs = m.ev.Outputs
+		m.failAttempt(r, t, a.Error)
+		return nil
+	}
+	a.State = m.ev.State
+	state := m.ev.State
+	if p := m.retryPolicy(t); p != nil && p.WarningOnRetry && a.Number > 1 {
+		state = RunWarning
+	}
+	m.succeed(r, t, state, m.ev.Outputs)
+	return nil
+}
+
+// succeed ends a run well; allowWarning turns WARNING into SUCCESS.
+func (m *machine) succeed(r *TaskRun, t *flow.Task, state RunState, outputs map[string]any) {
+	if state == RunWarning && t.AllowWarning {
+		state = RunSuccess
+	}
+	r.Outputs = outputs
+	m.setRun(r, state)
+	m.ended(r)
+}
+
+// failRun ends a run that failed for good: allowFailure turns the failure
+// into WARNING (SUCCESS with allowWarning) and the flow goes on.
+func (m *machine) failRun(r *TaskRun, t *flow.Task, e *TaskError) {
+	r.Error = e
+	m.log(r.ID, "ERROR", "%s failed: %s", r.ID, e.Message)
+	if t.AllowFailure {
+		state := RunWarning
+		if t.AllowWarning {
+			state = RunSuccess
+		}
+		m.setRun(r, state)
+	} else {
+		m.setRun(r, RunFailed)
+	}
+	m.ended(r)
+}
+
+func (m *machine) timer() error {
+	r, ok := m.ex.Run(m.ev.TaskRunID)
+	if !ok {
+		if m.ev.Timer == TimerKillGrace {
+			return m.killGrace()
+		}
+		return fmt.Errorf("unknown task run %q", m.ev.TaskRunID)
+	}
+	stale := func() error {
+		m.ignored = fmt.Sprintf("%s timer of %s no longer applies", m.ev.Timer, r.ID)
+		return nil
+	}
+	t := m.task(r)
+	a := r.CurrentAttempt()
+	switch m.ev.Timer {
+	case TimerRetry:
+		if r.State != RunRetrying || a == nil || a.Number != m.ev.Attempt || m.ex.State == ExecKilling {
+			return stale()
+		}
+		m.schedule(r, t, a.Number+1)
+	case TimerTimeout:
+		if a == nil || a.Number != m.ev.Attempt || a.State.Terminal() || r.State.Terminal() {
+			return stale()
+		}
+		a.State, a.EndDate = RunFailed, m.now
+		a.Error = &TaskError{Kind: KindTimeout, Type: "Timeout", Message: fmt.Sprintf("attempt %d did not finish within %s", a.Number, t.Timeout)}
+		m.emit(KillAttempt{ExecutionID: m.ex.ID, TaskRunID: r.ID, Attempt: a.Number})
+		if m.ex.State == ExecKilling {
+			a.State = RunKilled
+			m.setRun(r, RunKilled)
+			m.afterKill()
+			return nil
+		}
+		m.failAttempt(r, t, a.Error)
+	case TimerSleep:
+		if r.State != RunRunning || t.Type.Name != flow.TypeSleep {
+			return stale()
+		}
+		m.succeed(r, t, RunSuccess, nil)
+	case TimerPauseDelay, TimerPauseTimeout:
+		if r.State != RunPaused {
+			return stale()
+		}
+		if m.ev.Timer == TimerPauseTimeout {
+			m.unpause(r)
+			m.failRun(r, t, &TaskError{Kind: KindTimeout, Type: "PauseTimeout", Message: fmt.Sprintf("not resumed within %s", t.Timeout)})
+			return nil
+		}
+		vals, err := inputs.Resolve(t.OnResume, nil, m.resumeDefaults(r, t))
+		if err != nil {
+			m.unpause(r)
+			m.failRun(r, t, &TaskError{Kind: KindFatal, Type: "ResumeInputs", Message: err.Error()})
+			return nil
+		}
+		m.unpause(r)
+		m.succeed(r, t, RunSuccess, map[string]any{"onResume": vals})
+	case TimerWaitFor:
+		if r.State != RunRunning || t.Type.Name != flow.TypeWaitFor || r.Iteration != m.ev.Attempt {
+			return stale()
+		}
+		m.nextWaitFor(r)
+	default:
+		return fmt.Errorf("unknown timer kind %q", m.ev.Timer)
+	}
+	return nil
+}
+
+// resume continues a PAUSED execution: every paused task run (or only
+// ev.TaskRunID) ends with the onResume inputs given.
+func (m *machine) resume() error {
+	if err := checkExec(m.ex.State, ExecRunning); err != nil || m.ex.State != ExecPaused {
+		return fmt.Errorf("only a PAUSED execution can be resumed, this one is %s: %w", m.ex.State, ErrInvalidTransition)
+	}
+	var targets []*TaskRun
+	for _, r := range m.ex.TaskRuns {
+		if r.State == RunPaused && (m.ev.TaskRunID == "" || r.ID == m.ev.TaskRunID) {
+			targets = append(targets, r)
+		}
+	}
+	if len(targets) == 0 {
+		return fmt.Errorf("no paused task run %q to resume: %w", m.ev.TaskRunID, ErrInvalidTransition)
+	}
+	// Check every target's inputs before changing anything.
+	values := make([]map[string]any, len(targets))
+	for i, r := range targets {
+		t := m.task(r)
+		v, err := inputs.Resolve(t.OnResume, m.ev.Inputs, m.resumeDefaults(r, t))
+		if err != nil {
+			return fmt.Errorf("resuming %s: %w", r.ID, err)
+		}
+		values[i] = v
+	}
+	for i, r := range targets {
+		m.unpause(r)
+		m.succeed(r, m.task(r), RunSuccess, map[string]any{"onResume": values[i]})
+	}
+	return nil
+}
+
+func (m *machine) resumeDefaults(r *TaskRun, t *flow.Task) inputs.ResolveOptions {
+	return inputs.ResolveOptions{RenderDefault: func(d *inputs.Decl, _ any) (any, error) {
+		return t.OnResumeDefaults[d.ID].Render(m.env(r, t, m.ctxOf(r)))
+	}}
+}
+
+// unpause moves a paused run back to RUNNING and the execution with it when
+// no other run is paused.
+func (m *machine) unpause(r *TaskRun) {
+	m.setRun(r, RunRunning)
+	for _, o := range m.ex.TaskRuns {
+		if o.State == RunPaused {
+			return
+		}
+	}
+	if m.ex.State == ExecPaused {
+		m.setExec(ExecRunning)
+	}
+}
+
+// kill stops the execution: nothing new starts, waiting task runs end
+// KILLED at once, and running attempts are asked to stop.
+func (m *machine) kill() error {
+	switch m.ex.State {
+	case ExecCreated, ExecQueued:
+		m.setExec(ExecCancelled)
+		m.ex.EndDate, m.ex.Phase = m.now, PhaseDone
+		m.emitFinished()
+		return nil
+	case ExecKilling:
+		m.ignored = "the execution is already being killed"
+		return nil
+	}
+	if err := checkExec(m.ex.State, ExecKilled); err != nil {
+		return err
+	}
+	m.ex.Frames = map[string]*Frame{}
+	m.pending = nil
+	running := 0
+	for _, r := range m.ex.TaskRuns {
+		if r.State.Terminal() {
+			continue
+		}
+		a := r.CurrentAttempt()
+		if a != nil && (a.State == RunSubmitted || a.State == RunRunning) && !m.task(r).Type.Flowable {
+			m.emit(KillAttempt{ExecutionID: m.ex.ID, TaskRunID: r.ID, Attempt: a.Number})
+			running++
+			continue
+		}
+		if a != nil && !a.State.Terminal() {
+			a.State, a.EndDate = RunKilled, m.now
+		}
+		m.setRun(r, RunKilled)
+	}
+	if running > 0 {
+		m.setExec(ExecKilling)
+		m.emit(StartTimer{ExecutionID: m.ex.ID, Kind: TimerKillGrace, FireAt: m.now.Add(m.opts.KillGrace)})
+		return nil
+	}
+	m.endKilled()
+	return nil
+}
+
+// afterKill ends the execution once no killed attempt is still running.
+func (m *machine) afterKill() {
+	if m.ex.State != ExecKilling {
+		return
+	}
+	for _, r := range m.ex.TaskRuns {
+		if !r.State.Terminal() {
+			return
+		}
+	}
+	m.endKilled()
+}
+
+// killGrace marks attempts that did not stop in time as KILLED.
+func (m *machine) killGrace() error {
+	if m.ex.State != ExecKilling {
+		m.ignored = "the execution is not being killed"
+		return nil
+	}
+	for _, r := range m.ex.TaskRuns {
+		if r.State.Terminal() {
+			continue
+		}
+		if a := r.CurrentAttempt(); a != nil && !a.State.Terminal() {
+			a.State, a.EndDate = RunKilled, m.now
+		}
+		m.setRun(r, RunKilled)
+	}
+	m.endKilled()
+	return nil
+}
+
+func (m *machine) endKilled() {
+	m.setExec(ExecKilled)
+	m.ex.EndDate, m.ex.Phase = m.now, PhaseDone
+	m.log("", "WARN", "execution killed")
+	m.emitFinished()
+}
+
+func (m *machine) subflowFinished() error {
+	r, ok := m.ex.Run(m.ev.TaskRunID)
+	if !ok {
+		return fmt.Errorf("unknown task run %q", m.ev.TaskRunID)
+	}
+	t := m.task(r)
+	if r.State != RunRunning || t.Type.Name != flow.TypeSubflow || r.ChildExecs != m.ev.ChildExecutionID {
+		m.ignored = fmt.Sprintf("%s is not waiting for subflow %s", r.ID, m.ev.ChildExecutionID)
+		return nil
+	}
+	out := map[string]any{"executionId": m.ev.ChildExecutionID, "state": string(m.ev.ChildState), "outputs": m.ev.ChildOutputs}
+	switch m.ev.ChildState {
+	case ExecSuccess:
+		m.succeed(r, t, RunSuccess, out)
+	case ExecWarning:
+		m.succeed(r, t, RunWarning, out)
+	default:
+		if transmit, _ := t.Prop("transmitFailed").Literal().(bool); transmit {
+			r.Outputs = out
+			m.failRun(r, t, &TaskError{Kind: KindFatal, Type: "Subflow", Message: fmt.Sprintf("subflow execution %s ended %s", m.ev.ChildExecutionID, m.ev.ChildState)})
+			return nil
+		}
+		m.succeed(r, t, RunWarning, out)
+	}
+	return nil
+}
+
+// task returns the flow task of a run; runs only exist for tasks of f.
+func (m *machine) task(r *TaskRun) *flow.Task {
+	t, ok := m.f.Task(r.TaskID)
+	if !ok {
+		panic(fmt.Sprintf("task run %s refers to task %s, which flow %s revision %d does not have", r.ID, r.TaskID, m.f.ID, m.f.Revision))
+	}
+	return t
+}

@@ -1,0 +1,189 @@
+package statemachine
+
+import (
+	"time"
+
+	"github.com/relayflow/relay/statemachine/flow"
+)
+
+// Execution is the durable state of one run of a flow. Apply changes it in
+// place; stores persist it (and the task runs Apply reports as changed)
+// before carrying out the commands Apply returns.
+type Execution struct {
+	ID        string         `json:"id"`
+	Namespace string         `json:"namespace"`
+	FlowID    string         `json:"flowId"`
+	Revision  int            `json:"revision"`
+	State     ExecState      `json:"state"`
+	Inputs    map[string]any `json:"inputs"`
+	Outputs   map[string]any `json:"outputs,omitempty"`
+	Vars      map[string]any `json:"vars,omitempty"`
+	Labels    []flow.Label   `json:"labels,omitempty"`
+	Trigger   map[string]any `json:"trigger,omitempty"`
+	Parent    *ParentRef     `json:"parent,omitempty"`
+	StartDate time.Time      `json:"startDate"`
+	EndDate   time.Time      `json:"endDate,omitzero"`
+	// Error says why the execution failed, when it did.
+	Error string `json:"error,omitempty"`
+
+	TaskRuns []*TaskRun `json:"taskRuns"`
+
+	// Bookkeeping of the state machine.
+	Phase  string            `json:"phase"` // main, errors, finally, done
+	Failed bool              `json:"failed,omitempty"`
+	Warned bool              `json:"warned,omitempty"`
+	Frames map[string]*Frame `json:"frames,omitempty"`
+	// Seen remembers the ids of the last applied events, so a redelivered
+	// event changes nothing. It is bounded by SeenLimit.
+	Seen []string `json:"seen,omitempty"`
+	// Version is incremented by every Apply that changes the execution;
+	// stores use it for conditional writes.
+	Version int64 `json:"version"`
+
+	index   map[string]*TaskRun
+	outputs map[string]any // task outputs by task id, ForEach outputs keyed by value
+}
+
+// Phases of an execution.
+const (
+	PhaseMain    = "main"
+	PhaseErrors  = "errors"
+	PhaseFinally = "finally"
+	PhaseDone    = "done"
+)
+
+// SeenLimit is how many event ids an execution remembers.
+const SeenLimit = 512
+
+// ParentRef links a subflow execution to the task run that started it.
+type ParentRef struct {
+	ExecutionID string `json:"executionId"`
+	TaskRunID   string `json:"taskRunId"`
+	Namespace   string `json:"namespace"`
+	FlowID      string `json:"flowId"`
+	Depth       int    `json:"depth"`
+}
+
+// TaskRun is one run of a task: a task inside a ForEach has one per value.
+type TaskRun struct {
+	ID       string `json:"id"`
+	TaskID   string `json:"taskId"`
+	ParentID string `json:"parentId,omitempty"`
+	Frame    string `json:"frame,omitempty"`
+	Value    any    `json:"value,omitempty"`
+	// Keys are the texts of the ForEach values the run is nested in,
+	// outermost first: its outputs are read as outputs[task][k1][k2].
+	Keys      []string       `json:"keys,omitempty"`
+	State     RunState       `json:"state"`
+	Attempts  []Attempt      `json:"attempts,omitempty"`
+	Outputs   map[string]any `json:"outputs,omitempty"`
+	StartDate time.Time      `json:"startDate,omitzero"`
+	EndDate   time.Time      `json:"endDate,omitzero"`
+	Error     *TaskError     `json:"error,omitempty"`
+
+	// Bookkeeping of flowable tasks.
+	Branch     string `json:"branch,omitempty"`    // the branch an If or Switch chose
+	Items      []any  `json:"items,omitempty"`     // the values of a ForEach
+	NextItem   int    `json:"nextItem,omitempty"`  // next ForEach value to start
+	Active     int    `json:"active,omitempty"`    // ForEach iterations running
+	Iteration  int    `json:"iteration,omitempty"` // WaitFor iterations started
+	ChildFail  bool   `json:"childFail,omitempty"` // a child block failed
+	ChildWarn  bool   `json:"childWarn,omitempty"` // a child ended in WARNING
+	InErrors   bool   `json:"inErrors,omitempty"`  // running its local errors
+	ChildExecs string `json:"childExec,omitempty"` // subflow execution id
+}
+
+// Attempt is one try of a task run.
+type Attempt struct {
+	Number    int        `json:"number"`
+	State     RunState   `json:"state"`
+	StartDate time.Time  `json:"startDate,omitzero"`
+	EndDate   time.Time  `json:"endDate,omitzero"`
+	Deadline  time.Time  `json:"deadline,omitzero"`
+	Error     *TaskError `json:"error,omitempty"`
+}
+
+// TaskError is why an attempt failed.
+type TaskError struct {
+	Kind    string `json:"kind"` // retryable, fatal, timeout
+	Type    string `json:"type,omitempty"`
+	Message string `json:"message"`
+}
+
+// Error kinds.
+const (
+	KindRetryable = "retryable"
+	KindFatal     = "fatal"
+	KindTimeout   = "timeout"
+)
+
+// Iter is one level of ForEach (or WaitFor) iteration a block runs in.
+type Iter struct {
+	RunID string `json:"runId"` // the ForEach or WaitFor task run
+	Index int    `json:"index"`
+	Value any    `json:"value,omitempty"`
+	Loop  bool   `json:"loop,omitempty"` // a WaitFor iteration: not part of outputs keys
+}
+
+// Frame is a block of tasks being run: the flow's tasks, errors or finally,
+// or the children of a flowable task run. Counters make the cost of an event
+// independent of the size of the execution.
+type Frame struct {
+	ID      string `json:"id"`
+	Owner   string `json:"owner,omitempty"` // owning task run; empty for the flow's own blocks
+	Role    string `json:"role"`            // main, errors, finally, tasks, then, else, case, defaults, iter
+	Index   int    `json:"index,omitempty"` // ForEach item index of an iter frame
+	Ctx     []Iter `json:"ctx,omitempty"`
+	Next    int    `json:"next"`
+	Running int    `json:"running"`
+	Done    int    `json:"done"`
+	Failed  bool   `json:"failed,omitempty"`
+	Warned  bool   `json:"warned,omitempty"`
+	// Started lists the tasks started in a Dag frame.
+	Started map[string]bool `json:"started,omitempty"`
+}
+
+// Run returns the task run with the given id.
+func (e *Execution) Run(id string) (*TaskRun, bool) {
+	if e.index == nil {
+		e.index = make(map[string]*TaskRun, len(e.TaskRuns))
+		for _, r := range e.TaskRuns {
+			e.index[r.ID] = r
+		}
+	}
+	r, ok := e.index[id]
+	return r, ok
+}
+
+func (e *Execution) addRun(r *TaskRun) {
+	e.Run("") // build the index
+	e.TaskRuns = append(e.TaskRuns, r)
+	e.index[r.ID] = r
+}
+
+// CurrentAttempt returns the last attempt, or nil.
+func (r *TaskRun) CurrentAttempt() *Attempt {
+	if len(r.Attempts) == 0 {
+		return nil
+	}
+	return &r.Attempts[len(r.Attempts)-1]
+}
+
+func (e *Execution) seen(id string) bool {
+	for _, s := range e.Seen {
+		if s == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Execution) remember(id string) {
+	if id == "" {
+		return
+	}
+	e.Seen = append(e.Seen, id)
+	if len(e.Seen) > SeenLimit {
+		e.Seen = e.Seen[len(e.Seen)-SeenLimit:]
+	}
+}
