@@ -39,8 +39,8 @@ lint: tools ## go vet and staticcheck
 fmt: ## format the Go code
 	gofmt -w $$(git ls-files '*.go')
 
-docs: ## regenerate docs/reference.md and docs/flow.schema.json from the code
-	$(GO) run ./cmd/relay docs --out docs/reference.md
+docs: ## regenerate docs/reference.md, docs/states.md and docs/flow.schema.json from the code
+	$(GO) run ./cmd/relay docs --out docs/reference.md --states docs/states.md
 	$(GO) run ./cmd/relay schema --out docs/flow.schema.json
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)

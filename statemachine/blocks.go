@@ -49,8 +49,11 @@ func (m *machine) blockTasks(fr *Frame) []*flow.Task {
 		switch fr.Role {
 		case "tasks", "iter":
 			list = t.Tasks
-			for _, n := range t.Dag {
-				list = append(list, n.Task)
+			if len(t.Dag) > 0 {
+				list = make([]*flow.Task, len(t.Dag))
+				for i, n := range t.Dag {
+					list[i] = n.Task
+				}
 			}
 		case "then":
 			list = t.Then
@@ -68,13 +71,18 @@ func (m *machine) blockTasks(fr *Frame) []*flow.Task {
 			}
 		}
 	}
-	enabled := list[:0:0]
-	for _, t := range list {
-		if !t.Disabled {
-			enabled = append(enabled, t)
+	for i, t := range list {
+		if t.Disabled {
+			enabled := append([]*flow.Task(nil), list[:i]...)
+			for _, t := range list[i+1:] {
+				if !t.Disabled {
+					enabled = append(enabled, t)
+				}
+			}
+			return enabled
 		}
 	}
-	return enabled
+	return list
 }
 
 // frameMode returns how a frame runs its tasks: the concurrency limit (0:
@@ -248,7 +256,7 @@ func (m *machine) failAttempt(r *TaskRun, t *flow.Task, e *TaskError) {
 	p := m.retryPolicy(t)
 	a := r.CurrentAttempt()
 	if p != nil && e.Kind != KindFatal && (p.MaxAttempts == 0 || a.Number < p.MaxAttempts) {
-		delay := RetryDelay(p, a.Number, m.rng.Float64(), m.rng.Float64())
+		delay := RetryDelay(p, a.Number, m.rng().Float64(), m.rng().Float64())
 		first := r.Attempts[0].StartDate
 		if first.IsZero() {
 			first = r.StartDate

@@ -123,19 +123,28 @@ type machine struct {
 	ev      Event
 	now     time.Time
 	opts    Options
-	rng     *rand.Rand
+	rand    *rand.Rand
 	cmds    []Command
 	changed []*TaskRun
-	isDirty map[string]bool
 	pending []string // frames to advance
 	ignored string
+	base    map[string]any // template variables shared by every render of this event
 }
 
 func newMachine(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) *machine {
-	h := fnv.New64a()
-	h.Write([]byte(ev.ID))
-	seed := h.Sum64()
-	return &machine{f: f, ex: ex, ev: ev, now: now.UTC(), opts: opts, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), isDirty: map[string]bool{}}
+	return &machine{f: f, ex: ex, ev: ev, now: now.UTC(), opts: opts}
+}
+
+// rng is seeded by the event id, so retry jitter and uuid() are the same
+// every time the event is applied.
+func (m *machine) rng() *rand.Rand {
+	if m.rand == nil {
+		h := fnv.New64a()
+		h.Write([]byte(m.ev.ID))
+		seed := h.Sum64()
+		m.rand = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	}
+	return m.rand
 }
 
 func (m *machine) result() Result {
@@ -146,11 +155,15 @@ func (m *machine) result() Result {
 
 func (m *machine) emit(c Command) { m.cmds = append(m.cmds, c) }
 
+// touch records a changed run; an event changes few runs, so a scan is
+// cheaper than a set.
 func (m *machine) touch(r *TaskRun) {
-	if !m.isDirty[r.ID] {
-		m.isDirty[r.ID] = true
-		m.changed = append(m.changed, r)
+	for _, c := range m.changed {
+		if c == r {
+			return
+		}
 	}
+	m.changed = append(m.changed, r)
 }
 
 func (m *machine) log(runID, level, format string, args ...any) {

@@ -35,13 +35,15 @@ type Execution struct {
 	Frames map[string]*Frame `json:"frames,omitempty"`
 	// Seen remembers the ids of the last applied events, so a redelivered
 	// event changes nothing. It is bounded by SeenLimit.
-	Seen []string `json:"seen,omitempty"`
+	Seen     []string `json:"seen,omitempty"`
+	SeenNext int      `json:"seenNext,omitempty"` // next slot of the ring to overwrite
 	// Version is incremented by every Apply that changes the execution;
 	// stores use it for conditional writes.
 	Version int64 `json:"version"`
 
 	index   map[string]*TaskRun
 	outputs map[string]any // task outputs by task id, ForEach outputs keyed by value
+	seenSet map[string]struct{}
 }
 
 // Phases of an execution.
@@ -170,20 +172,28 @@ func (r *TaskRun) CurrentAttempt() *Attempt {
 }
 
 func (e *Execution) seen(id string) bool {
-	for _, s := range e.Seen {
-		if s == id {
-			return true
+	if e.seenSet == nil {
+		e.seenSet = make(map[string]struct{}, len(e.Seen))
+		for _, s := range e.Seen {
+			e.seenSet[s] = struct{}{}
 		}
 	}
-	return false
+	_, ok := e.seenSet[id]
+	return ok
 }
 
+// remember records an event id in the ring of the last SeenLimit ids.
 func (e *Execution) remember(id string) {
 	if id == "" {
 		return
 	}
-	e.Seen = append(e.Seen, id)
-	if len(e.Seen) > SeenLimit {
-		e.Seen = e.Seen[len(e.Seen)-SeenLimit:]
+	e.seen(id) // build the set
+	if len(e.Seen) < SeenLimit {
+		e.Seen = append(e.Seen, id)
+	} else {
+		delete(e.seenSet, e.Seen[e.SeenNext])
+		e.Seen[e.SeenNext] = id
+		e.SeenNext = (e.SeenNext + 1) % SeenLimit
 	}
+	e.seenSet[id] = struct{}{}
 }

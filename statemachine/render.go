@@ -14,18 +14,24 @@ import (
 // Building it costs the depth of ForEach nesting, not the execution's size.
 func (m *machine) env(r *TaskRun, t *flow.Task, ctx []Iter) *expr.Env {
 	ex := m.ex
-	labels := make(map[string]any, len(ex.Labels))
-	for _, l := range ex.Labels {
-		labels[l.Key] = l.Value
+	if m.base == nil {
+		labels := make(map[string]any, len(ex.Labels))
+		for _, l := range ex.Labels {
+			labels[l.Key] = l.Value
+		}
+		m.base = map[string]any{
+			"flow":   map[string]any{"id": m.f.ID, "namespace": m.f.Namespace, "revision": int64(m.f.Revision)},
+			"labels": labels,
+		}
 	}
-	vars := map[string]any{
-		"inputs":    ex.Inputs,
-		"outputs":   m.outputsIndex(),
-		"vars":      ex.Vars,
-		"flow":      map[string]any{"id": m.f.ID, "namespace": m.f.Namespace, "revision": int64(m.f.Revision)},
-		"execution": map[string]any{"id": ex.ID, "startDate": formatTime(ex.StartDate), "state": string(ex.State)},
-		"labels":    labels,
+	vars := make(map[string]any, 12)
+	for k, v := range m.base {
+		vars[k] = v
 	}
+	vars["inputs"] = ex.Inputs
+	vars["outputs"] = m.outputsIndex()
+	vars["vars"] = ex.Vars
+	vars["execution"] = map[string]any{"id": ex.ID, "startDate": formatTime(ex.StartDate), "state": string(ex.State)}
 	if ex.Trigger != nil {
 		vars["trigger"] = ex.Trigger
 	}
@@ -62,7 +68,7 @@ func (m *machine) env(r *TaskRun, t *flow.Task, ctx []Iter) *expr.Env {
 	env.UUID = func() string {
 		b := [16]byte{}
 		for i := range b {
-			b[i] = byte(m.rng.UintN(256))
+			b[i] = byte(m.rng().UintN(256))
 		}
 		b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
 		return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])

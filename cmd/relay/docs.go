@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
 )
 
@@ -25,7 +26,7 @@ func schemaCmd() *cobra.Command {
 }
 
 func docsCmd() *cobra.Command {
-	var out string
+	var out, states string
 	cmd := &cobra.Command{
 		Use:   "docs",
 		Short: "Write the flow language reference (docs/reference.md)",
@@ -34,6 +35,11 @@ func docsCmd() *cobra.Command {
 			if err := writeOut(cmd, out, []byte(flow.Reference())); err != nil {
 				return err
 			}
+			if states != "" {
+				if err := writeOut(cmd, states, []byte(statemachine.StatesDoc())); err != nil {
+					return err
+				}
+			}
 			if out != "-" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", out)
 			}
@@ -41,6 +47,7 @@ func docsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", filepath.Join("docs", "reference.md"), "file to write, or - for standard output")
+	cmd.Flags().StringVar(&states, "states", "", "also write the state tables (docs/states.md) to this file")
 	return cmd
 }
 
