@@ -86,28 +86,31 @@ func (m *machine) blockTasks(fr *Frame) []*flow.Task {
 }
 
 // frameMode returns how a frame runs its tasks: the concurrency limit (0:
-// none) and whether it follows Dag dependencies.
-func (m *machine) frameMode(fr *Frame) (limit int, dag bool) {
+// none), whether it follows Dag dependencies, and whether a failure stops
+// it. Sequential blocks stop at the first failure. Parallel and Dag blocks
+// run every branch a failure does not block and fail at the end, so the
+// outcome never depends on which branch happened to finish first.
+func (m *machine) frameMode(fr *Frame) (limit int, dag, stopOnFailure bool) {
 	if fr.Owner == "" || fr.Role != "tasks" {
-		return 1, false
+		return 1, false, true
 	}
 	owner, _ := m.ex.Run(fr.Owner)
 	t := m.task(owner)
 	switch t.Type.Name {
 	case flow.TypeParallel:
 		n, _ := t.Prop("concurrent").Literal().(int64)
-		return int(n), false
+		return int(n), false, false
 	case flow.TypeDag:
 		n, _ := t.Prop("concurrent").Literal().(int64)
-		return int(n), true
+		return int(n), true, false
 	}
-	return 1, false
+	return 1, false, true
 }
 
 func (m *machine) advance(fr *Frame) {
 	tasks := m.blockTasks(fr)
-	limit, dag := m.frameMode(fr)
-	room := func() bool { return !fr.Failed && (limit == 0 || fr.Running < limit) }
+	limit, dag, stop := m.frameMode(fr)
+	room := func() bool { return !(stop && fr.Failed) && (limit == 0 || fr.Running < limit) }
 	if dag {
 		owner, _ := m.ex.Run(fr.Owner)
 		deps := map[string][]string{}
@@ -128,9 +131,10 @@ func (m *machine) advance(fr *Frame) {
 			fr.Next++
 			m.startTask(t, fr)
 		}
-		// A Dag whose remaining tasks wait on failed ones can never finish.
-		if fr.Running == 0 && fr.Next < len(tasks) && !fr.Failed {
+		// Tasks left waiting on failed ones never start: the Dag is done.
+		if fr.Running == 0 && fr.Next < len(tasks) {
 			fr.Failed = true
+			fr.Next = len(tasks)
 		}
 	} else {
 		for fr.Next < len(tasks) && room() {
@@ -139,7 +143,7 @@ func (m *machine) advance(fr *Frame) {
 			m.startTask(t, fr)
 		}
 	}
-	if fr.Running == 0 && (fr.Failed || fr.Next >= len(tasks)) {
+	if fr.Running == 0 && (stop && fr.Failed || fr.Next >= len(tasks)) {
 		m.closeFrame(fr)
 	}
 }
@@ -418,11 +422,12 @@ func itemsOf(v any) ([]any, error) {
 	return nil, fmt.Errorf("expected a list, got %s", expr.Stringify(v))
 }
 
-// nextIterations starts ForEach iterations up to the concurrency limit.
+// nextIterations starts ForEach iterations up to the concurrency limit. A
+// failed iteration does not stop the others (see frameMode).
 func (m *machine) nextIterations(r *TaskRun, ctx []Iter) {
 	n, _ := m.task(r).Prop("concurrencyLimit").Literal().(int64)
 	limit := int(n)
-	for !r.ChildFail && r.NextItem < len(r.Items) && (limit == 0 || r.Active < limit) {
+	for r.NextItem < len(r.Items) && (limit == 0 || r.Active < limit) {
 		i := r.NextItem
 		r.NextItem++
 		r.Active++
@@ -430,7 +435,7 @@ func (m *machine) nextIterations(r *TaskRun, ctx []Iter) {
 		m.openFrame(r.ID+"/iter/"+strconv.Itoa(i), r.ID, "iter", i, ictx)
 	}
 	m.touch(r)
-	if r.Active == 0 && (r.ChildFail || r.NextItem >= len(r.Items)) {
+	if r.Active == 0 && r.NextItem >= len(r.Items) {
 		m.endBlock(r, r.ChildFail, r.ChildWarn)
 	}
 }

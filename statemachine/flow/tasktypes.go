@@ -158,7 +158,7 @@ func taskTypes() []*TypeDef {
 		{
 			Name: TypeParallel, Category: CategoryTask, Flowable: true,
 			Aliases:     kestra("plugin.core.flow.Parallel", "core.tasks.flows.Parallel"),
-			Description: "Runs its tasks at the same time, at most `concurrent` at once.",
+			Description: "Runs its tasks at the same time, at most `concurrent` at once. A failing task does not stop the others; the block fails once all have ended.",
 			Props: []*PropDef{
 				tasks("tasks", 1, "Tasks to run in parallel."),
 				withDefault(static(integer("concurrent", 0, "Most tasks running at once; 0 means no limit.")), 0),
@@ -190,7 +190,7 @@ func taskTypes() []*TypeDef {
 		{
 			Name: TypeForEach, Category: CategoryTask, Flowable: true,
 			Aliases:     kestra("plugin.core.flow.ForEach", "plugin.core.flow.EachSequential", "plugin.core.flow.EachParallel", "core.tasks.flows.EachSequential", "core.tasks.flows.EachParallel"),
-			Description: "Runs its tasks once per value; inside one iteration the tasks run one after another. `taskrun.value` is the current value.",
+			Description: "Runs its tasks once per value; inside one iteration the tasks run one after another. `taskrun.value` is the current value. A failing iteration does not stop the others; the block fails once all have ended.",
 			Props: []*PropDef{
 				forEachValues,
 				withDefault(aliased(static(integer("concurrencyLimit", 0, "Most iterations running at once; 0 means no limit.")), "concurrent"), 1),
@@ -211,7 +211,7 @@ func taskTypes() []*TypeDef {
 		{
 			Name: TypeDag, Category: CategoryTask, Flowable: true,
 			Aliases:     kestra("plugin.core.flow.Dag", "core.tasks.flows.Dag"),
-			Description: "Runs tasks as soon as the tasks they depend on have succeeded.",
+			Description: "Runs tasks as soon as the tasks they depend on have succeeded. A failure blocks only the tasks that depend on it; the block fails once the rest have ended.",
 			Props: []*PropDef{
 				{Name: "tasks", Spec: Spec{Kind: KindDag, MinItems: 1}, Required: true, Description: "List of `{task, dependsOn}`; `dependsOn` names task ids of the same Dag."},
 				withDefault(static(integer("concurrent", 0, "Most tasks running at once; 0 means no limit.")), 0),
