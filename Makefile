@@ -18,8 +18,8 @@ help: ## list the targets
 build: ## build the relay CLI into bin/
 	$(GO) build -trimpath -o $(BIN)/relay ./cmd/relay
 
-run: build ## validate the example flows and show the reference of a task
-	$(BIN)/relay validate examples/flows
+run: build ## run examples/flows/hello.yaml in this process (no services needed)
+	$(BIN)/relay run examples/flows/hello.yaml
 
 test: ## unit tests, golden tests and generated-docs drift checks
 	$(GO) vet $(PKGS)

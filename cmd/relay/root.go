@@ -33,7 +33,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(validateCmd(), schemaCmd(), docsCmd())
+	root.PersistentFlags().String("data-dir", "", "directory of the embedded store (default $RELAY_DATA_DIR, else ~/.relay)")
+	root.PersistentFlags().BoolP("verbose", "v", false, "log the engine's own debug messages")
+	root.AddCommand(validateCmd(), schemaCmd(), docsCmd(), runCmd(), flowsCmd(), executionsCmd(), logsCmd())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/statemachine/flow"
+)
+
+func flowsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "flows", Short: "Manage stored flows"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "deploy FILE|DIR...",
+		Short: "Validate flows and store them as new revisions in the embedded store",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			save := func(file string, src []byte) (engine.FlowRecord, error) {
+				rec, _, err := engine.SaveFlow(cmd.Context(), st, file, src)
+				return rec, err
+			}
+			for _, a := range args {
+				if err := deployDir(cmd, save, a, cmd.OutOrStdout()); err != nil {
+					return &exitError{code: 1, err: err}
+				}
+			}
+			return nil
+		},
+	})
+	return cmd
+}
+
+// deployDir validates and stores every flow under path (a file or a
+// directory); nothing is stored unless all of them are valid.
+func deployDir(cmd *cobra.Command, save func(file string, src []byte) (engine.FlowRecord, error), path string, out io.Writer) error {
+	files, err := flowFiles([]string{path})
+	if err != nil {
+		return err
+	}
+	sources := make([][]byte, len(files))
+	bad := 0
+	for i, file := range files {
+		if sources[i], err = os.ReadFile(file); err != nil {
+			return fmt.Errorf("reading flow: %w", err)
+		}
+		if _, err := flow.Parse(file, sources[i]); err != nil {
+			fmt.Fprintln(cmd.ErrOrStderr(), err)
+			bad++
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d flow files under %s are invalid; nothing was deployed", bad, len(files), path)
+	}
+	for i, file := range files {
+		rec, err := save(file, sources[i])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "deployed %s/%s revision %d (%s)\n", rec.Namespace, rec.ID, rec.Revision, file)
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/embedded"
+	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/tasks"
+)
+
+// dataDir returns where the embedded store lives: --data-dir, then
+// RELAY_DATA_DIR, then ~/.relay.
+func dataDir(cmd *cobra.Command) (string, error) {
+	if d, _ := cmd.Flags().GetString("data-dir"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("RELAY_DATA_DIR"); d != "" {
+		return d, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the home directory for the data directory (set --data-dir or RELAY_DATA_DIR): %w", err)
+	}
+	return filepath.Join(home, ".relay"), nil
+}
+
+// system is the whole engine in this process, on the embedded store and
+// bus.
+type system struct {
+	store  *embedded.Store
+	bus    *embedded.Bus
+	engine *engine.Engine
+	cancel context.CancelFunc
+}
+
+type systemOptions struct {
+	workers  int
+	onCommit func(*statemachine.Execution, []*statemachine.TaskRun)
+	onLog    func(engine.LogEntry)
+}
+
+// openStore opens the embedded store of the data directory.
+func openStore(cmd *cobra.Command) (*embedded.Store, error) {
+	dir, err := dataDir(cmd)
+	if err != nil {
+		return nil, err
+	}
+	st, err := embedded.OpenStore(filepath.Join(dir, "relay.db"))
+	if err != nil {
+		return nil, fmt.Errorf("opening the data directory %s: %w", dir, err)
+	}
+	return st, nil
+}
+
+// startSystem opens the store and starts the engine; stop with close.
+func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
+	st, err := openStore(cmd)
+	if err != nil {
+		return nil, err
+	}
+	bus := embedded.NewBus()
+	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("setting up tasks: %w", err)
+	}
+	level := slog.LevelWarn
+	if v, _ := cmd.Flags().GetBool("verbose"); v {
+		level = slog.LevelDebug
+	}
+	eng, err := engine.New(engine.Config{
+		Store: st, Bus: bus, Tasks: reg, Workers: o.workers,
+		Logger:   slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
+		Secrets:  envSecret,
+		OnCommit: o.onCommit, OnLog: o.onLog,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	// The engine outlives the command's context: Ctrl-C kills the
+	// execution, and the engine must keep running to record that.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(cmd.Context()))
+	if err := eng.Start(ctx); err != nil {
+		cancel()
+		st.Close()
+		return nil, err
+	}
+	return &system{store: st, bus: bus, engine: eng, cancel: cancel}, nil
+}
+
+// close stops the system: the bus first, which waits for the handlers in
+// flight so they finish committing and acknowledging their work, then the
+// engine's loops, then the store.
+func (s *system) close() {
+	s.bus.Close()
+	s.cancel()
+	s.store.Close()
+}
+
+// envSecret resolves secret('NAME') from the environment variable
+// SECRET_NAME, as Kestra's open-source edition does (its values there are
+// base64-encoded; Relay also accepts plain text in RELAY_SECRET_NAME).
+func envSecret(name string) (string, error) {
+	if v, ok := os.LookupEnv("RELAY_SECRET_" + name); ok {
+		return v, nil
+	}
+	if v, ok := os.LookupEnv("SECRET_" + name); ok {
+		return decodeBase64OrPlain(v), nil
+	}
+	return "", errors.New("secret " + name + " is not set (set RELAY_SECRET_" + name + ")")
+}

@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/relayflow/relay/statemachine"
+)
+
+// CloudEvent types Relay publishes. State machine input events are
+// "io.relayflow." + the statemachine.EventType.
+const (
+	TypePrefix            = "io.relayflow."
+	TypeTaskRunScheduled  = TypePrefix + "taskrun.scheduled"
+	TypeExecutionFinished = TypePrefix + "execution.finished"
+)
+
+// NewEvent wraps data as a CloudEvent with Relay's conventions: the id is
+// deterministic (so a redelivered event is recognised), the subject is the
+// execution id, and data is JSON.
+func NewEvent(id, typ, source, subject string, at time.Time, data any) (cloudevents.Event, error) {
+	ev := cloudevents.New()
+	ev.SetID(id)
+	ev.SetType(typ)
+	ev.SetSource(source)
+	ev.SetSubject(subject)
+	ev.SetTime(at)
+	if err := ev.SetData("application/json", data); err != nil {
+		return ev, fmt.Errorf("encoding %s event %s: %w", typ, id, err)
+	}
+	return ev, nil
+}
+
+// MachineEvent wraps a state machine input event for TopicExecutions.
+func MachineEvent(ev statemachine.Event, source string, at time.Time) (cloudevents.Event, error) {
+	return NewEvent(ev.ID, TypePrefix+string(ev.Type), source, ev.ExecutionID, at, ev)
+}
+
+// DecodeMachineEvent reads a state machine input event from a CloudEvent.
+func DecodeMachineEvent(ce cloudevents.Event) (statemachine.Event, error) {
+	var ev statemachine.Event
+	if !strings.HasPrefix(ce.Type(), TypePrefix) {
+		return ev, fmt.Errorf("event %s has type %q, not a Relay event", ce.ID(), ce.Type())
+	}
+	if err := json.Unmarshal(ce.Data(), &ev); err != nil {
+		return ev, fmt.Errorf("decoding event %s (%s): %w", ce.ID(), ce.Type(), err)
+	}
+	if ev.ID == "" {
+		ev.ID = ce.ID()
+	}
+	if ev.Type == "" {
+		ev.Type = statemachine.EventType(strings.TrimPrefix(ce.Type(), TypePrefix))
+	}
+	return ev, nil
+}
+
+// Outbox entry kinds, one per command type.
+const (
+	KindSchedule = "schedule"
+	KindTimer    = "timer"
+	KindKill     = "kill"
+	KindSubflow  = "subflow"
+	KindFinished = "finished"
+	KindLog      = "log"
+)
+
+// encodeCommand turns a command into an outbox entry.
+func encodeCommand(c statemachine.Command, id, execID string, at time.Time) (OutboxEntry, error) {
+	var kind string
+	switch c.(type) {
+	case statemachine.ScheduleTaskRun:
+		kind = KindSchedule
+	case statemachine.StartTimer:
+		kind = KindTimer
+	case statemachine.KillAttempt:
+		kind = KindKill
+	case statemachine.StartSubflow:
+		kind = KindSubflow
+	case statemachine.ExecutionFinished:
+		kind = KindFinished
+	case statemachine.Log:
+		kind = KindLog
+	default:
+		return OutboxEntry{}, fmt.Errorf("unknown command %T", c)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return OutboxEntry{}, fmt.Errorf("encoding %s command: %w", kind, err)
+	}
+	return OutboxEntry{ID: id, ExecutionID: execID, Kind: kind, Payload: b, Created: at}, nil
+}
+
+// decodeCommand reads an outbox entry back into its command.
+func decodeCommand(e OutboxEntry) (statemachine.Command, error) {
+	var c statemachine.Command
+	var err error
+	switch e.Kind {
+	case KindSchedule:
+		var v statemachine.ScheduleTaskRun
+		err, c = json.Unmarshal(e.Payload, &v), &v
+	case KindTimer:
+		var v statemachine.StartTimer
+		err, c = json.Unmarshal(e.Payload, &v), &v
+	case KindKill:
+		var v statemachine.KillAttempt
+		err, c = json.Unmarshal(e.Payload, &v), &v
+	case KindSubflow:
+		var v statemachine.StartSubflow
+		err, c = json.Unmarshal(e.Payload, &v), &v
+	case KindFinished:
+		var v statemachine.ExecutionFinished
+		err, c = json.Unmarshal(e.Payload, &v), &v
+	case KindLog:
+		var v statemachine.Log
+		err, c = json.Unmarshal(e.Payload, &v), &v
+	default:
+		return nil, fmt.Errorf("outbox entry %s has unknown kind %q", e.ID, e.Kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decoding outbox entry %s: %w", e.ID, err)
+	}
+	return deref(c), nil
+}
+
+// deref turns the pointers decodeCommand filled back into command values.
+func deref(c statemachine.Command) statemachine.Command {
+	switch v := c.(type) {
+	case *statemachine.ScheduleTaskRun:
+		return *v
+	case *statemachine.StartTimer:
+		return *v
+	case *statemachine.KillAttempt:
+		return *v
+	case *statemachine.StartSubflow:
+		return *v
+	case *statemachine.ExecutionFinished:
+		return *v
+	case *statemachine.Log:
+		return *v
+	}
+	return c
+}
+
+// timerID names a timer so that starting it twice replaces it.
+func timerID(t statemachine.StartTimer) string {
+	return fmt.Sprintf("%s/%s/%d/%s", t.ExecutionID, t.TaskRunID, t.Attempt, t.Kind)
+}

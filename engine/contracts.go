@@ -1,0 +1,192 @@
+// Package engine carries out what the state machine decides: it applies
+// events to executions, saves them before anything else happens, and runs
+// the resulting commands (task attempts on workers, timers, subflows,
+// events). The same engine runs embedded in one process (`relay run`,
+// `relay server`) and, through other Store and Bus implementations, on
+// DynamoDB and Kafka.
+//
+// Store and Bus are the two contracts every deployment implements; the
+// conformance suites in engine/enginetest check an implementation against
+// the contracts written here.
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/relayflow/relay/statemachine"
+)
+
+// Errors every Store returns for the same conditions; callers test them
+// with errors.Is.
+var (
+	// ErrNotFound: no flow, revision or execution with that key.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a conditional write lost, the stored version was not
+	// the one expected (or the execution already exists). The caller
+	// reloads, re-applies its event and tries again.
+	ErrConflict = errors.New("conflict: the stored version changed")
+)
+
+// FlowRecord is one stored revision of a flow.
+type FlowRecord struct {
+	Namespace string    `json:"namespace"`
+	ID        string    `json:"id"`
+	Revision  int       `json:"revision"`
+	Source    []byte    `json:"source"`
+	Created   time.Time `json:"created"`
+}
+
+// Commit is one state transition to make durable: the execution after an
+// event, the task runs it changed, and the commands it produced (the
+// outbox). A store writes all of it or none of it.
+type Commit struct {
+	Execution *statemachine.Execution
+	// Expected is the version the execution had when it was read; 0 for
+	// a new execution. Execution.Version is the version being written.
+	Expected int64
+	// Changed lists the task runs that differ from the stored ones (stores
+	// that keep task runs in items of their own write only these).
+	Changed []*statemachine.TaskRun
+	// Outbox holds the commands to carry out once the commit is durable.
+	Outbox []OutboxEntry
+	// Timers are durable timers to add (StartTimer commands).
+	Timers []Timer
+}
+
+// OutboxEntry is a command waiting to be carried out. IDs are
+// deterministic (execution, version, index), so carrying one out twice is
+// recognised downstream.
+type OutboxEntry struct {
+	ID          string    `json:"id"`
+	ExecutionID string    `json:"executionId"`
+	Kind        string    `json:"kind"` // see CommandKind
+	Payload     []byte    `json:"payload"`
+	Created     time.Time `json:"created"`
+}
+
+// Timer is a durable timer: at FireAt, a timer.fired event is published
+// for the execution.
+type Timer struct {
+	ID          string                 `json:"id"`
+	ExecutionID string                 `json:"executionId"`
+	TaskRunID   string                 `json:"taskRunId,omitempty"`
+	Attempt     int                    `json:"attempt,omitempty"`
+	Kind        statemachine.TimerKind `json:"kind"`
+	FireAt      time.Time              `json:"fireAt"`
+}
+
+// LogEntry is one line of an execution's log.
+type LogEntry struct {
+	ExecutionID string    `json:"executionId"`
+	TaskRunID   string    `json:"taskRunId,omitempty"`
+	TaskID      string    `json:"taskId,omitempty"`
+	Attempt     int       `json:"attempt,omitempty"`
+	Time        time.Time `json:"time"`
+	Level       string    `json:"level"`
+	Message     string    `json:"message"`
+	// Seq orders the lines of one execution; the store assigns it.
+	Seq int64 `json:"seq"`
+}
+
+// ExecutionFilter selects executions; empty fields match everything.
+type ExecutionFilter struct {
+	Namespace string
+	FlowID    string
+	State     statemachine.ExecState
+	Limit     int // 0: no limit
+}
+
+// Store keeps flows, executions, logs, timers and the outbox.
+//
+// Contract:
+//   - Commit is atomic and conditional: it succeeds only if the stored
+//     execution's version equals Commit.Expected (no stored execution for
+//     Expected 0), and then the execution, its changed task runs, the
+//     outbox entries and the timers are all durable before it returns. A
+//     lost race returns an error wrapping ErrConflict and writes nothing.
+//   - Reads return what the last successful Commit wrote; the returned
+//     execution is the caller's to change (a copy, never shared).
+//   - SaveFlow assigns revisions 1, 2, 3... per flow; saving a source equal
+//     to the latest revision's returns that revision and stores nothing.
+//   - Outbox returns entries in commit order until AckOutbox removes them;
+//     entries survive a crash, so a restarted engine carries them out.
+//   - DueTimers returns timers with FireAt <= now, earliest first, until
+//     DeleteTimer removes them. Adding a timer with an existing id
+//     replaces it.
+//   - All methods are safe for concurrent use and honour ctx cancellation.
+type Store interface {
+	SaveFlow(ctx context.Context, namespace, id string, source []byte) (FlowRecord, error)
+	// Flow returns a revision (0: the latest) or ErrNotFound.
+	Flow(ctx context.Context, namespace, id string, revision int) (FlowRecord, error)
+	// Flows returns the latest revision of every flow, by namespace and id.
+	Flows(ctx context.Context) ([]FlowRecord, error)
+
+	Commit(ctx context.Context, c Commit) error
+	// Execution returns an execution or ErrNotFound.
+	Execution(ctx context.Context, id string) (*statemachine.Execution, error)
+	// Executions returns matching executions, newest first.
+	Executions(ctx context.Context, f ExecutionFilter) ([]*statemachine.Execution, error)
+
+	// AppendLogs stores log lines and assigns their Seq.
+	AppendLogs(ctx context.Context, entries []LogEntry) error
+	// Logs returns an execution's lines with Seq > after, in order.
+	Logs(ctx context.Context, executionID string, after int64) ([]LogEntry, error)
+
+	Outbox(ctx context.Context, limit int) ([]OutboxEntry, error)
+	AckOutbox(ctx context.Context, ids ...string) error
+
+	DueTimers(ctx context.Context, now time.Time, limit int) ([]Timer, error)
+	DeleteTimer(ctx context.Context, id string) error
+
+	Close() error
+}
+
+// Topics, named as on Kafka.
+const (
+	// TopicExecutions carries the state machine's input events, keyed by
+	// execution id so one execution's events stay in order.
+	TopicExecutions = "relay.executions"
+	// TopicTaskRuns carries scheduled attempts, keyed by task run id.
+	TopicTaskRuns = "relay.taskruns"
+	// TopicEvents carries execution.finished events and external
+	// CloudEvents, which triggers match.
+	TopicEvents = "relay.events"
+	// TopicDLQ receives records that cannot be decoded or keep failing.
+	TopicDLQ = "relay.dlq"
+)
+
+// Handler processes one event. Returning an error asks for redelivery.
+type Handler func(ctx context.Context, ev cloudevents.Event) error
+
+// Bus carries CloudEvents between the engine's parts.
+//
+// Contract:
+//   - Publish returns once the event is accepted (durable, for a durable
+//     bus). Events published with the same key to the same topic are
+//     delivered in publish order.
+//   - Subscribe delivers every event of the topic published after the
+//     subscription (or, for a durable bus, since the group's last committed
+//     position) to exactly one subscriber of each group, until ctx ends;
+//     it blocks while consuming and returns ctx's error at the end.
+//   - Delivery is at least once: when a handler returns an error the event
+//     is delivered again (after a short backoff), and events after it with
+//     the same key wait. After MaxAttempts failures the event goes to
+//     TopicDLQ with the error in the extension `relayerror`, and
+//     consumption goes on: a poison event never stalls a key.
+//   - Handlers for different keys may run concurrently; handlers for one
+//     key never do.
+//   - Close stops delivery and releases resources; Publish after Close
+//     fails.
+type Bus interface {
+	Publish(ctx context.Context, topic, key string, ev cloudevents.Event) error
+	Subscribe(ctx context.Context, topic, group string, h Handler) error
+	Close() error
+}
+
+// MaxAttempts is how many times a bus delivers an event whose handler
+// keeps failing before it goes to TopicDLQ.
+const MaxAttempts = 5

@@ -1,0 +1,414 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/tasks"
+)
+
+// Config configures an Engine. Fill defaults, validate, then construct.
+type Config struct {
+	Store Store
+	Bus   Bus
+	Tasks *tasks.Registry
+	// Workers is how many task attempts run at once (default 8).
+	Workers int
+	// Logger receives the engine's own logs (default: discard).
+	Logger *slog.Logger
+	// Now is the clock (default time.Now); tests may pass another.
+	Now func() time.Time
+	// Secrets resolves secret('NAME') (default: none).
+	Secrets func(name string) (string, error)
+	// TimerPoll is how often due timers are looked for (default 20ms).
+	TimerPoll time.Duration
+	// OnCommit is called after every durable state change, in order per
+	// execution, for progress displays.
+	OnCommit func(ex *statemachine.Execution, changed []*statemachine.TaskRun)
+	// OnLog is called for every execution log line stored.
+	OnLog func(LogEntry)
+}
+
+// Engine applies events to executions and carries out the commands.
+type Engine struct {
+	cfg   Config
+	log   *slog.Logger
+	flows sync.Map // "ns/id/rev" -> *flow.Flow
+	sem   chan struct{}
+
+	mu      sync.Mutex
+	running map[string]context.CancelFunc // attempts, by "taskRunID/attempt"
+	execMu  map[string]*sync.Mutex        // serialises Apply per execution in this process
+}
+
+// New checks cfg and builds an engine.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Store == nil || cfg.Bus == nil || cfg.Tasks == nil {
+		return nil, errors.New("engine: Store, Bus and Tasks are required")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TimerPoll <= 0 {
+		cfg.TimerPoll = 20 * time.Millisecond
+	}
+	return &Engine{cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.Workers), running: map[string]context.CancelFunc{}, execMu: map[string]*sync.Mutex{}}, nil
+}
+
+// Start runs the executor, the workers and the timer loop until ctx ends.
+// It first carries out commands a previous process committed but did not
+// finish (crash recovery). Start returns once everything is subscribed.
+func (e *Engine) Start(ctx context.Context) error {
+	if err := e.drainOutbox(ctx); err != nil {
+		return fmt.Errorf("recovering the outbox: %w", err)
+	}
+	ready := make(chan struct{}, 2)
+	subscribe := func(topic, group string, h Handler) {
+		go func() {
+			ready <- struct{}{}
+			if err := e.cfg.Bus.Subscribe(ctx, topic, group, h); err != nil && ctx.Err() == nil {
+				e.log.Error("subscription ended", slog.String("topic", topic), slog.Any("error", err))
+			}
+		}()
+	}
+	subscribe(TopicExecutions, "executor", e.handleExecutionEvent)
+	subscribe(TopicTaskRuns, "worker", e.handleTaskRun)
+	<-ready
+	<-ready
+	// A bus that keeps nothing for a group before it subscribes (the
+	// in-process one) says when the subscriptions exist; events published
+	// before that would be lost. Kafka keeps them, and needs no wait.
+	if sb, ok := e.cfg.Bus.(interface{ Subscribers(topic, group string) int }); ok {
+		for sb.Subscribers(TopicExecutions, "executor") == 0 || sb.Subscribers(TopicTaskRuns, "worker") == 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	go e.timerLoop(ctx)
+	return nil
+}
+
+// SaveFlow validates a flow document and stores it as a new revision
+// (or finds the revision with the same source).
+func SaveFlow(ctx context.Context, st Store, file string, source []byte) (FlowRecord, *flow.Flow, error) {
+	f, err := flow.Parse(file, source)
+	if err != nil {
+		return FlowRecord{}, nil, err
+	}
+	rec, err := st.SaveFlow(ctx, f.Namespace, f.ID, source)
+	if err != nil {
+		return FlowRecord{}, nil, fmt.Errorf("saving flow %s/%s: %w", f.Namespace, f.ID, err)
+	}
+	f.Revision = rec.Revision
+	return rec, f, nil
+}
+
+// Deploy stores a flow document (validated first) and returns its record.
+func (e *Engine) Deploy(ctx context.Context, file string, source []byte) (FlowRecord, *flow.Flow, error) {
+	rec, f, err := SaveFlow(ctx, e.cfg.Store, file, source)
+	if err == nil {
+		e.flows.Store(flowKey(f.Namespace, f.ID, rec.Revision), f)
+	}
+	return rec, f, err
+}
+
+func flowKey(ns, id string, rev int) string { return fmt.Sprintf("%s/%s/%d", ns, id, rev) }
+
+// Flow returns a parsed revision of a stored flow (0: the latest).
+func (e *Engine) Flow(ctx context.Context, ns, id string, rev int) (*flow.Flow, error) {
+	if rev > 0 {
+		if f, ok := e.flows.Load(flowKey(ns, id, rev)); ok {
+			return f.(*flow.Flow), nil
+		}
+	}
+	rec, err := e.cfg.Store.Flow(ctx, ns, id, rev)
+	if err != nil {
+		return nil, fmt.Errorf("loading flow %s/%s: %w", ns, id, err)
+	}
+	if f, ok := e.flows.Load(flowKey(ns, id, rec.Revision)); ok {
+		return f.(*flow.Flow), nil
+	}
+	f, err := flow.Parse(fmt.Sprintf("%s/%s@%d", ns, id, rec.Revision), rec.Source)
+	if err != nil {
+		return nil, fmt.Errorf("stored flow %s/%s revision %d no longer validates: %w", ns, id, rec.Revision, err)
+	}
+	f.Revision = rec.Revision
+	e.flows.Store(flowKey(ns, id, rec.Revision), f)
+	return f, nil
+}
+
+// Submit requests a new execution of the latest revision of a flow.
+func (e *Engine) Submit(ctx context.Context, ev statemachine.Event) error {
+	ev.Type = statemachine.EvExecutionRequested
+	if ev.ID == "" {
+		ev.ID = ev.ExecutionID + "/requested"
+	}
+	return e.publish(ctx, TopicExecutions, ev.ExecutionID, ev)
+}
+
+// Send publishes a state machine event (resume, kill) for an execution.
+func (e *Engine) Send(ctx context.Context, ev statemachine.Event) error {
+	return e.publish(ctx, TopicExecutions, ev.ExecutionID, ev)
+}
+
+func (e *Engine) publish(ctx context.Context, topic, key string, ev statemachine.Event) error {
+	ce, err := MachineEvent(ev, "relay/engine", e.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if err := e.cfg.Bus.Publish(ctx, topic, key, ce); err != nil {
+		return fmt.Errorf("publishing %s for %s: %w", ev.Type, ev.ExecutionID, err)
+	}
+	return nil
+}
+
+func (e *Engine) lockExec(id string) func() {
+	e.mu.Lock()
+	m := e.execMu[id]
+	if m == nil {
+		m = &sync.Mutex{}
+		e.execMu[id] = m
+	}
+	e.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// handleExecutionEvent is the executor: load, apply, commit, carry out.
+func (e *Engine) handleExecutionEvent(ctx context.Context, ce cloudevents.Event) error {
+	ev, err := DecodeMachineEvent(ce)
+	if err != nil {
+		e.log.Error("dropping an event that does not decode", slog.String("event", ce.ID()), slog.Any("error", err))
+		return nil
+	}
+	unlock := e.lockExec(ev.ExecutionID)
+	defer unlock()
+	const maxConflicts = 20
+	for try := 0; ; try++ {
+		entries, err := e.apply(ctx, ev)
+		if errors.Is(err, ErrConflict) && try < maxConflicts {
+			continue // another executor won: reload and apply again
+		}
+		if err != nil {
+			return err
+		}
+		// The transition is durable: finish carrying out its commands even
+		// if the process is stopping, so a restart has nothing to replay.
+		e.carryOut(context.WithoutCancel(ctx), entries)
+		return nil
+	}
+}
+
+// apply loads the execution, applies ev and commits the result with its
+// commands. It returns the outbox entries to carry out.
+func (e *Engine) apply(ctx context.Context, ev statemachine.Event) ([]OutboxEntry, error) {
+	ex, err := e.cfg.Store.Execution(ctx, ev.ExecutionID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		ex = nil
+	case err != nil:
+		return nil, fmt.Errorf("loading execution %s: %w", ev.ExecutionID, err)
+	}
+	var f *flow.Flow
+	if ex != nil {
+		f, err = e.Flow(ctx, ex.Namespace, ex.FlowID, ex.Revision)
+	} else {
+		f, err = e.Flow(ctx, ev.Namespace, ev.FlowID, 0)
+	}
+	if err != nil {
+		if errors.Is(err, ErrNotFound) && ex == nil && ev.Parent != nil {
+			return e.failMissingSubflow(ctx, ev)
+		}
+		e.log.Error("dropping an event whose flow cannot be loaded", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.Any("error", err))
+		return nil, nil
+	}
+	var expected int64
+	if ex != nil {
+		expected = ex.Version
+	}
+	now := e.cfg.Now()
+	res, err := statemachine.Apply(f, ex, ev, now, statemachine.Options{Secret: e.cfg.Secrets})
+	if err != nil {
+		// Impossible or malformed events change nothing; they are logged
+		// and dropped rather than redelivered for ever.
+		e.log.Warn("event rejected", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.String("type", string(ev.Type)), slog.Any("error", err))
+		return nil, nil
+	}
+	if res.Ignored != "" {
+		e.log.Debug("event ignored", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.String("why", res.Ignored))
+		return nil, nil
+	}
+	c := Commit{Execution: res.Execution, Expected: expected, Changed: res.Changed}
+	for i, cmd := range res.Commands {
+		entry, err := encodeCommand(cmd, fmt.Sprintf("%s/%d/%d", res.Execution.ID, res.Execution.Version, i), res.Execution.ID, now)
+		if err != nil {
+			return nil, err
+		}
+		c.Outbox = append(c.Outbox, entry)
+		if t, ok := cmd.(statemachine.StartTimer); ok {
+			c.Timers = append(c.Timers, Timer{ID: timerID(t), ExecutionID: t.ExecutionID, TaskRunID: t.TaskRunID, Attempt: t.Attempt, Kind: t.Kind, FireAt: t.FireAt})
+		}
+	}
+	if err := e.cfg.Store.Commit(ctx, c); err != nil {
+		return nil, fmt.Errorf("committing execution %s version %d: %w", res.Execution.ID, res.Execution.Version, err)
+	}
+	if e.cfg.OnCommit != nil {
+		e.cfg.OnCommit(res.Execution, res.Changed)
+	}
+	return c.Outbox, nil
+}
+
+// failMissingSubflow answers a parent whose subflow does not exist.
+func (e *Engine) failMissingSubflow(ctx context.Context, ev statemachine.Event) ([]OutboxEntry, error) {
+	p := ev.Parent
+	e.log.Warn("subflow not found", slog.String("flow", ev.Namespace+"/"+ev.FlowID), slog.String("parent", p.ExecutionID))
+	e.appendLogs(ctx, []LogEntry{{ExecutionID: p.ExecutionID, TaskRunID: p.TaskRunID, Time: e.cfg.Now(), Level: "ERROR",
+		Message: fmt.Sprintf("subflow %s/%s does not exist (deploy it with `relay flows deploy`, or pass --flows DIR)", ev.Namespace, ev.FlowID)}})
+	return nil, e.publish(ctx, TopicExecutions, p.ExecutionID, statemachine.Event{
+		ID: ev.ExecutionID + "/finished", Type: statemachine.EvSubflowFinished, ExecutionID: p.ExecutionID, TaskRunID: p.TaskRunID,
+		ChildExecutionID: ev.ExecutionID, ChildState: statemachine.ExecFailed,
+	})
+}
+
+// carryOut performs committed commands and acknowledges them. A failure
+// leaves the entry in the outbox for the next recovery pass.
+func (e *Engine) carryOut(ctx context.Context, entries []OutboxEntry) {
+	var done []string
+	for _, entry := range entries {
+		cmd, err := decodeCommand(entry)
+		if err == nil {
+			err = e.perform(ctx, cmd)
+		}
+		if err != nil {
+			e.log.Error("command not carried out; it stays in the outbox", slog.String("entry", entry.ID), slog.String("kind", entry.Kind), slog.Any("error", err))
+			continue
+		}
+		done = append(done, entry.ID)
+	}
+	if len(done) > 0 {
+		if err := e.cfg.Store.AckOutbox(ctx, done...); err != nil {
+			e.log.Error("acknowledging the outbox", slog.Any("error", err))
+		}
+	}
+}
+
+func (e *Engine) drainOutbox(ctx context.Context) error {
+	for {
+		entries, err := e.cfg.Store.Outbox(ctx, 256)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		e.carryOut(ctx, entries)
+		if again, err := e.cfg.Store.Outbox(ctx, 1); err != nil || len(again) > 0 && again[0].ID == entries[0].ID {
+			return err // entries that cannot be carried out now wait for the next start
+		}
+	}
+}
+
+func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
+	now := e.cfg.Now()
+	switch c := cmd.(type) {
+	case statemachine.ScheduleTaskRun:
+		ce, err := NewEvent(fmt.Sprintf("%s/%s/%d/scheduled", c.ExecutionID, c.TaskRunID, c.Attempt), TypeTaskRunScheduled, "relay/executor", c.ExecutionID, now, c)
+		if err != nil {
+			return err
+		}
+		return e.cfg.Bus.Publish(ctx, TopicTaskRuns, c.TaskRunID, ce)
+	case statemachine.StartTimer:
+		return nil // durable in the store; the timer loop fires it
+	case statemachine.KillAttempt:
+		e.mu.Lock()
+		cancel := e.running[fmt.Sprintf("%s/%s/%d", c.ExecutionID, c.TaskRunID, c.Attempt)]
+		e.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		return nil
+	case statemachine.StartSubflow:
+		return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{
+			ID: c.ExecutionID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: c.ExecutionID,
+			Namespace: c.Namespace, FlowID: c.FlowID, Inputs: c.Inputs, Labels: c.Labels, Parent: &c.Parent,
+		})
+	case statemachine.ExecutionFinished:
+		ce, err := NewEvent(c.ExecutionID+"/finished", TypeExecutionFinished, "relay/executor", c.ExecutionID, now, c)
+		if err != nil {
+			return err
+		}
+		if err := e.cfg.Bus.Publish(ctx, TopicEvents, c.ExecutionID, ce); err != nil {
+			return err
+		}
+		if p := c.Parent; p != nil {
+			return e.publish(ctx, TopicExecutions, p.ExecutionID, statemachine.Event{
+				ID: c.ExecutionID + "/finished", Type: statemachine.EvSubflowFinished, ExecutionID: p.ExecutionID, TaskRunID: p.TaskRunID,
+				ChildExecutionID: c.ExecutionID, ChildState: c.State, ChildOutputs: c.Outputs,
+			})
+		}
+		return nil
+	case statemachine.Log:
+		return e.appendLogs(ctx, []LogEntry{{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Time: now, Level: c.Level, Message: c.Message}})
+	}
+	return fmt.Errorf("unknown command %T", cmd)
+}
+
+func (e *Engine) appendLogs(ctx context.Context, entries []LogEntry) error {
+	if err := e.cfg.Store.AppendLogs(ctx, entries); err != nil {
+		return fmt.Errorf("storing logs: %w", err)
+	}
+	if e.cfg.OnLog != nil {
+		for _, l := range entries {
+			e.cfg.OnLog(l)
+		}
+	}
+	return nil
+}
+
+// timerLoop publishes timer.fired events for due durable timers.
+func (e *Engine) timerLoop(ctx context.Context) {
+	tick := time.NewTicker(e.cfg.TimerPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		due, err := e.cfg.Store.DueTimers(ctx, e.cfg.Now(), 256)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Error("reading due timers", slog.Any("error", err))
+			}
+			continue
+		}
+		for _, t := range due {
+			err := e.publish(ctx, TopicExecutions, t.ExecutionID, statemachine.Event{
+				ID: t.ID, Type: statemachine.EvTimerFired, ExecutionID: t.ExecutionID, TaskRunID: t.TaskRunID, Attempt: t.Attempt, Timer: t.Kind,
+			})
+			if err == nil {
+				err = e.cfg.Store.DeleteTimer(ctx, t.ID)
+			}
+			if err != nil && ctx.Err() == nil {
+				e.log.Error("firing a timer", slog.String("timer", t.ID), slog.Any("error", err))
+			}
+		}
+	}
+}

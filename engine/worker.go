@@ -1,0 +1,120 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/tasks"
+)
+
+// handleTaskRun is the worker: it runs one scheduled attempt and reports
+// its start and end to the executor.
+func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error {
+	if ce.Type() != TypeTaskRunScheduled {
+		return nil
+	}
+	var c statemachine.ScheduleTaskRun
+	if err := json.Unmarshal(ce.Data(), &c); err != nil {
+		e.log.Error("dropping a task run that does not decode", slog.String("event", ce.ID()), slog.Any("error", err))
+		return nil
+	}
+	select {
+	case e.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-e.sem }()
+
+	base := fmt.Sprintf("%s/%s/%d", c.ExecutionID, c.TaskRunID, c.Attempt)
+	if err := e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{
+		ID: base + "/started", Type: statemachine.EvTaskRunStarted, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
+	}); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	if !c.Deadline.IsZero() {
+		runCtx, cancel = context.WithDeadline(ctx, c.Deadline)
+	}
+	e.mu.Lock()
+	e.running[base] = cancel
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.running, base)
+		e.mu.Unlock()
+		cancel()
+	}()
+
+	logger := slog.New(&logHandler{e: e, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}})
+	res, err := e.cfg.Tasks.Run(runCtx, tasks.Request{
+		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger,
+	})
+	if ctx.Err() != nil {
+		return ctx.Err() // the process is stopping: the attempt is redelivered or times out
+	}
+	fin := statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
+		State: statemachine.RunSuccess, Outputs: res.Outputs}
+	if res.Warning {
+		fin.State = statemachine.RunWarning
+	}
+	if err != nil {
+		te := tasks.Classify(err)
+		fin.State = statemachine.RunFailed
+		msg := te.Message
+		if msg == "" {
+			msg = te.Error()
+		}
+		fin.Error = &statemachine.TaskError{Kind: string(te.Kind), Type: te.Type, Message: msg}
+		if errors.Is(runCtx.Err(), context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			fin.State = statemachine.RunKilled
+		}
+	}
+	return e.publish(ctx, TopicExecutions, c.ExecutionID, fin)
+}
+
+// logHandler stores a task's slog records as execution log lines.
+type logHandler struct {
+	e     *Engine
+	entry LogEntry
+	attrs []slog.Attr
+}
+
+func (h *logHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
+	l := h.entry
+	l.Time, l.Level, l.Message = r.Time, levelName(r.Level), r.Message
+	attrs := append([]slog.Attr(nil), h.attrs...)
+	r.Attrs(func(a slog.Attr) bool { attrs = append(attrs, a); return true })
+	for _, a := range attrs {
+		// Shell output arrives as fixed messages with the text in `line`.
+		if a.Key == "line" {
+			l.Message = a.Value.String()
+		}
+	}
+	return h.e.appendLogs(context.WithoutCancel(ctx), []LogEntry{l})
+}
+
+func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &logHandler{e: h.e, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+func (h *logHandler) WithGroup(string) slog.Handler { return h }
+
+func levelName(l slog.Level) string {
+	switch {
+	case l < slog.LevelInfo:
+		return "DEBUG"
+	case l < slog.LevelWarn:
+		return "INFO"
+	case l < slog.LevelError:
+		return "WARN"
+	}
+	return "ERROR"
+}
