@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -88,4 +90,101 @@ func TestSchemaAndDocs_printGeneratedDocuments(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "# Flow reference") {
 		t.Errorf("docs: exit %d, output starts %.100s", code, out)
 	}
+}
+
+func TestRun_helloSucceedsAndPrintsJSON(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, "run", "--data-dir", dir, "-o", "json", "../../examples/flows/hello.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	var doc struct {
+		State    string `json:"state"`
+		TaskRuns []struct {
+			ID, State string
+		} `json:"taskRuns"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
+	}
+	if doc.State != "SUCCESS" || len(doc.TaskRuns) != 3 {
+		t.Errorf("document %+v", doc)
+	}
+	if !strings.Contains(errOut, "say_hello") {
+		t.Errorf("progress did not go to stderr:\n%s", errOut)
+	}
+}
+
+func TestRun_exitCodes(t *testing.T) {
+	dir := t.TempDir()
+	failing := filepath.Join(dir, "fail.yaml")
+	os.WriteFile(failing, []byte("id: f\nnamespace: t\ntasks:\n  - {id: boom, type: flow.fail, errorMessage: nope}\n"), 0o644)
+	tests := []struct {
+		args []string
+		code int
+	}{
+		{[]string{"run", failing}, 1},
+		{[]string{"run", "../../examples/flows/if_else.yaml", "-i", "order_total=lots"}, 2},
+		{[]string{"run", "../../statemachine/flow/testdata/invalid/dag_cycle.yaml"}, 2},
+		{[]string{"run", "../../examples/flows/pause.yaml"}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := runCLI(t, append(tt.args, "--data-dir", dir)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, tt.code, out, errOut)
+			}
+		})
+	}
+}
+
+// Ctrl-C cancels the command's context: the execution is killed, saved,
+// and relay run exits 1.
+func TestRun_interruptKillsAndSavesTheExecution(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "slow.yaml")
+	os.WriteFile(file, []byte("id: slow\nnamespace: t\ntasks:\n  - {id: nap, type: shell.commands, commands: [sleep 30]}\n  - {id: after, type: log, message: x}\n"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out safeBuffer
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"run", "--data-dir", dir, file}, &out, &out) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "nap                          RUNNING") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the task never started:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	cancel()
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("relay run did not stop after the interrupt")
+	}
+	if code != 1 || time.Since(start) > 5*time.Second {
+		t.Errorf("exit %d after %s\n%s", code, time.Since(start), out.String())
+	}
+	code, show, _ := runCLI(t, "executions", "list", "--data-dir", dir)
+	if code != 0 || !strings.Contains(show, "KILLED") {
+		t.Errorf("stored executions:\n%s", show)
+	}
+}
+
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -220,7 +221,7 @@ func (p *printer) wait(cmd *cobra.Command, sys *system, f *flow.Flow, id string)
 		case <-interrupted:
 			interrupted = nil
 			fmt.Fprintf(p.w, "\nInterrupted: killing execution %s...\n", id)
-			if err := sys.engine.Send(cmd.Context(), statemachine.Event{ID: id + "/kill", Type: statemachine.EvKill, ExecutionID: id}); err != nil {
+			if err := sys.engine.Send(context.WithoutCancel(cmd.Context()), statemachine.Event{ID: id + "/kill", Type: statemachine.EvKill, ExecutionID: id}); err != nil {
 				fmt.Fprintln(p.w, "relay: killing the execution:", err)
 			}
 			killDeadline = time.After(40 * time.Second)
