@@ -44,6 +44,8 @@ type Engine struct {
 	flows sync.Map // "ns/id/rev" -> *flow.Flow
 	sem   chan struct{}
 
+	acks sync.WaitGroup // background outbox acknowledgements
+
 	mu      sync.Mutex
 	running map[string]context.CancelFunc // attempts, by "taskRunID/attempt"
 	execMu  map[string]*sync.Mutex        // serialises Apply per execution in this process
@@ -302,12 +304,25 @@ func (e *Engine) carryOut(ctx context.Context, entries []OutboxEntry) {
 		}
 		done = append(done, entry.ID)
 	}
-	if len(done) > 0 {
+	if len(done) == 0 {
+		return
+	}
+	// The acknowledgement is off the critical path: the execution's next
+	// event need not wait for it, and a store that groups writes folds it
+	// into the next commit. Losing it only means carrying the commands out
+	// again after a restart, which consumers recognise by their ids.
+	e.acks.Add(1)
+	go func() {
+		defer e.acks.Done()
 		if err := e.cfg.Store.AckOutbox(ctx, done...); err != nil {
 			e.log.Error("acknowledging the outbox", slog.Any("error", err))
 		}
-	}
+	}()
 }
+
+// Wait blocks until background work (outbox acknowledgements) is done.
+// Call it after the bus is closed and before the store is.
+func (e *Engine) Wait() { e.acks.Wait() }
 
 func (e *Engine) drainOutbox(ctx context.Context) error {
 	for {
@@ -319,6 +334,7 @@ func (e *Engine) drainOutbox(ctx context.Context) error {
 			return nil
 		}
 		e.carryOut(ctx, entries)
+		e.Wait()
 		if again, err := e.cfg.Store.Outbox(ctx, 1); err != nil || len(again) > 0 && again[0].ID == entries[0].ID {
 			return err // entries that cannot be carried out now wait for the next start
 		}

@@ -98,10 +98,11 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 }
 
 // close stops the system: the bus first, which waits for the handlers in
-// flight so they finish committing and acknowledging their work, then the
-// engine's loops, then the store.
+// flight so they finish committing their work, then the engine's
+// acknowledgements and loops, then the store.
 func (s *system) close() {
 	s.bus.Close()
+	s.engine.Wait()
 	s.cancel()
 	s.store.Close()
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -70,6 +71,11 @@ const lockTimeout = 1 * time.Second
 // returns, and readers see only committed state.
 type Store struct {
 	db *bbolt.DB
+
+	writes     chan *writeReq
+	stopped    chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
 }
 
 var _ engine.Store = (*Store)(nil)
@@ -111,11 +117,15 @@ func openStore(path string, timeout time.Duration) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db}
+	s.startWriter()
+	return s, nil
 }
 
 // Close releases the file and its lock.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.stopped) })
+	<-s.writerDone
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
@@ -381,23 +391,33 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 	}
 	meta := execMeta{version: c.Execution.Version, startKey: timeKey(c.Execution.StartDate)}
 
-	err = s.db.Update(func(tx *bbolt.Tx) error {
-		metas := tx.Bucket(bucketExecMeta)
-		index := tx.Bucket(bucketExecByStart)
-		if v := metas.Get([]byte(id)); v == nil {
+	check := func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketExecMeta).Get([]byte(id))
+		if v == nil {
 			if c.Expected != 0 {
 				return fmt.Errorf("expected version %d, none stored: %w", c.Expected, engine.ErrConflict)
 			}
-		} else {
+			return nil
+		}
+		old, err := decodeExecMeta(v)
+		if err != nil {
+			return err
+		}
+		if c.Expected == 0 {
+			return fmt.Errorf("execution already exists: %w", engine.ErrConflict)
+		}
+		if old.version != c.Expected {
+			return fmt.Errorf("expected version %d, stored %d: %w", c.Expected, old.version, engine.ErrConflict)
+		}
+		return nil
+	}
+	write := func(tx *bbolt.Tx) error {
+		metas := tx.Bucket(bucketExecMeta)
+		index := tx.Bucket(bucketExecByStart)
+		if v := metas.Get([]byte(id)); v != nil {
 			old, err := decodeExecMeta(v)
 			if err != nil {
 				return err
-			}
-			if c.Expected == 0 {
-				return fmt.Errorf("execution already exists: %w", engine.ErrConflict)
-			}
-			if old.version != c.Expected {
-				return fmt.Errorf("expected version %d, stored %d: %w", c.Expected, old.version, engine.ErrConflict)
 			}
 			if old.startKey != meta.startKey {
 				if err := index.Delete(indexKey(old.startKey, id)); err != nil {
@@ -418,7 +438,8 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 			return err
 		}
 		return putTimers(tx, c.Timers, timers)
-	})
+	}
+	err = s.update(check, write)
 	if err != nil {
 		return fmt.Errorf("commit execution %s: %w", id, err)
 	}
@@ -554,7 +575,7 @@ func (s *Store) AppendLogs(ctx context.Context, entries []engine.LogEntry) error
 			return fmt.Errorf("append logs: line %d has no execution id", i)
 		}
 	}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(nil, func(tx *bbolt.Tx) error {
 		logs := tx.Bucket(bucketLogs)
 		var (
 			b      *bbolt.Bucket
@@ -655,7 +676,7 @@ func (s *Store) AckOutbox(ctx context.Context, ids ...string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ack outbox: %w", err)
 	}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(nil, func(tx *bbolt.Tx) error {
 		b, index := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxIDs)
 		for _, id := range ids {
 			k := index.Get([]byte(id))
@@ -713,7 +734,7 @@ func (s *Store) DeleteTimer(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete timer %s: %w", id, err)
 	}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(nil, func(tx *bbolt.Tx) error {
 		b, index := tx.Bucket(bucketTimers), tx.Bucket(bucketTimerIDs)
 		k := index.Get([]byte(id))
 		if k == nil {
