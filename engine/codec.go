@@ -94,55 +94,33 @@ func encodeCommand(c statemachine.Command, id, execID string, at time.Time) (Out
 	return OutboxEntry{ID: id, ExecutionID: execID, Kind: kind, Payload: b, Created: at}, nil
 }
 
+// decoders read each kind of outbox entry back into its command.
+var decoders = map[string]func([]byte) (statemachine.Command, error){
+	KindSchedule: decodeAs[statemachine.ScheduleTaskRun],
+	KindTimer:    decodeAs[statemachine.StartTimer],
+	KindKill:     decodeAs[statemachine.KillAttempt],
+	KindSubflow:  decodeAs[statemachine.StartSubflow],
+	KindFinished: decodeAs[statemachine.ExecutionFinished],
+	KindLog:      decodeAs[statemachine.Log],
+}
+
+func decodeAs[T statemachine.Command](b []byte) (statemachine.Command, error) {
+	var v T
+	err := json.Unmarshal(b, &v)
+	return v, err
+}
+
 // decodeCommand reads an outbox entry back into its command.
 func decodeCommand(e OutboxEntry) (statemachine.Command, error) {
-	var c statemachine.Command
-	var err error
-	switch e.Kind {
-	case KindSchedule:
-		var v statemachine.ScheduleTaskRun
-		err, c = json.Unmarshal(e.Payload, &v), &v
-	case KindTimer:
-		var v statemachine.StartTimer
-		err, c = json.Unmarshal(e.Payload, &v), &v
-	case KindKill:
-		var v statemachine.KillAttempt
-		err, c = json.Unmarshal(e.Payload, &v), &v
-	case KindSubflow:
-		var v statemachine.StartSubflow
-		err, c = json.Unmarshal(e.Payload, &v), &v
-	case KindFinished:
-		var v statemachine.ExecutionFinished
-		err, c = json.Unmarshal(e.Payload, &v), &v
-	case KindLog:
-		var v statemachine.Log
-		err, c = json.Unmarshal(e.Payload, &v), &v
-	default:
+	decode, ok := decoders[e.Kind]
+	if !ok {
 		return nil, fmt.Errorf("outbox entry %s has unknown kind %q", e.ID, e.Kind)
 	}
+	c, err := decode(e.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("decoding outbox entry %s: %w", e.ID, err)
 	}
-	return deref(c), nil
-}
-
-// deref turns the pointers decodeCommand filled back into command values.
-func deref(c statemachine.Command) statemachine.Command {
-	switch v := c.(type) {
-	case *statemachine.ScheduleTaskRun:
-		return *v
-	case *statemachine.StartTimer:
-		return *v
-	case *statemachine.KillAttempt:
-		return *v
-	case *statemachine.StartSubflow:
-		return *v
-	case *statemachine.ExecutionFinished:
-		return *v
-	case *statemachine.Log:
-		return *v
-	}
-	return c
+	return c, nil
 }
 
 // timerID names a timer so that starting it twice replaces it.
