@@ -104,7 +104,32 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 	}
 	go e.timerLoop(ctx)
+	e.resumeQueues(ctx)
 	return nil
+}
+
+// resumeQueues starts queued executions whose slots were freed while no
+// engine ran (a process stopped between an end and its dequeue).
+func (e *Engine) resumeQueues(ctx context.Context) {
+	queued, err := e.cfg.Store.Executions(ctx, ExecutionFilter{State: statemachine.ExecQueued})
+	if err != nil {
+		e.log.Error("listing queued executions", slog.Any("error", err))
+		return
+	}
+	seen := map[string]bool{}
+	for _, ex := range queued {
+		key := flowKey(ex.Namespace, ex.FlowID, ex.Revision)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		f, err := e.Flow(ctx, ex.Namespace, ex.FlowID, ex.Revision)
+		if err != nil {
+			e.log.Error("loading the flow of a queued execution", slog.String("execution", ex.ID), slog.Any("error", err))
+			continue
+		}
+		e.dequeue(ctx, f)
+	}
 }
 
 // SaveFlow validates a flow document and stores it as a new revision
@@ -200,33 +225,114 @@ func (e *Engine) handleExecutionEvent(ctx context.Context, ce cloudevents.Event)
 		e.log.Error("dropping an event that does not decode", slog.String("event", ce.ID()), slog.Any("error", err))
 		return nil
 	}
+	return e.process(ctx, ev)
+}
+
+// process applies one event to its execution. When the event ends an
+// execution of a flow with a concurrency limit, the oldest queued
+// executions of that flow start, after the execution's own lock is
+// released (see dequeue for the lock order).
+func (e *Engine) process(ctx context.Context, ev statemachine.Event) error {
+	freed, err := e.processOne(ctx, ev)
+	if err == nil && freed != nil {
+		e.dequeue(ctx, freed)
+	}
+	return err
+}
+
+// processOne applies ev under its execution's lock and returns the flow
+// whose concurrency slot it freed, if any.
+func (e *Engine) processOne(ctx context.Context, ev statemachine.Event) (*flow.Flow, error) {
 	unlock := e.lockExec(ev.ExecutionID)
 	defer unlock()
 	const maxConflicts = 20
 	for try := 0; ; try++ {
-		entries, err := e.apply(ctx, ev)
+		out, err := e.apply(ctx, ev)
 		if errors.Is(err, ErrConflict) && try < maxConflicts {
 			continue // another executor won: reload and apply again
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// The transition is durable: finish carrying out its commands even
 		// if the process is stopping, so a restart has nothing to replay.
-		e.carryOut(context.WithoutCancel(ctx), entries)
-		return nil
+		e.carryOut(context.WithoutCancel(ctx), out.entries)
+		return out.freed, nil
+	}
+}
+
+// applied is what apply committed.
+type applied struct {
+	entries []OutboxEntry
+	// freed is the flow whose concurrency slot the event released (the
+	// execution ended), nil otherwise.
+	freed *flow.Flow
+}
+
+func (e *Engine) lockFlow(f *flow.Flow) func() {
+	return e.lockExec("flow:" + f.Namespace + "/" + f.ID)
+}
+
+// active counts the executions of f that hold a concurrency slot.
+func (e *Engine) active(ctx context.Context, f *flow.Flow) (int, error) {
+	list, err := e.cfg.Store.Executions(ctx, ExecutionFilter{Namespace: f.Namespace, FlowID: f.ID})
+	if err != nil {
+		return 0, fmt.Errorf("counting running executions of %s/%s: %w", f.Namespace, f.ID, err)
+	}
+	n := 0
+	for _, ex := range list {
+		switch ex.State {
+		case statemachine.ExecCreated, statemachine.ExecRunning, statemachine.ExecPaused, statemachine.ExecKilling:
+			n++
+		}
+	}
+	return n, nil
+}
+
+// dequeue starts the oldest queued executions of f while slots are free.
+// Lock order: a flow's lock, then an execution's. Admission takes them in
+// that order too (the execution's lock is held, but only for an execution
+// that does not exist yet, which no dequeue can be waiting for), and
+// process releases an execution's lock before dequeuing, so no cycle.
+func (e *Engine) dequeue(ctx context.Context, f *flow.Flow) {
+	if f.Concurrency == nil {
+		return
+	}
+	unlock := e.lockFlow(f)
+	defer unlock()
+	queued, err := e.cfg.Store.Executions(ctx, ExecutionFilter{Namespace: f.Namespace, FlowID: f.ID, State: statemachine.ExecQueued})
+	if err != nil {
+		e.log.Error("listing queued executions", slog.String("flow", f.Namespace+"/"+f.ID), slog.Any("error", err))
+		return
+	}
+	n, err := e.active(ctx, f)
+	if err != nil {
+		e.log.Error("counting running executions", slog.Any("error", err))
+		return
+	}
+	for i := len(queued) - 1; i >= 0 && n < f.Concurrency.Limit; i-- { // oldest first
+		ex := queued[i]
+		ended, err := e.processOne(ctx, statemachine.Event{ID: ex.ID + "/dequeued", Type: statemachine.EvDequeued, ExecutionID: ex.ID})
+		if err != nil {
+			e.log.Error("starting a queued execution", slog.String("execution", ex.ID), slog.Any("error", err))
+			return
+		}
+		if ended == nil { // an execution that ended at once holds no slot
+			n++
+		}
 	}
 }
 
 // apply loads the execution, applies ev and commits the result with its
-// commands. It returns the outbox entries to carry out.
-func (e *Engine) apply(ctx context.Context, ev statemachine.Event) ([]OutboxEntry, error) {
+// commands. A new execution of a flow with a concurrency limit is admitted
+// under the flow's lock, so two requests cannot take the last slot.
+func (e *Engine) apply(ctx context.Context, ev statemachine.Event) (applied, error) {
 	ex, err := e.cfg.Store.Execution(ctx, ev.ExecutionID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		ex = nil
 	case err != nil:
-		return nil, fmt.Errorf("loading execution %s: %w", ev.ExecutionID, err)
+		return applied{}, fmt.Errorf("loading execution %s: %w", ev.ExecutionID, err)
 	}
 	var f *flow.Flow
 	if ex != nil {
@@ -236,14 +342,27 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event) ([]OutboxEntr
 	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) && ex == nil && ev.Parent != nil {
-			return e.failMissingSubflow(ctx, ev)
+			return applied{}, e.failMissingSubflow(ctx, ev)
 		}
 		e.log.Error("dropping an event whose flow cannot be loaded", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.Any("error", err))
-		return nil, nil
+		return applied{}, nil
 	}
 	var expected int64
+	wasDone := false
 	if ex != nil {
 		expected = ex.Version
+		wasDone = ex.State.Terminal()
+	}
+	if ex == nil && ev.Type == statemachine.EvExecutionRequested && f.Concurrency != nil {
+		unlock := e.lockFlow(f)
+		defer unlock()
+		n, err := e.active(ctx, f)
+		if err != nil {
+			return applied{}, err
+		}
+		if n >= f.Concurrency.Limit {
+			ev.OverLimit = f.Concurrency.Behavior
+		}
 	}
 	now := e.cfg.Now()
 	res, err := statemachine.Apply(f, ex, ev, now, statemachine.Options{Secret: e.cfg.Secrets})
@@ -251,17 +370,17 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event) ([]OutboxEntr
 		// Impossible or malformed events change nothing; they are logged
 		// and dropped rather than redelivered for ever.
 		e.log.Warn("event rejected", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.String("type", string(ev.Type)), slog.Any("error", err))
-		return nil, nil
+		return applied{}, nil
 	}
 	if res.Ignored != "" {
 		e.log.Debug("event ignored", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.String("why", res.Ignored))
-		return nil, nil
+		return applied{}, nil
 	}
 	c := Commit{Execution: res.Execution, Expected: expected, Changed: res.Changed}
 	for i, cmd := range res.Commands {
 		entry, err := encodeCommand(cmd, fmt.Sprintf("%s/%d/%d", res.Execution.ID, res.Execution.Version, i), res.Execution.ID, now)
 		if err != nil {
-			return nil, err
+			return applied{}, err
 		}
 		c.Outbox = append(c.Outbox, entry)
 		if t, ok := cmd.(statemachine.StartTimer); ok {
@@ -269,21 +388,25 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event) ([]OutboxEntr
 		}
 	}
 	if err := e.cfg.Store.Commit(ctx, c); err != nil {
-		return nil, fmt.Errorf("committing execution %s version %d: %w", res.Execution.ID, res.Execution.Version, err)
+		return applied{}, fmt.Errorf("committing execution %s version %d: %w", res.Execution.ID, res.Execution.Version, err)
 	}
 	if e.cfg.OnCommit != nil {
 		e.cfg.OnCommit(res.Execution, res.Changed)
 	}
-	return c.Outbox, nil
+	out := applied{entries: c.Outbox}
+	if f.Concurrency != nil && !wasDone && res.Execution.State.Terminal() {
+		out.freed = f
+	}
+	return out, nil
 }
 
 // failMissingSubflow answers a parent whose subflow does not exist.
-func (e *Engine) failMissingSubflow(ctx context.Context, ev statemachine.Event) ([]OutboxEntry, error) {
+func (e *Engine) failMissingSubflow(ctx context.Context, ev statemachine.Event) error {
 	p := ev.Parent
 	e.log.Warn("subflow not found", slog.String("flow", ev.Namespace+"/"+ev.FlowID), slog.String("parent", p.ExecutionID))
 	e.appendLogs(ctx, []LogEntry{{ExecutionID: p.ExecutionID, TaskRunID: p.TaskRunID, Time: e.cfg.Now(), Level: "ERROR",
 		Message: fmt.Sprintf("subflow %s/%s does not exist (deploy it with `relay flows deploy`, or pass --flows DIR)", ev.Namespace, ev.FlowID)}})
-	return nil, e.publish(ctx, TopicExecutions, p.ExecutionID, statemachine.Event{
+	return e.publish(ctx, TopicExecutions, p.ExecutionID, statemachine.Event{
 		ID: ev.ExecutionID + "/finished", Type: statemachine.EvSubflowFinished, ExecutionID: p.ExecutionID, TaskRunID: p.TaskRunID,
 		ChildExecutionID: ev.ExecutionID, ChildState: statemachine.ExecFailed,
 	})

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -45,7 +46,7 @@ func newHarness(t testing.TB, dir string) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, store: st, bus: bus, last: map[string]*statemachine.Execution{}, wake: make(chan struct{}, 1)}
-	h.eng, err = engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: 8, TimerPoll: 5 * time.Millisecond,
+	h.eng, err = engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: 8, TimerPoll: 5 * time.Millisecond, Logger: testLogger(),
 		OnCommit: func(ex *statemachine.Execution, _ []*statemachine.TaskRun) {
 			h.mu.Lock()
 			h.last[ex.ID] = ex
@@ -291,4 +292,62 @@ func TestTimeoutAndKill_stopRunningShellCommands(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("the kill took %s", d)
 	}
+}
+
+// A flow with `concurrency: {limit: 2}` never has more than two executions
+// running while 20 are requested; the others queue and all end.
+func TestConcurrency_limitHoldsAndQueueDrains(t *testing.T) {
+	h := newHarness(t, t.TempDir())
+	src := []byte("id: limited\nnamespace: t\nconcurrency: {limit: 2, behavior: QUEUE}\ntasks:\n  - {id: work, type: shell.commands, commands: [sleep 0.05]}\n")
+	if _, _, err := h.eng.Deploy(context.Background(), "limited.yaml", src); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := 0; i < 20; i++ {
+		id := engine.NewID()
+		ids = append(ids, id)
+		if err := h.eng.Submit(context.Background(), statemachine.Event{ExecutionID: id, Namespace: "t", FlowID: "limited"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	maxRunning := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		h.mu.Lock()
+		running, finished := 0, 0
+		for _, id := range ids {
+			if ex := h.last[id]; ex != nil {
+				switch {
+				case ex.State == statemachine.ExecRunning:
+					running++
+				case ex.State.Terminal():
+					finished++
+				}
+			}
+		}
+		h.mu.Unlock()
+		maxRunning = max(maxRunning, running)
+		if finished == len(ids) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d executions ended", finished, len(ids))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if maxRunning > 2 || maxRunning == 0 {
+		t.Errorf("at most %d executions ran at once, want 2", maxRunning)
+	}
+	for _, id := range ids {
+		if ex, _ := h.store.Execution(context.Background(), id); ex.State != statemachine.ExecSuccess {
+			t.Errorf("%s ended %s", id, ex.State)
+		}
+	}
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("RELAY_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -14,6 +14,9 @@ import (
 
 // openFrame starts a block of tasks.
 func (m *machine) openFrame(id, owner, role string, index int, ctx []Iter) {
+	if m.ex.Frames == nil { // none are stored while the execution has none open
+		m.ex.Frames = map[string]*Frame{}
+	}
 	m.ex.Frames[id] = &Frame{ID: id, Owner: owner, Role: role, Index: index, Ctx: ctx}
 	m.pending = append(m.pending, id)
 }

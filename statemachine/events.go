@@ -18,6 +18,7 @@ const (
 	EvResume             EventType = "execution.resumed"
 	EvKill               EventType = "execution.killed"
 	EvSubflowFinished    EventType = "subflow.finished"
+	EvDequeued           EventType = "execution.dequeued"
 )
 
 // Event is one input of the state machine. ID must be unique per
@@ -35,6 +36,9 @@ type Event struct {
 	Labels    []flow.Label   `json:"labels,omitempty"`
 	Trigger   map[string]any `json:"trigger,omitempty"`
 	Parent    *ParentRef     `json:"parent,omitempty"`
+	// OverLimit is set by the engine when the flow's concurrency limit is
+	// reached: the flow's behavior (QUEUE, CANCEL or FAIL) applies.
+	OverLimit string `json:"overLimit,omitempty"`
 
 	// taskrun.started, taskrun.finished, timer.fired, subflow.finished
 	TaskRunID string `json:"taskRunId,omitempty"`

@@ -104,6 +104,8 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 		err = m.kill()
 	case EvSubflowFinished:
 		err = m.subflowFinished()
+	case EvDequeued:
+		err = m.dequeued()
 	default:
 		err = fmt.Errorf("unknown event type %q", ev.Type)
 	}
@@ -232,9 +234,41 @@ func (m *machine) request() {
 		vars[name] = v
 	}
 	m.ex.Vars = vars
+	if c := m.f.Concurrency; c != nil && ev.OverLimit != "" {
+		switch ev.OverLimit {
+		case flow.BehaviorQueue:
+			m.setExec(ExecQueued)
+			m.log("", "INFO", "queued: %d execution(s) of %s/%s already running (concurrency limit)", c.Limit, m.f.Namespace, m.f.ID)
+			return
+		case flow.BehaviorCancel:
+			m.ex.Error = fmt.Sprintf("cancelled: %d execution(s) of %s/%s already running (concurrency limit)", c.Limit, m.f.Namespace, m.f.ID)
+			m.setExec(ExecCancelled)
+			m.ex.EndDate, m.ex.Phase = m.now, PhaseDone
+			m.log("", "WARN", "%s", m.ex.Error)
+			m.emitFinished()
+			return
+		default:
+			m.failExecution("%d execution(s) of %s/%s already running (concurrency limit)", c.Limit, m.f.Namespace, m.f.ID)
+			return
+		}
+	}
+	m.begin()
+}
+
+// begin starts the flow's tasks.
+func (m *machine) begin() {
 	m.setExec(ExecRunning)
 	m.openFrame(PhaseMain, "", PhaseMain, 0, nil)
 	m.drain()
+}
+
+// dequeued starts a QUEUED execution: a concurrency slot is free.
+func (m *machine) dequeued() error {
+	if m.ex.State != ExecQueued {
+		return fmt.Errorf("only a QUEUED execution can be dequeued, this one is %s: %w", m.ex.State, ErrInvalidTransition)
+	}
+	m.begin()
+	return nil
 }
 
 func (m *machine) failExecution(format string, args ...any) {

@@ -401,14 +401,14 @@ func TestPause_resumeWithInputs(t *testing.T) {
 	if _, err := s.deliver(sm.Event{ID: "r1", Type: sm.EvResume, ExecutionID: id, Inputs: map[string]any{"approved": "maybe"}}); err == nil {
 		t.Fatal("resume with a bad BOOLEAN was accepted")
 	}
-	if ex.Version != version || ex.State != sm.ExecPaused {
+	if ex := s.exec(id); ex.Version != version || ex.State != sm.ExecPaused {
 		t.Fatal("a rejected resume changed the execution")
 	}
 	if _, err := s.deliver(sm.Event{ID: "r2", Type: sm.EvResume, ExecutionID: id, Inputs: map[string]any{"approved": "true"}}); err != nil {
 		t.Fatal(err)
 	}
 	s.run() // the pause timeout timer, now stale, fires too
-	if ex.State != sm.ExecSuccess {
+	if ex := s.exec(id); ex.State != sm.ExecSuccess {
 		t.Fatalf("execution %s: %s", ex.State, ex.Error)
 	}
 	last := s.schedule[len(s.schedule)-1]
@@ -643,5 +643,34 @@ func TestFlowOutputs_renderedAndTyped(t *testing.T) {
 	s.run()
 	if out := s.exec(id).Outputs; out["processingMode"] != "streaming" {
 		t.Errorf("outputs %v", out)
+	}
+}
+
+func TestConcurrency_overLimitBehaviors(t *testing.T) {
+	for _, behavior := range []string{"QUEUE", "CANCEL", "FAIL"} {
+		t.Run(behavior, func(t *testing.T) {
+			f := parseFlow(t, "id: c\nnamespace: t\nconcurrency: {limit: 1, behavior: "+behavior+"}\ntasks:\n  - {id: a, type: log, message: x}\n")
+			s := newSim(t, f)
+			res, err := s.deliver(sm.Event{ID: "r", Type: sm.EvExecutionRequested, ExecutionID: "e", Namespace: "t", FlowID: "c", OverLimit: behavior})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]sm.ExecState{"QUEUE": sm.ExecQueued, "CANCEL": sm.ExecCancelled, "FAIL": sm.ExecFailed}[behavior]
+			if res.Execution.State != want || len(res.Execution.TaskRuns) != 0 {
+				t.Fatalf("state %s with %d task runs, want %s", res.Execution.State, len(res.Execution.TaskRuns), want)
+			}
+			_, err = s.deliver(sm.Event{ID: "d", Type: sm.EvDequeued, ExecutionID: "e"})
+			if behavior == "QUEUE" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.run()
+				if st := s.exec("e").State; st != sm.ExecSuccess {
+					t.Errorf("after dequeue: %s", st)
+				}
+			} else if !errors.Is(err, sm.ErrInvalidTransition) {
+				t.Errorf("dequeue of a %s execution: %v", want, err)
+			}
+		})
 	}
 }

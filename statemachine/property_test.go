@@ -124,6 +124,9 @@ func (d *deliverer) run(t *testing.T) *sm.Execution {
 			t.Fatalf("applying %s %s: %v", ev.Type, ev.ID, err)
 		}
 		d.ex = res.Execution
+		if d.rng != nil {
+			d.ex = roundTrip(t, d.ex) // random orders also reload from JSON
+		}
 		for _, c := range res.Commands {
 			switch c := c.(type) {
 			case sm.ScheduleTaskRun:

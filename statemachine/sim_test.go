@@ -2,6 +2,7 @@ package statemachine_test
 
 import (
 	"container/heap"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -181,7 +182,7 @@ func (s *sim) deliver(ev sm.Event) (sm.Result, error) {
 		s.ignored = append(s.ignored, res.Ignored)
 		return res, nil
 	}
-	s.execs[res.Execution.ID] = res.Execution
+	s.execs[res.Execution.ID] = roundTrip(s.t, res.Execution)
 	for _, c := range res.Commands {
 		s.carryOut(c)
 	}
@@ -258,4 +259,19 @@ func (s *sim) runState(id, runID string) sm.RunState {
 		s.t.Fatalf("execution %s has no task run %s", id, runID)
 	}
 	return r.State
+}
+
+// roundTrip stores and reloads an execution as a store does (JSON), so the
+// tests catch state that does not survive persistence.
+func roundTrip(t testing.TB, ex *sm.Execution) *sm.Execution {
+	t.Helper()
+	b, err := json.Marshal(ex)
+	if err != nil {
+		t.Fatalf("encoding execution: %v", err)
+	}
+	var out sm.Execution
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("decoding execution: %v", err)
+	}
+	return &out
 }
