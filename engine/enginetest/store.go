@@ -324,7 +324,7 @@ var commitTests = []storeTest{
 		for v := int64(2); v <= 4; v++ {
 			e, expected := next(t, s, "e1", func(e *statemachine.Execution) {
 				e.TaskRuns[1].State = statemachine.RunSuccess
-				e.Vars["step"] = float64(e.Version)
+				e.Vars["step"] = e.Version
 			})
 			if err := s.Commit(t.Context(), engine.Commit{Execution: e, Expected: expected, Changed: e.TaskRuns[1:2]}); err != nil {
 				t.Fatalf("Commit version %d: %v", v, err)
@@ -394,7 +394,7 @@ var commitTests = []storeTest{
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for i := range n {
-			e, expected := next(t, s, "e1", func(e *statemachine.Execution) { e.Vars["writer"] = float64(i) })
+			e, expected := next(t, s, "e1", func(e *statemachine.Execution) { e.Vars["writer"] = int64(i) })
 			wg.Go(func() {
 				<-start
 				errs[i] = s.Commit(context.Background(), engine.Commit{
@@ -422,7 +422,7 @@ var commitTests = []storeTest{
 			t.Fatal("no writer won")
 		}
 		got := mustExecution(t, s, "e1")
-		if got.Version != 2 || got.Vars["writer"] != float64(winner) {
+		if got.Version != 2 || got.Vars["writer"] != int64(winner) {
 			t.Errorf("stored version %d by writer %v, want version 2 by writer %d", got.Version, got.Vars["writer"], winner)
 		}
 		equalIDs(t, "outbox", outboxIDs(t, s, 100), []string{fmt.Sprintf("o%d", winner)})
