@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+
+	"github.com/relayflow/relay/statemachine/expr"
 )
 
 // UnmarshalJSON decodes an execution so that values (inputs, outputs,
@@ -46,22 +48,4 @@ func normalizeMap(m map[string]any) map[string]any {
 	return m
 }
 
-// normalize turns json.Number into int64 when integral, float64 otherwise,
-// through lists and maps.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case []any:
-		for i := range x {
-			x[i] = normalize(x[i])
-		}
-	case map[string]any:
-		normalizeMap(x)
-	}
-	return v
-}
+func normalize(v any) any { return expr.NormalizeJSON(v) }

@@ -553,10 +553,13 @@ func fromJSON(s string) (any, error) {
 	if d.More() {
 		return nil, errors.New("unexpected data after JSON value")
 	}
-	return convertJSON(v), nil
+	return NormalizeJSON(v), nil
 }
 
-func convertJSON(v any) any {
+// NormalizeJSON turns the json.Number values of a value decoded with
+// UseNumber into int64 when integral and float64 otherwise, through lists
+// and maps (in place), so decoded JSON has the engine's value types.
+func NormalizeJSON(v any) any {
 	switch x := v.(type) {
 	case json.Number:
 		if i, err := x.Int64(); err == nil {
@@ -566,11 +569,11 @@ func convertJSON(v any) any {
 		return f
 	case []any:
 		for i, e := range x {
-			x[i] = convertJSON(e)
+			x[i] = NormalizeJSON(e)
 		}
 	case map[string]any:
 		for k, e := range x {
-			x[k] = convertJSON(e)
+			x[k] = NormalizeJSON(e)
 		}
 	}
 	return v
