@@ -13,11 +13,11 @@ import (
 )
 
 // openFrame starts a block of tasks.
-func (m *machine) openFrame(id, owner, role string, index int, ctx []Iter) {
+func (m *machine) openFrame(id, owner, role string, ctx []Iter) {
 	if m.ex.Frames == nil { // none are stored while the execution has none open
 		m.ex.Frames = map[string]*Frame{}
 	}
-	m.ex.Frames[id] = &Frame{ID: id, Owner: owner, Role: role, Index: index, Ctx: ctx}
+	m.ex.Frames[id] = &Frame{ID: id, Owner: owner, Role: role, Ctx: ctx}
 	m.pending = append(m.pending, id)
 }
 
@@ -342,7 +342,7 @@ func (m *machine) startFlowable(r *TaskRun, t *flow.Task, fr *Frame, env *expr.E
 		fail(KindFatal, "Fail", "%s", expr.Stringify(msg))
 	case flow.TypeSequential, flow.TypeParallel, flow.TypeAllowFailure, flow.TypeDag:
 		m.setRun(r, RunRunning)
-		m.openFrame(r.ID+"/tasks", r.ID, "tasks", 0, ctx)
+		m.openFrame(r.ID+"/tasks", r.ID, "tasks", ctx)
 	case flow.TypeIf:
 		v, ok := render("condition")
 		if !ok {
@@ -353,7 +353,7 @@ func (m *machine) startFlowable(r *TaskRun, t *flow.Task, fr *Frame, env *expr.E
 		if expr.Truthy(v) {
 			r.Branch = "then"
 		}
-		m.openFrame(r.ID+"/"+r.Branch, r.ID, r.Branch, 0, ctx)
+		m.openFrame(r.ID+"/"+r.Branch, r.ID, r.Branch, ctx)
 	case flow.TypeSwitch:
 		v, ok := render("value")
 		if !ok {
@@ -367,7 +367,7 @@ func (m *machine) startFlowable(r *TaskRun, t *flow.Task, fr *Frame, env *expr.E
 				role = "case"
 			}
 		}
-		m.openFrame(r.ID+"/"+role, r.ID, role, 0, ctx)
+		m.openFrame(r.ID+"/"+role, r.ID, role, ctx)
 	case flow.TypeForEach:
 		v, ok := render("values")
 		if !ok {
@@ -434,8 +434,8 @@ func (m *machine) nextIterations(r *TaskRun, ctx []Iter) {
 		i := r.NextItem
 		r.NextItem++
 		r.Active++
-		ictx := append(append([]Iter(nil), ctx...), Iter{RunID: r.ID, Index: i, Value: r.Items[i]})
-		m.openFrame(r.ID+"/iter/"+strconv.Itoa(i), r.ID, "iter", i, ictx)
+		ictx := append(append([]Iter(nil), ctx...), Iter{Index: i, Value: r.Items[i]})
+		m.openFrame(r.ID+"/iter/"+strconv.Itoa(i), r.ID, "iter", ictx)
 	}
 	m.touch(r)
 	if r.Active == 0 && r.NextItem >= len(r.Items) {
@@ -446,9 +446,9 @@ func (m *machine) nextIterations(r *TaskRun, ctx []Iter) {
 // nextWaitFor starts the next iteration of a flow.waitfor.
 func (m *machine) nextWaitFor(r *TaskRun) {
 	r.Iteration++
-	ctx := append(append([]Iter(nil), m.ctxOf(r)...), Iter{RunID: r.ID, Index: r.Iteration, Loop: true})
+	ctx := append(append([]Iter(nil), m.ctxOf(r)...), Iter{Index: r.Iteration, Loop: true})
 	m.touch(r)
-	m.openFrame(r.ID+"/iter/"+strconv.Itoa(r.Iteration), r.ID, "iter", r.Iteration, ctx)
+	m.openFrame(r.ID+"/iter/"+strconv.Itoa(r.Iteration), r.ID, "iter", ctx)
 }
 
 // afterWaitFor decides, once an iteration succeeded, whether the loop ends.
@@ -519,7 +519,7 @@ func (m *machine) startSubflow(r *TaskRun, t *flow.Task, env *expr.Env) {
 		cmd.Revision = int(rev)
 	}
 	cmd.Wait, _ = t.Prop("wait").Literal().(bool)
-	r.ChildExecs = child
+	r.ChildExec = child
 	m.setRun(r, RunRunning)
 	m.emit(cmd)
 	if !cmd.Wait {
@@ -537,7 +537,6 @@ func (m *machine) ended(r *TaskRun) {
 		return
 	}
 	fr.Running--
-	fr.Done++
 	switch r.State {
 	case RunFailed:
 		fr.Failed = true
@@ -587,7 +586,7 @@ func (m *machine) endBlock(r *TaskRun, failed, warned bool) {
 	if failed && len(t.Errors) > 0 && !r.InErrors {
 		r.InErrors = true
 		m.touch(r)
-		m.openFrame(r.ID+"/errors", r.ID, "errors", 0, m.ctxOf(r))
+		m.openFrame(r.ID+"/errors", r.ID, "errors", m.ctxOf(r))
 		return
 	}
 	switch {
@@ -609,7 +608,7 @@ func (m *machine) endPhase(fr *Frame) {
 		m.ex.Failed, m.ex.Warned = fr.Failed, fr.Warned
 		if fr.Failed && len(m.f.Errors) > 0 {
 			m.ex.Phase = PhaseErrors
-			m.openFrame(PhaseErrors, "", PhaseErrors, 0, nil)
+			m.openFrame(PhaseErrors, "", PhaseErrors, nil)
 			return
 		}
 		m.startFinally()
@@ -625,7 +624,7 @@ func (m *machine) endPhase(fr *Frame) {
 func (m *machine) startFinally() {
 	if len(m.f.Finally) > 0 {
 		m.ex.Phase = PhaseFinally
-		m.openFrame(PhaseFinally, "", PhaseFinally, 0, nil)
+		m.openFrame(PhaseFinally, "", PhaseFinally, nil)
 		return
 	}
 	m.finish()

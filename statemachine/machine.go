@@ -258,7 +258,7 @@ func (m *machine) request() {
 // begin starts the flow's tasks.
 func (m *machine) begin() {
 	m.setExec(ExecRunning)
-	m.openFrame(PhaseMain, "", PhaseMain, 0, nil)
+	m.openFrame(PhaseMain, "", PhaseMain, nil)
 	m.drain()
 }
 
@@ -592,7 +592,7 @@ func (m *machine) subflowFinished() error {
 		return fmt.Errorf("unknown task run %q", m.ev.TaskRunID)
 	}
 	t := m.task(r)
-	if r.State != RunRunning || t.Type.Name != flow.TypeSubflow || r.ChildExecs != m.ev.ChildExecutionID {
+	if r.State != RunRunning || t.Type.Name != flow.TypeSubflow || r.ChildExec != m.ev.ChildExecutionID {
 		m.ignored = fmt.Sprintf("%s is not waiting for subflow %s", r.ID, m.ev.ChildExecutionID)
 		return nil
 	}

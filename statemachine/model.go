@@ -84,15 +84,15 @@ type TaskRun struct {
 	Error     *TaskError     `json:"error,omitempty"`
 
 	// Bookkeeping of flowable tasks.
-	Branch     string `json:"branch,omitempty"`    // the branch an If or Switch chose
-	Items      []any  `json:"items,omitempty"`     // the values of a ForEach
-	NextItem   int    `json:"nextItem,omitempty"`  // next ForEach value to start
-	Active     int    `json:"active,omitempty"`    // ForEach iterations running
-	Iteration  int    `json:"iteration,omitempty"` // WaitFor iterations started
-	ChildFail  bool   `json:"childFail,omitempty"` // a child block failed
-	ChildWarn  bool   `json:"childWarn,omitempty"` // a child ended in WARNING
-	InErrors   bool   `json:"inErrors,omitempty"`  // running its local errors
-	ChildExecs string `json:"childExec,omitempty"` // subflow execution id
+	Branch    string `json:"branch,omitempty"`    // the branch an If or Switch chose
+	Items     []any  `json:"items,omitempty"`     // the values of a ForEach
+	NextItem  int    `json:"nextItem,omitempty"`  // next ForEach value to start
+	Active    int    `json:"active,omitempty"`    // ForEach iterations running
+	Iteration int    `json:"iteration,omitempty"` // WaitFor iterations started
+	ChildFail bool   `json:"childFail,omitempty"` // a child block failed
+	ChildWarn bool   `json:"childWarn,omitempty"` // a child ended in WARNING
+	InErrors  bool   `json:"inErrors,omitempty"`  // running its local errors
+	ChildExec string `json:"childExec,omitempty"` // subflow execution id
 }
 
 // Attempt is one try of a task run.
@@ -121,10 +121,9 @@ const (
 
 // Iter is one level of ForEach (or WaitFor) iteration a block runs in.
 type Iter struct {
-	RunID string `json:"runId"` // the ForEach or WaitFor task run
-	Index int    `json:"index"`
-	Value any    `json:"value,omitempty"`
-	Loop  bool   `json:"loop,omitempty"` // a WaitFor iteration: not part of outputs keys
+	Index int  `json:"index"`
+	Value any  `json:"value,omitempty"`
+	Loop  bool `json:"loop,omitempty"` // a WaitFor iteration: not part of outputs keys
 }
 
 // Frame is a block of tasks being run: the flow's tasks, errors or finally,
@@ -134,11 +133,9 @@ type Frame struct {
 	ID      string `json:"id"`
 	Owner   string `json:"owner,omitempty"` // owning task run; empty for the flow's own blocks
 	Role    string `json:"role"`            // main, errors, finally, tasks, then, else, case, defaults, iter
-	Index   int    `json:"index,omitempty"` // ForEach item index of an iter frame
 	Ctx     []Iter `json:"ctx,omitempty"`
 	Next    int    `json:"next"`
 	Running int    `json:"running"`
-	Done    int    `json:"done"`
 	Failed  bool   `json:"failed,omitempty"`
 	Warned  bool   `json:"warned,omitempty"`
 	// Started lists the tasks started in a Dag frame.

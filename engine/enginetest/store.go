@@ -58,7 +58,7 @@ func NewExecution(id, namespace, flowID string, state statemachine.ExecState, st
 			run(3, statemachine.RunCreated),
 		},
 		Phase:   statemachine.PhaseMain,
-		Frames:  map[string]*statemachine.Frame{"main": {ID: "main", Role: "main", Next: 3, Running: 1, Done: 1}},
+		Frames:  map[string]*statemachine.Frame{"main": {ID: "main", Role: "main", Next: 3, Running: 1}},
 		Seen:    []string{"ev-1", "ev-2"},
 		Version: 1,
 	}
