@@ -34,5 +34,6 @@ require (
 	github.com/modern-go/reflect2 v1.0.2 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
 	golang.org/x/sys v0.45.0 // indirect
+	golang.org/x/term v0.40.0 // indirect
 	golang.org/x/text v0.14.0 // indirect
 )

@@ -29,6 +29,8 @@ var (
 	// the one expected (or the execution already exists). The caller
 	// reloads, re-applies its event and tries again.
 	ErrConflict = errors.New("conflict: the stored version changed")
+	// ErrBusClosed: the bus was closed (see Bus).
+	ErrBusClosed = errors.New("bus closed")
 )
 
 // FlowRecord is one stored revision of a flow.
@@ -179,8 +181,9 @@ type Handler func(ctx context.Context, ev cloudevents.Event) error
 //     consumption goes on: a poison event never stalls a key.
 //   - Handlers for different keys may run concurrently; handlers for one
 //     key never do.
-//   - Close stops delivery and releases resources; Publish after Close
-//     fails.
+//   - Close stops delivery and releases resources; Publish and Subscribe
+//     after Close, and subscriptions in progress, return an error that
+//     wraps ErrBusClosed.
 type Bus interface {
 	Publish(ctx context.Context, topic, key string, ev cloudevents.Event) error
 	Subscribe(ctx context.Context, topic, group string, h Handler) error

@@ -30,8 +30,9 @@ type Config struct {
 	Secrets func(name string) (string, error)
 	// TimerPoll is how often due timers are looked for (default 20ms).
 	TimerPoll time.Duration
-	// OnCommit is called after every durable state change, in order per
-	// execution, for progress displays.
+	// OnCommit is called after every durable state change once the commands
+	// it produced are carried out (so its log lines came first through
+	// OnLog), in order per execution, for progress displays.
 	OnCommit func(ex *statemachine.Execution, changed []*statemachine.TaskRun)
 	// OnLog is called for every execution log line stored.
 	OnLog func(LogEntry)
@@ -82,7 +83,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	subscribe := func(topic, group string, h Handler) {
 		go func() {
 			ready <- struct{}{}
-			if err := e.cfg.Bus.Subscribe(ctx, topic, group, h); err != nil && ctx.Err() == nil {
+			if err := e.cfg.Bus.Subscribe(ctx, topic, group, h); err != nil && ctx.Err() == nil && !errors.Is(err, ErrBusClosed) {
 				e.log.Error("subscription ended", slog.String("topic", topic), slog.Any("error", err))
 			}
 		}()
@@ -257,6 +258,9 @@ func (e *Engine) processOne(ctx context.Context, ev statemachine.Event) (*flow.F
 		// The transition is durable: finish carrying out its commands even
 		// if the process is stopping, so a restart has nothing to replay.
 		e.carryOut(context.WithoutCancel(ctx), out.entries)
+		if e.cfg.OnCommit != nil && out.ex != nil {
+			e.cfg.OnCommit(out.ex, out.changed)
+		}
 		return out.freed, nil
 	}
 }
@@ -264,6 +268,8 @@ func (e *Engine) processOne(ctx context.Context, ev statemachine.Event) (*flow.F
 // applied is what apply committed.
 type applied struct {
 	entries []OutboxEntry
+	ex      *statemachine.Execution // nil when nothing was committed
+	changed []*statemachine.TaskRun
 	// freed is the flow whose concurrency slot the event released (the
 	// execution ended), nil otherwise.
 	freed *flow.Flow
@@ -390,10 +396,7 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event) (applied, err
 	if err := e.cfg.Store.Commit(ctx, c); err != nil {
 		return applied{}, fmt.Errorf("committing execution %s version %d: %w", res.Execution.ID, res.Execution.Version, err)
 	}
-	if e.cfg.OnCommit != nil {
-		e.cfg.OnCommit(res.Execution, res.Changed)
-	}
-	out := applied{entries: c.Outbox}
+	out := applied{entries: c.Outbox, ex: res.Execution, changed: res.Changed}
 	if f.Concurrency != nil && !wasDone && res.Execution.State.Terminal() {
 		out.freed = f
 	}
@@ -403,7 +406,7 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event) (applied, err
 // failMissingSubflow answers a parent whose subflow does not exist.
 func (e *Engine) failMissingSubflow(ctx context.Context, ev statemachine.Event) error {
 	p := ev.Parent
-	e.log.Warn("subflow not found", slog.String("flow", ev.Namespace+"/"+ev.FlowID), slog.String("parent", p.ExecutionID))
+	e.log.Info("subflow not found", slog.String("flow", ev.Namespace+"/"+ev.FlowID), slog.String("parent", p.ExecutionID))
 	e.appendLogs(ctx, []LogEntry{{ExecutionID: p.ExecutionID, TaskRunID: p.TaskRunID, Time: e.cfg.Now(), Level: "ERROR",
 		Message: fmt.Sprintf("subflow %s/%s does not exist (deploy it with `relay flows deploy`, or pass --flows DIR)", ev.Namespace, ev.FlowID)}})
 	return e.publish(ctx, TopicExecutions, p.ExecutionID, statemachine.Event{
@@ -420,6 +423,10 @@ func (e *Engine) carryOut(ctx context.Context, entries []OutboxEntry) {
 		cmd, err := decodeCommand(entry)
 		if err == nil {
 			err = e.perform(ctx, cmd)
+		}
+		if errors.Is(err, ErrBusClosed) {
+			e.log.Debug("command left in the outbox for the next start: the bus is closed", slog.String("entry", entry.ID), slog.String("kind", entry.Kind))
+			continue
 		}
 		if err != nil {
 			e.log.Error("command not carried out; it stays in the outbox", slog.String("entry", entry.ID), slog.String("kind", entry.Kind), slog.Any("error", err))

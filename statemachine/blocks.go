@@ -202,9 +202,8 @@ func (m *machine) startTask(t *flow.Task, fr *Frame) {
 	m.ex.addRun(r)
 	m.touch(r)
 	fr.Running++
-	env := m.env(r, t, fr.Ctx)
 	if t.RunIf != nil {
-		v, err := t.RunIf.Render(env)
+		v, err := t.RunIf.Render(m.env(r, t, fr.Ctx))
 		if err != nil {
 			m.failRun(r, t, renderError(err))
 			return
@@ -220,7 +219,7 @@ func (m *machine) startTask(t *flow.Task, fr *Frame) {
 		m.schedule(r, t, 1)
 		return
 	}
-	m.startFlowable(r, t, fr, env)
+	m.startFlowable(r, t, fr, m.env(r, t, fr.Ctx))
 }
 
 func renderError(err error) *TaskError {

@@ -130,7 +130,6 @@ type machine struct {
 	changed []*TaskRun
 	pending []string // frames to advance
 	ignored string
-	base    map[string]any // template variables shared by every render of this event
 }
 
 func newMachine(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) *machine {
@@ -197,6 +196,9 @@ func (m *machine) setRun(r *TaskRun, to RunState) {
 	}
 	if to.Terminal() {
 		r.EndDate = m.now
+		if r.StartDate.IsZero() && to != RunSkipped {
+			r.StartDate = m.now // ended without running: flow.fail, a render error
+		}
 	}
 	m.touch(r)
 }

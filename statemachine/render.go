@@ -9,71 +9,119 @@ import (
 	"github.com/relayflow/relay/statemachine/flow"
 )
 
-// env builds the variables a template of task t, run r, sees. r and t are
-// nil for flow-level templates (inputs defaults, variables, flow outputs).
-// Building it costs the depth of ForEach nesting, not the execution's size.
+// env gives a template of task t, run r, its variables. r and t are nil for
+// flow-level templates (inputs defaults, variables, flow outputs). Variables
+// are built only when a template reads them, so a render costs what the
+// template uses, never the execution's size.
 func (m *machine) env(r *TaskRun, t *flow.Task, ctx []Iter) *expr.Env {
-	ex := m.ex
-	if m.base == nil {
+	sc := &scope{m: m, r: r, t: t, ctx: ctx}
+	return &expr.Env{Lookup: sc.lookup, Now: m.now, Secret: m.opts.Secret, UUID: m.uuid}
+}
+
+// scope resolves the root variables of one render.
+type scope struct {
+	m       *machine
+	r       *TaskRun
+	t       *flow.Task
+	ctx     []Iter
+	parents []any
+	built   bool
+}
+
+func (sc *scope) lookup(name string) (any, bool) {
+	ex := sc.m.ex
+	switch name {
+	case "flow":
+		f := sc.m.f
+		return map[string]any{"id": f.ID, "namespace": f.Namespace, "revision": int64(f.Revision)}, true
+	case "labels":
 		labels := make(map[string]any, len(ex.Labels))
 		for _, l := range ex.Labels {
 			labels[l.Key] = l.Value
 		}
-		m.base = map[string]any{
-			"flow":   map[string]any{"id": m.f.ID, "namespace": m.f.Namespace, "revision": int64(m.f.Revision)},
-			"labels": labels,
+		return labels, true
+	case "inputs":
+		return ex.Inputs, true
+	case "outputs":
+		return sc.m.outputsIndex(), true
+	case "vars":
+		return ex.Vars, true
+	case "execution":
+		return map[string]any{"id": ex.ID, "startDate": formatTime(ex.StartDate), "state": string(ex.State)}, true
+	case "trigger":
+		return ex.Trigger, ex.Trigger != nil
+	case "task":
+		if sc.t == nil {
+			return nil, false
 		}
-	}
-	vars := make(map[string]any, 12)
-	for k, v := range m.base {
-		vars[k] = v
-	}
-	vars["inputs"] = ex.Inputs
-	vars["outputs"] = m.outputsIndex()
-	vars["vars"] = ex.Vars
-	vars["execution"] = map[string]any{"id": ex.ID, "startDate": formatTime(ex.StartDate), "state": string(ex.State)}
-	if ex.Trigger != nil {
-		vars["trigger"] = ex.Trigger
-	}
-	if t != nil {
-		vars["task"] = map[string]any{"id": t.ID, "type": t.TypeName}
-	}
-	if r != nil {
-		tr := map[string]any{"id": r.ID, "attemptsCount": int64(len(r.Attempts)), "parentId": r.ParentID}
-		if !r.StartDate.IsZero() {
-			tr["startDate"] = formatTime(r.StartDate)
+		return map[string]any{"id": sc.t.ID, "type": sc.t.TypeName}, true
+	case "taskrun":
+		return sc.taskrun()
+	case "parents":
+		sc.buildParents()
+		return sc.parents, sc.parents != nil
+	case "parent":
+		sc.buildParents()
+		if len(sc.parents) == 0 {
+			return nil, false
 		}
-		var values []any
-		for _, it := range ctx {
-			if it.Loop {
-				tr["iteration"] = int64(it.Index)
-				continue
-			}
+		return sc.parents[0], true
+	}
+	return nil, false
+}
+
+func (sc *scope) taskrun() (any, bool) {
+	r := sc.r
+	if r == nil {
+		return nil, false
+	}
+	tr := map[string]any{"id": r.ID, "attemptsCount": int64(len(r.Attempts)), "parentId": r.ParentID}
+	if !r.StartDate.IsZero() {
+		tr["startDate"] = formatTime(r.StartDate)
+	}
+	var last any
+	for _, it := range sc.ctx {
+		if it.Loop {
+			tr["iteration"] = int64(it.Index)
+			continue
+		}
+		last = it.Value
+		tr["value"] = last
+	}
+	return tr, true
+}
+
+// buildParents lists the enclosing ForEach values, closest first, as
+// Kestra's parents[i].taskrun.value.
+func (sc *scope) buildParents() {
+	if sc.built || sc.r == nil {
+		return
+	}
+	sc.built = true
+	var values []any
+	for _, it := range sc.ctx {
+		if !it.Loop {
 			values = append(values, it.Value)
 		}
-		if len(values) > 0 {
-			tr["value"] = values[len(values)-1]
-			parents := make([]any, 0, len(values)-1)
-			for i := len(values) - 2; i >= 0; i-- {
-				parents = append(parents, map[string]any{"taskrun": map[string]any{"value": values[i]}})
-			}
-			vars["parents"] = parents
-			if len(parents) > 0 {
-				vars["parent"] = parents[0]
-			}
-		}
-		vars["taskrun"] = tr
 	}
-	env := &expr.Env{Vars: vars, Now: m.now, Secret: m.opts.Secret}
-	env.UUID = func() string {
-		b := [16]byte{}
-		for i := range b {
-			b[i] = byte(m.rng().UintN(256))
-		}
-		b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
-		return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	if len(values) == 0 {
+		return
 	}
-	return env
+	sc.parents = make([]any, 0, len(values)-1)
+	for i := len(values) - 2; i >= 0; i-- {
+		sc.parents = append(sc.parents, map[string]any{"taskrun": map[string]any{"value": values[i]}})
+	}
+}
+
+// uuid draws from the event-seeded generator, so it is the same every time
+// the event is applied.
+func (m *machine) uuid() string {
+	b := [16]byte{}
+	for i := range b {
+		b[i] = byte(m.rng().UintN(256))
+	}
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

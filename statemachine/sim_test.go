@@ -4,8 +4,10 @@ import (
 	"container/heap"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,11 +84,14 @@ type sim struct {
 	running  map[string]int // running attempts per execution, for concurrency checks
 	maxRun   map[string]int
 	waiting  map[string]bool // child execution ids whose parent waits
+	trace    io.Writer       // when set, every event applied and its commands
+	began    time.Time
 }
 
 func newSim(t *testing.T, flows ...*flow.Flow) *sim {
 	s := &sim{t: t, flows: map[string]*flow.Flow{}, execs: map[string]*sm.Execution{}, now: time.Date(2024, 1, 31, 10, 0, 0, 0, time.UTC),
 		running: map[string]int{}, maxRun: map[string]int{}, waiting: map[string]bool{}}
+	s.began = s.now
 	for _, f := range flows {
 		s.flows[f.Namespace+"/"+f.ID] = f
 	}
@@ -178,6 +183,9 @@ func (s *sim) deliver(ev sm.Event) (sm.Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if s.trace != nil {
+		s.traceApply(ev, res)
+	}
 	if res.Ignored != "" {
 		s.ignored = append(s.ignored, res.Ignored)
 		return res, nil
@@ -238,6 +246,39 @@ func (s *sim) carryOut(c sm.Command) {
 	default:
 		s.t.Fatalf("unknown command %T", c)
 	}
+}
+
+// traceApply writes one event and what it did: the execution's state, the
+// task runs it changed and its commands, as JSON with sorted keys.
+func (s *sim) traceApply(ev sm.Event, res sm.Result) {
+	line := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			s.t.Fatalf("tracing: %v", err)
+		}
+		return string(b)
+	}
+	fmt.Fprintf(s.trace, "%s %s\n", s.elapsed(s.now), line(ev))
+	if res.Ignored != "" {
+		fmt.Fprintf(s.trace, "    ignored: %s\n", res.Ignored)
+		return
+	}
+	changed := make([]string, len(res.Changed))
+	for i, r := range res.Changed {
+		changed[i] = fmt.Sprintf("%s=%s", r.ID, r.State)
+	}
+	fmt.Fprintf(s.trace, "    %s %s %s\n", res.Execution.ID, res.Execution.State, strings.Join(changed, " "))
+	for _, c := range res.Commands {
+		fmt.Fprintf(s.trace, "    -> %T %s\n", c, line(c))
+	}
+}
+
+// elapsed shows t as time since the simulation began, "-" for no time.
+func (s *sim) elapsed(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return "+" + t.Sub(s.began).String()
 }
 
 // simDone marks the end of a simulated attempt, for concurrency counts.

@@ -8,7 +8,7 @@ import (
 	sm "github.com/relayflow/relay/statemachine"
 )
 
-var update = flag.Bool("update", false, "rewrite generated docs")
+var update = flag.Bool("update", false, "rewrite generated docs and golden files")
 
 func TestStatesDoc_matchesCommittedDocs(t *testing.T) {
 	got := sm.StatesDoc()

@@ -139,6 +139,7 @@ func abbreviate(s string, n int) string {
 // comes from the store, which proves it survived the process that paused.
 func execResumeCmd() *cobra.Command {
 	var inputKV []string
+	var progress string
 	cmd := &cobra.Command{
 		Use:   "resume ID",
 		Short: "Resume a PAUSED execution (with onResume inputs) and run it to its end here",
@@ -148,29 +149,37 @@ func execResumeCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitInvalid, err: err}
 			}
-			return continueExecution(cmd, args[0], statemachine.Event{ID: args[0] + "/resume/" + engine.NewID(), Type: statemachine.EvResume, ExecutionID: args[0], Inputs: given})
+			return continueExecution(cmd, args[0], progress, statemachine.Event{ID: args[0] + "/resume/" + engine.NewID(), Type: statemachine.EvResume, ExecutionID: args[0], Inputs: given})
 		},
 	}
 	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an onResume input as name=value")
+	progressFlag(cmd, &progress)
 	return cmd
 }
 
 func execKillCmd() *cobra.Command {
-	return &cobra.Command{
+	var progress string
+	cmd := &cobra.Command{
 		Use:   "kill ID",
 		Short: "Kill an execution of the embedded store (one running in `relay run` is killed with Ctrl-C)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return continueExecution(cmd, args[0], statemachine.Event{ID: args[0] + "/kill", Type: statemachine.EvKill, ExecutionID: args[0]})
+			return continueExecution(cmd, args[0], progress, statemachine.Event{ID: args[0] + "/kill", Type: statemachine.EvKill, ExecutionID: args[0]})
 		},
 	}
+	progressFlag(cmd, &progress)
+	return cmd
 }
 
 // continueExecution sends ev to a stored execution and runs it here until
 // it ends or pauses again.
-func continueExecution(cmd *cobra.Command, id string, ev statemachine.Event) error {
+func continueExecution(cmd *cobra.Command, id, progress string, ev statemachine.Event) error {
 	out := cmd.OutOrStdout()
-	p := &printer{w: out, start: time.Now(), root: id, finished: make(chan *statemachine.Execution, 1)}
+	live, err := liveMode(progress, out)
+	if err != nil {
+		return &exitError{code: exitInvalid, err: err}
+	}
+	p := newPrinter(out, live)
 	sys, err := startSystem(cmd, systemOptions{workers: 8, onCommit: p.commit, onLog: p.logLine})
 	if err != nil {
 		return err
@@ -188,6 +197,7 @@ func continueExecution(cmd *cobra.Command, id string, ev statemachine.Event) err
 	if _, err := statemachine.Apply(f, ex, ev, time.Now(), statemachine.Options{Secret: envSecret}); err != nil {
 		return &exitError{code: exitInvalid, err: err}
 	}
+	p.begin(id, fmt.Sprintf("Execution %s of %s/%s (revision %d)", id, f.Namespace, f.ID, ex.Revision), f.Namespace+"/"+f.ID)
 	if err := sys.engine.Send(cmd.Context(), ev); err != nil {
 		return err
 	}

@@ -35,9 +35,7 @@ func runCmd() *cobra.Command {
 	var (
 		inputKV    []string
 		inputsFile string
-		output     string
-		flowsDir   string
-		workers    int
+		opts       runOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -48,8 +46,8 @@ func runCmd() *cobra.Command {
 			"3 paused (resume with `relay executions resume ID`). Ctrl-C kills the execution and saves it.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return &exitError{code: exitInvalid, err: fmt.Errorf("unknown output format %q: use text or json", output)}
+			if opts.output != "text" && opts.output != "json" {
+				return &exitError{code: exitInvalid, err: fmt.Errorf("unknown output format %q: use text or json", opts.output)}
 			}
 			src, err := os.ReadFile(args[0])
 			if err != nil {
@@ -67,15 +65,20 @@ func runCmd() *cobra.Command {
 			if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: envSecret}); err != nil {
 				return &exitError{code: exitInvalid, err: fmt.Errorf("invalid inputs:\n%w", err)}
 			}
-			return runFlow(cmd, args[0], src, provided, output, flowsDir, workers)
+			return runFlow(cmd, args[0], src, provided, opts)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeat for several)")
 	cmd.Flags().StringVar(&inputsFile, "inputs-file", "", "a JSON file of inputs by name")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, or json: only the final execution on stdout, progress on stderr")
-	cmd.Flags().StringVar(&flowsDir, "flows", "", "deploy the flows in this directory first (for subflows)")
-	cmd.Flags().IntVar(&workers, "workers", 8, "task attempts running at once")
+	cmd.Flags().StringVarP(&opts.output, "output", "o", "text", "text, or json: only the final execution on stdout, progress on stderr")
+	cmd.Flags().StringVar(&opts.flowsDir, "flows", "", "deploy the flows in this directory first (for subflows)")
+	cmd.Flags().IntVar(&opts.workers, "workers", 8, "task attempts running at once")
+	progressFlag(cmd, &opts.progress)
 	return cmd
+}
+
+func progressFlag(cmd *cobra.Command, mode *string) {
+	cmd.Flags().StringVar(mode, "progress", progressAuto, "auto (live on a terminal), live (a status block redrawn in place) or plain (one line per change)")
 }
 
 func readInputs(kv []string, file string) (map[string]any, error) {
@@ -99,24 +102,36 @@ func readInputs(kv []string, file string) (map[string]any, error) {
 	return provided, nil
 }
 
-func runFlow(cmd *cobra.Command, file string, src []byte, provided map[string]any, output, flowsDir string, workers int) error {
+// runOptions are the flags of `relay run` past validation.
+type runOptions struct {
+	output   string // text or json
+	progress string // auto, live or plain
+	flowsDir string
+	workers  int
+}
+
+func runFlow(cmd *cobra.Command, file string, src []byte, provided map[string]any, opts runOptions) error {
 	progress := cmd.OutOrStdout()
-	if output == "json" {
+	if opts.output == "json" {
 		progress = cmd.ErrOrStderr()
 	}
-	p := &printer{w: progress, start: time.Now(), finished: make(chan *statemachine.Execution, 1)}
-	sys, err := startSystem(cmd, systemOptions{workers: workers, onCommit: p.commit, onLog: p.logLine})
+	live, err := liveMode(opts.progress, progress)
+	if err != nil {
+		return &exitError{code: exitInvalid, err: err}
+	}
+	p := newPrinter(progress, live)
+	sys, err := startSystem(cmd, systemOptions{workers: opts.workers, onCommit: p.commit, onLog: p.logLine})
 	if err != nil {
 		return err
 	}
 	defer sys.close()
 	ctx := cmd.Context()
-	if flowsDir != "" {
+	if opts.flowsDir != "" {
 		save := func(file string, src []byte) (engine.FlowRecord, error) {
 			rec, _, err := sys.engine.Deploy(ctx, file, src)
 			return rec, err
 		}
-		if err := deployDir(cmd, save, flowsDir, progress); err != nil {
+		if err := deployDir(cmd, save, opts.flowsDir, progress); err != nil {
 			return &exitError{code: exitInvalid, err: err}
 		}
 	}
@@ -125,8 +140,7 @@ func runFlow(cmd *cobra.Command, file string, src []byte, provided map[string]an
 		return &exitError{code: exitInvalid, err: err}
 	}
 	id := engine.NewID()
-	p.root = id
-	fmt.Fprintf(progress, "Execution %s of %s/%s (revision %d)\n", id, f.Namespace, f.ID, rec.Revision)
+	p.begin(id, fmt.Sprintf("Execution %s of %s/%s (revision %d)", id, f.Namespace, f.ID, rec.Revision), f.Namespace+"/"+f.ID)
 	if err := sys.engine.Submit(ctx, statemachine.Event{ExecutionID: id, Namespace: f.Namespace, FlowID: f.ID, Inputs: provided}); err != nil {
 		return err
 	}
@@ -134,7 +148,7 @@ func runFlow(cmd *cobra.Command, file string, src []byte, provided map[string]an
 	if ex == nil {
 		return &exitError{code: exitFailed, err: errors.New("the execution did not end")}
 	}
-	if output == "json" {
+	if opts.output == "json" {
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(engine.Document(ex)); err != nil {
@@ -148,18 +162,70 @@ func runFlow(cmd *cobra.Command, file string, src []byte, provided map[string]an
 	return nil
 }
 
-// printer shows progress: one line per task-run state change and per log
-// line, then a summary.
+// printer shows progress: on a terminal a live status block of the task
+// runs under the log lines, otherwise one line per task-run state change and
+// per log line; then a summary.
 type printer struct {
 	mu       sync.Mutex
 	w        io.Writer
-	start    time.Time
 	root     string
 	finished chan *statemachine.Execution
 	last     *statemachine.Execution
+	live     *liveView // nil in plain mode
+	stopped  chan struct{}
+	done     chan struct{}
 }
 
-func (p *printer) stamp() string { return time.Now().Format("15:04:05.000") }
+func newPrinter(w io.Writer, live bool) *printer {
+	p := &printer{w: w, finished: make(chan *statemachine.Execution, 1)}
+	if live {
+		p.live = newLiveView(w, "")
+	}
+	return p
+}
+
+// begin names the execution being followed, prints header and, in live
+// mode, starts redrawing the status block, titled title, ten times a second.
+func (p *printer) begin(id, header, title string) {
+	p.mu.Lock()
+	p.root = id
+	p.mu.Unlock()
+	if p.live == nil {
+		fmt.Fprintln(p.w, header)
+		return
+	}
+	p.live.status.title = title
+	p.live.logs = append(p.live.logs, header)
+	p.stopped, p.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(p.done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.stopped:
+				return
+			case now := <-tick.C:
+				p.mu.Lock()
+				p.live.draw(now, false)
+				p.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// end stops the live view, leaving the log lines and no status block.
+func (p *printer) end() {
+	if p.live == nil || p.stopped == nil {
+		return
+	}
+	close(p.stopped)
+	<-p.done
+	p.stopped = nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.live.draw(time.Now(), true)
+}
 
 func (p *printer) commit(ex *statemachine.Execution, changed []*statemachine.TaskRun) {
 	p.mu.Lock()
@@ -168,16 +234,14 @@ func (p *printer) commit(ex *statemachine.Execution, changed []*statemachine.Tas
 	if ex.ID != p.root {
 		prefix = ex.FlowID + ": "
 	}
-	for _, r := range changed {
-		attempt := ""
-		if n := len(r.Attempts); n > 1 || n == 1 && r.State == statemachine.RunRetrying {
-			attempt = fmt.Sprintf(" (attempt %d)", n)
+	if p.live != nil {
+		p.live.status.update(prefix, changed)
+		if ex.ID == p.root {
+			p.live.status.state, p.live.status.start = ex.State, ex.StartDate
 		}
-		detail := ""
-		if r.Error != nil && r.State.Terminal() {
-			detail = ": " + r.Error.Message
-		}
-		fmt.Fprintf(p.w, "%s  %-28s %s%s%s\n", p.stamp(), prefix+r.ID, r.State, attempt, detail)
+	}
+	if p.live == nil {
+		printChanges(p.w, prefix, changed)
 	}
 	if ex.ID != p.root {
 		return
@@ -191,14 +255,38 @@ func (p *printer) commit(ex *statemachine.Execution, changed []*statemachine.Tas
 	}
 }
 
+func printChanges(w io.Writer, prefix string, changed []*statemachine.TaskRun) {
+	for _, r := range changed {
+		attempt := ""
+		if n := len(r.Attempts); n > 1 || n == 1 && r.State == statemachine.RunRetrying {
+			attempt = fmt.Sprintf(" (attempt %d)", n)
+		}
+		detail := ""
+		if r.Error != nil && r.State.Terminal() {
+			detail = ": " + r.Error.Message
+		}
+		fmt.Fprintf(w, "%s  %-28s %s%s%s\n", time.Now().Format("15:04:05.000"), prefix+r.ID, r.State, attempt, detail)
+	}
+}
+
 func (p *printer) logLine(l engine.LogEntry) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	where := l.TaskRunID
 	if where == "" {
 		where = "execution"
 	}
-	fmt.Fprintf(p.w, "%s  %-28s %-5s %s\n", l.Time.Format("15:04:05.000"), where, l.Level, l.Message)
+	p.printf("%s  %-28s %-5s %s\n", l.Time.Format("15:04:05.000"), where, l.Level, l.Message)
+}
+
+// printf writes a line of progress; in live mode it scrolls above the
+// status block.
+func (p *printer) printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.live != nil && p.stopped != nil {
+		p.live.logs = append(p.live.logs, strings.TrimSuffix(fmt.Sprintf(format, args...), "\n"))
+		return
+	}
+	fmt.Fprintf(p.w, format, args...)
 }
 
 // wait blocks until the execution ends or pauses for a person; Ctrl-C
@@ -215,14 +303,14 @@ func (p *printer) wait(cmd *cobra.Command, sys *system, f *flow.Flow, id string)
 			case ex.State.Terminal():
 				return ex, exitFailed
 			case waitsForPerson(ex, f):
-				fmt.Fprintf(p.w, "\nThe execution is paused. Resume it with:\n  relay executions resume %s [--input name=value]\n", id)
+				p.printf("\nThe execution is paused. Resume it with:\n  relay executions resume %s [--input name=value]\n", id)
 				return ex, exitPaused
 			}
 		case <-interrupted:
 			interrupted = nil
-			fmt.Fprintf(p.w, "\nInterrupted: killing execution %s...\n", id)
+			p.printf("\nInterrupted: killing execution %s...\n", id)
 			if err := sys.engine.Send(context.WithoutCancel(cmd.Context()), statemachine.Event{ID: id + "/kill", Type: statemachine.EvKill, ExecutionID: id}); err != nil {
-				fmt.Fprintln(p.w, "relay: killing the execution:", err)
+				p.printf("relay: killing the execution: %v\n", err)
 			}
 			killDeadline = time.After(40 * time.Second)
 		case <-killDeadline:
@@ -246,6 +334,7 @@ func waitsForPerson(ex *statemachine.Execution, f *flow.Flow) bool {
 }
 
 func (p *printer) summary(ex *statemachine.Execution) {
+	p.end()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	end := ex.EndDate

@@ -97,10 +97,12 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 	return &system{store: st, bus: bus, engine: eng, cancel: cancel}, nil
 }
 
-// close stops the system: the bus first, which waits for the handlers in
-// flight so they finish committing their work, then the engine's
-// acknowledgements and loops, then the store.
+// close stops the system: it lets the commands being carried out finish
+// (so the execution-finished event is published, not left for the next
+// start), closes the bus, which waits for the handlers in flight to commit,
+// lets their commands finish, then stops the engine's loops and the store.
 func (s *system) close() {
+	s.engine.Wait()
 	s.bus.Close()
 	s.engine.Wait()
 	s.cancel()

@@ -540,8 +540,8 @@ var busTests = []busTest{
 		if err := b.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
-		if err := b.Publish(context.Background(), unique("relay.test"), "k", testEvent(t, unique("ev"), "k", 1)); err == nil {
-			t.Error("Publish after Close succeeded")
+		if err := b.Publish(context.Background(), unique("relay.test"), "k", testEvent(t, unique("ev"), "k", 1)); !errors.Is(err, engine.ErrBusClosed) {
+			t.Errorf("Publish after Close = %v, want ErrBusClosed", err)
 		}
 	}},
 	{"Close/endsSubscriptions", nil, func(t *testing.T, open func() engine.Bus) {
@@ -556,6 +556,9 @@ var busTests = []busTest{
 			done, _ := s.returned()
 			return done
 		}, "Subscribe returns after Close")
+		if _, err := s.returned(); !errors.Is(err, engine.ErrBusClosed) {
+			t.Errorf("Subscribe ended with %v, want ErrBusClosed", err)
+		}
 	}},
 	{"Durable/groupResumesAfterReopen", needsDurable, func(t *testing.T, open func() engine.Bus) {
 		b := open()

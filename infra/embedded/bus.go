@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -25,7 +24,7 @@ const (
 )
 
 // ErrClosed is returned by Publish and Subscribe once the bus is closed.
-var ErrClosed = errors.New("bus closed")
+var ErrClosed = engine.ErrBusClosed
 
 // Bus is an in-process engine.Bus. It keeps nothing on disk (BusFeatures
 // Durable is false): in the embedded deployment the Store's outbox and

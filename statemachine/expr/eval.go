@@ -156,8 +156,18 @@ func (s *state) lookup(name string) (any, bool) {
 			return s.locals[i].val, true
 		}
 	}
-	v, ok := s.vars[name]
-	return v, ok
+	return s.root(name)
+}
+
+// root resolves a root variable from Env.Vars, then Env.Lookup.
+func (s *state) root(name string) (any, bool) {
+	if v, ok := s.vars[name]; ok {
+		return v, true
+	}
+	if s.env != nil && s.env.Lookup != nil {
+		return s.env.Lookup(name)
+	}
+	return nil, false
 }
 
 // set binds name in the current scope (Pebble: a set inside a loop does not

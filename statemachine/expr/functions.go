@@ -120,14 +120,15 @@ func fnCurrentEachOutput(s *state, _ any, args []any) (any, error) {
 			cur = norm(next)
 		}
 	}
-	if parents, ok := toList(s.vars["parents"]); ok {
+	p, _ := s.root("parents")
+	if parents, ok := toList(p); ok {
 		for i := len(parents) - 1; i >= 0; i-- {
 			if tr, found, _ := mapGet(parents[i], "taskrun"); found {
 				step(tr)
 			}
 		}
 	}
-	if tr, ok := s.vars["taskrun"]; ok {
+	if tr, ok := s.root("taskrun"); ok {
 		step(tr)
 	}
 	return cur, nil

@@ -11,6 +11,9 @@ type Env struct {
 	// Vars holds the root variables: inputs, outputs, vars, flow, execution,
 	// task, taskrun, parents, parent, trigger, labels...
 	Vars map[string]any
+	// Lookup, when set, resolves root variables that Vars does not hold. It
+	// lets a caller build a variable only when a template reads it.
+	Lookup func(name string) (any, bool)
 	// Now is the value of now(); zero makes now() fail with "now() is not available".
 	Now time.Time
 	// Secret resolves secret('NAME'); nil makes secret() fail.
