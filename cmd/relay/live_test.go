@@ -129,4 +129,3 @@ func TestRun_unknownProgressModeExitsTwo(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 }
-
