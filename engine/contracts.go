@@ -130,7 +130,9 @@ type Store interface {
 	Commit(ctx context.Context, c Commit) error
 	// Execution returns an execution or ErrNotFound.
 	Execution(ctx context.Context, id string) (*statemachine.Execution, error)
-	// Executions returns matching executions, newest first.
+	// Executions returns matching executions, newest first. Their TaskRuns
+	// may be left out (DynamoDB keeps them in items of their own): read one
+	// execution with Execution for its task runs.
 	Executions(ctx context.Context, f ExecutionFilter) ([]*statemachine.Execution, error)
 
 	// AppendLogs stores log lines and assigns their Seq.

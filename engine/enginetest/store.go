@@ -550,9 +550,12 @@ var readTests = []storeTest{
 			t.Fatalf("Executions = %v, %v", execs, err)
 		}
 		execs[0].State = statemachine.ExecFailed
-		execs[0].TaskRuns[0].State = statemachine.RunFailed
+		execs[0].Inputs["name"] = "changed"
+		if len(execs[0].TaskRuns) > 0 {
+			execs[0].TaskRuns[0].State = statemachine.RunFailed
+		}
 		got := mustExecution(t, s, "e1")
-		if got.State != statemachine.ExecRunning || got.TaskRuns[0].State != statemachine.RunSuccess {
+		if got.State != statemachine.ExecRunning || got.Inputs["name"] != "world" || got.TaskRuns[0].State != statemachine.RunSuccess {
 			t.Error("changing a listed execution changed the store")
 		}
 	}},

@@ -1,0 +1,142 @@
+package dynamo
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// The table's key attributes and its one index. docs/state-table.md
+// describes every item and the access pattern behind each key.
+const (
+	attrPK     = "PK"
+	attrSK     = "SK"
+	attrGSI1PK = "GSI1PK"
+	attrGSI1SK = "GSI1SK"
+	indexGSI1  = "GSI1"
+
+	attrBody     = "body"     // the item's document, JSON, gzip-compressed when large
+	attrEnc      = "enc"      // "gzip" when body is compressed
+	attrVersion  = "version"  // an execution's version, for conditional writes
+	attrState    = "state"    // an execution's state, for listing filters
+	attrNS       = "ns"       // namespace
+	attrFlow     = "flowId"   // flow id
+	attrStart    = "start"    // an execution's start date (RFC 3339, fixed width)
+	attrRevision = "revision" // a flow's revision
+	attrSeq      = "n"        // a log sequence counter
+	attrExpires  = "expiresAt"
+)
+
+// Key prefixes.
+const (
+	pkFlow    = "FLOW#"    // FLOW#<ns>#<id>: SK LATEST, REV#<revision>
+	pkExec    = "EXEC#"    // EXEC#<id>: SK EXEC, RUN#<position>
+	pkLogs    = "LOGS#"    // LOGS#<execution id>: SK SEQ, LOG#<seq>
+	pkOutbox  = "OUTBOX#"  // OUTBOX#<entry id>: SK OUTBOX
+	pkTimer   = "TIMER#"   // TIMER#<timer id>: SK TIMER
+	skLatest  = "LATEST"   //
+	skExec    = "EXEC"     //
+	skRun     = "RUN#"     //
+	skLogSeq  = "SEQ"      //
+	skLog     = "LOG#"     //
+	skOutbox  = "OUTBOX"   //
+	skTimer   = "TIMER"    //
+	gsiFlows  = "FLOWS"    // GSI1: the latest revision of every flow, by ns#id
+	gsiOutbox = "OUTBOX"   // GSI1: pending outbox entries in commit order
+	gsiTimers = "TIMERS"   // GSI1: timers by due time
+	gsiExecs  = "FLOWEXEC#" // GSI1: FLOWEXEC#<ns>#<flow>: a flow's executions by start date
+)
+
+func flowPK(ns, id string) string  { return pkFlow + ns + "#" + id }
+func revSK(rev int) string         { return fmt.Sprintf("REV#%010d", rev) }
+func runSK(pos int) string         { return fmt.Sprintf("%s%08d", skRun, pos) }
+func logSK(seq int64) string       { return fmt.Sprintf("%s%012d", skLog, seq) }
+func fixedTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
+
+func avS(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func avN(v int64) types.AttributeValue  { return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)} }
+
+// compressAbove is the body size from which bodies are stored compressed:
+// write units are counted per KB, and JSON compresses several times.
+const compressAbove = 1024
+
+// putBody encodes v as the item's body.
+func putBody(item map[string]types.AttributeValue, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if len(b) > compressAbove {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		zw.Write(b)
+		if err := zw.Close(); err != nil {
+			return err
+		}
+		b = buf.Bytes()
+		item[attrEnc] = avS("gzip")
+	}
+	item[attrBody] = &types.AttributeValueMemberB{Value: b}
+	return nil
+}
+
+// getBody decodes an item's body into v.
+func getBody(item map[string]types.AttributeValue, v any) error {
+	raw, ok := item[attrBody].(*types.AttributeValueMemberB)
+	if !ok {
+		return fmt.Errorf("item %s/%s has no body", str(item, attrPK), str(item, attrSK))
+	}
+	b := raw.Value
+	if str(item, attrEnc) == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return fmt.Errorf("decompressing item %s/%s: %w", str(item, attrPK), str(item, attrSK), err)
+		}
+		if b, err = io.ReadAll(zr); err != nil {
+			return fmt.Errorf("decompressing item %s/%s: %w", str(item, attrPK), str(item, attrSK), err)
+		}
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decoding item %s/%s: %w", str(item, attrPK), str(item, attrSK), err)
+	}
+	return nil
+}
+
+func str(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func num(item map[string]types.AttributeValue, name string) int64 {
+	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
+		i, _ := strconv.ParseInt(v.Value, 10, 64)
+		return i
+	}
+	return 0
+}
+
+// itemSize estimates an item's stored size as DynamoDB counts it (names
+// plus values), to refuse items over the 400 KB limit with a clear error.
+func itemSize(item map[string]types.AttributeValue) int {
+	size := 0
+	for k, v := range item {
+		size += len(k)
+		switch v := v.(type) {
+		case *types.AttributeValueMemberS:
+			size += len(v.Value)
+		case *types.AttributeValueMemberB:
+			size += len(v.Value)
+		case *types.AttributeValueMemberN:
+			size += len(v.Value)
+		}
+	}
+	return size
+}

@@ -1,0 +1,571 @@
+// Package dynamo keeps Relay's state in one DynamoDB table: flows and
+// their revisions, executions with one item per task run, logs, the outbox
+// and durable timers. It implements engine.Store; docs/state-table.md
+// describes the items, keys and access patterns.
+package dynamo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/statemachine"
+)
+
+// DefaultTable is the table name when none is configured (RELAY_TABLE).
+const DefaultTable = "relay"
+
+// maxItemSize is DynamoDB's item limit, 400 KB, less a margin for the
+// attribute names.
+const maxItemSize = 400*1024 - 1024
+
+// maxTransactItems is DynamoDB's limit on the items of one transaction.
+const maxTransactItems = 100
+
+// Store is an engine.Store on one DynamoDB table.
+type Store struct {
+	db        *dynamodb.Client
+	table     string
+	retention time.Duration
+	log       *slog.Logger
+	now       func() time.Time
+
+	writeMilli atomic.Int64 // write capacity units consumed, in thousandths
+	readMilli  atomic.Int64
+
+	seqMu   sync.Mutex
+	lastSeq int64 // outbox order: nanoseconds, strictly increasing in this process
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithRetention sets how long finished executions are kept: their items
+// get an expiresAt attribute that DynamoDB's TTL deletes after it. Zero
+// keeps them for ever.
+func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention = d } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
+// New returns a Store on table. The table must exist (see CreateTable).
+func New(db *dynamodb.Client, table string, opts ...Option) *Store {
+	st := &Store{db: db, table: table, log: slog.Default(), now: time.Now}
+	for _, o := range opts {
+		o(st)
+	}
+	return st
+}
+
+// NewClient returns a DynamoDB client configured the standard way: region,
+// credentials and endpoint from the environment and shared config, so
+// AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_DYNAMODB) points the same binary at
+// DynamoDB Local, LocalStack or AWS.
+func NewClient(ctx context.Context) (*dynamodb.Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	return dynamodb.NewFromConfig(cfg), nil
+}
+
+// WriteUnits returns the write capacity units the store has consumed, as
+// DynamoDB reported them (ReturnConsumedCapacity).
+func (s *Store) WriteUnits() float64 { return float64(s.writeMilli.Load()) / 1000 }
+
+// ReadUnits returns the read capacity units consumed.
+func (s *Store) ReadUnits() float64 { return float64(s.readMilli.Load()) / 1000 }
+
+func (s *Store) countWrite(cc ...types.ConsumedCapacity) {
+	for _, c := range cc {
+		if c.CapacityUnits != nil {
+			s.writeMilli.Add(int64(*c.CapacityUnits * 1000))
+		}
+	}
+}
+
+func (s *Store) countRead(c *types.ConsumedCapacity) {
+	if c != nil && c.CapacityUnits != nil {
+		s.readMilli.Add(int64(*c.CapacityUnits * 1000))
+	}
+}
+
+func capacities(c *types.ConsumedCapacity) []types.ConsumedCapacity {
+	if c == nil {
+		return nil
+	}
+	return []types.ConsumedCapacity{*c}
+}
+
+// CreateTable creates the table with its index and TTL if it does not
+// exist, and waits until it is active.
+func (s *Store) CreateTable(ctx context.Context) error {
+	str := types.ScalarAttributeTypeS
+	_, err := s.db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   aws.String(s.table),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(attrPK), AttributeType: str},
+			{AttributeName: aws.String(attrSK), AttributeType: str},
+			{AttributeName: aws.String(attrGSI1PK), AttributeType: str},
+			{AttributeName: aws.String(attrGSI1SK), AttributeType: str},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
+		},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+			IndexName: aws.String(indexGSI1),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(attrGSI1PK), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(attrGSI1SK), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}},
+	})
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("creating table %s: %w", s.table, err)
+	}
+	waiter := dynamodb.NewTableExistsWaiter(s.db, func(o *dynamodb.TableExistsWaiterOptions) { o.MinDelay = 100 * time.Millisecond })
+	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)}, 2*time.Minute); err != nil {
+		return fmt.Errorf("waiting for table %s: %w", s.table, err)
+	}
+	if err == nil {
+		_, err := s.db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+			TableName:               aws.String(s.table),
+			TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(attrExpires), Enabled: aws.Bool(true)},
+		})
+		if err != nil {
+			return fmt.Errorf("enabling TTL on table %s: %w", s.table, err)
+		}
+	}
+	return nil
+}
+
+// DeleteTable deletes the table (tests).
+func (s *Store) DeleteTable(ctx context.Context) error {
+	if _, err := s.db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(s.table)}); err != nil {
+		return fmt.Errorf("deleting table %s: %w", s.table, err)
+	}
+	return nil
+}
+
+// Close releases nothing: the client has no connections of its own to
+// close. It is there for engine.Store.
+func (s *Store) Close() error { return nil }
+
+// ------------------------------------------------------------------ flows
+
+// SaveFlow stores a new revision unless source equals the latest one. The
+// revision item and the LATEST pointer are written in one transaction,
+// conditional on the pointer not having moved.
+func (s *Store) SaveFlow(ctx context.Context, namespace, id string, source []byte) (engine.FlowRecord, error) {
+	for {
+		latest, err := s.Flow(ctx, namespace, id, 0)
+		switch {
+		case err == nil && bytes.Equal(latest.Source, source):
+			return latest, nil
+		case err != nil && !errors.Is(err, engine.ErrNotFound):
+			return engine.FlowRecord{}, err
+		}
+		rec := engine.FlowRecord{Namespace: namespace, ID: id, Revision: latest.Revision + 1, Source: source, Created: s.now().UTC()}
+		revItem := map[string]types.AttributeValue{attrPK: avS(flowPK(namespace, id)), attrSK: avS(revSK(rec.Revision)), attrRevision: avN(int64(rec.Revision))}
+		latestItem := map[string]types.AttributeValue{attrPK: avS(flowPK(namespace, id)), attrSK: avS(skLatest), attrRevision: avN(int64(rec.Revision)),
+			attrGSI1PK: avS(gsiFlows), attrGSI1SK: avS(namespace + "#" + id)}
+		if err := putBody(revItem, rec); err != nil {
+			return engine.FlowRecord{}, fmt.Errorf("encoding flow %s/%s: %w", namespace, id, err)
+		}
+		if err := putBody(latestItem, rec); err != nil {
+			return engine.FlowRecord{}, fmt.Errorf("encoding flow %s/%s: %w", namespace, id, err)
+		}
+		latestCond := "attribute_not_exists(PK)"
+		values := map[string]types.AttributeValue(nil)
+		if latest.Revision > 0 {
+			latestCond = "revision = :prev"
+			values = map[string]types.AttributeValue{":prev": avN(int64(latest.Revision))}
+		}
+		out, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+			TransactItems: []types.TransactWriteItem{
+				{Put: &types.Put{TableName: aws.String(s.table), Item: revItem, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+				{Put: &types.Put{TableName: aws.String(s.table), Item: latestItem, ConditionExpression: aws.String(latestCond), ExpressionAttributeValues: values}},
+			},
+		})
+		if err := conflict(err); errors.Is(err, engine.ErrConflict) {
+			continue // another writer stored a revision first: compare with it
+		} else if err != nil {
+			return engine.FlowRecord{}, fmt.Errorf("saving flow %s/%s revision %d: %w", namespace, id, rec.Revision, err)
+		}
+		s.countWrite(out.ConsumedCapacity...)
+		return rec, nil
+	}
+}
+
+// Flow returns a revision, 0 for the latest.
+func (s *Store) Flow(ctx context.Context, namespace, id string, revision int) (engine.FlowRecord, error) {
+	sk := skLatest
+	if revision > 0 {
+		sk = revSK(revision)
+	}
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), ConsistentRead: aws.Bool(true), ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		Key: map[string]types.AttributeValue{attrPK: avS(flowPK(namespace, id)), attrSK: avS(sk)},
+	})
+	if err != nil {
+		return engine.FlowRecord{}, fmt.Errorf("reading flow %s/%s: %w", namespace, id, err)
+	}
+	s.countRead(out.ConsumedCapacity)
+	if out.Item == nil {
+		return engine.FlowRecord{}, fmt.Errorf("flow %s/%s revision %d: %w", namespace, id, revision, engine.ErrNotFound)
+	}
+	var rec engine.FlowRecord
+	return rec, getBody(out.Item, &rec)
+}
+
+// Flows returns the latest revision of every flow, by namespace and id.
+func (s *Store) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
+	var out []engine.FlowRecord
+	err := s.query(ctx, &dynamodb.QueryInput{
+		IndexName:              aws.String(indexGSI1),
+		KeyConditionExpression: aws.String("GSI1PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(gsiFlows)},
+	}, 0, func(item map[string]types.AttributeValue) error {
+		var rec engine.FlowRecord
+		if err := getBody(item, &rec); err != nil {
+			return err
+		}
+		out = append(out, rec)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing flows: %w", err)
+	}
+	slices.SortFunc(out, func(a, b engine.FlowRecord) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// query runs q on the table, page after page, until fn has seen limit
+// items (0: all).
+func (s *Store) query(ctx context.Context, q *dynamodb.QueryInput, limit int, fn func(map[string]types.AttributeValue) error) error {
+	q.TableName = aws.String(s.table)
+	q.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	seen := 0
+	p := dynamodb.NewQueryPaginator(s.db, q)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		s.countRead(page.ConsumedCapacity)
+		for _, item := range page.Items {
+			if err := fn(item); err != nil {
+				return err
+			}
+			if seen++; limit > 0 && seen >= limit {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// conflict maps a failed condition to engine.ErrConflict; other errors
+// pass through.
+func conflict(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("%w (%s)", engine.ErrConflict, err)
+	}
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for _, r := range tce.CancellationReasons {
+			if code := aws.ToString(r.Code); code == "ConditionalCheckFailed" || code == "TransactionConflict" {
+				return fmt.Errorf("%w (%s)", engine.ErrConflict, code)
+			}
+		}
+	}
+	return err
+}
+
+// ------------------------------------------------------------- executions
+
+// Commit writes the execution item (conditional on its version), the
+// changed task runs, the outbox entries and the timers: one conditional
+// PutItem when the execution item is all there is, one TransactWriteItems
+// otherwise.
+func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
+	ex := c.Execution
+	execItem, err := s.executionItem(ex)
+	if err != nil {
+		return err
+	}
+	cond, values := "attribute_not_exists(PK)", map[string]types.AttributeValue(nil)
+	if c.Expected > 0 {
+		cond, values = "version = :expected", map[string]types.AttributeValue{":expected": avN(c.Expected)}
+	}
+	items := []map[string]types.AttributeValue{execItem}
+	if len(c.Changed) > 0 {
+		pos := make(map[string]int, len(ex.TaskRuns))
+		for i, r := range ex.TaskRuns {
+			pos[r.ID] = i
+		}
+		written := map[string]bool{}
+		for _, r := range c.Changed {
+			i, ok := pos[r.ID]
+			if !ok {
+				return fmt.Errorf("committing execution %s: changed task run %s is not one of its task runs", ex.ID, r.ID)
+			}
+			if written[r.ID] {
+				continue
+			}
+			written[r.ID] = true
+			item := map[string]types.AttributeValue{attrPK: avS(pkExec + ex.ID), attrSK: avS(runSK(i))}
+			if err := putBody(item, r); err != nil {
+				return fmt.Errorf("encoding task run %s of %s: %w", r.ID, ex.ID, err)
+			}
+			items = append(items, item)
+		}
+	}
+	for _, e := range c.Outbox {
+		item := map[string]types.AttributeValue{attrPK: avS(pkOutbox + e.ID), attrSK: avS(skOutbox), attrGSI1PK: avS(gsiOutbox), attrGSI1SK: avS(fmt.Sprintf("%020d", s.nextSeq()))}
+		if err := putBody(item, e); err != nil {
+			return fmt.Errorf("encoding outbox entry %s: %w", e.ID, err)
+		}
+		items = append(items, item)
+	}
+	for _, t := range c.Timers {
+		items = append(items, s.timerItem(t))
+	}
+	for _, item := range items {
+		if size := itemSize(item); size > maxItemSize {
+			return fmt.Errorf("committing execution %s: item %s/%s is %d KB, over DynamoDB's 400 KB limit", ex.ID, str(item, attrPK), str(item, attrSK), size/1024)
+		}
+	}
+	if len(items) == 1 {
+		out, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(s.table), Item: execItem, ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
+			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		})
+		if err != nil {
+			return fmt.Errorf("committing execution %s version %d: %w", ex.ID, ex.Version, conflict(err))
+		}
+		s.countWrite(capacities(out.ConsumedCapacity)...)
+		return nil
+	}
+	if len(items) > maxTransactItems {
+		return fmt.Errorf("committing execution %s version %d: the transition writes %d items, more than DynamoDB's %d per transaction", ex.ID, ex.Version, len(items), maxTransactItems)
+	}
+	tx := make([]types.TransactWriteItem, len(items))
+	tx[0] = types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: execItem, ConditionExpression: aws.String(cond), ExpressionAttributeValues: values}}
+	for i, item := range items[1:] {
+		tx[i+1] = types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: item}}
+	}
+	out, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx, ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal})
+	if err != nil {
+		return fmt.Errorf("committing execution %s version %d: %w", ex.ID, ex.Version, conflict(err))
+	}
+	s.countWrite(out.ConsumedCapacity...)
+	return nil
+}
+
+// nextSeq orders outbox entries: the time in nanoseconds, strictly
+// increasing within this process.
+func (s *Store) nextSeq() int64 {
+	s.seqMu.Lock()
+	defer s.seqMu.Unlock()
+	seq := s.now().UnixNano()
+	if seq <= s.lastSeq {
+		seq = s.lastSeq + 1
+	}
+	s.lastSeq = seq
+	return seq
+}
+
+// executionItem is the execution without its task runs, which have items
+// of their own.
+func (s *Store) executionItem(ex *statemachine.Execution) (map[string]types.AttributeValue, error) {
+	core := *ex
+	core.TaskRuns = nil
+	start := fixedTime(ex.StartDate)
+	item := map[string]types.AttributeValue{
+		attrPK: avS(pkExec + ex.ID), attrSK: avS(skExec),
+		attrVersion: avN(ex.Version), attrState: avS(string(ex.State)), attrNS: avS(ex.Namespace), attrFlow: avS(ex.FlowID), attrStart: avS(start),
+		attrGSI1PK: avS(gsiExecs + ex.Namespace + "#" + ex.FlowID), attrGSI1SK: avS(start + "#" + ex.ID),
+	}
+	if s.retention > 0 && ex.State.Terminal() {
+		end := ex.EndDate
+		if end.IsZero() {
+			end = s.now()
+		}
+		item[attrExpires] = avN(end.Add(s.retention).Unix())
+	}
+	if err := putBody(item, &core); err != nil {
+		return nil, fmt.Errorf("encoding execution %s: %w", ex.ID, err)
+	}
+	return item, nil
+}
+
+// Execution reads the execution item and its task-run items in one query.
+func (s *Store) Execution(ctx context.Context, id string) (*statemachine.Execution, error) {
+	var core json.RawMessage
+	var runs []json.RawMessage
+	err := s.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(pkExec + id)},
+		ConsistentRead:            aws.Bool(true),
+	}, 0, func(item map[string]types.AttributeValue) error {
+		var raw json.RawMessage
+		if err := getBody(item, &raw); err != nil {
+			return err
+		}
+		if str(item, attrSK) == skExec {
+			core = raw
+		} else {
+			runs = append(runs, raw)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading execution %s: %w", id, err)
+	}
+	if core == nil {
+		return nil, fmt.Errorf("execution %s: %w", id, engine.ErrNotFound)
+	}
+	return assemble(id, core, runs)
+}
+
+// assemble decodes an execution from its parts through
+// statemachine.Execution's own JSON decoding, which restores its numbers.
+func assemble(id string, core json.RawMessage, runs []json.RawMessage) (*statemachine.Execution, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(core, &doc); err != nil {
+		return nil, fmt.Errorf("decoding execution %s: %w", id, err)
+	}
+	if runs == nil {
+		runs = []json.RawMessage{}
+	}
+	all, err := json.Marshal(runs)
+	if err != nil {
+		return nil, err
+	}
+	doc["taskRuns"] = all
+	whole, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	var ex statemachine.Execution
+	if err := json.Unmarshal(whole, &ex); err != nil {
+		return nil, fmt.Errorf("decoding execution %s: %w", id, err)
+	}
+	return &ex, nil
+}
+
+// Executions lists executions newest first, without their task runs. With
+// a namespace and a flow id it queries the flow's index; otherwise it scans
+// the table's execution items (an operator's listing, not a hot path).
+func (s *Store) Executions(ctx context.Context, f engine.ExecutionFilter) ([]*statemachine.Execution, error) {
+	var out []*statemachine.Execution
+	collect := func(item map[string]types.AttributeValue) error {
+		var raw json.RawMessage
+		if err := getBody(item, &raw); err != nil {
+			return err
+		}
+		ex, err := assemble(str(item, attrPK), raw, nil)
+		if err != nil {
+			return err
+		}
+		out = append(out, ex)
+		return nil
+	}
+	values := map[string]types.AttributeValue{}
+	var filters []string
+	names := map[string]string{}
+	if f.State != "" {
+		filters = append(filters, "#state = :state")
+		names["#state"] = attrState
+		values[":state"] = avS(string(f.State))
+	}
+	if f.Namespace != "" && f.FlowID != "" {
+		values[":pk"] = avS(gsiExecs + f.Namespace + "#" + f.FlowID)
+		q := &dynamodb.QueryInput{
+			IndexName:                 aws.String(indexGSI1),
+			KeyConditionExpression:    aws.String("GSI1PK = :pk"),
+			ExpressionAttributeValues: values,
+			ScanIndexForward:          aws.Bool(false),
+		}
+		if len(filters) > 0 {
+			q.FilterExpression = aws.String(strings.Join(filters, " AND "))
+			q.ExpressionAttributeNames = names
+		}
+		if err := s.query(ctx, q, f.Limit, collect); err != nil {
+			return nil, fmt.Errorf("listing executions of %s/%s: %w", f.Namespace, f.FlowID, err)
+		}
+		return out, nil
+	}
+	filters = append(filters, "SK = :exec")
+	values[":exec"] = avS(skExec)
+	if f.Namespace != "" {
+		filters = append(filters, "ns = :ns")
+		values[":ns"] = avS(f.Namespace)
+	}
+	if f.FlowID != "" {
+		filters = append(filters, "flowId = :flow")
+		values[":flow"] = avS(f.FlowID)
+	}
+	scan := &dynamodb.ScanInput{
+		TableName: aws.String(s.table), FilterExpression: aws.String(strings.Join(filters, " AND ")),
+		ExpressionAttributeValues: values, ConsistentRead: aws.Bool(true), ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	}
+	if len(names) > 0 {
+		scan.ExpressionAttributeNames = names
+	}
+	p := dynamodb.NewScanPaginator(s.db, scan)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing executions: %w", err)
+		}
+		s.countRead(page.ConsumedCapacity)
+		for _, item := range page.Items {
+			if err := collect(item); err != nil {
+				return nil, err
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *statemachine.Execution) int {
+		if c := b.StartDate.Compare(a.StartDate); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
