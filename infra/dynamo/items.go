@@ -35,21 +35,21 @@ const (
 
 // Key prefixes.
 const (
-	pkFlow    = "FLOW#"    // FLOW#<ns>#<id>: SK LATEST, REV#<revision>
-	pkExec    = "EXEC#"    // EXEC#<id>: SK EXEC, RUN#<position>
-	pkLogs    = "LOGS#"    // LOGS#<execution id>: SK SEQ, LOG#<seq>
-	pkOutbox  = "OUTBOX#"  // OUTBOX#<entry id>: SK OUTBOX
-	pkTimer   = "TIMER#"   // TIMER#<timer id>: SK TIMER
-	skLatest  = "LATEST"   //
-	skExec    = "EXEC"     //
-	skRun     = "RUN#"     //
-	skLogSeq  = "SEQ"      //
-	skLog     = "LOG#"     //
-	skOutbox  = "OUTBOX"   //
-	skTimer   = "TIMER"    //
-	gsiFlows  = "FLOWS"    // GSI1: the latest revision of every flow, by ns#id
-	gsiOutbox = "OUTBOX"   // GSI1: pending outbox entries in commit order
-	gsiTimers = "TIMERS"   // GSI1: timers by due time
+	pkFlow    = "FLOW#"     // FLOW#<ns>#<id>: SK LATEST, REV#<revision>
+	pkExec    = "EXEC#"     // EXEC#<id>: SK EXEC, RUN#<position>
+	pkLogs    = "LOGS#"     // LOGS#<execution id>: SK SEQ, LOG#<seq>
+	pkOutbox  = "OUTBOX#"   // OUTBOX#<entry id>: SK OUTBOX
+	pkTimer   = "TIMER#"    // TIMER#<timer id>: SK TIMER
+	skLatest  = "LATEST"    //
+	skExec    = "EXEC"      //
+	skRun     = "RUN#"      //
+	skLogSeq  = "SEQ"       //
+	skLog     = "LOG#"      //
+	skOutbox  = "OUTBOX"    //
+	skTimer   = "TIMER"     //
+	gsiFlows  = "FLOWS"     // GSI1: the latest revision of every flow, by ns#id
+	gsiOutbox = "OUTBOX"    // GSI1: pending outbox entries in commit order
+	gsiTimers = "TIMERS"    // GSI1: timers by due time
 	gsiExecs  = "FLOWEXEC#" // GSI1: FLOWEXEC#<ns>#<flow>: a flow's executions by start date
 )
 
@@ -60,7 +60,9 @@ func logSK(seq int64) string       { return fmt.Sprintf("%s%012d", skLog, seq) }
 func fixedTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
 
 func avS(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-func avN(v int64) types.AttributeValue  { return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)} }
+func avN(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
 
 // compressAbove is the body size from which bodies are stored compressed:
 // write units are counted per KB, and JSON compresses several times.

@@ -244,8 +244,8 @@ func (s *Store) Flow(ctx context.Context, namespace, id string, revision int) (e
 func (s *Store) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
 	var out []engine.FlowRecord
 	err := s.query(ctx, &dynamodb.QueryInput{
-		IndexName:              aws.String(indexGSI1),
-		KeyConditionExpression: aws.String("GSI1PK = :pk"),
+		IndexName:                 aws.String(indexGSI1),
+		KeyConditionExpression:    aws.String("GSI1PK = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(gsiFlows)},
 	}, 0, func(item map[string]types.AttributeValue) error {
 		var rec engine.FlowRecord
