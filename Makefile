@@ -8,12 +8,12 @@ STATICCHECK_VERSION := v0.8.2
 PKGS      := ./...
 BENCH_COUNT ?= 6
 
-.PHONY: all build run test test-short bench lint fmt docs check-docs fuzz tools clean help
+.PHONY: all build run test test-short bench lint fmt docs check-docs fuzz tools clean help services-up services-down
 
 all: build
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build the relay CLI into bin/
 	$(GO) build -trimpath -o $(BIN)/relay ./cmd/relay
@@ -21,12 +21,18 @@ build: ## build the relay CLI into bin/
 run: build ## run examples/flows/hello.yaml in this process (no services needed)
 	$(BIN)/relay run examples/flows/hello.yaml
 
-test: ## unit tests, golden tests and generated-docs drift checks
+test: ## go vet, then all the tests with Kafka and DynamoDB Local running (services/README.md)
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 $(PKGS)
+	bash services/with-services.sh $(GO) test -count=1 $(PKGS)
 
 test-short: ## the quick subset of the tests
 	$(GO) test -short -count=1 $(PKGS)
+
+services-up: ## start Kafka and DynamoDB Local on 127.0.0.1 for integration tests
+	bash services/services.sh up
+
+services-down: ## stop them (Kafka's data is wiped)
+	bash services/services.sh down
 
 bench: ## benchmarks (results and commands in docs/benchmarks.md)
 	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCH_COUNT) $(PKGS)
@@ -39,9 +45,10 @@ lint: tools ## go vet and staticcheck
 fmt: ## format the Go code
 	gofmt -w $$(git ls-files '*.go')
 
-docs: ## regenerate docs/reference.md, docs/states.md and docs/flow.schema.json from the code
+docs: ## regenerate docs/reference.md, docs/states.md, docs/flow.schema.json and docs/events* from the code
 	$(GO) run ./cmd/relay docs --out docs/reference.md --states docs/states.md
 	$(GO) run ./cmd/relay schema --out docs/flow.schema.json
+	$(GO) test -count=1 -run '^TestCatalog' ./engine -update
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$${FUZZTIME:-30s} ./statemachine/flow/
