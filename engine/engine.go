@@ -109,6 +109,25 @@ func (e *Engine) Start(ctx context.Context) error {
 	return nil
 }
 
+// The parts of Start, for deployments where something else consumes the
+// topics: a Lambda function behind a Kafka event source, or `relay dev`
+// handing batches to the same handlers.
+
+// ExecutorHandler is the executor: it applies an event of
+// TopicExecutions to its execution, commits and carries out the commands.
+func (e *Engine) ExecutorHandler() Handler { return e.handleExecutionEvent }
+
+// WorkerHandler is the worker: it runs a scheduled attempt from
+// TopicTaskRuns and reports its start and end.
+func (e *Engine) WorkerHandler() Handler { return e.handleTaskRun }
+
+// Recover carries out the commands a stopped process committed but did not
+// finish (the outbox).
+func (e *Engine) Recover(ctx context.Context) error { return e.drainOutbox(ctx) }
+
+// RunTimers publishes due durable timers until ctx ends.
+func (e *Engine) RunTimers(ctx context.Context) { e.timerLoop(ctx) }
+
 // resumeQueues starts queued executions whose slots were freed while no
 // engine ran (a process stopped between an end and its dequeue).
 func (e *Engine) resumeQueues(ctx context.Context) {
@@ -479,7 +498,10 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 		if err != nil {
 			return err
 		}
-		return e.cfg.Bus.Publish(ctx, TopicTaskRuns, c.TaskRunID, ce)
+		// Task-run ids repeat across executions of a flow: the key names
+		// the execution too, so that attempts of different executions
+		// never wait for each other behind one key.
+		return e.cfg.Bus.Publish(ctx, TopicTaskRuns, c.ExecutionID+"/"+c.TaskRunID, ce)
 	case statemachine.StartTimer:
 		return nil // durable in the store; the timer loop fires it
 	case statemachine.KillAttempt:
