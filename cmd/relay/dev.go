@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relayflow/relay/serverless"
+)
+
+// devCmd runs the Lambda handlers as long-lived consumers against the
+// Kafka brokers and DynamoDB table of the environment.
+func devCmd() *cobra.Command {
+	var (
+		roles       []string
+		consumers   int
+		createTable bool
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the serverless handlers as long-lived consumers against Kafka and DynamoDB",
+		Long: "Dev runs the executor and worker handlers that Lambda runs in AWS, unchanged, as consumer\n" +
+			"groups on the Kafka topics (batches are handed over in the shape of Lambda's Kafka event source).\n" +
+			"Brokers come from RELAY_KAFKA_BROKERS, the table from RELAY_TABLE (default relay) and the\n" +
+			"DynamoDB endpoint from AWS_ENDPOINT_URL. Several processes share the work; stopping one loses nothing.\n\n" +
+			"`make services-up` starts Kafka and DynamoDB Local on this machine and writes their settings to\n" +
+			".cache/services/env.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg, err := serverless.ConfigFromEnv()
+			if err != nil {
+				return &exitError{code: exitInvalid, err: err}
+			}
+			level := slog.LevelInfo
+			if v, _ := cmd.Flags().GetBool("verbose"); v {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			rt, err := serverless.Open(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			if createTable {
+				if err := rt.Store.CreateTable(ctx); err != nil {
+					return err
+				}
+			}
+			ctx, stop := context.WithCancelCause(ctx)
+			defer stop(nil)
+			var wg sync.WaitGroup
+			spawn := func(f func() error) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := f(); err != nil {
+						stop(err) // one consumer failing stops the others
+					}
+				}()
+			}
+			for _, name := range expandRoles(roles) {
+				role := serverless.Role(name)
+				h, err := rt.Handler(role)
+				if err != nil {
+					return &exitError{code: exitInvalid, err: err}
+				}
+				if role == serverless.RoleExecutor {
+					spawn(func() error { recoverLoop(ctx, rt, log); return nil })
+					spawn(func() error { rt.Engine.RunTimers(ctx); return nil })
+				}
+				for i := range consumers {
+					src := &serverless.EventSource{Brokers: cfg.Brokers, Topic: cfg.TopicPrefix + role.Topic(), Group: role.Group(), Handler: h.HandleKafka,
+						Log: log.With(slog.String("role", name), slog.Int("consumer", i))}
+					spawn(func() error { return src.Run(ctx) })
+				}
+				log.Info("consuming", slog.String("role", name), slog.String("topic", cfg.TopicPrefix+role.Topic()), slog.String("group", role.Group()), slog.Int("consumers", consumers))
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "relay dev: table %s, brokers %v; Ctrl-C stops\n", cfg.Table, cfg.Brokers)
+			wg.Wait()
+			if err := context.Cause(ctx); err != nil && err != context.Canceled {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&roles, "role", []string{"all"}, "executor, worker, or all (repeat or comma-separate)")
+	cmd.Flags().IntVar(&consumers, "consumers", 2, "consumers per role in this process (each takes a share of the partitions)")
+	cmd.Flags().BoolVar(&createTable, "create-table", true, "create the state table if it is missing")
+	return cmd
+}
+
+func expandRoles(roles []string) []string {
+	var out []string
+	for _, r := range roles {
+		if r == "all" {
+			out = append(out, string(serverless.RoleExecutor), string(serverless.RoleWorker))
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// recoverLoop carries out outbox entries left by a crashed executor: at
+// start, then every few seconds.
+func recoverLoop(ctx context.Context, rt *serverless.Runtime, log *slog.Logger) {
+	for {
+		if err := rt.Engine.Recover(ctx); err != nil && ctx.Err() == nil {
+			log.Error("recovering the outbox", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
+}

@@ -1,0 +1,23 @@
+// Command executor is the executor Lambda function: Kafka batches from
+// relay.executions, applied to their executions with one conditional write each.
+// `relay dev --role executor` runs the same handler as a long-lived consumer.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/relayflow/relay/serverless"
+)
+
+func main() {
+	h, err := serverless.LambdaHandler(context.Background(), serverless.RoleExecutor)
+	if err != nil {
+		slog.Error("starting the executor", slog.Any("error", err))
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

@@ -1,0 +1,141 @@
+// Package serverless holds the handlers that run inside AWS Lambda and,
+// unchanged, inside `relay dev`: Kafka batches in the shape Lambda's Kafka
+// event source delivers them, handed record by record to the engine.
+package serverless
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/kafka"
+)
+
+// Records returns a batch's records in delivery order: partition by
+// partition (Lambda keys them "topic-partition"), each by offset.
+func Records(ev events.KafkaEvent) []events.KafkaRecord {
+	keys := make([]string, 0, len(ev.Records))
+	for k := range ev.Records {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var out []events.KafkaRecord
+	for _, k := range keys {
+		recs := slices.Clone(ev.Records[k])
+		slices.SortStableFunc(recs, func(a, b events.KafkaRecord) int { return int(a.Offset - b.Offset) })
+		out = append(out, recs...)
+	}
+	return out
+}
+
+// Decode reads the CloudEvent a record carries (binary or structured
+// mode); Lambda delivers key and value base64-encoded.
+func Decode(r events.KafkaRecord) (cloudevents.Event, error) {
+	value, err := base64.StdEncoding.DecodeString(r.Value)
+	if err != nil {
+		return cloudevents.Event{}, fmt.Errorf("record %s-%d@%d: value is not base64: %w", r.Topic, r.Partition, r.Offset, err)
+	}
+	ev, err := kafka.DecodeMessage(Headers(r), value)
+	if err != nil {
+		return ev, fmt.Errorf("record %s-%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+	}
+	return ev, nil
+}
+
+// Headers flattens a Lambda record's headers (a list of one-entry maps).
+func Headers(r events.KafkaRecord) []kafka.Header {
+	var hs []kafka.Header
+	for _, m := range r.Headers {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			hs = append(hs, kafka.Header{Key: k, Value: []byte(m[k])})
+		}
+	}
+	return hs
+}
+
+// DeadLetters receives the records a handler cannot process.
+type DeadLetters interface {
+	DeadLetter(ctx context.Context, r events.KafkaRecord, reason error) error
+}
+
+// BatchHandler hands every record of a batch to Handle, in order.
+//
+// A record that does not decode goes to the dead letters at once. A
+// handler error is retried in place with backoff, up to
+// engine.MaxAttempts; then the record goes to the dead letters and the
+// batch goes on, so a poison record never stalls its partition. An error
+// that remains (the dead-letter topic unreachable, the invocation's time
+// running out) fails the batch: Lambda's event source, or `relay dev`,
+// delivers it again, and handlers are idempotent, so the records that
+// already succeeded change nothing the second time.
+type BatchHandler struct {
+	Handle      engine.Handler
+	DeadLetters DeadLetters
+	Log         *slog.Logger
+	// Backoff is the first retry delay (default 50ms), doubled each time.
+	Backoff time.Duration
+}
+
+// HandleKafka processes one batch.
+func (b *BatchHandler) HandleKafka(ctx context.Context, batch events.KafkaEvent) error {
+	log := b.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	for _, r := range Records(batch) {
+		where := slog.Group("record", slog.String("topic", r.Topic), slog.Int64("partition", r.Partition), slog.Int64("offset", r.Offset))
+		ev, err := Decode(r)
+		if err == nil {
+			err = b.handle(ctx, ev, log.With(where))
+			if err == nil {
+				continue
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("handling %s: %w", ev.ID(), err)
+			}
+		}
+		log.Warn("record sent to the dead-letter topic", where, slog.Any("error", err))
+		if dlErr := b.DeadLetters.DeadLetter(ctx, r, err); dlErr != nil {
+			return errors.Join(err, fmt.Errorf("dead-lettering record %s-%d@%d: %w", r.Topic, r.Partition, r.Offset, dlErr))
+		}
+	}
+	return nil
+}
+
+func (b *BatchHandler) handle(ctx context.Context, ev cloudevents.Event, log *slog.Logger) error {
+	backoff := b.Backoff
+	if backoff <= 0 {
+		backoff = 50 * time.Millisecond
+	}
+	var err error
+	for attempt := 1; attempt <= engine.MaxAttempts; attempt++ {
+		if err = b.Handle(ctx, ev); err == nil {
+			return nil
+		}
+		log.Warn("handler failed", slog.String("event", ev.ID()), slog.String("type", ev.Type()), slog.Int("attempt", attempt), slog.Any("error", err))
+		if attempt == engine.MaxAttempts {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+	return fmt.Errorf("%s (%s) failed %d times: %w", ev.ID(), strings.TrimPrefix(ev.Type(), engine.TypePrefix), engine.MaxAttempts, err)
+}

@@ -1,0 +1,127 @@
+package serverless
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// EventSource does for `relay dev` what Lambda's Kafka event source
+// mapping does in AWS: it consumes a topic in a consumer group, gathers
+// records into batches of the same shape (events.KafkaEvent: records keyed
+// "topic-partition", key and value base64, headers as byte arrays), calls
+// the handler, and commits the offsets only after the handler succeeded. A
+// failed batch is delivered again, as Lambda does.
+type EventSource struct {
+	Brokers []string
+	Topic   string
+	Group   string
+	// BatchSize caps the records of one batch (default 100); Window is how
+	// long a batch waits for more records after its first (default 5ms).
+	BatchSize int
+	Window    time.Duration
+	Handler   func(context.Context, events.KafkaEvent) error
+	Log       *slog.Logger
+}
+
+// Run consumes until ctx ends.
+func (s *EventSource) Run(ctx context.Context) error {
+	log := s.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	size, window := s.BatchSize, s.Window
+	if size <= 0 {
+		size = 100
+	}
+	if window <= 0 {
+		window = 5 * time.Millisecond
+	}
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers: s.Brokers, Topic: s.Topic, GroupID: s.Group,
+		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 50 * time.Millisecond, ReadBatchTimeout: 50 * time.Millisecond,
+		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second, RebalanceTimeout: 5 * time.Second,
+		JoinGroupBackoff: 200 * time.Millisecond, CommitInterval: 0, StartOffset: kafkago.FirstOffset,
+		WatchPartitionChanges: true, PartitionWatchInterval: time.Second,
+	})
+	defer r.Close()
+	var pending []kafkago.Message // fetched, not yet committed (a failed batch is retried)
+	backoff := 100 * time.Millisecond
+	for {
+		for len(pending) < size {
+			fetchCtx := ctx
+			var cancel context.CancelFunc = func() {}
+			if len(pending) > 0 {
+				fetchCtx, cancel = context.WithTimeout(ctx, window)
+			}
+			m, err := r.FetchMessage(fetchCtx)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				if errors.Is(err, context.DeadlineExceeded) {
+					break // the window closed
+				}
+				return fmt.Errorf("consuming %s: %w", s.Topic, err)
+			}
+			pending = append(pending, m)
+		}
+		if err := s.Handler(ctx, Batch(s.Brokers, pending)); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Error("batch failed; delivering it again", slog.String("topic", s.Topic), slog.Int("records", len(pending)), slog.Any("error", err))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if err := r.CommitMessages(ctx, pending...); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("committing offsets of %s: %w", s.Topic, err)
+		}
+		pending = pending[:0]
+	}
+}
+
+// Batch builds the event Lambda's Kafka event source would deliver for
+// msgs.
+func Batch(brokers []string, msgs []kafkago.Message) events.KafkaEvent {
+	ev := events.KafkaEvent{EventSource: "SelfManagedKafka", Records: map[string][]events.KafkaRecord{}}
+	if len(brokers) > 0 {
+		ev.BootstrapServers = brokers[0]
+		for _, b := range brokers[1:] {
+			ev.BootstrapServers += "," + b
+		}
+	}
+	for _, m := range msgs {
+		rec := events.KafkaRecord{
+			Topic: m.Topic, Partition: int64(m.Partition), Offset: m.Offset,
+			Timestamp: events.MilliSecondsEpochTime{Time: m.Time}, TimestampType: "CREATE_TIME",
+			Value: base64.StdEncoding.EncodeToString(m.Value),
+		}
+		if m.Key != nil {
+			rec.Key = base64.StdEncoding.EncodeToString(m.Key)
+		}
+		for _, h := range m.Headers {
+			rec.Headers = append(rec.Headers, map[string]events.JSONNumberBytes{h.Key: h.Value})
+		}
+		key := m.Topic + "-" + strconv.Itoa(m.Partition)
+		ev.Records[key] = append(ev.Records[key], rec)
+	}
+	return ev
+}
