@@ -82,10 +82,10 @@ func devCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "relay dev: table %s, brokers %v; Ctrl-C stops\n", cfg.Table, cfg.Brokers)
 			wg.Wait()
-			if err := context.Cause(ctx); err != nil && err != context.Canceled {
-				return err
+			if cmd.Context().Err() != nil {
+				return nil // Ctrl-C: a clean stop
 			}
-			return nil
+			return context.Cause(ctx)
 		},
 	}
 	cmd.Flags().StringSliceVar(&roles, "role", []string{"all"}, "executor, worker, or all (repeat or comma-separate)")
