@@ -3,6 +3,8 @@ package statemachine
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -510,7 +512,7 @@ func (m *machine) startSubflow(r *TaskRun, t *flow.Task, env *expr.Env) {
 		cmd.Inputs = in
 	}
 	if ls, ok := vals["labels"].(map[string]any); ok {
-		for _, k := range sortedKeys(ls) {
+		for _, k := range slices.Sorted(maps.Keys(ls)) {
 			cmd.Labels = append(cmd.Labels, flow.Label{Key: k, Value: expr.Stringify(ls[k])})
 		}
 	}

@@ -41,7 +41,7 @@ type Execution struct {
 	// stores use it for conditional writes.
 	Version int64 `json:"version"`
 
-	index   map[string]*TaskRun
+	index   map[string]int // position in TaskRuns by task-run id
 	outputs map[string]any // task outputs by task id, ForEach outputs keyed by value
 	seenSet map[string]struct{}
 }
@@ -144,20 +144,32 @@ type Frame struct {
 
 // Run returns the task run with the given id.
 func (e *Execution) Run(id string) (*TaskRun, bool) {
-	if e.index == nil {
-		e.index = make(map[string]*TaskRun, len(e.TaskRuns))
-		for _, r := range e.TaskRuns {
-			e.index[r.ID] = r
-		}
+	i, ok := e.Position(id)
+	if !ok {
+		return nil, false
 	}
-	r, ok := e.index[id]
-	return r, ok
+	return e.TaskRuns[i], true
+}
+
+// Position returns the index in TaskRuns of the task run with the given
+// id: runs are only ever appended, so it is stable, and stores use it to
+// keep creation order.
+func (e *Execution) Position(id string) (int, bool) {
+	i, ok := e.index[id]
+	if e.index == nil || !ok && len(e.index) != len(e.TaskRuns) { // not built, or built before runs were appended from outside
+		e.index = make(map[string]int, len(e.TaskRuns))
+		for i, r := range e.TaskRuns {
+			e.index[r.ID] = i
+		}
+		i, ok = e.index[id]
+	}
+	return i, ok
 }
 
 func (e *Execution) addRun(r *TaskRun) {
-	e.Run("") // build the index
+	e.Position("") // build the index
 	e.TaskRuns = append(e.TaskRuns, r)
-	e.index[r.ID] = r
+	e.index[r.ID] = len(e.TaskRuns) - 1
 }
 
 // CurrentAttempt returns the last attempt, or nil.

@@ -2,7 +2,6 @@ package statemachine
 
 import (
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/relayflow/relay/statemachine/expr"
@@ -164,13 +163,4 @@ func (m *machine) indexOutputs(r *TaskRun) {
 		node = next
 	}
 	node[keys[len(keys)-1]] = r.Outputs
-}
-
-func sortedKeys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -331,13 +331,9 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 	}
 	items := []map[string]types.AttributeValue{execItem}
 	if len(c.Changed) > 0 {
-		pos := make(map[string]int, len(ex.TaskRuns))
-		for i, r := range ex.TaskRuns {
-			pos[r.ID] = i
-		}
 		written := map[string]bool{}
 		for _, r := range c.Changed {
-			i, ok := pos[r.ID]
+			i, ok := ex.Position(r.ID)
 			if !ok {
 				return fmt.Errorf("committing execution %s: changed task run %s is not one of its task runs", ex.ID, r.ID)
 			}
