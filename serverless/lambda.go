@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
 )
 
@@ -19,6 +20,8 @@ type Role string
 const (
 	RoleExecutor Role = "executor" // relay.executions: apply events, commit, carry out
 	RoleWorker   Role = "worker"   // relay.taskruns: run task attempts
+	// RoleAPI serves the HTTP API (functions/api); it consumes no topic.
+	RoleAPI Role = "api"
 )
 
 // Topic is the topic the role consumes (before any prefix).
@@ -44,16 +47,23 @@ func (rt *Runtime) Handler(r Role) (*BatchHandler, error) {
 	return nil, fmt.Errorf("unknown role %q: use executor or worker", r)
 }
 
-// LambdaHandler builds, at cold start, the handler a Kafka-triggered Lambda
-// function of role r registers with lambda.Start. The executor first
-// carries out what a previous invocation committed but did not publish.
-func LambdaHandler(ctx context.Context, r Role) (func(context.Context, events.KafkaEvent) error, error) {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With(slog.String("role", string(r)))
+// openInLambda opens the runtime of a Lambda function of role r at cold
+// start, logging through Lambda's structured logger (AWS_LAMBDA_LOG_FORMAT,
+// AWS_LAMBDA_LOG_LEVEL, the request id of each invocation).
+func openInLambda(ctx context.Context, r Role) (*Runtime, error) {
+	log := lambdacontext.NewLogger().With(slog.String("role", string(r)))
 	cfg, err := ConfigFromEnv()
 	if err != nil {
 		return nil, err
 	}
-	rt, err := Open(ctx, cfg, log)
+	return Open(ctx, cfg, log)
+}
+
+// LambdaHandler builds, at cold start, the handler a Kafka-triggered Lambda
+// function of role r registers with lambda.Start. The executor first
+// carries out what a previous invocation committed but did not publish.
+func LambdaHandler(ctx context.Context, r Role) (func(context.Context, events.KafkaEvent) error, error) {
+	rt, err := openInLambda(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -63,8 +73,21 @@ func LambdaHandler(ctx context.Context, r Role) (func(context.Context, events.Ka
 	}
 	if r == RoleExecutor {
 		if err := rt.Engine.Recover(ctx); err != nil {
-			log.Error("recovering the outbox", slog.Any("error", err))
+			rt.Log.Error("recovering the outbox", slog.Any("error", err))
 		}
 	}
 	return h.HandleKafka, nil
+}
+
+// API is the control plane on the runtime's table and topics.
+func (rt *Runtime) API() *api.Service { return api.NewService(rt.Store, rt.Bus) }
+
+// APILambdaHandler builds, at cold start, the handler of functions/api:
+// API Gateway HTTP API (payload 2.0) events served by the HTTP API.
+func APILambdaHandler(ctx context.Context) (func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), error) {
+	rt, err := openInLambda(ctx, RoleAPI)
+	if err != nil {
+		return nil, err
+	}
+	return api.LambdaHandler(api.Handler(rt.API(), rt.Log)), nil
 }

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/serverless"
 )
 
@@ -19,12 +23,14 @@ func devCmd() *cobra.Command {
 		roles       []string
 		consumers   int
 		createTable bool
+		addr        string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the serverless handlers as long-lived consumers against Kafka and DynamoDB",
 		Long: "Dev runs the executor and worker handlers that Lambda runs in AWS, unchanged, as consumer\n" +
-			"groups on the Kafka topics (batches are handed over in the shape of Lambda's Kafka event source).\n" +
+			"groups on the Kafka topics (batches are handed over in the shape of Lambda's Kafka event source),\n" +
+			"and the api role serves the HTTP API of functions/api on --addr (docs/api.md).\n" +
 			"Brokers come from RELAY_KAFKA_BROKERS, the table from RELAY_TABLE (default relay) and the\n" +
 			"DynamoDB endpoint from AWS_ENDPOINT_URL. Several processes share the work; stopping one loses nothing.\n\n" +
 			"`make services-up` starts Kafka and DynamoDB Local on this machine and writes their settings to\n" +
@@ -65,6 +71,14 @@ func devCmd() *cobra.Command {
 			}
 			for _, name := range expandRoles(roles) {
 				role := serverless.Role(name)
+				if role == serverless.RoleAPI {
+					srv, err := listenAPI(ctx, rt, addr, log)
+					if err != nil {
+						return err
+					}
+					spawn(srv)
+					continue
+				}
 				h, err := rt.Handler(role)
 				if err != nil {
 					return &exitError{code: exitInvalid, err: err}
@@ -88,7 +102,8 @@ func devCmd() *cobra.Command {
 			return context.Cause(ctx)
 		},
 	}
-	cmd.Flags().StringSliceVar(&roles, "role", []string{"all"}, "executor, worker, or all (repeat or comma-separate)")
+	cmd.Flags().StringSliceVar(&roles, "role", []string{"all"}, "executor, worker, api, or all (repeat or comma-separate)")
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "where the api role listens")
 	cmd.Flags().IntVar(&consumers, "consumers", 2, "consumers per role in this process (each takes a share of the partitions)")
 	cmd.Flags().BoolVar(&createTable, "create-table", true, "create the state table if it is missing")
 	return cmd
@@ -98,7 +113,7 @@ func expandRoles(roles []string) []string {
 	var out []string
 	for _, r := range roles {
 		if r == "all" {
-			out = append(out, string(serverless.RoleExecutor), string(serverless.RoleWorker))
+			out = append(out, string(serverless.RoleExecutor), string(serverless.RoleWorker), string(serverless.RoleAPI))
 			continue
 		}
 		out = append(out, r)
@@ -119,4 +134,27 @@ func recoverLoop(ctx context.Context, rt *serverless.Runtime, log *slog.Logger) 
 		case <-time.After(5 * time.Second):
 		}
 	}
+}
+
+// listenAPI binds the HTTP API to addr and returns the function that serves
+// it until ctx ends.
+func listenAPI(ctx context.Context, rt *serverless.Runtime, addr string, log *slog.Logger) (func() error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, &exitError{code: exitInvalid, err: fmt.Errorf("the api role cannot listen on %s (choose another with --addr): %w", addr, err)}
+	}
+	srv := &http.Server{Handler: api.Handler(rt.API(), log), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("serving the HTTP API", slog.String("url", "http://"+ln.Addr().String()))
+	return func() error {
+		go func() {
+			<-ctx.Done()
+			shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(shutdown)
+		}()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serving the HTTP API: %w", err)
+		}
+		return nil
+	}, nil
 }

@@ -12,15 +12,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/expr"
+	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/statemachine/inputs"
 )
 
 func executionsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "executions", Aliases: []string{"exec"}, Short: "List, show, resume and kill executions of the embedded store"}
-	cmd.AddCommand(execListCmd(), execShowCmd(), execResumeCmd(), execKillCmd())
+	cmd := &cobra.Command{Use: "executions", Aliases: []string{"exec"}, Short: "Start, list, show, resume and kill executions (embedded store, or a deployment with --api/--direct)"}
+	cmd.AddCommand(execStartCmd(), execListCmd(), execShowCmd(), execResumeCmd(), execKillCmd())
 	return cmd
 }
 
@@ -32,20 +34,20 @@ func execListCmd() *cobra.Command {
 		Short: "List executions, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := openStore(cmd)
+			t, err := openTarget(cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			defer t.close()
 			f.State = statemachine.ExecState(strings.ToUpper(state))
-			list, err := st.Executions(cmd.Context(), f)
+			list, err := t.cp.Executions(cmd.Context(), f)
 			if err != nil {
-				return fmt.Errorf("listing executions: %w", err)
+				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tFLOW\tSTATE\tSTARTED\tDURATION\t")
 			for _, ex := range list {
-				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t\n", ex.ID, ex.Namespace, ex.FlowID, ex.State, ex.StartDate.Local().Format("2006-01-02 15:04:05"), duration(ex.StartDate, ex.EndDate))
+				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t\n", ex.ID, ex.Namespace, ex.FlowID, ex.State, ex.StartDate.Local().Format("2006-01-02 15:04:05"), docDuration(ex.StartDate, ex.EndDate))
 			}
 			return tw.Flush()
 		},
@@ -64,6 +66,13 @@ func duration(start, end time.Time) string {
 	return end.Sub(start).Round(time.Millisecond).String()
 }
 
+func docDuration(start time.Time, end *time.Time) string {
+	if end == nil {
+		return "-"
+	}
+	return duration(start, *end)
+}
+
 func execShowCmd() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
@@ -71,21 +80,21 @@ func execShowCmd() *cobra.Command {
 		Short: "Show an execution: its task runs with states, attempts, durations and outputs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := openStore(cmd)
+			t, err := openTarget(cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			ex, err := st.Execution(cmd.Context(), args[0])
+			defer t.close()
+			doc, err := t.cp.Execution(cmd.Context(), args[0])
 			if err != nil {
-				return notFound(err, args[0])
+				return t.notFound(err, args[0])
 			}
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(engine.Document(ex))
+				return enc.Encode(doc)
 			}
-			showExecution(cmd.OutOrStdout(), ex)
+			showExecution(cmd.OutOrStdout(), doc)
 			return nil
 		},
 	}
@@ -100,24 +109,28 @@ func notFound(err error, id string) error {
 	return err
 }
 
-func showExecution(w io.Writer, ex *statemachine.Execution) {
+func showExecution(w io.Writer, ex engine.ExecutionDoc) {
 	fmt.Fprintf(w, "Execution %s\n  flow      %s/%s revision %d\n  state     %s\n  started   %s\n  duration  %s\n",
-		ex.ID, ex.Namespace, ex.FlowID, ex.Revision, ex.State, ex.StartDate.Local().Format(time.RFC3339), duration(ex.StartDate, ex.EndDate))
+		ex.ID, ex.Namespace, ex.FlowID, ex.Revision, ex.State, ex.StartDate.Local().Format(time.RFC3339), docDuration(ex.StartDate, ex.EndDate))
 	if ex.Error != "" {
 		fmt.Fprintf(w, "  error     %s\n", ex.Error)
 	}
 	if len(ex.Inputs) > 0 {
 		fmt.Fprintf(w, "  inputs    %s\n", expr.Stringify(ex.Inputs))
 	}
-	printTaskRuns(w, ex)
+	printTaskRuns(w, ex.TaskRuns)
 	fmt.Fprintln(w)
 	for _, r := range ex.TaskRuns {
-		for _, a := range r.Attempts {
+		for i, a := range r.Attempts {
 			msg := ""
 			if a.Error != nil {
 				msg = "  " + a.Error.Message
 			}
-			fmt.Fprintf(w, "  %s attempt %d: %s %s%s\n", r.ID, a.Number, a.State, duration(a.StartDate, a.EndDate), msg)
+			start := time.Time{}
+			if a.StartDate != nil {
+				start = *a.StartDate
+			}
+			fmt.Fprintf(w, "  %s attempt %d: %s %s%s\n", r.ID, i+1, a.State, docDuration(start, a.EndDate), msg)
 		}
 		if len(r.Outputs) > 0 {
 			fmt.Fprintf(w, "  %s outputs: %s\n", r.ID, abbreviate(expr.Stringify(r.Outputs), 200))
@@ -135,45 +148,245 @@ func abbreviate(s string, n int) string {
 	return s
 }
 
-// execResumeCmd continues a paused execution in this process: its state
-// comes from the store, which proves it survived the process that paused.
+// execStartCmd starts an execution of a stored flow: in this process on
+// the embedded store, or on a deployment (--api, --direct).
+func execStartCmd() *cobra.Command {
+	var (
+		inputKV, labelKV []string
+		inputsFile       string
+		wait             bool
+		progress         string
+	)
+	cmd := &cobra.Command{
+		Use:   "start NAMESPACE/ID",
+		Short: "Start an execution of a deployed flow's latest revision",
+		Long: "Start requests an execution of a flow stored with `relay flows deploy`. On the embedded store it\n" +
+			"runs here until it ends (as `relay run` does); on a deployment (--api URL or --direct) it prints the\n" +
+			"execution id, and with --wait follows its logs and task runs until it ends.\n" +
+			"Exit status with --wait: 0 SUCCESS or WARNING, 1 FAILED or KILLED, 3 PAUSED.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ns, id, err := parseRef(args[0])
+			if err != nil {
+				return &exitError{code: exitInvalid, err: err}
+			}
+			provided, err := readInputs(inputKV, inputsFile)
+			if err != nil {
+				return &exitError{code: exitInvalid, err: err}
+			}
+			labels, err := parseLabels(labelKV)
+			if err != nil {
+				return &exitError{code: exitInvalid, err: err}
+			}
+			t, err := openTarget(cmd)
+			if err != nil {
+				return err
+			}
+			if t.local {
+				t.close() // the in-process engine opens the store itself
+				return runStored(cmd, ns, id, provided, labels, progress)
+			}
+			defer t.close()
+			st, err := t.cp.Start(cmd.Context(), ns, id, provided, labels)
+			if err != nil {
+				return requestError(err)
+			}
+			if !wait {
+				fmt.Fprintln(cmd.OutOrStdout(), st.ID)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Execution %s of %s/%s (revision %d)\n", st.ID, ns, id, st.Revision)
+			return waitRemote(cmd, t, st.ID, following{})
+		},
+	}
+	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeatable)")
+	cmd.Flags().StringVar(&inputsFile, "inputs", "", "a JSON file of inputs")
+	cmd.Flags().StringArrayVarP(&labelKV, "label", "l", nil, "a label as key=value (repeatable)")
+	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends or pauses")
+	progressFlag(cmd, &progress)
+	return cmd
+}
+
+func parseLabels(kv []string) ([]flow.Label, error) {
+	var out []flow.Label
+	for _, l := range kv {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("label %q: want key=value", l)
+		}
+		out = append(out, flow.Label{Key: k, Value: v})
+	}
+	return out, nil
+}
+
+// requestError gives a request the deployment refused the exit status of
+// its kind: 2 for invalid flows and inputs, 1 otherwise.
+func requestError(err error) error {
+	if errors.Is(err, api.ErrInvalid) {
+		return &exitError{code: exitInvalid, err: err}
+	}
+	if errors.Is(err, engine.ErrNotFound) || errors.Is(err, api.ErrState) {
+		return &exitError{code: exitFailed, err: err}
+	}
+	return err
+}
+
+// waitRemote follows an execution of a deployment and exits by its state.
+func waitRemote(cmd *cobra.Command, t *target, id string, o following) error {
+	o.every, o.pending = 300*time.Millisecond, time.Minute
+	doc, err := follow(cmd.Context(), t, cmd.OutOrStdout(), id, o)
+	if err != nil {
+		if cmd.Context().Err() != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("stopped following %s; it goes on (kill it with `relay executions kill %s`)", id, id)}
+		}
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "\n%s/%s %s  %s in %s\n", doc.Namespace, doc.FlowID, doc.ID, doc.State, docDuration(doc.StartDate, doc.EndDate))
+	if doc.Error != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", doc.Error)
+	}
+	printTaskRuns(cmd.OutOrStdout(), doc.TaskRuns)
+	if len(doc.Outputs) > 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "\nOutputs: %s\n", expr.Stringify(doc.Outputs))
+	}
+	if doc.State == "PAUSED" {
+		fmt.Fprintf(cmd.OutOrStdout(), "\nThe execution is paused. Resume it with:\n  relay executions resume %s [--input name=value]\n", id)
+	}
+	if code := stateExit(doc.State); code != exitOK {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+// execResumeCmd continues a paused execution: on the embedded store in this
+// process (its state comes from the store, which proves it survived the
+// process that paused), on a deployment by sending the event.
 func execResumeCmd() *cobra.Command {
 	var inputKV []string
 	var progress string
+	var wait bool
 	cmd := &cobra.Command{
 		Use:   "resume ID",
-		Short: "Resume a PAUSED execution (with onResume inputs) and run it to its end here",
+		Short: "Resume a PAUSED execution (with onResume inputs)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			given, err := inputs.ParseAssignments(inputKV)
 			if err != nil {
 				return &exitError{code: exitInvalid, err: err}
 			}
-			return continueExecution(cmd, args[0], progress, statemachine.Event{ID: args[0] + "/resume/" + engine.NewID(), Type: statemachine.EvResume, ExecutionID: args[0], Inputs: given})
+			return control(cmd, args[0], wait, "resumed", func(t *target) error { return t.cp.Resume(cmd.Context(), args[0], given) }, func() error {
+				return continueExecution(cmd, args[0], progress, statemachine.Event{ID: args[0] + "/resume/" + engine.NewID(), Type: statemachine.EvResume, ExecutionID: args[0], Inputs: given})
+			})
 		},
 	}
 	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an onResume input as name=value")
+	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends or pauses")
 	progressFlag(cmd, &progress)
 	return cmd
 }
 
 func execKillCmd() *cobra.Command {
 	var progress string
+	var wait bool
 	cmd := &cobra.Command{
 		Use:   "kill ID",
-		Short: "Kill an execution of the embedded store (one running in `relay run` is killed with Ctrl-C)",
+		Short: "Kill an execution (one running in `relay run` is killed with Ctrl-C)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return continueExecution(cmd, args[0], progress, statemachine.Event{ID: args[0] + "/kill", Type: statemachine.EvKill, ExecutionID: args[0]})
+			return control(cmd, args[0], wait, "kill requested", func(t *target) error { return t.cp.Kill(cmd.Context(), args[0]) }, func() error {
+				return continueExecution(cmd, args[0], progress, statemachine.Event{ID: args[0] + "/kill", Type: statemachine.EvKill, ExecutionID: args[0]})
+			})
 		},
 	}
+	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends")
 	progressFlag(cmd, &progress)
 	return cmd
+}
+
+// control sends a resume or kill: to a deployment with remote, or to the
+// embedded store with local (which runs the execution here).
+func control(cmd *cobra.Command, id string, wait bool, done string, remote func(*target) error, local func() error) error {
+	t, err := openTarget(cmd)
+	if err != nil {
+		return err
+	}
+	if t.local {
+		t.close()
+		return local()
+	}
+	defer t.close()
+	var o following
+	if wait { // what the execution was, so that its change is seen
+		doc, err := t.cp.Execution(cmd.Context(), id)
+		if err != nil {
+			return t.notFound(err, id)
+		}
+		o.before = &doc
+		lines, err := t.cp.Logs(cmd.Context(), id, 0)
+		if err != nil {
+			return err
+		}
+		for _, l := range lines {
+			o.after = max(o.after, l.Seq)
+		}
+	}
+	if err := remote(t); err != nil {
+		if errors.Is(err, engine.ErrNotFound) {
+			return t.notFound(err, id)
+		}
+		return requestError(err)
+	}
+	if !wait {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", id, done)
+		return nil
+	}
+	return waitRemote(cmd, t, id, o)
+}
+
+// runStored runs an execution of a flow stored in the embedded store here,
+// until it ends or pauses.
+func runStored(cmd *cobra.Command, ns, id string, provided map[string]any, labels []flow.Label, progress string) error {
+	execID := engine.NewID()
+	return runHere(cmd, execID, progress, func(sys *system) (*flow.Flow, statemachine.Event, error) {
+		ev := statemachine.Event{ID: execID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: execID, Namespace: ns, FlowID: id, Inputs: provided, Labels: labels}
+		f, err := sys.engine.Flow(cmd.Context(), ns, id, 0)
+		if errors.Is(err, engine.ErrNotFound) {
+			return nil, ev, &exitError{code: exitFailed, err: fmt.Errorf("no flow %s/%s in this data directory (deploy it with `relay flows deploy`)", ns, id)}
+		}
+		if err != nil {
+			return nil, ev, err
+		}
+		if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: envSecret}); err != nil {
+			return nil, ev, &exitError{code: exitInvalid, err: err}
+		}
+		return f, ev, nil
+	})
 }
 
 // continueExecution sends ev to a stored execution and runs it here until
 // it ends or pauses again.
 func continueExecution(cmd *cobra.Command, id, progress string, ev statemachine.Event) error {
+	return runHere(cmd, id, progress, func(sys *system) (*flow.Flow, statemachine.Event, error) {
+		ex, err := sys.store.Execution(cmd.Context(), id)
+		if err != nil {
+			return nil, ev, notFound(err, id)
+		}
+		f, err := sys.engine.Flow(cmd.Context(), ex.Namespace, ex.FlowID, ex.Revision)
+		if err != nil {
+			return nil, ev, err
+		}
+		// Check the event first, so a mistake is reported, not just logged.
+		if _, err := statemachine.Apply(f, ex, ev, time.Now(), statemachine.Options{Secret: envSecret}); err != nil {
+			return nil, ev, &exitError{code: exitInvalid, err: err}
+		}
+		return f, ev, nil
+	})
+}
+
+// runHere starts the embedded engine, sends the event prepare returns (a
+// request for execution id, or an event for it) and shows the execution's
+// progress until it ends or pauses.
+func runHere(cmd *cobra.Command, id, progress string, prepare func(*system) (*flow.Flow, statemachine.Event, error)) error {
 	out := cmd.OutOrStdout()
 	live, err := liveMode(progress, out)
 	if err != nil {
@@ -185,19 +398,11 @@ func continueExecution(cmd *cobra.Command, id, progress string, ev statemachine.
 		return err
 	}
 	defer sys.close()
-	ex, err := sys.store.Execution(cmd.Context(), id)
-	if err != nil {
-		return notFound(err, id)
-	}
-	f, err := sys.engine.Flow(cmd.Context(), ex.Namespace, ex.FlowID, ex.Revision)
+	f, ev, err := prepare(sys)
 	if err != nil {
 		return err
 	}
-	// Check the event first, so a mistake is reported, not just logged.
-	if _, err := statemachine.Apply(f, ex, ev, time.Now(), statemachine.Options{Secret: envSecret}); err != nil {
-		return &exitError{code: exitInvalid, err: err}
-	}
-	p.begin(id, fmt.Sprintf("Execution %s of %s/%s (revision %d)", id, f.Namespace, f.ID, ex.Revision), f.Namespace+"/"+f.ID)
+	p.begin(id, fmt.Sprintf("Execution %s of %s/%s (revision %d)", id, f.Namespace, f.ID, f.Revision), f.Namespace+"/"+f.ID)
 	if err := sys.engine.Send(cmd.Context(), ev); err != nil {
 		return err
 	}
@@ -217,12 +422,17 @@ func logsCmd() *cobra.Command {
 	var follow bool
 	cmd := &cobra.Command{
 		Use:   "logs ID",
-		Short: "Print an execution's logs",
+		Short: "Print an execution's logs (--follow until it ends)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := openTarget(cmd)
+			if err != nil {
+				return err
+			}
+			defer t.close()
 			var after int64
 			for {
-				done, err := printLogs(cmd, args[0], task, &after)
+				done, err := printLogs(cmd, t, args[0], task, &after)
 				if err != nil || !follow || done {
 					return err
 				}
@@ -241,17 +451,12 @@ func logsCmd() *cobra.Command {
 
 // printLogs prints lines after *after and reports whether the execution
 // has ended.
-func printLogs(cmd *cobra.Command, id, task string, after *int64) (bool, error) {
-	st, err := openStore(cmd)
+func printLogs(cmd *cobra.Command, t *target, id, task string, after *int64) (bool, error) {
+	doc, err := t.cp.Execution(cmd.Context(), id)
 	if err != nil {
-		return false, err
+		return false, t.notFound(err, id)
 	}
-	defer st.Close()
-	ex, err := st.Execution(cmd.Context(), id)
-	if err != nil {
-		return false, notFound(err, id)
-	}
-	lines, err := st.Logs(cmd.Context(), id, *after)
+	lines, err := t.cp.Logs(cmd.Context(), id, *after)
 	if err != nil {
 		return false, fmt.Errorf("reading logs: %w", err)
 	}
@@ -261,11 +466,7 @@ func printLogs(cmd *cobra.Command, id, task string, after *int64) (bool, error) 
 		if task != "" && l.TaskID != task && !strings.HasPrefix(l.TaskRunID, task) {
 			continue
 		}
-		where := l.TaskRunID
-		if where == "" {
-			where = "execution"
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s  %-28s %-5s %s\n", l.Time.Local().Format("15:04:05.000"), where, l.Level, l.Message)
+		printLogLine(cmd.OutOrStdout(), l)
 	}
-	return ex.State.Terminal(), nil
+	return doc.EndDate != nil, nil
 }

@@ -15,17 +15,16 @@ func flowsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "flows", Short: "Manage stored flows"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "deploy FILE|DIR...",
-		Short: "Validate flows and store them as new revisions in the embedded store",
+		Short: "Validate flows and store them as new revisions (embedded store, or a deployment with --api/--direct)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := openStore(cmd)
+			t, err := openTarget(cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			defer t.close()
 			save := func(file string, src []byte) (engine.FlowRecord, error) {
-				rec, _, err := engine.SaveFlow(cmd.Context(), st, file, src)
-				return rec, err
+				return t.cp.DeployFlow(cmd.Context(), file, src)
 			}
 			for _, a := range args {
 				if err := deployDir(cmd, save, a, cmd.OutOrStdout()); err != nil {

@@ -345,7 +345,7 @@ func (p *printer) summary(ex *statemachine.Execution) {
 	if ex.Error != "" && ex.State == statemachine.ExecFailed {
 		fmt.Fprintf(p.w, "  %s\n", ex.Error)
 	}
-	printTaskRuns(p.w, ex)
+	printTaskRuns(p.w, engine.Document(ex).TaskRuns)
 	if len(ex.Outputs) > 0 {
 		fmt.Fprintln(p.w, "\nOutputs:")
 		keys := make([]string, 0, len(ex.Outputs))
@@ -361,17 +361,17 @@ func (p *printer) summary(ex *statemachine.Execution) {
 
 // printTaskRuns writes the table of task runs, children indented under
 // their parents.
-func printTaskRuns(w io.Writer, ex *statemachine.Execution) {
+func printTaskRuns(w io.Writer, runs []engine.TaskRunDoc) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nTASK RUN\tSTATE\tATTEMPTS\tDURATION\t")
 	depth := map[string]int{}
-	for _, r := range ex.TaskRuns {
+	for _, r := range runs {
 		if r.ParentID != "" {
 			depth[r.ID] = depth[r.ParentID] + 1
 		}
 		dur := ""
-		if !r.StartDate.IsZero() && !r.EndDate.IsZero() {
-			dur = r.EndDate.Sub(r.StartDate).Round(time.Millisecond).String()
+		if r.StartDate != nil && r.EndDate != nil {
+			dur = r.EndDate.Sub(*r.StartDate).Round(time.Millisecond).String()
 		}
 		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t\n", strings.Repeat("  ", depth[r.ID]), r.ID, r.State, len(r.Attempts), dur)
 	}

@@ -1,0 +1,220 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/statemachine/flow"
+)
+
+// Client calls Relay's HTTP API. Its methods mirror Service's and return
+// the same errors (errors.Is with engine.ErrNotFound, ErrInvalid, ErrState).
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// NewClient returns a client of the API at base (for example
+// http://127.0.0.1:8080 or an API Gateway URL). hc may be nil; pass one
+// whose Transport signs requests for an API behind IAM auth.
+func NewClient(base string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("API URL %q: want http(s)://host[:port][/stage]", base)
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &Client{base: strings.TrimSuffix(base, "/"), http: hc}, nil
+}
+
+// Error is an error response of the API.
+type Error struct {
+	Status int
+	ErrorBody
+}
+
+func (e *Error) Error() string {
+	if len(e.Diagnostics) > 0 {
+		return e.Diagnostics.Error()
+	}
+	return e.ErrorBody.Error
+}
+
+// Unwrap maps the status back to the error the service returned.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	switch e.Status {
+	case http.StatusBadRequest:
+		errs = append(errs, ErrInvalid)
+	case http.StatusNotFound:
+		errs = append(errs, engine.ErrNotFound)
+	case http.StatusConflict:
+		errs = append(errs, ErrState)
+	}
+	if len(e.Diagnostics) > 0 {
+		errs = append(errs, e.Diagnostics)
+	}
+	return errs
+}
+
+// do sends a request and decodes a JSON response into out (unless nil).
+func (c *Client) do(ctx context.Context, method, path string, contentType string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("building %s %s: %w", method, path, err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return c.send(req, out)
+}
+
+func (c *Client) send(req *http.Request, out any) error {
+	req.Header.Set("Accept", "application/json")
+	res, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("calling the Relay API: %w", err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("reading the response to %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	if res.StatusCode >= 300 {
+		e := &Error{Status: res.StatusCode}
+		if json.Unmarshal(b, &e.ErrorBody) != nil || e.ErrorBody.Error == "" {
+			e.ErrorBody.Error = fmt.Sprintf("%s %s: %s: %s", req.Method, req.URL.Path, res.Status, strings.TrimSpace(string(b)))
+		}
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("decoding the response to %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	return nil
+}
+
+func jsonBody(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the request: %w", err)
+	}
+	return b, nil
+}
+
+// DeployFlow stores a flow document as a new revision.
+func (c *Client) DeployFlow(ctx context.Context, file string, source []byte) (engine.FlowRecord, error) {
+	var rec engine.FlowRecord
+	err := c.do(ctx, http.MethodPost, "/flows?file="+url.QueryEscape(file), "application/yaml", source, &rec)
+	return rec, err
+}
+
+// Flow returns a revision of a flow (0: the latest).
+func (c *Client) Flow(ctx context.Context, namespace, id string, revision int) (engine.FlowRecord, error) {
+	var rec engine.FlowRecord
+	path := "/flows/" + url.PathEscape(namespace) + "/" + url.PathEscape(id)
+	if revision > 0 {
+		path += "?revision=" + strconv.Itoa(revision)
+	}
+	err := c.do(ctx, http.MethodGet, path, "", nil, &rec)
+	return rec, err
+}
+
+// Flows returns the latest revision of every flow.
+func (c *Client) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
+	var list []engine.FlowRecord
+	err := c.do(ctx, http.MethodGet, "/flows", "", nil, &list)
+	return list, err
+}
+
+// Start requests an execution of a flow's latest revision.
+func (c *Client) Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (Started, error) {
+	var st Started
+	body, err := jsonBody(inputs)
+	if err != nil {
+		return st, err
+	}
+	q := url.Values{}
+	for _, l := range labels {
+		q.Add("labels", l.Key+":"+l.Value)
+	}
+	path := "/executions/" + url.PathEscape(namespace) + "/" + url.PathEscape(id)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	err = c.do(ctx, http.MethodPost, path, "application/json", body, &st)
+	return st, err
+}
+
+// Execution returns an execution with its task runs.
+func (c *Client) Execution(ctx context.Context, id string) (engine.ExecutionDoc, error) {
+	var doc engine.ExecutionDoc
+	err := c.do(ctx, http.MethodGet, "/executions/"+url.PathEscape(id), "", nil, &doc)
+	return doc, err
+}
+
+// Executions lists executions, newest first.
+func (c *Client) Executions(ctx context.Context, f engine.ExecutionFilter) ([]engine.ExecutionDoc, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"namespace": f.Namespace, "flowId": f.FlowID, "state": string(f.State)} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	q.Set("limit", strconv.Itoa(f.Limit))
+	var list []engine.ExecutionDoc
+	err := c.do(ctx, http.MethodGet, "/executions?"+q.Encode(), "", nil, &list)
+	return list, err
+}
+
+// Logs returns an execution's log lines after seq after.
+func (c *Client) Logs(ctx context.Context, id string, after int64) ([]engine.LogEntry, error) {
+	var lines []engine.LogEntry
+	err := c.do(ctx, http.MethodGet, "/executions/"+url.PathEscape(id)+"/logs?after="+strconv.FormatInt(after, 10), "", nil, &lines)
+	return lines, err
+}
+
+// Resume continues a paused execution.
+func (c *Client) Resume(ctx context.Context, id string, inputs map[string]any) error {
+	body, err := jsonBody(inputs)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, "/executions/"+url.PathEscape(id)+"/resume", "application/json", body, nil)
+}
+
+// Kill stops an execution.
+func (c *Client) Kill(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/executions/"+url.PathEscape(id)+"/kill", "", nil, nil)
+}
+
+// PublishEvent sends a CloudEvent in HTTP binary mode.
+func (c *Client) PublishEvent(ctx context.Context, ev cloudevents.Event) error {
+	if err := ev.Validate(); err != nil {
+		return Invalid(fmt.Errorf("the CloudEvent is not valid: %w", err))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/events", nil)
+	if err != nil {
+		return fmt.Errorf("building POST /events: %w", err)
+	}
+	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&ev), req); err != nil {
+		return fmt.Errorf("encoding event %s for HTTP: %w", ev.ID(), err)
+	}
+	return c.send(req, nil)
+}

@@ -1,0 +1,257 @@
+// Package api is Relay's control plane: deploy flows, start, inspect,
+// resume and kill executions, and publish CloudEvents. Service does it on a
+// deployment's store and bus; Handler serves it over HTTP (functions/api in
+// Lambda, `relay dev --role api` locally); Client calls that HTTP API, so
+// the CLI works the same against the embedded store, a deployment's table
+// and topics, or its API.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/statemachine/expr"
+	"github.com/relayflow/relay/statemachine/flow"
+)
+
+// Errors a Service returns besides engine.ErrNotFound; test with errors.Is.
+var (
+	// ErrInvalid: the request itself is wrong (a flow that does not
+	// validate, bad inputs, a malformed event). The HTTP status is 400.
+	ErrInvalid = errors.New("invalid request")
+	// ErrState: the execution's state does not allow it (resuming one that
+	// is not paused, killing one that ended). The HTTP status is 409.
+	ErrState = errors.New("not allowed in the execution's state")
+)
+
+// Publisher publishes CloudEvents to a topic (an engine.Bus does).
+type Publisher interface {
+	Publish(ctx context.Context, topic, key string, ev cloudevents.Event) error
+}
+
+// Service carries out control-plane requests on a store and a bus.
+type Service struct {
+	store engine.Store
+	bus   Publisher
+	now   func() time.Time
+	flows sync.Map // "ns/id/rev" -> *flow.Flow
+}
+
+// NewService returns a Service. bus may be nil for a read-only service
+// (starting, resuming and killing then fail).
+func NewService(store engine.Store, bus Publisher) *Service {
+	return &Service{store: store, bus: bus, now: time.Now}
+}
+
+// Source is the CloudEvents source of the events the API publishes.
+const Source = "relay/api"
+
+// Started describes an execution that was requested.
+type Started struct {
+	ID        string `json:"id"`
+	Namespace string `json:"namespace"`
+	FlowID    string `json:"flowId"`
+	Revision  int    `json:"revision"`
+}
+
+// Invalid wraps err (a flow's diagnostics, input errors) as ErrInvalid,
+// keeping it reachable with errors.As.
+func Invalid(err error) error { return &invalidError{err} }
+
+type invalidError struct{ err error }
+
+func (e *invalidError) Error() string   { return e.err.Error() }
+func (e *invalidError) Unwrap() []error { return []error{ErrInvalid, e.err} }
+
+// DeployFlow validates a flow document and stores it as a new revision (or
+// returns the revision with the same source). file names the document in
+// error messages.
+func (s *Service) DeployFlow(ctx context.Context, file string, source []byte) (engine.FlowRecord, error) {
+	rec, f, err := engine.SaveFlow(ctx, s.store, file, source)
+	var diags flow.Diagnostics
+	var diag flow.Diagnostic
+	if errors.As(err, &diags) || errors.As(err, &diag) {
+		return rec, Invalid(err)
+	}
+	if err != nil {
+		return rec, err
+	}
+	s.flows.Store(flowKey(rec.Namespace, rec.ID, rec.Revision), f)
+	return rec, nil
+}
+
+// Flow returns a revision of a flow (0: the latest).
+func (s *Service) Flow(ctx context.Context, namespace, id string, revision int) (engine.FlowRecord, error) {
+	rec, err := s.store.Flow(ctx, namespace, id, revision)
+	if err != nil {
+		return rec, fmt.Errorf("reading flow %s/%s: %w", namespace, id, err)
+	}
+	return rec, nil
+}
+
+// Flows returns the latest revision of every flow.
+func (s *Service) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
+	list, err := s.store.Flows(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing flows: %w", err)
+	}
+	return list, nil
+}
+
+func flowKey(ns, id string, rev int) string { return fmt.Sprintf("%s/%s/%d", ns, id, rev) }
+
+// parsed returns a stored revision of a flow, parsed.
+func (s *Service) parsed(ctx context.Context, ns, id string, rev int) (*flow.Flow, error) {
+	if f, ok := s.flows.Load(flowKey(ns, id, rev)); ok && rev > 0 {
+		return f.(*flow.Flow), nil
+	}
+	rec, err := s.Flow(ctx, ns, id, rev)
+	if err != nil {
+		return nil, err
+	}
+	if f, ok := s.flows.Load(flowKey(ns, id, rec.Revision)); ok {
+		return f.(*flow.Flow), nil
+	}
+	f, err := flow.Parse(fmt.Sprintf("%s/%s@%d", ns, id, rec.Revision), rec.Source)
+	if err != nil {
+		return nil, fmt.Errorf("stored flow %s/%s revision %d no longer validates: %w", ns, id, rec.Revision, err)
+	}
+	f.Revision = rec.Revision
+	s.flows.Store(flowKey(ns, id, rec.Revision), f)
+	return f, nil
+}
+
+// Start requests an execution of the latest revision of a flow. The inputs
+// are checked first, so a mistake is an error here rather than a failed
+// execution; labels are added to the flow's own.
+func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (Started, error) {
+	f, err := s.parsed(ctx, namespace, id, 0)
+	if err != nil {
+		return Started{}, err
+	}
+	if _, err := f.ResolveInputs(inputs, &expr.Env{Now: s.now(), Secret: anySecret}); err != nil {
+		return Started{}, Invalid(fmt.Errorf("inputs of %s/%s: %w", namespace, id, err))
+	}
+	st := Started{ID: engine.NewID(), Namespace: namespace, FlowID: id, Revision: f.Revision}
+	ev := statemachine.Event{ID: st.ID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: st.ID,
+		Namespace: namespace, FlowID: id, Inputs: inputs, Labels: labels}
+	return st, s.send(ctx, ev)
+}
+
+// anySecret stands in for secrets while inputs are only being checked: the
+// executor renders them with the real ones.
+func anySecret(string) (string, error) { return "", nil }
+
+// Execution returns an execution with its task runs.
+func (s *Service) Execution(ctx context.Context, id string) (engine.ExecutionDoc, error) {
+	ex, err := s.store.Execution(ctx, id)
+	if err != nil {
+		return engine.ExecutionDoc{}, fmt.Errorf("reading execution %s: %w", id, err)
+	}
+	return engine.Document(ex), nil
+}
+
+// Executions lists executions, newest first, without their task runs.
+func (s *Service) Executions(ctx context.Context, f engine.ExecutionFilter) ([]engine.ExecutionDoc, error) {
+	list, err := s.store.Executions(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("listing executions: %w", err)
+	}
+	docs := make([]engine.ExecutionDoc, len(list))
+	for i, ex := range list {
+		ex.TaskRuns = nil
+		docs[i] = engine.Document(ex)
+	}
+	return docs, nil
+}
+
+// Logs returns an execution's log lines after seq after.
+func (s *Service) Logs(ctx context.Context, id string, after int64) ([]engine.LogEntry, error) {
+	if _, err := s.store.Execution(ctx, id); err != nil {
+		return nil, fmt.Errorf("reading execution %s: %w", id, err)
+	}
+	lines, err := s.store.Logs(ctx, id, after)
+	if err != nil {
+		return nil, fmt.Errorf("reading the logs of %s: %w", id, err)
+	}
+	if lines == nil {
+		lines = []engine.LogEntry{}
+	}
+	return lines, nil
+}
+
+// Resume continues a paused execution with onResume inputs. The event is
+// checked against the stored execution first (a dry run of the state
+// machine), so bad inputs are reported to the caller.
+func (s *Service) Resume(ctx context.Context, id string, inputs map[string]any) error {
+	ex, err := s.store.Execution(ctx, id)
+	if err != nil {
+		return fmt.Errorf("reading execution %s: %w", id, err)
+	}
+	if ex.State != statemachine.ExecPaused {
+		return fmt.Errorf("resuming execution %s, which is %s: %w", id, ex.State, ErrState)
+	}
+	f, err := s.parsed(ctx, ex.Namespace, ex.FlowID, ex.Revision)
+	if err != nil {
+		return err
+	}
+	ev := statemachine.Event{ID: id + "/resume/" + engine.NewID(), Type: statemachine.EvResume, ExecutionID: id, Inputs: inputs}
+	if _, err := statemachine.Apply(f, ex, ev, s.now(), statemachine.Options{Secret: anySecret}); err != nil {
+		return Invalid(err)
+	}
+	return s.send(ctx, ev)
+}
+
+// Kill stops an execution that has not ended: running attempts are
+// cancelled, and it ends KILLED.
+func (s *Service) Kill(ctx context.Context, id string) error {
+	ex, err := s.store.Execution(ctx, id)
+	if err != nil {
+		return fmt.Errorf("reading execution %s: %w", id, err)
+	}
+	if ex.State.Terminal() {
+		return fmt.Errorf("killing execution %s, which already ended %s: %w", id, ex.State, ErrState)
+	}
+	return s.send(ctx, statemachine.Event{ID: id + "/kill", Type: statemachine.EvKill, ExecutionID: id})
+}
+
+// PublishEvent validates a CloudEvent and publishes it to relay.events,
+// where triggers match it. It is keyed by its subject (its id when it has
+// none), so events about one subject stay in order.
+func (s *Service) PublishEvent(ctx context.Context, ev cloudevents.Event) error {
+	if err := ev.Validate(); err != nil {
+		return Invalid(fmt.Errorf("the CloudEvent is not valid: %w", err))
+	}
+	if s.bus == nil {
+		return errors.New("publishing an event: this service has no bus")
+	}
+	key := ev.Subject()
+	if key == "" {
+		key = ev.ID()
+	}
+	if err := s.bus.Publish(ctx, engine.TopicEvents, key, ev); err != nil {
+		return fmt.Errorf("publishing event %s: %w", ev.ID(), err)
+	}
+	return nil
+}
+
+func (s *Service) send(ctx context.Context, ev statemachine.Event) error {
+	if s.bus == nil {
+		return fmt.Errorf("sending %s: this service has no bus", ev.Type)
+	}
+	ce, err := engine.MachineEvent(ev, Source, s.now())
+	if err != nil {
+		return err
+	}
+	if err := s.bus.Publish(ctx, engine.TopicExecutions, ev.ExecutionID, ce); err != nil {
+		return fmt.Errorf("publishing %s for %s: %w", ev.Type, ev.ExecutionID, err)
+	}
+	return nil
+}

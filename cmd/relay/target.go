@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relayflow/relay/api"
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/serverless"
+	"github.com/relayflow/relay/statemachine/flow"
+)
+
+// EnvAPI names the HTTP API the CLI talks to when --api is not given.
+const EnvAPI = "RELAY_API_URL"
+
+// controlPlane is what the flows, executions and logs commands do to a
+// deployment: api.Service on a store and bus, api.Client over HTTP.
+type controlPlane interface {
+	DeployFlow(ctx context.Context, file string, source []byte) (engine.FlowRecord, error)
+	Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (api.Started, error)
+	Execution(ctx context.Context, id string) (engine.ExecutionDoc, error)
+	Executions(ctx context.Context, f engine.ExecutionFilter) ([]engine.ExecutionDoc, error)
+	Logs(ctx context.Context, id string, after int64) ([]engine.LogEntry, error)
+	Resume(ctx context.Context, id string, inputs map[string]any) error
+	Kill(ctx context.Context, id string) error
+}
+
+// target is where a command acts: the embedded store of the data directory
+// (local), a deployment's HTTP API (--api), or its table and topics
+// (--direct).
+type target struct {
+	cp    controlPlane
+	local bool   // the embedded store: executions run in this process
+	where string // for messages
+	close func()
+}
+
+func targetFlags(root *cobra.Command) {
+	root.PersistentFlags().String("api", "", "act on a deployment through its HTTP API at this URL (default $"+EnvAPI+")")
+	root.PersistentFlags().Bool("direct", false, "act on a deployment's DynamoDB table and Kafka topics (RELAY_KAFKA_BROKERS, RELAY_TABLE, AWS_ENDPOINT_URL), as `relay dev` does")
+}
+
+// openTarget opens the target the flags name.
+func openTarget(cmd *cobra.Command) (*target, error) {
+	apiURL, _ := cmd.Flags().GetString("api")
+	if apiURL == "" {
+		apiURL = os.Getenv(EnvAPI)
+	}
+	direct, _ := cmd.Flags().GetBool("direct")
+	switch {
+	case apiURL != "" && direct:
+		return nil, &exitError{code: exitInvalid, err: errors.New("--api and --direct name two targets: choose one")}
+	case apiURL != "":
+		c, err := api.NewClient(apiURL, nil)
+		if err != nil {
+			return nil, &exitError{code: exitInvalid, err: err}
+		}
+		return &target{cp: c, where: apiURL, close: func() {}}, nil
+	case direct:
+		cfg, err := serverless.ConfigFromEnv()
+		if err != nil {
+			return nil, &exitError{code: exitInvalid, err: err}
+		}
+		rt, err := serverless.Open(cmd.Context(), cfg, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if err != nil {
+			return nil, err
+		}
+		return &target{cp: rt.API(), where: "table " + cfg.Table, close: func() { rt.Close() }}, nil
+	}
+	st, err := openStore(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return &target{cp: api.NewService(st, nil), local: true, where: "this data directory", close: func() { st.Close() }}, nil
+}
+
+// notFound turns a missing execution into a message saying where it was
+// looked for.
+func (t *target) notFound(err error, id string) error {
+	if errors.Is(err, engine.ErrNotFound) {
+		return &exitError{code: 1, err: fmt.Errorf("no execution %s in %s (see `relay executions list`)", id, t.where)}
+	}
+	return err
+}
+
+// stateExit is the exit code of a command that waited for an execution.
+func stateExit(state string) int {
+	switch state {
+	case "SUCCESS", "WARNING":
+		return exitOK
+	case "PAUSED":
+		return exitPaused
+	}
+	return exitFailed
+}
+
+// following says how to follow an execution.
+type following struct {
+	every   time.Duration // how often to poll
+	pending time.Duration // how long a just-requested execution may take to appear
+	// before is the execution before the request being followed (a
+	// resume): until it changes, its PAUSED state is not the end.
+	before *engine.ExecutionDoc
+	after  int64 // log lines already shown
+}
+
+// signature sums up an execution's progress.
+func signature(d *engine.ExecutionDoc) string {
+	var b strings.Builder
+	b.WriteString(d.State)
+	for _, r := range d.TaskRuns {
+		fmt.Fprintf(&b, " %s=%s/%d", r.ID, r.State, len(r.Attempts))
+	}
+	return b.String()
+}
+
+// follow prints an execution's log lines and task-run changes until it
+// ends or pauses, polling the target, and returns its last document. An
+// execution just requested may not exist yet: it is waited for.
+func follow(ctx context.Context, t *target, w io.Writer, id string, o following) (engine.ExecutionDoc, error) {
+	after := o.after
+	seen := map[string]string{} // task run -> state printed
+	if o.before != nil {
+		for _, r := range o.before.TaskRuns {
+			seen[r.ID] = r.State
+		}
+	}
+	appeared := time.Now().Add(o.pending)
+	printNewLines := func() error {
+		lines, err := t.cp.Logs(ctx, id, after)
+		for _, l := range lines {
+			after = max(after, l.Seq)
+			printLogLine(w, l)
+		}
+		return err
+	}
+	for {
+		doc, err := t.cp.Execution(ctx, id)
+		switch {
+		case errors.Is(err, engine.ErrNotFound) && time.Now().Before(appeared):
+		case err != nil:
+			return doc, t.notFound(err, id)
+		default:
+			appeared = time.Time{}
+			if err := printNewLines(); err != nil {
+				return doc, t.notFound(err, id)
+			}
+			for _, r := range doc.TaskRuns {
+				if seen[r.ID] == r.State {
+					continue
+				}
+				seen[r.ID] = r.State
+				detail := ""
+				if r.Error != nil && r.EndDate != nil {
+					detail = ": " + r.Error.Message
+				}
+				fmt.Fprintf(w, "%s  %-28s %s%s\n", time.Now().Format("15:04:05.000"), r.ID, r.State, detail)
+			}
+			changed := o.before == nil || signature(&doc) != signature(o.before)
+			if doc.EndDate != nil || doc.State == "PAUSED" && changed {
+				_ = printNewLines() // lines written just before the end
+				return doc, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return doc, ctx.Err()
+		case <-time.After(o.every):
+		}
+	}
+}
+
+func printLogLine(w io.Writer, l engine.LogEntry) {
+	where := l.TaskRunID
+	if where == "" {
+		where = "execution"
+	}
+	fmt.Fprintf(w, "%s  %-28s %-5s %s\n", l.Time.Local().Format("15:04:05.000"), where, l.Level, l.Message)
+}
+
+// parseRef splits NAMESPACE/ID (the id is after the last slash; namespaces
+// use dots).
+func parseRef(ref string) (string, string, error) {
+	i := strings.LastIndex(ref, "/")
+	if i <= 0 || i == len(ref)-1 {
+		return "", "", fmt.Errorf("flow %q: want NAMESPACE/ID, for example getting_started/hello_world", ref)
+	}
+	return ref[:i], ref[i+1:], nil
+}
