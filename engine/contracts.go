@@ -12,7 +12,11 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"net/url"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
@@ -119,6 +123,8 @@ type ExecutionFilter struct {
 //   - DueTimers returns timers with FireAt <= now, earliest first, until
 //     DeleteTimer removes them. Adding a timer with an existing id
 //     replaces it.
+//   - Claim is atomic: of concurrent claims of one key exactly one gets
+//     true.
 //   - All methods are safe for concurrent use and honour ctx cancellation.
 type Store interface {
 	SaveFlow(ctx context.Context, namespace, id string, source []byte) (FlowRecord, error)
@@ -145,6 +151,12 @@ type Store interface {
 
 	DueTimers(ctx context.Context, now time.Time, limit int) ([]Timer, error)
 	DeleteTimer(ctx context.Context, id string) error
+
+	// Claim records key once: it returns true for the first caller and
+	// false for every later one until ttl has passed. Workers claim each
+	// attempt before running it, so an attempt delivered twice (a batch
+	// retried, an outbox entry published again) runs once.
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 
 	Close() error
 }
@@ -190,6 +202,52 @@ type Bus interface {
 	Publish(ctx context.Context, topic, key string, ev cloudevents.Event) error
 	Subscribe(ctx context.Context, topic, group string, h Handler) error
 	Close() error
+}
+
+// Blobs keeps values too large for a store item or a bus message: task
+// outputs, rendered properties, execution inputs and outputs above a
+// threshold (DefaultBlobThreshold unless configured). The engine puts the
+// data of large events in it (see ExtensionDataRef), and a store with item
+// limits (infra/dynamo) the large values of its items; both read them back
+// before anything else sees them, so expressions read the real values.
+// infra/blob has the implementations: S3, and a local folder.
+//
+// Contract:
+//   - Put stores data under key, a relative slash-separated path (see
+//     BlobKey; no key is the folder of another, as on a file system),
+//     replacing what the key held, and returns a reference (a URL:
+//     s3://bucket/key, file:///path) once the data is durable.
+//   - Get returns the data of a reference Put returned, in this process or
+//     another one configured alike. A missing blob is an error that names
+//     the reference.
+//   - Both are safe for concurrent use and honour ctx cancellation.
+type Blobs interface {
+	Put(ctx context.Context, key string, data []byte) (ref string, err error)
+	Get(ctx context.Context, ref string) ([]byte, error)
+}
+
+// DefaultBlobThreshold is the size, in bytes of JSON, above which values
+// go to the Blobs: far below DynamoDB's 400 KB item limit and Kafka's
+// default 1 MB message limit.
+const DefaultBlobThreshold = 64 << 10
+
+// BlobKey is the key under which a value of an execution is kept: the
+// execution's folder and the SHA-256 of the data. Keys are content
+// addressed, so writing the same value twice (a redelivered event, a
+// retried commit) writes the same object, a reader may cache what it read
+// for ever, and a writer may skip a value it knows is stored. Everything
+// of one execution is under executions/<execution id>/, for lifecycle
+// rules and clean-up.
+func BlobKey(executionID string, data []byte) string {
+	if executionID == "" {
+		executionID = "_"
+	}
+	dir := url.PathEscape(executionID)
+	if dir == "." || dir == ".." {
+		dir = strings.ReplaceAll(dir, ".", "%2E") // never a relative path segment
+	}
+	sum := sha256.Sum256(data)
+	return "executions/" + dir + "/" + hex.EncodeToString(sum[:]) + ".json"
 }
 
 // MaxAttempts is how many times a bus delivers an event whose handler

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
@@ -36,6 +37,17 @@ type Config struct {
 	OnCommit func(ex *statemachine.Execution, changed []*statemachine.TaskRun)
 	// OnLog is called for every execution log line stored.
 	OnLog func(LogEntry)
+	// AttemptTimeout is the timeout of attempts of tasks that set none (0:
+	// none): on a deployment whose workers may vanish mid-task, it fails
+	// and retries the attempts they leave behind (zombie detection).
+	AttemptTimeout time.Duration
+	// Blobs keeps the data of events larger than BlobThreshold, which then
+	// travel as a reference (ExtensionDataRef). Nil: events carry their
+	// data whatever its size (fine on the in-process bus).
+	Blobs Blobs
+	// BlobThreshold is the data size in bytes above which an event's data
+	// goes to Blobs (default DefaultBlobThreshold).
+	BlobThreshold int
 }
 
 // Engine applies events to executions and carries out the commands.
@@ -45,7 +57,8 @@ type Engine struct {
 	flows sync.Map // "ns/id/rev" -> *flow.Flow
 	sem   chan struct{}
 
-	acks sync.WaitGroup // background outbox acknowledgements
+	acks      sync.WaitGroup // background outbox acknowledgements
+	conflicts atomic.Int64   // conditional writes lost to another executor
 
 	mu      sync.Mutex
 	running map[string]context.CancelFunc // attempts, by "taskRunID/attempt"
@@ -68,6 +81,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.TimerPoll <= 0 {
 		cfg.TimerPoll = 20 * time.Millisecond
+	}
+	if cfg.BlobThreshold <= 0 {
+		cfg.BlobThreshold = DefaultBlobThreshold
 	}
 	return &Engine{cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.Workers), running: map[string]context.CancelFunc{}, execMu: map[string]*sync.Mutex{}}, nil
 }
@@ -120,6 +136,10 @@ func (e *Engine) ExecutorHandler() Handler { return e.handleExecutionEvent }
 // WorkerHandler is the worker: it runs a scheduled attempt from
 // TopicTaskRuns and reports its start and end.
 func (e *Engine) WorkerHandler() Handler { return e.handleTaskRun }
+
+// Conflicts counts the commits lost to another executor (each was
+// reloaded and applied again).
+func (e *Engine) Conflicts() int64 { return e.conflicts.Load() }
 
 // Recover carries out the commands a stopped process committed but did not
 // finish (the outbox).
@@ -220,7 +240,7 @@ func (e *Engine) publish(ctx context.Context, topic, key string, ev statemachine
 	if err != nil {
 		return err
 	}
-	if err := e.cfg.Bus.Publish(ctx, topic, key, ce); err != nil {
+	if err := e.send(ctx, topic, key, ce); err != nil {
 		return fmt.Errorf("publishing %s for %s: %w", ev.Type, ev.ExecutionID, err)
 	}
 	return nil
@@ -240,6 +260,10 @@ func (e *Engine) lockExec(id string) func() {
 
 // handleExecutionEvent is the executor: load, apply, commit, carry out.
 func (e *Engine) handleExecutionEvent(ctx context.Context, ce cloudevents.Event) error {
+	ce, err := e.resolveEvent(ctx, ce)
+	if err != nil {
+		return err // redelivered, then dead-lettered: the blob may be missing for good
+	}
 	ev, err := DecodeMachineEvent(ce)
 	if err != nil {
 		e.log.Error("dropping an event that does not decode", slog.String("event", ce.ID()), slog.Any("error", err))
@@ -269,6 +293,7 @@ func (e *Engine) processOne(ctx context.Context, ev statemachine.Event) (*flow.F
 	for try := 0; ; try++ {
 		out, err := e.apply(ctx, ev)
 		if errors.Is(err, ErrConflict) && try < maxConflicts {
+			e.conflicts.Add(1)
 			continue // another executor won: reload and apply again
 		}
 		if err != nil {
@@ -390,7 +415,7 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event) (applied, err
 		}
 	}
 	now := e.cfg.Now()
-	res, err := statemachine.Apply(f, ex, ev, now, statemachine.Options{Secret: e.cfg.Secrets})
+	res, err := statemachine.Apply(f, ex, ev, now, statemachine.Options{Secret: e.cfg.Secrets, AttemptTimeout: e.cfg.AttemptTimeout})
 	if err != nil {
 		// Impossible or malformed events change nothing; they are logged
 		// and dropped rather than redelivered for ever.
@@ -415,6 +440,7 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event) (applied, err
 	if err := e.cfg.Store.Commit(ctx, c); err != nil {
 		return applied{}, fmt.Errorf("committing execution %s version %d: %w", res.Execution.ID, res.Execution.Version, err)
 	}
+	fault("after-commit")
 	out := applied{entries: c.Outbox, ex: res.Execution, changed: res.Changed}
 	if f.Concurrency != nil && !wasDone && res.Execution.State.Terminal() {
 		out.freed = f
@@ -501,7 +527,7 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 		// Task-run ids repeat across executions of a flow: the key names
 		// the execution too, so that attempts of different executions
 		// never wait for each other behind one key.
-		return e.cfg.Bus.Publish(ctx, TopicTaskRuns, c.ExecutionID+"/"+c.TaskRunID, ce)
+		return e.send(ctx, TopicTaskRuns, c.ExecutionID+"/"+c.TaskRunID, ce)
 	case statemachine.StartTimer:
 		return nil // durable in the store; the timer loop fires it
 	case statemachine.KillAttempt:
@@ -522,7 +548,7 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 		if err != nil {
 			return err
 		}
-		if err := e.cfg.Bus.Publish(ctx, TopicEvents, c.ExecutionID, ce); err != nil {
+		if err := e.send(ctx, TopicEvents, c.ExecutionID, ce); err != nil {
 			return err
 		}
 		if p := c.Parent; p != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
@@ -13,11 +14,19 @@ import (
 	"github.com/relayflow/relay/tasks"
 )
 
+// ClaimTTL is how long a worker's claim on an attempt lasts: longer than
+// any redelivery (Kafka keeps records 7 days by default).
+const ClaimTTL = 7 * 24 * time.Hour
+
 // handleTaskRun is the worker: it runs one scheduled attempt and reports
 // its start and end to the executor.
 func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error {
 	if ce.Type() != TypeTaskRunScheduled {
 		return nil
+	}
+	ce, err := e.resolveEvent(ctx, ce)
+	if err != nil {
+		return err // redelivered, then dead-lettered: the blob may be missing for good
 	}
 	var c statemachine.ScheduleTaskRun
 	if err := json.Unmarshal(ce.Data(), &c); err != nil {
@@ -32,6 +41,17 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	defer func() { <-e.sem }()
 
 	base := fmt.Sprintf("%s/%s/%d", c.ExecutionID, c.TaskRunID, c.Attempt)
+	// Run each attempt once, however often it is delivered. An attempt
+	// whose worker died is not run again here: its deadline fails it and
+	// the retry policy starts a new one.
+	first, err := e.cfg.Store.Claim(ctx, "attempt/"+base, ClaimTTL)
+	if err != nil {
+		return fmt.Errorf("claiming attempt %s: %w", base, err)
+	}
+	if !first {
+		e.log.Info("dropping an attempt that was already delivered", slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Int("attempt", c.Attempt))
+		return nil
+	}
 	if err := e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{
 		ID: base + "/started", Type: statemachine.EvTaskRunStarted, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
 	}); err != nil {

@@ -37,7 +37,14 @@ func requireServices(t *testing.T) {
 
 // startDev runs what `relay dev` runs, in this process, on a table and
 // topics of its own: the executor and worker handlers behind EventSources.
+// Large values go to a folder of the test.
 func startDev(t *testing.T) *Runtime {
+	t.Helper()
+	return startDevWith(t, func(c *Config) { c.Bucket, c.BlobDir = "", t.TempDir() })
+}
+
+// startDevWith is startDev with the configuration changed by configure.
+func startDevWith(t *testing.T, configure func(*Config)) *Runtime {
 	t.Helper()
 	requireServices(t)
 	name := fmt.Sprintf("t%d", time.Now().UnixNano())
@@ -46,6 +53,7 @@ func startDev(t *testing.T) *Runtime {
 		t.Fatal(err)
 	}
 	cfg.Table, cfg.TopicPrefix = "relay-"+name, name+"."
+	configure(&cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	rt, err := Open(ctx, cfg, testLogger(t))
 	if err != nil {

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/infra/kafka"
 	"github.com/relayflow/relay/tasks"
@@ -19,26 +23,62 @@ import (
 
 // Environment variables of every Relay process on the serverless path, in
 // Lambda (set by template.yaml) and in `relay dev`. The AWS SDK reads its
-// own: AWS_REGION, AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_DYNAMODB) and
-// credentials.
+// own: AWS_REGION, AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_DYNAMODB,
+// AWS_ENDPOINT_URL_S3) and credentials.
 const (
 	EnvBrokers     = kafka.EnvBrokers // comma-separated host:port list
 	EnvTable       = "RELAY_TABLE"    // the state table (default "relay")
 	EnvTopicPrefix = "RELAY_TOPIC_PREFIX"
 	EnvWorkers     = "RELAY_WORKERS" // task attempts one process runs at once (default 8)
+	// EnvAttemptTimeout is the timeout of attempts of tasks that set none
+	// (a Go duration, default 15m, Lambda's longest invocation): an attempt
+	// whose worker vanished fails then and is retried.
+	EnvAttemptTimeout = "RELAY_ATTEMPT_TIMEOUT"
+
+	// Values larger than the threshold (outputs, rendered properties,
+	// inputs) are kept out of DynamoDB items and Kafka messages: in the S3
+	// bucket, else in the local folder. Outside Lambda, with neither set,
+	// the folder is DefaultBlobDir() (for `relay dev`).
+	EnvBucket        = "RELAY_BUCKET"         // bucket, or bucket/prefix
+	EnvBlobDir       = "RELAY_BLOB_DIR"       // local folder (one machine only)
+	EnvBlobThreshold = "RELAY_BLOB_THRESHOLD" // bytes of JSON (default 65536)
+	// EnvS3PathStyle (true or false) addresses buckets in the URL path, as
+	// local S3-compatible servers need; the default is true when
+	// AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL is set.
+	EnvS3PathStyle = "RELAY_S3_PATH_STYLE"
 )
 
-// Config locates the table and the topics.
+// DefaultAttemptTimeout is Lambda's longest invocation.
+const DefaultAttemptTimeout = 15 * time.Minute
+
+// maxBlobThreshold keeps what stays in an item or a message well below
+// DynamoDB's 400 KB and Kafka's 1 MB.
+const maxBlobThreshold = 256 << 10
+
+// Config locates the table, the topics and where large values go.
 type Config struct {
 	Brokers     []string
 	Table       string
 	TopicPrefix string
 	Workers     int
+	// AttemptTimeout is the default timeout of task attempts.
+	AttemptTimeout time.Duration
+	// Bucket (S3) or else BlobDir (a local folder) keeps large values;
+	// with neither, they stay in items and messages, which fail past
+	// DynamoDB's and Kafka's limits.
+	Bucket, BucketPrefix string
+	BlobDir              string
+	S3PathStyle          bool
+	// BlobThreshold is the size above which values go to the blobs (0:
+	// engine.DefaultBlobThreshold).
+	BlobThreshold int
 }
 
 // ConfigFromEnv reads Config from the environment.
 func ConfigFromEnv() (Config, error) {
-	c := Config{Brokers: kafka.BrokersFromEnv(), Table: os.Getenv(EnvTable), TopicPrefix: os.Getenv(EnvTopicPrefix), Workers: 8}
+	c := Config{Brokers: kafka.BrokersFromEnv(), Table: os.Getenv(EnvTable), TopicPrefix: os.Getenv(EnvTopicPrefix), Workers: 8,
+		BlobDir: os.Getenv(EnvBlobDir)}
+	c.Bucket, c.BucketPrefix, _ = strings.Cut(os.Getenv(EnvBucket), "/")
 	if c.Table == "" {
 		c.Table = dynamo.DefaultTable
 	}
@@ -52,7 +92,72 @@ func ConfigFromEnv() (Config, error) {
 		}
 		c.Workers = n
 	}
+	c.AttemptTimeout = DefaultAttemptTimeout
+	if v := os.Getenv(EnvAttemptTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("%s=%q: want a duration such as 15m", EnvAttemptTimeout, v)
+		}
+		c.AttemptTimeout = d
+	}
+	if v := os.Getenv(EnvBlobThreshold); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxBlobThreshold {
+			return c, fmt.Errorf("%s=%q: want a size in bytes from 1 to %d", EnvBlobThreshold, v, maxBlobThreshold)
+		}
+		c.BlobThreshold = n
+	}
+	c.S3PathStyle = os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	if v := os.Getenv(EnvS3PathStyle); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, fmt.Errorf("%s=%q: want true or false", EnvS3PathStyle, v)
+		}
+		c.S3PathStyle = b
+	}
+	// In Lambda a local folder is not shared between functions: no
+	// default there.
+	if c.Bucket == "" && c.BlobDir == "" && os.Getenv("AWS_LAMBDA_FUNCTION_NAME") == "" {
+		dir, err := DefaultBlobDir()
+		if err != nil {
+			return c, err
+		}
+		c.BlobDir = dir
+	}
 	return c, nil
+}
+
+// DefaultBlobDir is the blob folder of `relay dev` when neither
+// RELAY_BUCKET nor RELAY_BLOB_DIR is set: blobs/ in the data directory
+// (RELAY_DATA_DIR, else ~/.relay), shared by every process of the machine.
+func DefaultBlobDir() (string, error) {
+	if d := os.Getenv("RELAY_DATA_DIR"); d != "" {
+		return filepath.Join(d, "blobs"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the home directory for the blob folder (set %s or %s): %w", EnvBlobDir, EnvBucket, err)
+	}
+	return filepath.Join(home, ".relay", "blobs"), nil
+}
+
+// openBlobs returns the blob store cfg names, or nil for none.
+func openBlobs(ctx context.Context, cfg Config) (engine.Blobs, error) {
+	switch {
+	case cfg.Bucket != "":
+		client, err := blob.NewS3Client(ctx, cfg.S3PathStyle)
+		if err != nil {
+			return nil, err
+		}
+		return blob.NewS3(client, cfg.Bucket, cfg.BucketPrefix), nil
+	case cfg.BlobDir != "":
+		dir, err := blob.NewDir(cfg.BlobDir)
+		if err != nil {
+			return nil, err
+		}
+		return dir, nil
+	}
+	return nil, nil
 }
 
 // Runtime is the engine on the DynamoDB table and the Kafka topics.
@@ -61,7 +166,9 @@ type Runtime struct {
 	Store  *dynamo.Store
 	Bus    *kafka.Bus
 	Engine *engine.Engine
-	Log    *slog.Logger
+	// Blobs keeps large values (nil: none configured).
+	Blobs engine.Blobs
+	Log   *slog.Logger
 }
 
 // Open connects to the table and the brokers (creating the topics that are
@@ -74,7 +181,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := dynamo.New(db, cfg.Table, dynamo.WithLogger(log))
+	blobs, err := openBlobs(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening the blob store: %w", err)
+	}
+	if blobs == nil {
+		log.Warn("no " + EnvBucket + " nor " + EnvBlobDir + ": large outputs stay in items and messages, and fail past DynamoDB's and Kafka's limits")
+	}
+	st := dynamo.New(db, cfg.Table, dynamo.WithLogger(log), dynamo.WithBlobs(blobs, cfg.BlobThreshold))
 	bus, err := kafka.New(ctx, cfg.Brokers, kafka.WithLogger(log), kafka.WithTopicPrefix(cfg.TopicPrefix))
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Kafka at %v: %w", cfg.Brokers, err)
@@ -88,12 +202,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		bus.Close()
 		return nil, fmt.Errorf("setting up tasks: %w", err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: cfg.Workers, Logger: log})
+	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold})
 	if err != nil {
 		bus.Close()
 		return nil, err
 	}
-	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Log: log}, nil
+	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Blobs: blobs, Log: log}, nil
 }
 
 // Close releases the connections.

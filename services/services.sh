@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
 # Local services for Relay's integration tests: Apache Kafka (KRaft, one node
 # acting as broker and controller) and DynamoDB Local, run from their Maven
-# Central jars with the machine's Java, listening on 127.0.0.1 only.
+# Central jars with the machine's Java, and an S3 server (moto's, from PyPI in
+# a virtualenv, with the machine's Python 3), listening on 127.0.0.1 only.
 # See services/README.md.
 #
-#   services.sh up   [kafka|dynamodb ...]  start (both by default), wait until
-#                                          they answer, write the env file
-#   services.sh down [kafka|dynamodb ...]  stop (both by default); Kafka's
-#                                          data is wiped
-#   services.sh status                     what runs, where, and the log files
-#   services.sh running                    names of the running services
-#   services.sh fetch                      only download the jars into the cache
+#   services.sh up   [kafka|dynamodb|s3 ...]  start (all by default), wait
+#                                             until they answer, write the
+#                                             env file
+#   services.sh down [kafka|dynamodb|s3 ...]  stop (all by default); Kafka's
+#                                             and S3's data is wiped
+#   services.sh status                        what runs, where, and the logs
+#   services.sh running                       names of the running services
+#   services.sh fetch                         only download the jars and the
+#                                             Python packages into the cache
 #
 # Environment:
-#   RELAY_KAFKA_BROKERS, AWS_ENDPOINT_URL  when set to something other than the
-#                                          local endpoints below, that service
-#                                          is not started (LocalStack, a
-#                                          cluster, AWS)
+#   RELAY_KAFKA_BROKERS, AWS_ENDPOINT_URL,  when set to something other than
+#   AWS_ENDPOINT_URL_S3                     the local endpoints below, that
+#                                           service is not started
+#                                           (LocalStack, a cluster, AWS)
 #   RELAY_DYNAMODB_DATA=DIR                DynamoDB Local keeps its tables in
 #                                          DIR (-dbPath) instead of in memory
 #   RELAY_SERVICES_CACHE=DIR               cache (default: <repo>/.cache/services)
 #   RELAY_SERVICES_TIMEOUT=SECONDS         readiness timeout (default 90)
-#   RELAY_SERVICES_OFFLINE=1               run Maven offline (-o)
+#   RELAY_SERVICES_OFFLINE=1               run Maven offline (-o) and pip from
+#                                          the cached wheels only
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,12 +41,14 @@ HOST=127.0.0.1
 KAFKA_PORT=19092
 KAFKA_CONTROLLER_PORT=19093
 DYNAMODB_PORT=18000
+S3_PORT=18001
 KAFKA_BROKERS="$HOST:$KAFKA_PORT"
 DYNAMODB_URL="http://$HOST:$DYNAMODB_PORT"
+S3_URL="http://$HOST:$S3_PORT"
 # Fixed cluster id: base64url of the 16 bytes "RelayLocalKafka1". The data
 # directory is formatted anew at each start, so it never has to change.
 KAFKA_CLUSTER_ID=UmVsYXlMb2NhbEthZmthMQ
-ALL_SERVICES=(kafka dynamodb)
+ALL_SERVICES=(kafka dynamodb s3)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() {
@@ -58,6 +64,7 @@ svc_log() {
 	case "$1" in
 	kafka) printf '%s/logs/server.log\n' "$(svc_dir kafka)" ;;
 	dynamodb) printf '%s/logs/dynamodb.log\n' "$(svc_dir dynamodb)" ;;
+	s3) printf '%s/logs/s3.log\n' "$(svc_dir s3)" ;;
 	esac
 }
 
@@ -65,6 +72,7 @@ svc_ports() {
 	case "$1" in
 	kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ;;
 	dynamodb) echo "$DYNAMODB_PORT" ;;
+	s3) echo "$S3_PORT" ;;
 	esac
 }
 
@@ -76,13 +84,15 @@ svc_pid() {
 }
 
 # True when the pid file names a live process that is this service (the pid
-# may have been reused since: the command line carries -Drelay.service=NAME).
+# may have been reused since: a JVM's command line carries
+# -Drelay.service=NAME, the S3 server's the path of the cache's moto_server).
 running() {
-	local pid
+	local pid marker="-Drelay.service=$1"
 	pid="$(svc_pid "$1")" || return 1
 	kill -0 "$pid" 2>/dev/null || return 1
+	if [[ $1 == s3 ]]; then marker="$(svc_dir s3)/venv/bin/moto_server"; fi
 	if [[ -r /proc/$pid/cmdline ]]; then
-		tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "-Drelay.service=$1"
+		tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "$marker"
 	fi
 }
 
@@ -108,6 +118,7 @@ external() {
 	case "$1" in
 	kafka) [[ -n ${RELAY_KAFKA_BROKERS:-} && $RELAY_KAFKA_BROKERS != "$KAFKA_BROKERS" ]] ;;
 	dynamodb) [[ -n ${AWS_ENDPOINT_URL:-} && ${AWS_ENDPOINT_URL%/} != "$DYNAMODB_URL" ]] ;;
+	s3) [[ -n ${AWS_ENDPOINT_URL_S3:-} && ${AWS_ENDPOINT_URL_S3%/} != "$S3_URL" ]] ;;
 	esac
 }
 
@@ -122,8 +133,8 @@ parse_services() {
 	fi
 	for s in "$@"; do
 		case "$s" in
-		kafka | dynamodb) SERVICES+=("$s") ;;
-		*) die "unknown service '$s' (kafka, dynamodb)" ;;
+		kafka | dynamodb | s3) SERVICES+=("$s") ;;
+		*) die "unknown service '$s' (kafka, dynamodb, s3)" ;;
 		esac
 	done
 }
@@ -145,6 +156,18 @@ find_java() {
 	fi
 }
 
+# Finds what the named services run on: Java for Kafka and DynamoDB Local,
+# Python for S3.
+find_tools() {
+	local svc
+	for svc in "$@"; do
+		case "$svc" in
+		kafka | dynamodb) find_java ;;
+		s3) find_python ;;
+		esac
+	done
+}
+
 # javac next to the java in use (for the DynamoDB Local launcher).
 find_javac() {
 	local real
@@ -156,21 +179,35 @@ find_javac() {
 	fi
 }
 
-# What the lib dir was resolved from; a change re-resolves.
+# What the lib dir (the virtualenv for s3) was resolved from; a change
+# re-resolves.
 stamp_of() {
+	if [[ $1 == s3 ]]; then
+		{
+			cat "$HERE/s3/requirements.txt"
+			"$PYTHON" -c 'import sys; print(sys.version)'
+		} | sha256sum | cut -d' ' -f1
+		return
+	fi
 	local files=("$HERE/$1/pom.xml")
 	if [[ $1 == dynamodb ]]; then files+=("$HERE/dynamodb/LoopbackDynamoDB.java"); fi
 	cat "${files[@]}" | sha256sum | cut -d' ' -f1
 }
 
-# Downloads a service's jars into <cache>/<service>/lib once; later runs only
-# compare the stamp and need no network.
+# Downloads a service's jars into <cache>/<service>/lib once (for s3, its
+# Python packages into a virtualenv); later runs only compare the stamp and
+# need no network.
 resolve() {
 	local svc="$1" dir stamp want
 	dir="$(svc_dir "$svc")"
 	stamp="$dir/.resolved"
 	want="$(stamp_of "$svc")"
 	if [[ -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
+		return
+	fi
+	if [[ $svc == s3 ]]; then
+		resolve_s3 "$dir"
+		echo "$want" >"$stamp"
 		return
 	fi
 	command -v mvn >/dev/null || die "mvn not found: Maven resolves the $svc jars (apt-get install maven)"
@@ -189,6 +226,40 @@ resolve() {
 	fi
 	echo "$want" >"$stamp"
 	log "$svc: jars ready in $((SECONDS - t0))s"
+}
+
+# The Python that runs the S3 server: python3, 3.9 or newer, with venv.
+PYTHON=""
+find_python() {
+	if [[ -n $PYTHON ]]; then return; fi
+	PYTHON="$(command -v python3)" || die "python3 not found: the S3 server (moto) needs Python 3.9 or newer"
+	"$PYTHON" -c 'import sys, venv; sys.exit(sys.version_info < (3, 9))' 2>/dev/null ||
+		die "$PYTHON is not Python 3.9 or newer with the venv module: the S3 server (moto) needs it (apt-get install python3-venv)"
+}
+
+# Installs services/s3/requirements.txt into <cache>/s3/venv. The wheels are
+# downloaded into <cache>/s3/wheels first and installed from there, so a
+# later rebuild works offline (RELAY_SERVICES_OFFLINE=1).
+resolve_s3() {
+	local dir="$1" t0=$SECONDS req="$HERE/s3/requirements.txt"
+	rm -rf "${dir:?}/venv" "$dir/.resolved"
+	mkdir -p "$dir/logs" "$dir/wheels"
+	log "s3: installing moto (services/s3/requirements.txt) into $dir/venv (first run only)"
+	local pip=(env PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 "$dir/venv/bin/python" -m pip)
+	local ok=1
+	"$PYTHON" -m venv "$dir/venv" >"$dir/logs/pip.log" 2>&1 || ok=""
+	if [[ -n $ok && ${RELAY_SERVICES_OFFLINE:-} != 1 ]]; then
+		"${pip[@]}" download -q -d "$dir/wheels" -r "$req" >>"$dir/logs/pip.log" 2>&1 || ok=""
+	fi
+	if [[ -n $ok ]]; then
+		"${pip[@]}" install -q --no-index --find-links "$dir/wheels" -r "$req" >>"$dir/logs/pip.log" 2>&1 || ok=""
+	fi
+	if [[ -z $ok ]]; then
+		tail -n 30 "$dir/logs/pip.log" >&2
+		rm -rf "${dir:?}/venv"
+		die "s3: installing moto failed (full output: $dir/logs/pip.log)"
+	fi
+	log "s3: moto ready in $((SECONDS - t0))s"
 }
 
 prepare_dynamodb() {
@@ -280,6 +351,18 @@ start_dynamodb() {
 	echo "$!" >"$(pid_file dynamodb)"
 }
 
+start_s3() {
+	local dir
+	dir="$(svc_dir s3)"
+	mkdir -p "$dir/logs"
+	# In memory: every start is an empty S3.
+	(
+		cd "$dir"
+		exec "${DETACH[@]}" "$dir/venv/bin/moto_server" -H "$HOST" -p "$S3_PORT"
+	) >"$dir/logs/s3.log" 2>&1 </dev/null 9>&- &
+	echo "$!" >"$(pid_file s3)"
+}
+
 # ------------------------------------------------------------------ readiness
 
 # The broker port accepts connections and a metadata request (listing topics
@@ -303,6 +386,13 @@ ready_dynamodb() {
 		-H 'X-Amz-Date: 20240101T000000Z' \
 		-H 'Authorization: AWS4-HMAC-SHA256 Credential=local/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0' \
 		--data '{}' "$DYNAMODB_URL/")" || true
+	[[ $code == 200 ]]
+}
+
+# ListBuckets answers 200.
+ready_s3() {
+	local code
+	code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$S3_URL/")" || true
 	[[ $code == 200 ]]
 }
 
@@ -349,15 +439,24 @@ stop_one() {
 
 # The env file exports the endpoints of the local services that run, except
 # those the environment already points elsewhere: sourcing it never replaces
-# an external endpoint (or real AWS credentials) with local ones.
+# an external endpoint (or real AWS credentials) with local ones. The local
+# S3 comes with the local credentials unless DynamoDB is external (its
+# credentials then serve both).
 write_env() {
-	local lines=()
+	local lines=() creds=""
 	if running kafka && ! external kafka; then
 		lines+=("export RELAY_KAFKA_BROKERS=$KAFKA_BROKERS")
 	fi
 	if running dynamodb && ! external dynamodb; then
+		lines+=("export AWS_ENDPOINT_URL=$DYNAMODB_URL")
+		creds=1
+	fi
+	if running s3 && ! external s3; then
+		lines+=("export AWS_ENDPOINT_URL_S3=$S3_URL")
+		if ! external dynamodb; then creds=1; fi
+	fi
+	if [[ -n $creds ]]; then
 		lines+=(
-			"export AWS_ENDPOINT_URL=$DYNAMODB_URL"
 			"export AWS_REGION=us-east-1"
 			"export AWS_ACCESS_KEY_ID=local"
 			"export AWS_SECRET_ACCESS_KEY=local"
@@ -385,6 +484,7 @@ cmd_up() {
 			case "$svc" in
 			kafka) log "kafka: RELAY_KAFKA_BROKERS=$RELAY_KAFKA_BROKERS is set, not starting Kafka" ;;
 			dynamodb) log "dynamodb: AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL is set, not starting DynamoDB Local" ;;
+			s3) log "s3: AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3 is set, not starting the S3 server" ;;
 			esac
 		else
 			todo+=("$svc")
@@ -398,7 +498,7 @@ cmd_up() {
 
 	local t0=$SECONDS
 	lock
-	find_java
+	find_tools "${todo[@]}"
 	for svc in "${todo[@]}"; do
 		resolve "$svc"
 	done
@@ -468,6 +568,7 @@ describe() {
 		case "$svc" in
 		kafka) out+=("Kafka $KAFKA_BROKERS") ;;
 		dynamodb) out+=("DynamoDB Local $DYNAMODB_URL") ;;
+		s3) out+=("S3 (moto) $S3_URL") ;;
 		esac
 	done
 	local joined
@@ -512,7 +613,7 @@ cmd_fetch() {
 	local svc
 	parse_services "$@"
 	lock
-	find_java
+	find_tools "${SERVICES[@]}"
 	for svc in "${SERVICES[@]}"; do
 		resolve "$svc"
 	done

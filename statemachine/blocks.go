@@ -242,13 +242,22 @@ func (m *machine) schedule(r *TaskRun, t *flow.Task, attempt int) {
 		props[name] = v
 	}
 	a := Attempt{Number: attempt, State: RunSubmitted}
-	if t.Timeout > 0 {
-		a.Deadline = m.now.Add(t.Timeout)
+	if d := m.timeout(t); d > 0 {
+		a.Deadline = m.now.Add(d)
 		m.emit(StartTimer{ExecutionID: m.ex.ID, TaskRunID: r.ID, Attempt: attempt, Kind: TimerTimeout, FireAt: a.Deadline})
 	}
 	r.Attempts = append(r.Attempts, a)
 	m.setRun(r, RunSubmitted)
 	m.emit(ScheduleTaskRun{ExecutionID: m.ex.ID, TaskRunID: r.ID, TaskID: t.ID, Type: t.Type.Name, Attempt: attempt, Props: props, Deadline: a.Deadline})
+}
+
+// timeout is how long an attempt of t may run: its own timeout, else the
+// deployment's default (0: no limit).
+func (m *machine) timeout(t *flow.Task) time.Duration {
+	if t.Timeout > 0 {
+		return t.Timeout
+	}
+	return m.opts.AttemptTimeout
 }
 
 func (m *machine) retryPolicy(t *flow.Task) *flow.Retry {

@@ -33,6 +33,12 @@ type Options struct {
 	// KillGrace is how long a kill waits for running attempts to stop
 	// before they are marked KILLED anyway (default 30s).
 	KillGrace time.Duration
+	// AttemptTimeout is the timeout of attempts of tasks that set none (0:
+	// none). A deployment whose workers can vanish mid-task (a process
+	// killed, a Lambda invocation cut short) sets it, so that an attempt
+	// nobody will finish fails with a timeout and is retried: zombie
+	// detection by deadline.
+	AttemptTimeout time.Duration
 }
 
 // Result is what applying one event produced.
@@ -412,7 +418,7 @@ func (m *machine) timer() error {
 			return stale()
 		}
 		a.State, a.EndDate = RunFailed, m.now
-		a.Error = &TaskError{Kind: KindTimeout, Type: "Timeout", Message: fmt.Sprintf("attempt %d did not finish within %s", a.Number, t.Timeout)}
+		a.Error = &TaskError{Kind: KindTimeout, Type: "Timeout", Message: fmt.Sprintf("attempt %d did not finish within %s", a.Number, m.timeout(t))}
 		m.emit(KillAttempt{ExecutionID: m.ex.ID, TaskRunID: r.ID, Attempt: a.Number})
 		if m.ex.State == ExecKilling {
 			a.State = RunKilled

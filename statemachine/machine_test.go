@@ -387,6 +387,49 @@ tasks:
 	}
 }
 
+// An attempt that never reports back (its worker vanished) fails at the
+// deployment's default attempt timeout and is retried: zombie detection.
+func TestAttemptTimeout_detectsZombies(t *testing.T) {
+	f := parseFlow(t, `
+id: z
+namespace: t
+tasks:
+  - id: work
+    type: shell.commands
+    commands: [make]
+    retry: {type: constant, interval: PT1S, maxAttempts: 2}
+  - id: own
+    type: shell.commands
+    commands: [make]
+    timeout: PT5S
+`)
+	s := newSim(t, f)
+	s.opts.AttemptTimeout = time.Minute
+	s.work = func(c sm.ScheduleTaskRun) outcome { return outcome{hang: c.TaskID == "work" && c.Attempt == 1} }
+	id := s.start(f, nil)
+	s.run()
+	ex := s.exec(id)
+	r, _ := ex.Run("work")
+	if ex.State != sm.ExecSuccess || len(r.Attempts) != 2 {
+		t.Fatalf("execution %s after %d attempts", ex.State, len(r.Attempts))
+	}
+	if e := r.Attempts[0].Error; e == nil || e.Kind != sm.KindTimeout || !strings.Contains(e.Message, "within 1m0s") {
+		t.Errorf("first attempt error %+v", e)
+	}
+	if d := r.EndDate.Sub(r.StartDate); d < 61*time.Second || d > 62*time.Second {
+		t.Errorf("work took %s, want 1m timeout + 1s retry + the second attempt", d)
+	}
+	for _, tc := range []struct {
+		run  string
+		want time.Duration
+	}{{"work", time.Minute}, {"own", 5 * time.Second}} { // the task's own timeout wins
+		r, _ := ex.Run(tc.run)
+		if a := r.Attempts[0]; a.Deadline.Sub(a.StartDate) != tc.want {
+			t.Errorf("%s: deadline %s after the start, want %s", tc.run, a.Deadline.Sub(a.StartDate), tc.want)
+		}
+	}
+}
+
 func TestPause_resumeWithInputs(t *testing.T) {
 	f := exampleFlow(t, "pause.yaml")
 	s := newSim(t, f)

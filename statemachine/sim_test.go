@@ -86,6 +86,7 @@ type sim struct {
 	waiting  map[string]bool // child execution ids whose parent waits
 	trace    io.Writer       // when set, every event applied and its commands
 	began    time.Time
+	opts     sm.Options // Secret is set by the sim
 }
 
 func newSim(t *testing.T, flows ...*flow.Flow) *sim {
@@ -179,7 +180,9 @@ func (s *sim) deliver(ev sm.Event) (sm.Result, error) {
 			s.t.Fatalf("no flow %s/%s", ev.Namespace, ev.FlowID)
 		}
 	}
-	res, err := sm.Apply(f, ex, ev, s.now, sm.Options{Secret: func(n string) (string, error) { return "secret-" + n, nil }})
+	opts := s.opts
+	opts.Secret = func(n string) (string, error) { return "secret-" + n, nil }
+	res, err := sm.Apply(f, ex, ev, s.now, opts)
 	if err != nil {
 		return res, err
 	}

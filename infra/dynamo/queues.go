@@ -51,7 +51,7 @@ func (s *Store) AppendLogs(ctx context.Context, entries []engine.LogEntry) error
 			if s.retention > 0 {
 				item[attrExpires] = avN(e.Time.Add(s.retention).Unix())
 			}
-			if err := putBody(item, e); err != nil {
+			if err := s.putDoc(ctx, item, id, e, logBlobFields); err != nil {
 				return fmt.Errorf("encoding a log line of execution %s: %w", id, err)
 			}
 			puts = append(puts, item)
@@ -106,7 +106,7 @@ func (s *Store) Logs(ctx context.Context, executionID string, after int64) ([]en
 		ConsistentRead: aws.Bool(true),
 	}, 0, func(item map[string]types.AttributeValue) error {
 		var e engine.LogEntry
-		if err := getBody(item, &e); err != nil {
+		if err := s.getBody(ctx, item, &e); err != nil {
 			return err
 		}
 		out = append(out, e)
@@ -129,7 +129,7 @@ func (s *Store) Outbox(ctx context.Context, limit int) ([]engine.OutboxEntry, er
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(gsiOutbox)},
 	}, limit, func(item map[string]types.AttributeValue) error {
 		var e engine.OutboxEntry
-		if err := getBody(item, &e); err != nil {
+		if err := s.getBody(ctx, item, &e); err != nil {
 			return err
 		}
 		out = append(out, e)
@@ -175,7 +175,7 @@ func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]engi
 		},
 	}, limit, func(item map[string]types.AttributeValue) error {
 		var t engine.Timer
-		if err := getBody(item, &t); err != nil {
+		if err := s.getBody(ctx, item, &t); err != nil {
 			return err
 		}
 		out = append(out, t)

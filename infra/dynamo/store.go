@@ -43,6 +43,9 @@ type Store struct {
 	retention time.Duration
 	log       *slog.Logger
 	now       func() time.Time
+	blobs     engine.Blobs // nil: values stay in the items
+	threshold int          // document size above which value fields go to blobs
+	cache     *blobCache
 
 	writeMilli atomic.Int64 // write capacity units consumed, in thousandths
 	readMilli  atomic.Int64
@@ -62,9 +65,27 @@ func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
+// WithBlobs keeps large values out of the items: an execution's inputs,
+// outputs, variables and trigger, a task run's outputs and ForEach values,
+// an outbox entry's command and a log line's message go to b when the
+// item's document is larger than threshold bytes of JSON (0:
+// engine.DefaultBlobThreshold), and are read back with the item. Without
+// it, an item over DynamoDB's 400 KB limit fails its commit.
+func WithBlobs(b engine.Blobs, threshold int) Option {
+	return func(s *Store) {
+		s.blobs, s.threshold = b, threshold
+		if threshold <= 0 {
+			s.threshold = engine.DefaultBlobThreshold
+		}
+	}
+}
+
+// blobCacheBytes bounds the blob data a store keeps in memory.
+const blobCacheBytes = 32 << 20
+
 // New returns a Store on table. The table must exist (see CreateTable).
 func New(db *dynamodb.Client, table string, opts ...Option) *Store {
-	st := &Store{db: db, table: table, log: slog.Default(), now: time.Now}
+	st := &Store{db: db, table: table, log: slog.Default(), now: time.Now, threshold: engine.DefaultBlobThreshold, cache: newBlobCache(blobCacheBytes)}
 	for _, o := range opts {
 		o(st)
 	}
@@ -237,7 +258,7 @@ func (s *Store) Flow(ctx context.Context, namespace, id string, revision int) (e
 		return engine.FlowRecord{}, fmt.Errorf("flow %s/%s revision %d: %w", namespace, id, revision, engine.ErrNotFound)
 	}
 	var rec engine.FlowRecord
-	return rec, getBody(out.Item, &rec)
+	return rec, s.getBody(ctx, out.Item, &rec)
 }
 
 // Flows returns the latest revision of every flow, by namespace and id.
@@ -249,7 +270,7 @@ func (s *Store) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(gsiFlows)},
 	}, 0, func(item map[string]types.AttributeValue) error {
 		var rec engine.FlowRecord
-		if err := getBody(item, &rec); err != nil {
+		if err := s.getBody(ctx, item, &rec); err != nil {
 			return err
 		}
 		out = append(out, rec)
@@ -321,7 +342,7 @@ func conflict(err error) error {
 // otherwise.
 func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 	ex := c.Execution
-	execItem, err := s.executionItem(ex)
+	execItem, err := s.executionItem(ctx, ex)
 	if err != nil {
 		return err
 	}
@@ -342,7 +363,7 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 			}
 			written[r.ID] = true
 			item := map[string]types.AttributeValue{attrPK: avS(pkExec + ex.ID), attrSK: avS(runSK(i))}
-			if err := putBody(item, r); err != nil {
+			if err := s.putDoc(ctx, item, ex.ID, r, runBlobFields); err != nil {
 				return fmt.Errorf("encoding task run %s of %s: %w", r.ID, ex.ID, err)
 			}
 			items = append(items, item)
@@ -350,7 +371,7 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 	}
 	for _, e := range c.Outbox {
 		item := map[string]types.AttributeValue{attrPK: avS(pkOutbox + e.ID), attrSK: avS(skOutbox), attrGSI1PK: avS(gsiOutbox), attrGSI1SK: avS(fmt.Sprintf("%020d", s.nextSeq()))}
-		if err := putBody(item, e); err != nil {
+		if err := s.putDoc(ctx, item, e.ExecutionID, e, outboxBlobFields); err != nil {
 			return fmt.Errorf("encoding outbox entry %s: %w", e.ID, err)
 		}
 		items = append(items, item)
@@ -405,7 +426,7 @@ func (s *Store) nextSeq() int64 {
 
 // executionItem is the execution without its task runs, which have items
 // of their own.
-func (s *Store) executionItem(ex *statemachine.Execution) (map[string]types.AttributeValue, error) {
+func (s *Store) executionItem(ctx context.Context, ex *statemachine.Execution) (map[string]types.AttributeValue, error) {
 	core := *ex
 	core.TaskRuns = nil
 	start := fixedTime(ex.StartDate)
@@ -421,7 +442,7 @@ func (s *Store) executionItem(ex *statemachine.Execution) (map[string]types.Attr
 		}
 		item[attrExpires] = avN(end.Add(s.retention).Unix())
 	}
-	if err := putBody(item, &core); err != nil {
+	if err := s.putDoc(ctx, item, ex.ID, &core, execBlobFields); err != nil {
 		return nil, fmt.Errorf("encoding execution %s: %w", ex.ID, err)
 	}
 	return item, nil
@@ -437,7 +458,7 @@ func (s *Store) Execution(ctx context.Context, id string) (*statemachine.Executi
 		ConsistentRead:            aws.Bool(true),
 	}, 0, func(item map[string]types.AttributeValue) error {
 		var raw json.RawMessage
-		if err := getBody(item, &raw); err != nil {
+		if err := s.getBody(ctx, item, &raw); err != nil {
 			return err
 		}
 		if str(item, attrSK) == skExec {
@@ -489,7 +510,7 @@ func (s *Store) Executions(ctx context.Context, f engine.ExecutionFilter) ([]*st
 	var out []*statemachine.Execution
 	collect := func(item map[string]types.AttributeValue) error {
 		var raw json.RawMessage
-		if err := getBody(item, &raw); err != nil {
+		if err := s.getBody(ctx, item, &raw); err != nil {
 			return err
 		}
 		ex, err := assemble(str(item, attrPK), raw, nil)

@@ -53,7 +53,7 @@ var (
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketFlows, bucketExecutions, bucketExecMeta, bucketExecByStart,
-	bucketLogs, bucketOutbox, bucketOutboxIDs, bucketTimers, bucketTimerIDs,
+	bucketLogs, bucketOutbox, bucketOutboxIDs, bucketTimers, bucketTimerIDs, bucketClaims,
 }
 
 // schemaVersion is bumped when the layout above changes incompatibly, so an

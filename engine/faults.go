@@ -1,0 +1,7 @@
+//go:build !relayfaults
+
+package engine
+
+// fault marks a point where a test build (-tags relayfaults) can stop the
+// process (see faults_test_build.go); in every other build it does nothing.
+func fault(string) {}

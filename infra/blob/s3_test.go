@@ -1,0 +1,108 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/engine/enginetest"
+)
+
+// newTestBucket returns a client and a new bucket on the S3 server that
+// AWS_ENDPOINT_URL_S3 names (moto's in `make test`), emptied and deleted
+// when the test ends. Without an endpoint the test is skipped, or fails
+// when RELAY_REQUIRE_SERVICES=1 (as in `make test`).
+func newTestBucket(t *testing.T) (*s3.Client, string) {
+	t.Helper()
+	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" {
+		if os.Getenv("RELAY_REQUIRE_SERVICES") == "1" {
+			t.Fatal("AWS_ENDPOINT_URL_S3 is not set: start the S3 server with `make services-up` and source .cache/services/env")
+		}
+		t.Skip("AWS_ENDPOINT_URL_S3 is not set (run `make test`, which starts an S3 server)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := NewS3Client(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := fmt.Sprintf("relay-test-%d-%d", time.Now().UnixNano(), buckets.Add(1))
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatalf("creating bucket %s: %v", bucket, err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Errorf("listing bucket %s: %v", bucket, err)
+				return
+			}
+			for _, o := range page.Contents {
+				client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+			}
+		}
+		if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
+			t.Errorf("deleting bucket %s: %v", bucket, err)
+		}
+	})
+	return client, bucket
+}
+
+var buckets atomic.Int64
+
+func TestS3(t *testing.T) {
+	client, bucket := newTestBucket(t)
+	for _, prefix := range []string{"", "deployment-a"} {
+		t.Run("prefix="+prefix, func(t *testing.T) {
+			enginetest.TestBlobs(t, func(t *testing.T) engine.Blobs { return NewS3(client, bucket, prefix) })
+		})
+	}
+}
+
+func TestS3_references(t *testing.T) {
+	client, bucket := newTestBucket(t)
+	ctx := context.Background()
+	tests := []struct {
+		prefix, key, want string
+	}{
+		{"", "executions/e1/a.json", "s3://" + bucket + "/executions/e1/a.json"},
+		{"relay", "executions/e1/a.json", "s3://" + bucket + "/relay/executions/e1/a.json"},
+		{"/relay/dev/", "x", "s3://" + bucket + "/relay/dev/x"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			s := NewS3(client, bucket, tc.prefix)
+			ref, err := s.Put(ctx, tc.key, []byte(`"v"`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ref != tc.want {
+				t.Errorf("Put(%s) with prefix %q = %s, want %s", tc.key, tc.prefix, ref, tc.want)
+			}
+			// Any store on the bucket reads it, whatever its prefix.
+			if got, err := NewS3(client, bucket, "").Get(ctx, ref); err != nil || string(got) != `"v"` {
+				t.Errorf("Get(%s) = %s, %v", ref, got, err)
+			}
+		})
+	}
+}
+
+func TestS3_missingBlob(t *testing.T) {
+	client, bucket := newTestBucket(t)
+	ref := "s3://" + bucket + "/executions/none/missing.json"
+	_, err := NewS3(client, bucket, "").Get(context.Background(), ref)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), ref) {
+		t.Errorf("Get of a missing object: %v; want ErrNotFound naming %s", err, ref)
+	}
+}

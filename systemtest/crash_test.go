@@ -1,0 +1,109 @@
+package systemtest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relayflow/relay/statemachine"
+)
+
+const chainFlow = `
+id: chain
+namespace: systemtest
+tasks:
+  - {id: one, type: io.kestra.plugin.core.log.Log, message: "one {{ execution.id }}"}
+  - {id: two, type: io.kestra.plugin.core.log.Log, message: "two {{ execution.id }}"}
+  - {id: three, type: io.kestra.plugin.core.log.Log, message: "three {{ execution.id }}"}
+  - {id: four, type: io.kestra.plugin.core.log.Log, message: "four {{ execution.id }}"}
+`
+
+// checkOnce asserts that every execution succeeded with each task run
+// attempted once and each task's log line written once: nothing ran twice.
+func checkOnce(t *testing.T, d *deployment, runs []*statemachine.Execution, tasks ...string) {
+	t.Helper()
+	for _, ex := range runs {
+		if ex.State != statemachine.ExecSuccess {
+			t.Errorf("execution %s ended %s: %s", ex.ID, ex.State, ex.Error)
+		}
+		if len(ex.TaskRuns) != len(tasks) {
+			t.Errorf("execution %s has %d task runs, want %d", ex.ID, len(ex.TaskRuns), len(tasks))
+		}
+		for _, r := range ex.TaskRuns {
+			if len(r.Attempts) != 1 {
+				t.Errorf("execution %s: %s has %d attempts, want 1", ex.ID, r.ID, len(r.Attempts))
+			}
+		}
+		logs := d.logCounts(ex.ID)
+		for _, task := range tasks {
+			if n := logs[task+" "+ex.ID]; n != 1 {
+				t.Errorf("execution %s: task %s logged %d times, want once", ex.ID, task, n)
+			}
+		}
+	}
+}
+
+// The executor is killed with SIGKILL after it wrote a state change and
+// before it published the commands: a restarted executor finds them in the
+// outbox, every execution finishes, and no task runs twice.
+func TestCrash_executorBetweenCommitAndPublish(t *testing.T) {
+	d := newDeployment(t)
+	d.deploy(chainFlow)
+	d.start("worker", "worker")
+	first := d.start("executor", "executor", "RELAY_FAULT=after-commit:9")
+	ids := d.submit("systemtest", "chain", 6)
+	first.waitOutput("relay fault: after-commit 9", 60*time.Second)
+	first.kill()
+	// The commit is durable and its commands are not published: the
+	// executions are stuck until an executor comes back.
+	d.start("executor-2", "executor")
+	checkOnce(t, d, d.waitEnded(ids, 90*time.Second), "one", "two", "three", "four")
+}
+
+// A worker is killed with SIGKILL while an attempt runs. The attempt is
+// never reported again: the redelivered task run is recognised as already
+// started and dropped, the attempt times out (zombie detection by
+// deadline) and its retry, on another worker, succeeds.
+func TestCrash_workerMidTask(t *testing.T) {
+	d := newDeployment(t)
+	mark := filepath.Join(t.TempDir(), "started")
+	d.deploy(fmt.Sprintf(`
+id: zombie
+namespace: systemtest
+tasks:
+  - id: slow
+    type: io.kestra.plugin.scripts.shell.Commands
+    timeout: PT4S
+    retry: {type: constant, interval: PT1S, maxAttempts: 3}
+    commands:
+      - test -f %[1]s && exit 0
+      - touch %[1]s
+      - sleep 60
+`, mark))
+	d.start("executor", "executor")
+	worker := d.start("worker", "worker")
+	ids := d.submit("systemtest", "zombie", 1)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(mark); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first attempt never started:\n%s", worker.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	worker.kill()
+	d.start("worker-2", "worker")
+	ex := d.waitEnded(ids, 90*time.Second)[0]
+	r, _ := ex.Run("slow")
+	if ex.State != statemachine.ExecSuccess || r == nil || len(r.Attempts) != 2 {
+		t.Fatalf("execution %s: %+v", ex.State, r)
+	}
+	if e := r.Attempts[0].Error; e == nil || e.Kind != statemachine.KindTimeout || !strings.Contains(e.Message, "did not finish within 4s") {
+		t.Errorf("first attempt: %+v, want a timeout", r.Attempts[0])
+	}
+}
