@@ -7,8 +7,9 @@ TOOLS     := $(CURDIR)/.tools/bin
 STATICCHECK_VERSION := v0.8.2
 PKGS      := ./...
 BENCH_COUNT ?= 6
+BENCH_DIST_COUNT ?= 2
 
-.PHONY: all build run test test-short bench lint fmt docs check-docs fuzz tools clean help services-up services-down
+.PHONY: all build run test test-short bench bench-dist lint fmt docs check-docs fuzz tools clean help services-up services-down
 
 all: build
 
@@ -28,7 +29,7 @@ test: ## go vet, then all the tests with Kafka and DynamoDB Local running (servi
 test-short: ## the quick subset of the tests
 	$(GO) test -short -count=1 $(PKGS)
 
-services-up: ## start Kafka and DynamoDB Local on 127.0.0.1 for integration tests
+services-up: ## start Kafka, DynamoDB Local and an S3 server (moto) on 127.0.0.1 for integration tests
 	bash services/services.sh up
 
 services-down: ## stop them (Kafka's data is wiped)
@@ -36,6 +37,10 @@ services-down: ## stop them (Kafka's data is wiped)
 
 bench: ## benchmarks (results and commands in docs/benchmarks.md)
 	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCH_COUNT) $(PKGS)
+
+bench-dist: build ## distributed-path benchmarks on Kafka and DynamoDB Local, BENCH_DIST_COUNT runs (docs/benchmarks.md)
+	RELAY_BENCH_DIST=1 RELAY_BENCH_BIN=$(CURDIR)/$(BIN)/relay bash services/with-services.sh \
+		$(GO) test -run='^$$' -bench='^BenchmarkDist_' -benchtime=1x -count=$(BENCH_DIST_COUNT) -timeout=30m ./serverless/
 
 lint: tools ## go vet and staticcheck
 	$(GO) vet $(PKGS)
