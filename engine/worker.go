@@ -18,6 +18,26 @@ import (
 // any redelivery (Kafka keeps records 7 days by default).
 const ClaimTTL = 7 * 24 * time.Hour
 
+// InvocationMargin is kept free at the end of a handler whose context has a
+// deadline (a Lambda invocation): the attempt is stopped that long before,
+// so that its failure is reported while the invocation still runs, and its
+// retry policy applies at once rather than at the attempt's timeout.
+const InvocationMargin = 5 * time.Second
+
+// attemptDeadline is when an attempt must stop: its own deadline, or the
+// invocation's less InvocationMargin, whichever is first (far in the future
+// when neither is set).
+func attemptDeadline(ctx context.Context, own time.Time) time.Time {
+	d := own
+	if inv, ok := ctx.Deadline(); ok && (d.IsZero() || inv.Add(-InvocationMargin).Before(d)) {
+		d = inv.Add(-InvocationMargin)
+	}
+	if d.IsZero() {
+		d = time.Now().Add(100 * 365 * 24 * time.Hour)
+	}
+	return d
+}
+
 // handleTaskRun is the worker: it runs one scheduled attempt and reports
 // its start and end to the executor.
 func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error {
@@ -57,10 +77,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	}); err != nil {
 		return err
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	if !c.Deadline.IsZero() {
-		runCtx, cancel = context.WithDeadline(ctx, c.Deadline)
-	}
+	runCtx, cancel := context.WithDeadline(ctx, attemptDeadline(ctx, c.Deadline))
 	e.mu.Lock()
 	e.running[base] = cancel
 	e.mu.Unlock()
@@ -76,7 +93,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger,
 	})
 	if ctx.Err() != nil {
-		return ctx.Err() // the process is stopping: the attempt is redelivered or times out
+		return ctx.Err() // the process is stopping: the attempt times out (its claim keeps a redelivery from running it again)
 	}
 	fin := statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
 		State: statemachine.RunSuccess, Outputs: res.Outputs}
