@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -32,7 +34,8 @@ func devCmd() *cobra.Command {
 			"groups on the Kafka topics (batches are handed over in the shape of Lambda's Kafka event source),\n" +
 			"and the api role serves the HTTP API of functions/api on --addr (docs/api.md).\n" +
 			"Brokers come from RELAY_KAFKA_BROKERS, the table from RELAY_TABLE (default relay) and the\n" +
-			"DynamoDB endpoint from AWS_ENDPOINT_URL. Several processes share the work; stopping one loses nothing.\n\n" +
+			"DynamoDB endpoint from AWS_ENDPOINT_URL; values over 64 KB go to the S3 bucket RELAY_BUCKET, else the\n" +
+			"folder RELAY_BLOB_DIR, else <data dir>/blobs. Several processes share the work; stopping one loses nothing.\n\n" +
 			"`make services-up` starts Kafka and DynamoDB Local on this machine and writes their settings to\n" +
 			".cache/services/env.",
 		Args: cobra.NoArgs,
@@ -41,6 +44,9 @@ func devCmd() *cobra.Command {
 			cfg, err := serverless.ConfigFromEnv()
 			if err != nil {
 				return &exitError{code: exitInvalid, err: err}
+			}
+			if d, _ := cmd.Flags().GetString("data-dir"); d != "" && os.Getenv(serverless.EnvBucket) == "" && os.Getenv(serverless.EnvBlobDir) == "" {
+				cfg.BlobDir = filepath.Join(d, "blobs")
 			}
 			level := slog.LevelInfo
 			if v, _ := cmd.Flags().GetBool("verbose"); v {
@@ -94,7 +100,11 @@ func devCmd() *cobra.Command {
 				}
 				log.Info("consuming", slog.String("role", name), slog.String("topic", cfg.TopicPrefix+role.Topic()), slog.String("group", role.Group()), slog.Int("consumers", consumers))
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "relay dev: table %s, brokers %v; Ctrl-C stops\n", cfg.Table, cfg.Brokers)
+			blobs := "s3://" + cfg.Bucket + "/" + cfg.BucketPrefix
+			if cfg.Bucket == "" {
+				blobs = cfg.BlobDir
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "relay dev: table %s, brokers %v, large values in %s; Ctrl-C stops\n", cfg.Table, cfg.Brokers, blobs)
 			wg.Wait()
 			if cmd.Context().Err() != nil {
 				return nil // Ctrl-C: a clean stop
