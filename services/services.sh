@@ -36,12 +36,13 @@ ENV_FILE="$CACHE/env"
 TIMEOUT="${RELAY_SERVICES_TIMEOUT:-90}"
 STOP_GRACE=10 # seconds between TERM and KILL
 
-# The Kafka ports are in kafka/server.properties too.
+# Ports, each movable by its variable (two checkouts' services side by side);
+# kafka/server.properties has the defaults, rewritten at start.
 HOST=127.0.0.1
-KAFKA_PORT=19092
-KAFKA_CONTROLLER_PORT=19093
-DYNAMODB_PORT=18000
-S3_PORT=18001
+KAFKA_PORT="${RELAY_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${RELAY_KAFKA_CONTROLLER_PORT:-19093}"
+DYNAMODB_PORT="${RELAY_DYNAMODB_PORT:-18000}"
+S3_PORT="${RELAY_S3_PORT:-18001}"
 KAFKA_BROKERS="$HOST:$KAFKA_PORT"
 DYNAMODB_URL="http://$HOST:$DYNAMODB_PORT"
 S3_URL="http://$HOST:$S3_PORT"
@@ -305,7 +306,9 @@ start_kafka() {
 	# Every start begins with an empty broker.
 	rm -rf "$data"
 	{
-		cat "$HERE/kafka/server.properties"
+		# The ports of the file are the defaults; RELAY_KAFKA_PORT and
+		# RELAY_KAFKA_CONTROLLER_PORT move them.
+		sed -e "s/:19092/:$KAFKA_PORT/g" -e "s/:19093/:$KAFKA_CONTROLLER_PORT/g" "$HERE/kafka/server.properties"
 		printf '\n# Added by services/services.sh\nlog.dirs=%s\n' "${data//\\/\\\\}"
 	} >"$conf"
 	local jvm_log=("-Dkafka.logs.dir=$dir/logs" "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.xml")
