@@ -431,10 +431,19 @@ func logsCmd() *cobra.Command {
 			}
 			defer t.close()
 			var after int64
+			// An execution just requested appears once the executor has
+			// stored it: --follow waits a little for it.
+			appear := time.Now().Add(15 * time.Second)
 			for {
 				done, err := printLogs(cmd, t, args[0], task, &after)
-				if err != nil || !follow || done {
-					return err
+				if follow && errors.Is(err, engine.ErrNotFound) && time.Now().Before(appear) {
+					err, done = nil, false
+				}
+				if err != nil {
+					return t.notFound(err, args[0])
+				}
+				if !follow || done {
+					return nil
 				}
 				select {
 				case <-cmd.Context().Done():
@@ -454,7 +463,7 @@ func logsCmd() *cobra.Command {
 func printLogs(cmd *cobra.Command, t *target, id, task string, after *int64) (bool, error) {
 	doc, err := t.cp.Execution(cmd.Context(), id)
 	if err != nil {
-		return false, t.notFound(err, id)
+		return false, err
 	}
 	lines, err := t.cp.Logs(cmd.Context(), id, *after)
 	if err != nil {
