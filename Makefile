@@ -7,7 +7,7 @@ TOOLS     := $(CURDIR)/.tools/bin
 STATICCHECK_VERSION := v0.8.2
 PKGS      := ./...
 BENCH_COUNT ?= 6
-BENCH_DIST_COUNT ?= 2
+BENCH_DIST_COUNT ?= 1
 
 .PHONY: all build run test test-short bench bench-dist lint fmt docs check-docs fuzz tools clean help services-up services-down
 

@@ -114,6 +114,10 @@ type config struct {
 	maxWait             time.Duration
 }
 
+// defaultBatchTimeout is the producer's wait for more records (see
+// WithBatchTimeout).
+const defaultBatchTimeout = 100 * time.Microsecond
+
 // Option configures New.
 type Option func(*config)
 
@@ -164,8 +168,10 @@ func WithReplicationFactor(n int) Option {
 }
 
 // WithBatchTimeout sets how long the producer waits for more records to
-// send with one before sending it (default 1ms). Publish waits for it, so
-// it adds to every publish while the bus is idle.
+// send with one before sending it (default 100µs). Publish waits for it,
+// so it adds to every publish while the bus is idle; the engine publishes
+// one event at a time per handler, so a longer wait seldom finds others to
+// batch with.
 func WithBatchTimeout(d time.Duration) Option {
 	return func(c *config) { c.batchTimeout = d }
 }
@@ -193,7 +199,7 @@ func New(ctx context.Context, brokers []string, opts ...Option) (*Bus, error) {
 		maxBackoff:   500 * time.Millisecond,
 		partitions:   8,
 		replication:  1,
-		batchTimeout: time.Millisecond,
+		batchTimeout: defaultBatchTimeout,
 		heartbeat:    500 * time.Millisecond,
 		session:      10 * time.Second,
 		rebalance:    30 * time.Second,
@@ -210,7 +216,7 @@ func New(ctx context.Context, brokers []string, opts ...Option) (*Bus, error) {
 	cfg.partitions = max(cfg.partitions, 1)
 	cfg.replication = max(cfg.replication, 1)
 	if cfg.batchTimeout <= 0 {
-		cfg.batchTimeout = time.Millisecond // kafka-go would take 0 as 1s
+		cfg.batchTimeout = defaultBatchTimeout // kafka-go would take 0 as 1s
 	}
 
 	const clientID = "relay"
