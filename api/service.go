@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
@@ -41,13 +40,13 @@ type Service struct {
 	store engine.Store
 	bus   Publisher
 	now   func() time.Time
-	flows sync.Map // "ns/id/rev" -> *flow.Flow
+	flows *engine.Flows
 }
 
 // NewService returns a Service. bus may be nil for a read-only service
 // (starting, resuming and killing then fail).
 func NewService(store engine.Store, bus Publisher) *Service {
-	return &Service{store: store, bus: bus, now: time.Now}
+	return &Service{store: store, bus: bus, now: time.Now, flows: engine.NewFlows(store)}
 }
 
 // Source is the CloudEvents source of the events the API publishes.
@@ -83,7 +82,7 @@ func (s *Service) DeployFlow(ctx context.Context, file string, source []byte) (e
 	if err != nil {
 		return rec, err
 	}
-	s.flows.Store(flowKey(rec.Namespace, rec.ID, rec.Revision), f)
+	s.flows.Add(f)
 	return rec, nil
 }
 
@@ -105,34 +104,11 @@ func (s *Service) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
 	return list, nil
 }
 
-func flowKey(ns, id string, rev int) string { return fmt.Sprintf("%s/%s/%d", ns, id, rev) }
-
-// parsed returns a stored revision of a flow, parsed.
-func (s *Service) parsed(ctx context.Context, ns, id string, rev int) (*flow.Flow, error) {
-	if f, ok := s.flows.Load(flowKey(ns, id, rev)); ok && rev > 0 {
-		return f.(*flow.Flow), nil
-	}
-	rec, err := s.Flow(ctx, ns, id, rev)
-	if err != nil {
-		return nil, err
-	}
-	if f, ok := s.flows.Load(flowKey(ns, id, rec.Revision)); ok {
-		return f.(*flow.Flow), nil
-	}
-	f, err := flow.Parse(fmt.Sprintf("%s/%s@%d", ns, id, rec.Revision), rec.Source)
-	if err != nil {
-		return nil, fmt.Errorf("stored flow %s/%s revision %d no longer validates: %w", ns, id, rec.Revision, err)
-	}
-	f.Revision = rec.Revision
-	s.flows.Store(flowKey(ns, id, rec.Revision), f)
-	return f, nil
-}
-
 // Start requests an execution of the latest revision of a flow. The inputs
 // are checked first, so a mistake is an error here rather than a failed
 // execution; labels are added to the flow's own.
 func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (Started, error) {
-	f, err := s.parsed(ctx, namespace, id, 0)
+	f, err := s.flows.Get(ctx, namespace, id, 0)
 	if err != nil {
 		return Started{}, err
 	}
@@ -198,7 +174,7 @@ func (s *Service) Resume(ctx context.Context, id string, inputs map[string]any) 
 	if ex.State != statemachine.ExecPaused {
 		return fmt.Errorf("resuming execution %s, which is %s: %w", id, ex.State, ErrState)
 	}
-	f, err := s.parsed(ctx, ex.Namespace, ex.FlowID, ex.Revision)
+	f, err := s.flows.Get(ctx, ex.Namespace, ex.FlowID, ex.Revision)
 	if err != nil {
 		return err
 	}

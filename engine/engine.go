@@ -54,7 +54,7 @@ type Config struct {
 type Engine struct {
 	cfg   Config
 	log   *slog.Logger
-	flows sync.Map // "ns/id/rev" -> *flow.Flow
+	flows *Flows
 	sem   chan struct{}
 
 	acks      sync.WaitGroup // background outbox acknowledgements
@@ -85,7 +85,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.BlobThreshold <= 0 {
 		cfg.BlobThreshold = DefaultBlobThreshold
 	}
-	return &Engine{cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.Workers), running: map[string]context.CancelFunc{}, execMu: map[string]*sync.Mutex{}}, nil
+	return &Engine{cfg: cfg, log: cfg.Logger, flows: NewFlows(cfg.Store), sem: make(chan struct{}, cfg.Workers), running: map[string]context.CancelFunc{}, execMu: map[string]*sync.Mutex{}}, nil
 }
 
 // Start runs the executor, the workers and the timer loop until ctx ends.
@@ -191,34 +191,14 @@ func SaveFlow(ctx context.Context, st Store, file string, source []byte) (FlowRe
 func (e *Engine) Deploy(ctx context.Context, file string, source []byte) (FlowRecord, *flow.Flow, error) {
 	rec, f, err := SaveFlow(ctx, e.cfg.Store, file, source)
 	if err == nil {
-		e.flows.Store(flowKey(f.Namespace, f.ID, rec.Revision), f)
+		e.flows.Add(f)
 	}
 	return rec, f, err
 }
 
-func flowKey(ns, id string, rev int) string { return fmt.Sprintf("%s/%s/%d", ns, id, rev) }
-
 // Flow returns a parsed revision of a stored flow (0: the latest).
 func (e *Engine) Flow(ctx context.Context, ns, id string, rev int) (*flow.Flow, error) {
-	if rev > 0 {
-		if f, ok := e.flows.Load(flowKey(ns, id, rev)); ok {
-			return f.(*flow.Flow), nil
-		}
-	}
-	rec, err := e.cfg.Store.Flow(ctx, ns, id, rev)
-	if err != nil {
-		return nil, fmt.Errorf("loading flow %s/%s: %w", ns, id, err)
-	}
-	if f, ok := e.flows.Load(flowKey(ns, id, rec.Revision)); ok {
-		return f.(*flow.Flow), nil
-	}
-	f, err := flow.Parse(fmt.Sprintf("%s/%s@%d", ns, id, rec.Revision), rec.Source)
-	if err != nil {
-		return nil, fmt.Errorf("stored flow %s/%s revision %d no longer validates: %w", ns, id, rec.Revision, err)
-	}
-	f.Revision = rec.Revision
-	e.flows.Store(flowKey(ns, id, rec.Revision), f)
-	return f, nil
+	return e.flows.Get(ctx, ns, id, rev)
 }
 
 // Submit requests a new execution of the latest revision of a flow.

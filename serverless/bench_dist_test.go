@@ -36,6 +36,7 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/infra/kafka"
+	"github.com/relayflow/relay/internal/servicetest"
 	"github.com/relayflow/relay/serverless"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/tasks"
@@ -58,13 +59,7 @@ func requireDist(b *testing.B) {
 	if os.Getenv(envBenchDist) != "1" {
 		b.Skipf("%s=1 runs the distributed benchmarks (make bench-dist)", envBenchDist)
 	}
-	if os.Getenv(serverless.EnvBrokers) != "" && os.Getenv("AWS_ENDPOINT_URL") != "" {
-		return
-	}
-	if os.Getenv("RELAY_REQUIRE_SERVICES") == "1" {
-		b.Fatal("RELAY_KAFKA_BROKERS and AWS_ENDPOINT_URL must be set: run `make services-up` and source .cache/services/env")
-	}
-	b.Skip("RELAY_KAFKA_BROKERS and AWS_ENDPOINT_URL are not set (make bench-dist starts Kafka and DynamoDB Local)")
+	servicetest.Require(b, serverless.EnvBrokers, "AWS_ENDPOINT_URL")
 }
 
 // relayBinary returns the relay binary the worker processes run.

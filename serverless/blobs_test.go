@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/dynamo"
+	"github.com/relayflow/relay/internal/servicetest"
 	"github.com/relayflow/relay/statemachine"
 )
 
@@ -133,12 +133,7 @@ func TestLargeOutputs_stayOutOfItemsAndMessages(t *testing.T) {
 // or skips the test without one (fails it when RELAY_REQUIRE_SERVICES=1).
 func testBucket(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" {
-		if os.Getenv("RELAY_REQUIRE_SERVICES") == "1" {
-			t.Fatal("AWS_ENDPOINT_URL_S3 is not set: start the S3 server with `make services-up` and source .cache/services/env")
-		}
-		t.Skip("AWS_ENDPOINT_URL_S3 is not set (run `make test`, which starts an S3 server)")
-	}
+	servicetest.Require(t, "AWS_ENDPOINT_URL_S3")
 	ctx := context.Background()
 	client, err := blob.NewS3Client(ctx, true)
 	if err != nil {

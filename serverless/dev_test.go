@@ -18,22 +18,13 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/infra/kafka"
+	"github.com/relayflow/relay/internal/servicetest"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/tasks"
 )
 
 // requireServices skips the test without Kafka and DynamoDB, or fails it
 // when RELAY_REQUIRE_SERVICES=1 (as in `make test`).
-func requireServices(t *testing.T) {
-	t.Helper()
-	if os.Getenv(EnvBrokers) != "" && os.Getenv("AWS_ENDPOINT_URL") != "" {
-		return
-	}
-	if os.Getenv("RELAY_REQUIRE_SERVICES") == "1" {
-		t.Fatal("RELAY_KAFKA_BROKERS and AWS_ENDPOINT_URL must be set: run `make services-up` and source .cache/services/env")
-	}
-	t.Skip("RELAY_KAFKA_BROKERS and AWS_ENDPOINT_URL are not set (run `make test`, which starts Kafka and DynamoDB Local)")
-}
 
 // startDev runs what `relay dev` runs, in this process, on a table and
 // topics of its own: the executor and worker handlers behind EventSources.
@@ -46,7 +37,7 @@ func startDev(t *testing.T) *Runtime {
 // startDevWith is startDev with the configuration changed by configure.
 func startDevWith(t *testing.T, configure func(*Config)) *Runtime {
 	t.Helper()
-	requireServices(t)
+	servicetest.Require(t, EnvBrokers, "AWS_ENDPOINT_URL")
 	name := fmt.Sprintf("t%d", time.Now().UnixNano())
 	cfg, err := ConfigFromEnv()
 	if err != nil {

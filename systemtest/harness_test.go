@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/internal/servicetest"
 	"github.com/relayflow/relay/serverless"
 	"github.com/relayflow/relay/statemachine"
 )
@@ -31,17 +32,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func requireServices(t *testing.T) {
-	t.Helper()
-	if os.Getenv(serverless.EnvBrokers) != "" && os.Getenv("AWS_ENDPOINT_URL") != "" {
-		return
-	}
-	if os.Getenv("RELAY_REQUIRE_SERVICES") == "1" {
-		t.Fatal("RELAY_KAFKA_BROKERS and AWS_ENDPOINT_URL must be set: run `make services-up` and source .cache/services/env")
-	}
-	t.Skip("RELAY_KAFKA_BROKERS and AWS_ENDPOINT_URL are not set (run `make test`, which starts Kafka and DynamoDB Local)")
 }
 
 var builds sync.Map // tags -> *build
@@ -82,7 +72,7 @@ type deployment struct {
 
 func newDeployment(t *testing.T) *deployment {
 	t.Helper()
-	requireServices(t)
+	servicetest.Require(t, serverless.EnvBrokers, "AWS_ENDPOINT_URL")
 	name := fmt.Sprintf("s%d", time.Now().UnixNano())
 	cfg, err := serverless.ConfigFromEnv()
 	if err != nil {

@@ -5,25 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/relayflow/relay/internal/servicetest"
 	"github.com/relayflow/relay/serverless"
 )
-
-func requireServices(t *testing.T) {
-	t.Helper()
-	if os.Getenv("RELAY_KAFKA_BROKERS") != "" && os.Getenv("AWS_ENDPOINT_URL") != "" {
-		return
-	}
-	if os.Getenv("RELAY_REQUIRE_SERVICES") == "1" {
-		t.Fatal("RELAY_KAFKA_BROKERS and AWS_ENDPOINT_URL must be set: run `make services-up` and source .cache/services/env")
-	}
-	t.Skip("RELAY_KAFKA_BROKERS and AWS_ENDPOINT_URL are not set (run `make test`, which starts Kafka and DynamoDB Local)")
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -39,7 +28,7 @@ func freeAddr(t *testing.T) string {
 // table and topics of its own and returns the API's URL.
 func startDev(t *testing.T) string {
 	t.Helper()
-	requireServices(t)
+	servicetest.Require(t, serverless.EnvBrokers, "AWS_ENDPOINT_URL")
 	name := fmt.Sprintf("cli%d", time.Now().UnixNano())
 	t.Setenv(serverless.EnvTable, "relay-"+name)
 	t.Setenv(serverless.EnvTopicPrefix, name+".")

@@ -102,13 +102,6 @@ func execShowCmd() *cobra.Command {
 	return cmd
 }
 
-func notFound(err error, id string) error {
-	if errors.Is(err, engine.ErrNotFound) {
-		return &exitError{code: 1, err: fmt.Errorf("no execution %s in this data directory (see `relay executions list`)", id)}
-	}
-	return err
-}
-
 func showExecution(w io.Writer, ex engine.ExecutionDoc) {
 	fmt.Fprintf(w, "Execution %s\n  flow      %s/%s revision %d\n  state     %s\n  started   %s\n  duration  %s\n",
 		ex.ID, ex.Namespace, ex.FlowID, ex.Revision, ex.State, ex.StartDate.Local().Format(time.RFC3339), docDuration(ex.StartDate, ex.EndDate))
@@ -369,7 +362,7 @@ func continueExecution(cmd *cobra.Command, id, progress string, ev statemachine.
 	return runHere(cmd, id, progress, func(sys *system) (*flow.Flow, statemachine.Event, error) {
 		ex, err := sys.store.Execution(cmd.Context(), id)
 		if err != nil {
-			return nil, ev, notFound(err, id)
+			return nil, ev, notFoundIn(err, id, "this data directory")
 		}
 		f, err := sys.engine.Flow(cmd.Context(), ex.Namespace, ex.FlowID, ex.Revision)
 		if err != nil {

@@ -84,9 +84,11 @@ func openTarget(cmd *cobra.Command) (*target, error) {
 
 // notFound turns a missing execution into a message saying where it was
 // looked for.
-func (t *target) notFound(err error, id string) error {
+func (t *target) notFound(err error, id string) error { return notFoundIn(err, id, t.where) }
+
+func notFoundIn(err error, id, where string) error {
 	if errors.Is(err, engine.ErrNotFound) {
-		return &exitError{code: 1, err: fmt.Errorf("no execution %s in %s (see `relay executions list`)", id, t.where)}
+		return &exitError{code: 1, err: fmt.Errorf("no execution %s in %s (see `relay executions list`)", id, where)}
 	}
 	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/engine/enginetest"
+	"github.com/relayflow/relay/internal/servicetest"
 )
 
 // newTestBucket returns a client and a new bucket on the S3 server that
@@ -23,12 +23,7 @@ import (
 // when RELAY_REQUIRE_SERVICES=1 (as in `make test`).
 func newTestBucket(t *testing.T) (*s3.Client, string) {
 	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" {
-		if os.Getenv("RELAY_REQUIRE_SERVICES") == "1" {
-			t.Fatal("AWS_ENDPOINT_URL_S3 is not set: start the S3 server with `make services-up` and source .cache/services/env")
-		}
-		t.Skip("AWS_ENDPOINT_URL_S3 is not set (run `make test`, which starts an S3 server)")
-	}
+	servicetest.Require(t, "AWS_ENDPOINT_URL_S3")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client, err := NewS3Client(ctx, true)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/engine/enginetest"
+	"github.com/relayflow/relay/internal/servicetest"
 )
 
 // The tests in this file need a Kafka broker: RELAY_KAFKA_BROKERS names it
@@ -29,14 +30,8 @@ import (
 
 func testBrokers(t *testing.T) []string {
 	t.Helper()
-	brokers := BrokersFromEnv()
-	if len(brokers) == 0 {
-		if os.Getenv("RELAY_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("%s is not set and RELAY_REQUIRE_SERVICES=1: start Kafka with `make services-up` and source .cache/services/env", EnvBrokers)
-		}
-		t.Skipf("%s is not set (`make services-up` starts a broker)", EnvBrokers)
-	}
-	return brokers
+	servicetest.Require(t, EnvBrokers)
+	return BrokersFromEnv()
 }
 
 // testPrefix returns a topic prefix of its own for t, and deletes the
