@@ -109,6 +109,9 @@ func (s *Service) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
 // execution; labels are added to the flow's own.
 func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (Started, error) {
 	f, err := s.flows.Get(ctx, namespace, id, 0)
+	if errors.Is(err, engine.ErrNotFound) {
+		return Started{}, fmt.Errorf("no flow %s/%s is deployed (see `relay flows deploy`): %w", namespace, id, engine.ErrNotFound)
+	}
 	if err != nil {
 		return Started{}, err
 	}
