@@ -206,7 +206,8 @@ func Catalog() []EventSpec {
 			Dedup:     "The event id; an event about an attempt that is no longer current is ignored too.",
 			Producers: "worker",
 			Consumers: "executor",
-			Meaning:   "The worker took the attempt and is about to run it. The task run and the attempt go from SUBMITTED to RUNNING.",
+			Meaning: "The attempt is running on a worker: the task run and the attempt go from SUBMITTED to RUNNING. " +
+				"Workers with a reporting delay (`relay dev` and Lambda: `RELAY_STARTED_AFTER`, 1 second by default) publish it only for attempts still running after that delay; a shorter attempt reports its start date with io.relayflow.taskrun.finished, and goes from SUBMITTED to its end in one state change.",
 			Data:      eventType,
 			Fields: machineFields(statemachine.EvTaskRunStarted,
 				EventField{Path: "taskRunId", Doc: "Id of the task run.", Required: true},
@@ -241,11 +242,12 @@ func Catalog() []EventSpec {
 				EventField{Path: "error.kind", Doc: "`retryable` errors are retried by the retry policy, `fatal` ones are not; `timeout` is a missed deadline.", Enum: []string{statemachine.KindRetryable, statemachine.KindFatal, statemachine.KindTimeout}},
 				EventField{Path: "error.type", Doc: "Error type named by the task (`ExitCode`, `HTTPStatus`, `Timeout`...)."},
 				EventField{Path: "error.message", Doc: "Error message."},
+				EventField{Path: "startDate", Doc: "When the attempt started on its worker (RFC 3339). The executor's clock is used when it is absent or later than the event's application."},
 			),
 			Example: func() ExampleRecord {
 				return machineRecord(statemachine.Event{
 					ID: exampleExec + "/extract/1/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: exampleExec, TaskRunID: "extract", Attempt: 1,
-					State: statemachine.RunSuccess, Outputs: map[string]any{"code": 200, "body": map[string]any{"orders": 42}},
+					State: statemachine.RunSuccess, Outputs: map[string]any{"code": 200, "body": map[string]any{"orders": 42}}, StartDate: exampleTime.Add(2 * time.Second),
 				}, exampleTime.Add(3*time.Second))
 			},
 		},

@@ -41,6 +41,11 @@ type Config struct {
 	// none): on a deployment whose workers may vanish mid-task, it fails
 	// and retries the attempts they leave behind (zombie detection).
 	AttemptTimeout time.Duration
+	// StartedAfter is how long an attempt runs before its worker reports
+	// it started (a taskrun.started event, one more state change). 0:
+	// at once. An attempt that ends sooner reports its start date with its
+	// end only, so short tasks cost one state change instead of two.
+	StartedAfter time.Duration
 	// Blobs keeps the data of events larger than BlobThreshold, which then
 	// travel as a reference (ExtensionDataRef). Nil: events carry their
 	// data whatever its size (fine on the in-process bus).

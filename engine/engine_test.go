@@ -29,12 +29,13 @@ type harness struct {
 	bus    *embedded.Bus
 
 	mu   sync.Mutex
-	last map[string]*statemachine.Execution
-	logs []engine.LogEntry
+	last    map[string]*statemachine.Execution
+	changes []string // "<run id> <state>" of every task run each commit changed
+	logs    []engine.LogEntry
 	wake chan struct{}
 }
 
-func newHarness(t testing.TB, dir string) *harness {
+func newHarness(t testing.TB, dir string, opts ...func(*engine.Config)) *harness {
 	t.Helper()
 	st, err := embedded.OpenStore(filepath.Join(dir, "relay.db"))
 	if err != nil {
@@ -46,10 +47,13 @@ func newHarness(t testing.TB, dir string) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, store: st, bus: bus, last: map[string]*statemachine.Execution{}, wake: make(chan struct{}, 1)}
-	h.eng, err = engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: 8, TimerPoll: 5 * time.Millisecond, Logger: testLogger(),
-		OnCommit: func(ex *statemachine.Execution, _ []*statemachine.TaskRun) {
+	cfg := engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: 8, TimerPoll: 5 * time.Millisecond, Logger: testLogger(),
+		OnCommit: func(ex *statemachine.Execution, changed []*statemachine.TaskRun) {
 			h.mu.Lock()
 			h.last[ex.ID] = ex
+			for _, r := range changed {
+				h.changes = append(h.changes, r.ID+" "+string(r.State))
+			}
 			h.mu.Unlock()
 			select {
 			case h.wake <- struct{}{}:
@@ -61,7 +65,11 @@ func newHarness(t testing.TB, dir string) *harness {
 			h.logs = append(h.logs, l)
 			h.mu.Unlock()
 		},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h.eng, err = engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,6 +349,40 @@ func TestConcurrency_limitHoldsAndQueueDrains(t *testing.T) {
 	for _, id := range ids {
 		if ex, _ := h.store.Execution(context.Background(), id); ex.State != statemachine.ExecSuccess {
 			t.Errorf("%s ended %s", id, ex.State)
+		}
+	}
+}
+
+// With StartedAfter, a worker reports the start of an attempt only once it
+// has run that long: a short attempt goes from SUBMITTED to SUCCESS in one
+// state change, with the worker's start date; a long one shows RUNNING.
+func TestStartedAfter_onlyLongAttemptsReportTheirStart(t *testing.T) {
+	h := newHarness(t, t.TempDir(), func(c *engine.Config) { c.StartedAfter = 300 * time.Millisecond })
+	src := []byte(`id: started
+namespace: t
+tasks:
+  - {id: quick, type: io.kestra.plugin.core.debug.Return, format: x}
+  - id: slow
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands: [sleep 1]
+`)
+	if _, _, err := h.eng.Deploy(context.Background(), "started.yaml", src); err != nil {
+		t.Fatal(err)
+	}
+	id := engine.NewID()
+	if err := h.eng.Submit(context.Background(), statemachine.Event{ExecutionID: id, Namespace: "t", FlowID: "started"}); err != nil {
+		t.Fatal(err)
+	}
+	ex := h.waitFor(t, id, 20*time.Second, ended)
+	h.mu.Lock()
+	got := strings.Join(h.changes, ", ")
+	h.mu.Unlock()
+	if want := "quick SUBMITTED, quick SUCCESS, slow SUBMITTED, slow RUNNING, slow SUCCESS"; ex.State != statemachine.ExecSuccess || got != want {
+		t.Fatalf("execution %s, task runs changed: %s\nwant %s", ex.State, got, want)
+	}
+	for _, r := range ex.TaskRuns {
+		if r.StartDate.IsZero() || !r.EndDate.After(r.StartDate) {
+			t.Errorf("%s: from %v to %v", r.ID, r.StartDate, r.EndDate)
 		}
 	}
 }

@@ -72,9 +72,9 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		e.log.Info("dropping an attempt that was already delivered", slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Int("attempt", c.Attempt))
 		return nil
 	}
-	if err := e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{
-		ID: base + "/started", Type: statemachine.EvTaskRunStarted, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
-	}); err != nil {
+	startDate := e.cfg.Now()
+	reported, err := e.reportStarted(ctx, c, base)
+	if err != nil {
 		return err
 	}
 	runCtx, cancel := context.WithDeadline(ctx, attemptDeadline(ctx, c.Deadline))
@@ -92,11 +92,12 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	res, err := e.cfg.Tasks.Run(runCtx, tasks.Request{
 		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger,
 	})
+	reported()
 	if ctx.Err() != nil {
 		return ctx.Err() // the process is stopping: the attempt times out (its claim keeps a redelivery from running it again)
 	}
 	fin := statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
-		State: statemachine.RunSuccess, Outputs: res.Outputs}
+		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate}
 	if res.Warning {
 		fin.State = statemachine.RunWarning
 	}
@@ -113,6 +114,30 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		}
 	}
 	return e.publish(ctx, TopicExecutions, c.ExecutionID, fin)
+}
+
+// reportStarted publishes the attempt's taskrun.started event: at once
+// when Config.StartedAfter is 0, otherwise once the attempt has run that
+// long. The function it returns cancels a report not yet made and waits
+// for one in flight, so that started never follows finished.
+func (e *Engine) reportStarted(ctx context.Context, c statemachine.ScheduleTaskRun, base string) (func(), error) {
+	started := statemachine.Event{ID: base + "/started", Type: statemachine.EvTaskRunStarted, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt}
+	if e.cfg.StartedAfter <= 0 {
+		return func() {}, e.publish(ctx, TopicExecutions, c.ExecutionID, started)
+	}
+	done := make(chan struct{})
+	t := time.AfterFunc(e.cfg.StartedAfter, func() {
+		defer close(done)
+		if err := e.publish(ctx, TopicExecutions, c.ExecutionID, started); err != nil && ctx.Err() == nil {
+			// Only the display suffers: finished carries the start date.
+			e.log.Warn("reporting an attempt's start", slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Any("error", err))
+		}
+	})
+	return func() {
+		if !t.Stop() {
+			<-done
+		}
+	}, nil
 }
 
 // logHandler stores a task's slog records as execution log lines.

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigFromEnv_blobs(t *testing.T) {
@@ -64,6 +65,40 @@ func TestConfigFromEnv_blobs(t *testing.T) {
 			got := Config{Bucket: c.Bucket, BucketPrefix: c.BucketPrefix, BlobDir: c.BlobDir, S3PathStyle: c.S3PathStyle, BlobThreshold: c.BlobThreshold}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("blob settings %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigFromEnv_durations(t *testing.T) {
+	tests := []struct {
+		name            string
+		env             map[string]string
+		timeout, report time.Duration
+		wantErr         string
+	}{
+		{name: "defaults", timeout: DefaultAttemptTimeout, report: DefaultStartedAfter},
+		{name: "set", env: map[string]string{EnvAttemptTimeout: "2m", EnvStartedAfter: "250ms"}, timeout: 2 * time.Minute, report: 250 * time.Millisecond},
+		{name: "zeroTurnsThemOff", env: map[string]string{EnvAttemptTimeout: "0", EnvStartedAfter: "0s"}},
+		{name: "notADuration", env: map[string]string{EnvStartedAfter: "1"}, wantErr: EnvStartedAfter},
+		{name: "negative", env: map[string]string{EnvAttemptTimeout: "-1m"}, wantErr: EnvAttemptTimeout},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(EnvBrokers, "127.0.0.1:9092")
+			t.Setenv(EnvBlobDir, t.TempDir())
+			for _, k := range []string{EnvAttemptTimeout, EnvStartedAfter} {
+				t.Setenv(k, tc.env[k])
+			}
+			c, err := ConfigFromEnv()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || c.AttemptTimeout != tc.timeout || c.StartedAfter != tc.report {
+				t.Errorf("attempt timeout %v, started after %v (error %v); want %v and %v", c.AttemptTimeout, c.StartedAfter, err, tc.timeout, tc.report)
 			}
 		})
 	}

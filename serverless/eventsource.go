@@ -73,6 +73,19 @@ func (s *EventSource) Run(ctx context.Context) error {
 				if errors.Is(err, context.DeadlineExceeded) {
 					break // the window closed
 				}
+				var kerr kafkago.Error
+				if errors.As(err, &kerr) && kerr.Temporary() {
+					// The group coordinator is not ready (a broker that just
+					// started loads its offsets): the reader heals by itself.
+					log.Warn("consumer group not ready; retrying", slog.String("topic", s.Topic), slog.Any("error", err))
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-time.After(backoff):
+					}
+					backoff = min(2*backoff, 5*time.Second)
+					continue
+				}
 				return fmt.Errorf("consuming %s: %w", s.Topic, err)
 			}
 			pending = append(pending, m)

@@ -34,6 +34,10 @@ const (
 	// (a Go duration, default 15m, Lambda's longest invocation): an attempt
 	// whose worker vanished fails then and is retried.
 	EnvAttemptTimeout = "RELAY_ATTEMPT_TIMEOUT"
+	// EnvStartedAfter is how long an attempt runs before its worker reports
+	// it RUNNING (a Go duration, default 1s; 0: at once). Shorter attempts
+	// report their start with their end: one state change, not two.
+	EnvStartedAfter = "RELAY_STARTED_AFTER"
 
 	// Values larger than the threshold (outputs, rendered properties,
 	// inputs) are kept out of DynamoDB items and Kafka messages: in the S3
@@ -51,6 +55,9 @@ const (
 // DefaultAttemptTimeout is Lambda's longest invocation.
 const DefaultAttemptTimeout = 15 * time.Minute
 
+// DefaultStartedAfter: see EnvStartedAfter.
+const DefaultStartedAfter = time.Second
+
 // maxBlobThreshold keeps what stays in an item or a message well below
 // DynamoDB's 400 KB and Kafka's 1 MB.
 const maxBlobThreshold = 256 << 10
@@ -63,6 +70,8 @@ type Config struct {
 	Workers     int
 	// AttemptTimeout is the default timeout of task attempts.
 	AttemptTimeout time.Duration
+	// StartedAfter: see EnvStartedAfter.
+	StartedAfter time.Duration
 	// Bucket (S3) or else BlobDir (a local folder) keeps large values;
 	// with neither, they stay in items and messages, which fail past
 	// DynamoDB's and Kafka's limits.
@@ -72,6 +81,20 @@ type Config struct {
 	// BlobThreshold is the size above which values go to the blobs (0:
 	// engine.DefaultBlobThreshold).
 	BlobThreshold int
+}
+
+// durationEnv reads a Go duration from the environment: def when unset,
+// an error naming the variable when it is not a duration of zero or more.
+func durationEnv(name string, def time.Duration, example string) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return def, fmt.Errorf("%s=%q: want a duration such as %s", name, v, example)
+	}
+	return d, nil
 }
 
 // ConfigFromEnv reads Config from the environment.
@@ -92,13 +115,12 @@ func ConfigFromEnv() (Config, error) {
 		}
 		c.Workers = n
 	}
-	c.AttemptTimeout = DefaultAttemptTimeout
-	if v := os.Getenv(EnvAttemptTimeout); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return c, fmt.Errorf("%s=%q: want a duration such as 15m", EnvAttemptTimeout, v)
-		}
-		c.AttemptTimeout = d
+	var err error
+	if c.AttemptTimeout, err = durationEnv(EnvAttemptTimeout, DefaultAttemptTimeout, "15m"); err != nil {
+		return c, err
+	}
+	if c.StartedAfter, err = durationEnv(EnvStartedAfter, DefaultStartedAfter, "1s"); err != nil {
+		return c, err
 	}
 	if v := os.Getenv(EnvBlobThreshold); v != "" {
 		n, err := strconv.Atoi(v)
@@ -202,7 +224,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		bus.Close()
 		return nil, fmt.Errorf("setting up tasks: %w", err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold})
+	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, StartedAfter: cfg.StartedAfter, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold})
 	if err != nil {
 		bus.Close()
 		return nil, err

@@ -340,6 +340,12 @@ func (m *machine) finished() error {
 	a.EndDate = m.now
 	if a.StartDate.IsZero() {
 		a.StartDate = m.now
+		if s := m.ev.StartDate; !s.IsZero() && s.Before(m.now) {
+			a.StartDate = s
+		}
+		if r.StartDate.IsZero() {
+			r.StartDate = a.StartDate
+		}
 	}
 	if m.ex.State == ExecKilling || m.ev.State == RunKilled {
 		a.State = RunKilled

@@ -717,3 +717,41 @@ func TestConcurrency_overLimitBehaviors(t *testing.T) {
 		})
 	}
 }
+
+// A worker reports a short attempt's start only with its end: the attempt
+// and its run take the worker's start date, and a started event arriving
+// after the end changes nothing.
+func TestEvents_finishedWithoutStarted(t *testing.T) {
+	f := parseFlow(t, "id: d\nnamespace: t\ntasks:\n  - {id: a, type: log, message: x}\n  - {id: b, type: log, message: y}\n")
+	for _, tc := range []struct {
+		name  string
+		start time.Duration // before the executor's now; 0: not reported
+		want  time.Duration
+	}{
+		{"reported", 3 * time.Second, 3 * time.Second},
+		{"not reported", 0, 0},
+		{"later than the executor's clock", -time.Second, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, f)
+			id := s.start(f, nil)
+			s.step() // requested
+			var start time.Time
+			if tc.start != 0 {
+				start = s.now.Add(-tc.start)
+			}
+			fin := sm.Event{ID: "f1", Type: sm.EvTaskRunFinished, ExecutionID: id, TaskRunID: "a", Attempt: 1, State: sm.RunSuccess, StartDate: start}
+			if _, err := s.deliver(fin); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := s.exec(id).Run("a")
+			want := s.now.Add(-tc.want)
+			if r.State != sm.RunSuccess || !r.StartDate.Equal(want) || !r.Attempts[0].StartDate.Equal(want) || !r.EndDate.Equal(s.now) {
+				t.Errorf("run %s start %v (attempt %v) end %v, want SUCCESS from %v to %v", r.State, r.StartDate, r.Attempts[0].StartDate, r.EndDate, want, s.now)
+			}
+			if res, err := s.deliver(sm.Event{ID: "s1", Type: sm.EvTaskRunStarted, ExecutionID: id, TaskRunID: "a", Attempt: 1}); err != nil || res.Ignored == "" {
+				t.Errorf("a late started event: err %v, ignored %q", err, res.Ignored)
+			}
+		})
+	}
+}
