@@ -208,7 +208,7 @@ func Catalog() []EventSpec {
 			Consumers: "executor",
 			Meaning: "The attempt is running on a worker: the task run and the attempt go from SUBMITTED to RUNNING. " +
 				"Workers with a reporting delay (`relay dev` and Lambda: `RELAY_STARTED_AFTER`, 1 second by default) publish it only for attempts still running after that delay; a shorter attempt reports its start date with io.relayflow.taskrun.finished, and goes from SUBMITTED to its end in one state change.",
-			Data:      eventType,
+			Data: eventType,
 			Fields: machineFields(statemachine.EvTaskRunStarted,
 				EventField{Path: "taskRunId", Doc: "Id of the task run.", Required: true},
 				EventField{Path: "attempt", Doc: "Attempt number, from 1.", Required: true},

@@ -28,11 +28,11 @@ type harness struct {
 	cancel context.CancelFunc
 	bus    *embedded.Bus
 
-	mu   sync.Mutex
+	mu      sync.Mutex
 	last    map[string]*statemachine.Execution
 	changes []string // "<run id> <state>" of every task run each commit changed
 	logs    []engine.LogEntry
-	wake chan struct{}
+	wake    chan struct{}
 }
 
 func newHarness(t testing.TB, dir string, opts ...func(*engine.Config)) *harness {
