@@ -61,6 +61,29 @@ type Commit struct {
 	Outbox []OutboxEntry
 	// Timers are durable timers to add (StartTimer commands).
 	Timers []Timer
+	// Replayable says that the event behind the commit is delivered again
+	// until its commands are carried out (the engine acknowledges a bus
+	// delivery only then). A store that implements OutboxKeeper may then
+	// keep the outbox in the execution rather than as entries to
+	// acknowledge one by one.
+	Replayable bool
+}
+
+// OutboxKeeper is a Store that may keep the outbox of a Replayable commit
+// in the execution itself: one write per transition instead of one more
+// per command (to acknowledge it). Such entries are never returned by
+// Outbox: if the process stops before carrying them out, the event behind
+// the commit is delivered again, is recognised as the execution's last
+// applied event, and the engine carries out LastOutbox.
+//
+// Contract, beyond Store's:
+//   - Commit sets Kept on the Commit.Outbox entries it kept in the
+//     execution (they need no AckOutbox) and leaves the others to the
+//     outbox.
+//   - LastOutbox returns the kept entries of the execution's last commit
+//     (none when that commit kept none), or ErrNotFound.
+type OutboxKeeper interface {
+	LastOutbox(ctx context.Context, executionID string) ([]OutboxEntry, error)
 }
 
 // OutboxEntry is a command waiting to be carried out. IDs are
@@ -72,6 +95,9 @@ type OutboxEntry struct {
 	Kind        string    `json:"kind"` // see CommandKind
 	Payload     []byte    `json:"payload"`
 	Created     time.Time `json:"created"`
+	// Kept is set by an OutboxKeeper's Commit on the entries it kept in the
+	// execution.
+	Kept bool `json:"-"`
 }
 
 // Timer is a durable timer: at FireAt, a timer.fired event is published

@@ -257,12 +257,24 @@ func (e *Engine) handleExecutionEvent(ctx context.Context, ce cloudevents.Event)
 	return e.process(ctx, ev)
 }
 
+// delivery tells the engine how an event reached it.
+type delivery int
+
+const (
+	// direct: applied by the engine itself (a dequeue); nothing delivers
+	// it again.
+	direct delivery = iota
+	// redelivered: from the bus, which delivers it again until its
+	// handler succeeds (see Commit.Replayable).
+	redelivered
+)
+
 // process applies one event to its execution. When the event ends an
 // execution of a flow with a concurrency limit, the oldest queued
 // executions of that flow start, after the execution's own lock is
 // released (see dequeue for the lock order).
 func (e *Engine) process(ctx context.Context, ev statemachine.Event) error {
-	freed, err := e.processOne(ctx, ev)
+	freed, err := e.processOne(ctx, ev, redelivered)
 	if err == nil && freed != nil {
 		e.dequeue(ctx, freed)
 	}
@@ -271,12 +283,12 @@ func (e *Engine) process(ctx context.Context, ev statemachine.Event) error {
 
 // processOne applies ev under its execution's lock and returns the flow
 // whose concurrency slot it freed, if any.
-func (e *Engine) processOne(ctx context.Context, ev statemachine.Event) (*flow.Flow, error) {
+func (e *Engine) processOne(ctx context.Context, ev statemachine.Event, how delivery) (*flow.Flow, error) {
 	unlock := e.lockExec(ev.ExecutionID)
 	defer unlock()
 	const maxConflicts = 20
 	for try := 0; ; try++ {
-		out, err := e.apply(ctx, ev)
+		out, err := e.apply(ctx, ev, how)
 		if errors.Is(err, ErrConflict) && try < maxConflicts {
 			e.conflicts.Add(1)
 			continue // another executor won: reload and apply again
@@ -286,7 +298,11 @@ func (e *Engine) processOne(ctx context.Context, ev statemachine.Event) (*flow.F
 		}
 		// The transition is durable: finish carrying out its commands even
 		// if the process is stopping, so a restart has nothing to replay.
-		e.carryOut(context.WithoutCancel(ctx), out.entries)
+		// Commands kept in the execution are carried out again only when
+		// the event is delivered again: a failure must reach the bus.
+		if err := e.carryOut(context.WithoutCancel(ctx), out.entries); err != nil && how == redelivered {
+			return nil, err
+		}
 		if e.cfg.OnCommit != nil && out.ex != nil {
 			e.cfg.OnCommit(out.ex, out.changed)
 		}
@@ -347,7 +363,7 @@ func (e *Engine) dequeue(ctx context.Context, f *flow.Flow) {
 	}
 	for i := len(queued) - 1; i >= 0 && n < f.Concurrency.Limit; i-- { // oldest first
 		ex := queued[i]
-		ended, err := e.processOne(ctx, statemachine.Event{ID: ex.ID + "/dequeued", Type: statemachine.EvDequeued, ExecutionID: ex.ID})
+		ended, err := e.processOne(ctx, statemachine.Event{ID: ex.ID + "/dequeued", Type: statemachine.EvDequeued, ExecutionID: ex.ID}, direct)
 		if err != nil {
 			e.log.Error("starting a queued execution", slog.String("execution", ex.ID), slog.Any("error", err))
 			return
@@ -361,7 +377,7 @@ func (e *Engine) dequeue(ctx context.Context, f *flow.Flow) {
 // apply loads the execution, applies ev and commits the result with its
 // commands. A new execution of a flow with a concurrency limit is admitted
 // under the flow's lock, so two requests cannot take the last slot.
-func (e *Engine) apply(ctx context.Context, ev statemachine.Event) (applied, error) {
+func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery) (applied, error) {
 	ex, err := e.cfg.Store.Execution(ctx, ev.ExecutionID)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -409,9 +425,9 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event) (applied, err
 	}
 	if res.Ignored != "" {
 		e.log.Debug("event ignored", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.String("why", res.Ignored))
-		return applied{}, nil
+		return e.replay(ctx, ex, ev, how)
 	}
-	c := Commit{Execution: res.Execution, Expected: expected, Changed: res.Changed}
+	c := Commit{Execution: res.Execution, Expected: expected, Changed: res.Changed, Replayable: how == redelivered}
 	for i, cmd := range res.Commands {
 		entry, err := encodeCommand(cmd, fmt.Sprintf("%s/%d/%d", res.Execution.ID, res.Execution.Version, i), res.Execution.ID, now)
 		if err != nil {
@@ -433,6 +449,26 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event) (applied, err
 	return out, nil
 }
 
+// replay returns the commands of ev's commit again when ev is the
+// execution's last applied event, delivered again, and the store kept the
+// commands in the execution (OutboxKeeper): the process that committed
+// them may have stopped before carrying them out. Carrying them out twice
+// is recognised downstream by their ids.
+func (e *Engine) replay(ctx context.Context, ex *statemachine.Execution, ev statemachine.Event, how delivery) (applied, error) {
+	k, ok := e.cfg.Store.(OutboxKeeper)
+	if !ok || how != redelivered || ex == nil || ex.LastEvent() != ev.ID {
+		return applied{}, nil
+	}
+	entries, err := k.LastOutbox(ctx, ex.ID)
+	if err != nil {
+		return applied{}, fmt.Errorf("reading the commands of execution %s's last event: %w", ex.ID, err)
+	}
+	if len(entries) > 0 {
+		e.log.Debug("carrying out the commands of a redelivered event again", slog.String("execution", ex.ID), slog.String("event", ev.ID), slog.Int("commands", len(entries)))
+	}
+	return applied{entries: entries}, nil
+}
+
 // failMissingSubflow answers a parent whose subflow does not exist.
 func (e *Engine) failMissingSubflow(ctx context.Context, ev statemachine.Event) error {
 	p := ev.Parent
@@ -445,27 +481,35 @@ func (e *Engine) failMissingSubflow(ctx context.Context, ev statemachine.Event) 
 	})
 }
 
-// carryOut performs committed commands and acknowledges them. A failure
-// leaves the entry in the outbox for the next recovery pass.
-func (e *Engine) carryOut(ctx context.Context, entries []OutboxEntry) {
+// carryOut performs committed commands and acknowledges those in the
+// outbox. A failure leaves the entry in the outbox for the next recovery
+// pass (or, kept in the execution, for the redelivery of its event) and
+// is returned, the first one, once the others are carried out.
+func (e *Engine) carryOut(ctx context.Context, entries []OutboxEntry) error {
 	var done []string
+	var failed error
 	for _, entry := range entries {
 		cmd, err := decodeCommand(entry)
 		if err == nil {
 			err = e.perform(ctx, cmd)
 		}
-		if errors.Is(err, ErrBusClosed) {
-			e.log.Debug("command left in the outbox for the next start: the bus is closed", slog.String("entry", entry.ID), slog.String("kind", entry.Kind))
-			continue
-		}
 		if err != nil {
-			e.log.Error("command not carried out; it stays in the outbox", slog.String("entry", entry.ID), slog.String("kind", entry.Kind), slog.Any("error", err))
+			if errors.Is(err, ErrBusClosed) {
+				e.log.Debug("command not carried out: the bus is closed", slog.String("entry", entry.ID), slog.String("kind", entry.Kind))
+			} else {
+				e.log.Error("command not carried out", slog.String("entry", entry.ID), slog.String("kind", entry.Kind), slog.Bool("kept", entry.Kept), slog.Any("error", err))
+			}
+			if failed == nil {
+				failed = fmt.Errorf("carrying out %s %s: %w", entry.Kind, entry.ID, err)
+			}
 			continue
 		}
-		done = append(done, entry.ID)
+		if !entry.Kept {
+			done = append(done, entry.ID)
+		}
 	}
 	if len(done) == 0 {
-		return
+		return failed
 	}
 	// The acknowledgement is off the critical path: the execution's next
 	// event need not wait for it, and a store that groups writes folds it
@@ -478,6 +522,7 @@ func (e *Engine) carryOut(ctx context.Context, entries []OutboxEntry) {
 			e.log.Error("acknowledging the outbox", slog.Any("error", err))
 		}
 	}()
+	return failed
 }
 
 // Wait blocks until background work (outbox acknowledgements) is done.

@@ -2,6 +2,7 @@ package statemachine_test
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -753,5 +754,37 @@ func TestEvents_finishedWithoutStarted(t *testing.T) {
 				t.Errorf("a late started event: err %v, ignored %q", err, res.Ignored)
 			}
 		})
+	}
+}
+
+func TestLastEvent_followsTheRing(t *testing.T) {
+	full := make([]string, sm.SeenLimit)
+	for i := range full {
+		full[i] = "e" + strconv.Itoa(i)
+	}
+	for _, tc := range []struct {
+		name string
+		ex   sm.Execution
+		want string
+	}{
+		{"none", sm.Execution{}, ""},
+		{"growing", sm.Execution{Seen: []string{"a", "b"}}, "b"},
+		{"just full", sm.Execution{Seen: full}, full[sm.SeenLimit-1]},
+		{"wrapped", sm.Execution{Seen: full, SeenNext: 3}, "e2"},
+	} {
+		if got := tc.ex.LastEvent(); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	// The machine's own bookkeeping agrees.
+	f := parseFlow(t, "id: d\nnamespace: t\ntasks:\n  - {id: a, type: log, message: x}\n")
+	s := newSim(t, f)
+	id := s.start(f, nil)
+	s.step() // requested
+	if _, err := s.deliver(sm.Event{ID: "s1", Type: sm.EvTaskRunStarted, ExecutionID: id, TaskRunID: "a", Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.exec(id).LastEvent(); got != "s1" {
+		t.Errorf("after s1: %q", got)
 	}
 }

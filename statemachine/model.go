@@ -180,6 +180,17 @@ func (r *TaskRun) CurrentAttempt() *Attempt {
 	return &r.Attempts[len(r.Attempts)-1]
 }
 
+// LastEvent is the id of the last event applied to the execution.
+func (e *Execution) LastEvent() string {
+	switch n := len(e.Seen); {
+	case n == 0:
+		return ""
+	case n < SeenLimit:
+		return e.Seen[n-1]
+	}
+	return e.Seen[(e.SeenNext+SeenLimit-1)%SeenLimit] // a full ring: SeenNext is the oldest
+}
+
 func (e *Execution) seen(id string) bool {
 	if e.seenSet == nil {
 		e.seenSet = make(map[string]struct{}, len(e.Seen))

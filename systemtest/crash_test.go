@@ -47,8 +47,10 @@ func checkOnce(t *testing.T, d *deployment, runs []*statemachine.Execution, task
 }
 
 // The executor is killed with SIGKILL after it wrote a state change and
-// before it published the commands: a restarted executor finds them in the
-// outbox, every execution finishes, and no task runs twice.
+// before it published the commands: the restarted executor is handed the
+// event again (its offset was never committed), recognises it as the
+// execution's last applied event and carries out the commands the state
+// change kept; every execution finishes, and no task runs twice.
 func TestCrash_executorBetweenCommitAndPublish(t *testing.T) {
 	d := newDeployment(t)
 	d.deploy(chainFlow)

@@ -74,7 +74,11 @@ func TestRace_twoExecutorsOnOneExecution(t *testing.T) {
 }
 
 // replay hands every record of relay.executions, from the first offset,
-// to a new executor once all executions have ended: nothing may change.
+// to a new executor once all executions have ended: no state changes and
+// no task runs. The only records it may publish are the commands of each
+// execution's last event again (the executor cannot tell a replay from the
+// redelivery that follows a crash before those commands were published):
+// one execution.finished per execution, with the id it had the first time.
 func replay(t *testing.T, d *deployment, ids []string) {
 	ctx := context.Background()
 	versions := map[string]int64{}
@@ -86,10 +90,13 @@ func replay(t *testing.T, d *deployment, ids []string) {
 		versions[id] = ex.Version
 	}
 	prefix := d.rt.Config.TopicPrefix
-	total := sumOffsets(t, d, prefix+engine.TopicExecutions)
-	before := map[string]int64{}
+	var total int64
+	for _, end := range endOffsets(t, d, prefix+engine.TopicExecutions) {
+		total += end
+	}
+	before := map[string]map[int]int64{}
 	for _, topic := range []string{engine.TopicTaskRuns, engine.TopicEvents, engine.TopicExecutions} {
-		before[topic] = sumOffsets(t, d, prefix+topic)
+		before[topic] = endOffsets(t, d, prefix+topic)
 	}
 	rt, err := serverless.Open(ctx, d.rt.Config, testLogger())
 	if err != nil {
@@ -115,9 +122,17 @@ func replay(t *testing.T, d *deployment, ids []string) {
 			t.Errorf("execution %s changed on replay: version %d, was %d", id, ex.Version, versions[id])
 		}
 	}
-	for topic, n := range before {
-		if after := sumOffsets(t, d, prefix+topic); after != n {
-			t.Errorf("the replay published %d records to %s", after-n, topic)
+	finished := map[string]bool{}
+	for _, id := range ids {
+		finished[id+"/finished"] = true
+	}
+	for topic, offsets := range before {
+		for _, m := range recordsSince(t, d, prefix+topic, offsets) {
+			id, typ := header(m, "ce_id"), header(m, "ce_type")
+			if topic != engine.TopicEvents || typ != engine.TypeExecutionFinished || !finished[id] {
+				t.Errorf("the replay published %s %s to %s", typ, id, topic)
+			}
+			delete(finished, id) // once each
 		}
 	}
 	if n := rt.Store.WriteUnits(); n != 0 {
@@ -125,9 +140,8 @@ func replay(t *testing.T, d *deployment, ids []string) {
 	}
 }
 
-// sumOffsets is the number of records ever written to a topic: the sum of
-// its partitions' end offsets.
-func sumOffsets(t *testing.T, d *deployment, topic string) int64 {
+// endOffsets returns the end offset of each partition of a topic.
+func endOffsets(t *testing.T, d *deployment, topic string) map[int]int64 {
 	t.Helper()
 	conn, err := kafkago.Dial("tcp", d.rt.Config.Brokers[0])
 	if err != nil {
@@ -138,7 +152,7 @@ func sumOffsets(t *testing.T, d *deployment, topic string) int64 {
 	if err != nil {
 		t.Fatalf("reading the partitions of %s: %v", topic, err)
 	}
-	var sum int64
+	ends := map[int]int64{}
 	for _, p := range parts {
 		pc, err := kafkago.DialLeader(context.Background(), "tcp", d.rt.Config.Brokers[0], topic, p.ID)
 		if err != nil {
@@ -149,7 +163,43 @@ func sumOffsets(t *testing.T, d *deployment, topic string) int64 {
 		if err != nil {
 			t.Fatalf("reading the end offset of %s/%d: %v", topic, p.ID, err)
 		}
-		sum += last
+		ends[p.ID] = last
 	}
-	return sum
+	return ends
+}
+
+// recordsSince returns the records of topic from the given offsets to the
+// partitions' current ends.
+func recordsSince(t *testing.T, d *deployment, topic string, from map[int]int64) []kafkago.Message {
+	t.Helper()
+	var out []kafkago.Message
+	for p, end := range endOffsets(t, d, topic) {
+		if end <= from[p] {
+			continue
+		}
+		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: d.rt.Config.Brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
+		if err := r.SetOffset(from[p]); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		for off := from[p]; off < end; off++ {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				t.Fatalf("reading %s/%d at %d: %v", topic, p, off, err)
+			}
+			out = append(out, m)
+		}
+		cancel()
+		r.Close()
+	}
+	return out
+}
+
+func header(m kafkago.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }

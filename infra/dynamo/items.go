@@ -20,6 +20,12 @@ const (
 	attrGSI1PK = "GSI1PK"
 	attrGSI1SK = "GSI1SK"
 	indexGSI1  = "GSI1"
+	// GSI2 lists a flow's executions. It projects the keys only, so that
+	// a commit, which rewrites the execution item but never its GSI2 keys,
+	// writes nothing to the index.
+	attrGSI2PK = "GSI2PK"
+	attrGSI2SK = "GSI2SK"
+	indexGSI2  = "GSI2"
 
 	attrBody     = "body"     // the item's document, JSON, gzip-compressed when large
 	attrEnc      = "enc"      // "gzip" when body is compressed
@@ -30,6 +36,7 @@ const (
 	attrStart    = "start"    // an execution's start date (RFC 3339, fixed width)
 	attrRevision = "revision" // a flow's revision
 	attrSeq      = "n"        // a log sequence counter
+	attrPaged    = "paged"    // on an execution item whose task runs are items of their own
 	attrExpires  = "expiresAt"
 )
 
@@ -50,7 +57,7 @@ const (
 	gsiFlows  = "FLOWS"     // GSI1: the latest revision of every flow, by ns#id
 	gsiOutbox = "OUTBOX"    // GSI1: pending outbox entries in commit order
 	gsiTimers = "TIMERS"    // GSI1: timers by due time
-	gsiExecs  = "FLOWEXEC#" // GSI1: FLOWEXEC#<ns>#<flow>: a flow's executions by start date
+	gsiExecs  = "FLOWEXEC#" // GSI2: FLOWEXEC#<ns>#<flow>: a flow's executions by start date
 )
 
 func flowPK(ns, id string) string  { return pkFlow + ns + "#" + id }

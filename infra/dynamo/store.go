@@ -52,6 +52,8 @@ type Store struct {
 
 	seqMu   sync.Mutex
 	lastSeq int64 // outbox order: nanoseconds, strictly increasing in this process
+
+	modes modeMemo // how execution items this store read or wrote keep their task runs
 }
 
 // Option configures a Store.
@@ -153,6 +155,8 @@ func (s *Store) CreateTable(ctx context.Context) error {
 			{AttributeName: aws.String(attrSK), AttributeType: str},
 			{AttributeName: aws.String(attrGSI1PK), AttributeType: str},
 			{AttributeName: aws.String(attrGSI1SK), AttributeType: str},
+			{AttributeName: aws.String(attrGSI2PK), AttributeType: str},
+			{AttributeName: aws.String(attrGSI2SK), AttributeType: str},
 		},
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
@@ -165,6 +169,13 @@ func (s *Store) CreateTable(ctx context.Context) error {
 				{AttributeName: aws.String(attrGSI1SK), KeyType: types.KeyTypeRange},
 			},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}, {
+			IndexName: aws.String(indexGSI2),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(attrGSI2PK), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(attrGSI2SK), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
 		}},
 	})
 	var inUse *types.ResourceInUseException
@@ -294,6 +305,82 @@ func (s *Store) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
 	return out, nil
 }
 
+// flowExecutions lists a flow's executions through GSI2, which holds keys
+// only: each page of keys is read back with BatchGetItem, in the index's
+// order, until f.Limit executions passed collect.
+func (s *Store) flowExecutions(ctx context.Context, f engine.ExecutionFilter, out *[]*statemachine.Execution, collect func(map[string]types.AttributeValue) error) error {
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		IndexName:                 aws.String(indexGSI2),
+		KeyConditionExpression:    aws.String("GSI2PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(gsiExecs + f.Namespace + "#" + f.FlowID)},
+		ScanIndexForward:          aws.Bool(false),
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		s.countRead(page.ConsumedCapacity)
+		for len(page.Items) > 0 {
+			keys := page.Items[:min(100, len(page.Items))]
+			page.Items = page.Items[len(keys):]
+			items, err := s.batchGet(ctx, keys)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				item := items[str(k, attrPK)]
+				if item == nil {
+					continue // deleted since (TTL)
+				}
+				if err := collect(item); err != nil {
+					return err
+				}
+				if f.Limit > 0 && len(*out) >= f.Limit {
+					return nil
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// batchGet reads up to 100 items by their keys (PK and SK of keys),
+// retrying what DynamoDB leaves unprocessed, and returns them by PK.
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) (map[string]map[string]types.AttributeValue, error) {
+	req := make([]map[string]types.AttributeValue, len(keys))
+	for i, k := range keys {
+		req[i] = map[string]types.AttributeValue{attrPK: k[attrPK], attrSK: k[attrSK]}
+	}
+	got := map[string]map[string]types.AttributeValue{}
+	for backoff := 10 * time.Millisecond; len(req) > 0; backoff *= 2 {
+		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+			RequestItems:           map[string]types.KeysAndAttributes{s.table: {Keys: req, ConsistentRead: aws.Bool(true)}},
+			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range out.ConsumedCapacity {
+			s.countRead(&c)
+		}
+		for _, item := range out.Responses[s.table] {
+			got[str(item, attrPK)] = item
+		}
+		req = out.UnprocessedKeys[s.table].Keys
+		if len(req) > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(min(backoff, time.Second)):
+			}
+		}
+	}
+	return got, nil
+}
+
 // query runs q on the table, page after page, until fn has seen limit
 // items (0: all).
 func (s *Store) query(ctx context.Context, q *dynamodb.QueryInput, limit int, fn func(map[string]types.AttributeValue) error) error {
@@ -342,24 +429,51 @@ func conflict(err error) error {
 
 // ------------------------------------------------------------- executions
 
-// Commit writes the execution item (conditional on its version), the
-// changed task runs, the outbox entries and the timers: one conditional
-// PutItem when the execution item is all there is, one TransactWriteItems
-// otherwise.
+// Commit writes the execution item (conditional on its version) with
+// what changed: while an execution is small its task runs and, for a
+// replayable commit, its outbox live in its own item, and the commit is one
+// conditional PutItem; past that (maxInlineRuns, maxInlineBytes) its task
+// runs are items of their own for good, and the commit is one
+// TransactWriteItems of the execution item, the changed task runs, the
+// outbox entries and the timers. Timers always need the transaction.
 func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 	ex := c.Execution
-	execItem, err := s.executionItem(ctx, ex)
+	prevPaged, err := s.pagedAt(ctx, ex.ID, c.Expected)
 	if err != nil {
 		return err
+	}
+	paged := prevPaged || len(ex.TaskRuns) > maxInlineRuns
+	var kept []engine.OutboxEntry
+	if c.Replayable && !paged {
+		kept = c.Outbox
+	}
+	var execItem map[string]types.AttributeValue
+	for {
+		var size int
+		if execItem, size, err = s.executionItem(ctx, ex, !paged, kept); err != nil {
+			return err
+		}
+		if paged || size <= maxInlineBytes {
+			break
+		}
+		if kept != nil {
+			kept = nil // the outbox goes to entries of its own first
+		} else {
+			paged = true
+		}
 	}
 	cond, values := "attribute_not_exists(PK)", map[string]types.AttributeValue(nil)
 	if c.Expected > 0 {
 		cond, values = "version = :expected", map[string]types.AttributeValue{":expected": avN(c.Expected)}
 	}
 	items := []map[string]types.AttributeValue{execItem}
-	if len(c.Changed) > 0 {
+	if paged {
+		runs := c.Changed
+		if !prevPaged {
+			runs = ex.TaskRuns // the task runs move out of the execution item
+		}
 		written := map[string]bool{}
-		for _, r := range c.Changed {
+		for _, r := range runs {
 			i, ok := ex.Position(r.ID)
 			if !ok {
 				return fmt.Errorf("committing execution %s: changed task run %s is not one of its task runs", ex.ID, r.ID)
@@ -375,7 +489,11 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 			items = append(items, item)
 		}
 	}
-	for _, e := range c.Outbox {
+	for i, e := range c.Outbox {
+		if kept != nil {
+			c.Outbox[i].Kept = true
+			continue
+		}
 		item := map[string]types.AttributeValue{attrPK: avS(pkOutbox + e.ID), attrSK: avS(skOutbox), attrGSI1PK: avS(gsiOutbox), attrGSI1SK: avS(fmt.Sprintf("%020d", s.nextSeq()))}
 		if err := s.putDoc(ctx, item, e.ExecutionID, e, outboxBlobFields); err != nil {
 			return fmt.Errorf("encoding outbox entry %s: %w", e.ID, err)
@@ -399,6 +517,7 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 			return fmt.Errorf("committing execution %s version %d: %w", ex.ID, ex.Version, conflict(err))
 		}
 		s.countWrite(capacities(out.ConsumedCapacity)...)
+		s.modes.set(ex.ID, ex.Version, paged)
 		return nil
 	}
 	if len(items) > maxTransactItems {
@@ -414,6 +533,7 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 		return fmt.Errorf("committing execution %s version %d: %w", ex.ID, ex.Version, conflict(err))
 	}
 	s.countWrite(out.ConsumedCapacity...)
+	s.modes.set(ex.ID, ex.Version, paged)
 	return nil
 }
 
@@ -430,16 +550,29 @@ func (s *Store) nextSeq() int64 {
 	return seq
 }
 
-// executionItem is the execution without its task runs, which have items
-// of their own.
-func (s *Store) executionItem(ctx context.Context, ex *statemachine.Execution) (map[string]types.AttributeValue, error) {
-	core := *ex
-	core.TaskRuns = nil
+// execDoc is an execution item's document: the execution (with its task
+// runs while they live in the item) and the outbox entries it keeps.
+type execDoc struct {
+	*statemachine.Execution
+	Outbox []engine.OutboxEntry `json:"outbox,omitempty"`
+}
+
+// executionItem builds the execution's item, with its task runs when
+// withRuns, else marked paged, and the outbox entries kept; it returns the
+// size of its document too.
+func (s *Store) executionItem(ctx context.Context, ex *statemachine.Execution, withRuns bool, kept []engine.OutboxEntry) (map[string]types.AttributeValue, int, error) {
+	doc := execDoc{Execution: ex, Outbox: kept}
 	start := fixedTime(ex.StartDate)
 	item := map[string]types.AttributeValue{
 		attrPK: avS(pkExec + ex.ID), attrSK: avS(skExec),
 		attrVersion: avN(ex.Version), attrState: avS(string(ex.State)), attrNS: avS(ex.Namespace), attrFlow: avS(ex.FlowID), attrStart: avS(start),
-		attrGSI1PK: avS(gsiExecs + ex.Namespace + "#" + ex.FlowID), attrGSI1SK: avS(start + "#" + ex.ID),
+		attrGSI2PK: avS(gsiExecs + ex.Namespace + "#" + ex.FlowID), attrGSI2SK: avS(start + "#" + ex.ID),
+	}
+	if !withRuns {
+		core := *ex
+		core.TaskRuns = nil
+		doc.Execution = &core
+		item[attrPaged] = avN(1)
 	}
 	if s.retention > 0 && ex.State.Terminal() {
 		end := ex.EndDate
@@ -448,16 +581,22 @@ func (s *Store) executionItem(ctx context.Context, ex *statemachine.Execution) (
 		}
 		item[attrExpires] = avN(end.Add(s.retention).Unix())
 	}
-	if err := s.putDoc(ctx, item, ex.ID, &core, execBlobFields); err != nil {
-		return nil, fmt.Errorf("encoding execution %s: %w", ex.ID, err)
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, 0, fmt.Errorf("encoding execution %s: %w", ex.ID, err)
 	}
-	return item, nil
+	if err := s.putDoc(ctx, item, ex.ID, doc, execBlobFields); err != nil {
+		return nil, 0, fmt.Errorf("encoding execution %s: %w", ex.ID, err)
+	}
+	return item, len(b), nil
 }
 
 // Execution reads the execution item and its task-run items in one query.
 func (s *Store) Execution(ctx context.Context, id string) (*statemachine.Execution, error) {
 	var core json.RawMessage
 	var runs []json.RawMessage
+	var version int64
+	paged := false
 	err := s.query(ctx, &dynamodb.QueryInput{
 		KeyConditionExpression:    aws.String("PK = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(pkExec + id)},
@@ -468,7 +607,7 @@ func (s *Store) Execution(ctx context.Context, id string) (*statemachine.Executi
 			return err
 		}
 		if str(item, attrSK) == skExec {
-			core = raw
+			core, version, paged = raw, num(item, attrVersion), item[attrPaged] != nil
 		} else {
 			runs = append(runs, raw)
 		}
@@ -480,24 +619,59 @@ func (s *Store) Execution(ctx context.Context, id string) (*statemachine.Executi
 	if core == nil {
 		return nil, fmt.Errorf("execution %s: %w", id, engine.ErrNotFound)
 	}
-	return assemble(id, core, runs)
+	s.modes.set(id, version, paged)
+	if !paged {
+		runs = nil // the item holds them
+	}
+	return assemble(id, core, runs, paged)
+}
+
+// LastOutbox returns the outbox entries the execution's last commit kept
+// in its item (engine.OutboxKeeper).
+func (s *Store) LastOutbox(ctx context.Context, executionID string) ([]engine.OutboxEntry, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), ConsistentRead: aws.Bool(true), ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		Key: map[string]types.AttributeValue{attrPK: avS(pkExec + executionID), attrSK: avS(skExec)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading execution %s: %w", executionID, err)
+	}
+	s.countRead(out.ConsumedCapacity)
+	if out.Item == nil {
+		return nil, fmt.Errorf("execution %s: %w", executionID, engine.ErrNotFound)
+	}
+	var doc struct {
+		Outbox []engine.OutboxEntry `json:"outbox"`
+	}
+	if err := s.getBody(ctx, out.Item, &doc); err != nil {
+		return nil, err
+	}
+	for i := range doc.Outbox {
+		doc.Outbox[i].Kept = true
+	}
+	return doc.Outbox, nil
 }
 
 // assemble decodes an execution from its parts through
-// statemachine.Execution's own JSON decoding, which restores its numbers.
-func assemble(id string, core json.RawMessage, runs []json.RawMessage) (*statemachine.Execution, error) {
+// statemachine.Execution's own JSON decoding, which restores its numbers:
+// the item's document, and the task-run items of a paged execution (those
+// of another live in the document).
+func assemble(id string, core json.RawMessage, runs []json.RawMessage, paged bool) (*statemachine.Execution, error) {
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(core, &doc); err != nil {
 		return nil, fmt.Errorf("decoding execution %s: %w", id, err)
 	}
-	if runs == nil {
-		runs = []json.RawMessage{}
+	delete(doc, "outbox")
+	if paged || doc["taskRuns"] == nil {
+		if runs == nil {
+			runs = []json.RawMessage{}
+		}
+		all, err := json.Marshal(runs)
+		if err != nil {
+			return nil, err
+		}
+		doc["taskRuns"] = all
 	}
-	all, err := json.Marshal(runs)
-	if err != nil {
-		return nil, err
-	}
-	doc["taskRuns"] = all
 	whole, err := json.Marshal(doc)
 	if err != nil {
 		return nil, err
@@ -509,22 +683,32 @@ func assemble(id string, core json.RawMessage, runs []json.RawMessage) (*statema
 	return &ex, nil
 }
 
-// Executions lists executions newest first, without their task runs. With
-// a namespace and a flow id it queries the flow's index; otherwise it scans
-// the table's execution items (an operator's listing, not a hot path).
+// Executions lists executions newest first (the task runs of paged
+// executions left out). With a namespace and a flow id it queries the
+// flow's index and reads the items it names; otherwise it scans the
+// table's execution items (an operator's listing, not a hot path).
 func (s *Store) Executions(ctx context.Context, f engine.ExecutionFilter) ([]*statemachine.Execution, error) {
 	var out []*statemachine.Execution
 	collect := func(item map[string]types.AttributeValue) error {
+		if f.State != "" && str(item, attrState) != string(f.State) {
+			return nil
+		}
 		var raw json.RawMessage
 		if err := s.getBody(ctx, item, &raw); err != nil {
 			return err
 		}
-		ex, err := assemble(str(item, attrPK), raw, nil)
+		ex, err := assemble(str(item, attrPK), raw, nil, item[attrPaged] != nil)
 		if err != nil {
 			return err
 		}
 		out = append(out, ex)
 		return nil
+	}
+	if f.Namespace != "" && f.FlowID != "" {
+		if err := s.flowExecutions(ctx, f, &out, collect); err != nil {
+			return nil, fmt.Errorf("listing executions of %s/%s: %w", f.Namespace, f.FlowID, err)
+		}
+		return out, nil
 	}
 	values := map[string]types.AttributeValue{}
 	var filters []string
@@ -533,23 +717,6 @@ func (s *Store) Executions(ctx context.Context, f engine.ExecutionFilter) ([]*st
 		filters = append(filters, "#state = :state")
 		names["#state"] = attrState
 		values[":state"] = avS(string(f.State))
-	}
-	if f.Namespace != "" && f.FlowID != "" {
-		values[":pk"] = avS(gsiExecs + f.Namespace + "#" + f.FlowID)
-		q := &dynamodb.QueryInput{
-			IndexName:                 aws.String(indexGSI1),
-			KeyConditionExpression:    aws.String("GSI1PK = :pk"),
-			ExpressionAttributeValues: values,
-			ScanIndexForward:          aws.Bool(false),
-		}
-		if len(filters) > 0 {
-			q.FilterExpression = aws.String(strings.Join(filters, " AND "))
-			q.ExpressionAttributeNames = names
-		}
-		if err := s.query(ctx, q, f.Limit, collect); err != nil {
-			return nil, fmt.Errorf("listing executions of %s/%s: %w", f.Namespace, f.FlowID, err)
-		}
-		return out, nil
 	}
 	filters = append(filters, "SK = :exec")
 	values[":exec"] = avS(skExec)
