@@ -149,8 +149,8 @@ type ExecutionFilter struct {
 //   - DueTimers returns timers with FireAt <= now, earliest first, until
 //     DeleteTimer removes them. Adding a timer with an existing id
 //     replaces it.
-//   - Claim is atomic: of concurrent claims of one key exactly one gets
-//     true.
+//   - Lease is atomic: of concurrent requests for a free lease exactly one
+//     is granted.
 //   - All methods are safe for concurrent use and honour ctx cancellation.
 type Store interface {
 	SaveFlow(ctx context.Context, namespace, id string, source []byte) (FlowRecord, error)
@@ -178,14 +178,33 @@ type Store interface {
 	DueTimers(ctx context.Context, now time.Time, limit int) ([]Timer, error)
 	DeleteTimer(ctx context.Context, id string) error
 
-	// Claim records key once: it returns true for the first caller and
-	// false for every later one until ttl has passed. Workers claim each
-	// attempt before running it, so an attempt delivered twice (a batch
-	// retried, an outbox entry published again) runs once.
-	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// Lease grants holder the lease on key until `until` when no one holds
+	// it, when holder does (a renewal), or when another holder's lease
+	// ended before now; otherwise it grants nothing. Either way it reports
+	// the lease as it was. Workers lease each attempt before running it
+	// and renew the lease while it runs, so an attempt delivered twice (a
+	// batch retried, a command carried out again) runs once, and one whose
+	// worker died is taken over once its lease lapses. Leases are
+	// forgotten LeaseRetention after they end.
+	Lease(ctx context.Context, key, holder string, until time.Time) (LeaseResult, error)
 
 	Close() error
 }
+
+// LeaseResult is what Store.Lease found and did.
+type LeaseResult struct {
+	// Granted: the caller now holds the lease.
+	Granted bool
+	// Holder and Until describe the lease before the call: "" and the
+	// zero time when there was none.
+	Holder string
+	Until  time.Time
+}
+
+// LeaseRetention is how long a store remembers a lease after it ended:
+// longer than any redelivery (Kafka keeps records 7 days by default), so
+// that a very late duplicate still finds it.
+const LeaseRetention = 7 * 24 * time.Hour
 
 // Topics, named as on Kafka.
 const (

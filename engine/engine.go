@@ -38,9 +38,13 @@ type Config struct {
 	// OnLog is called for every execution log line stored.
 	OnLog func(LogEntry)
 	// AttemptTimeout is the timeout of attempts of tasks that set none (0:
-	// none): on a deployment whose workers may vanish mid-task, it fails
-	// and retries the attempts they leave behind (zombie detection).
+	// none).
 	AttemptTimeout time.Duration
+	// AttemptLease is how long a worker's lease on an attempt lasts
+	// (default DefaultAttemptLease); it renews it every third of that
+	// while the attempt runs. An attempt delivered again (a worker died,
+	// its records went to another) is taken over once the lease lapses.
+	AttemptLease time.Duration
 	// StartedAfter is how long an attempt runs before its worker reports
 	// it started (a taskrun.started event, one more state change). 0:
 	// at once. An attempt that ends sooner reports its start date with its
@@ -62,6 +66,8 @@ type Engine struct {
 	flows *Flows
 	sem   chan struct{}
 
+	id        string         // this engine's name in attempt leases
+	holders   atomic.Int64   // numbers the leases it takes
 	acks      sync.WaitGroup // background outbox acknowledgements
 	conflicts atomic.Int64   // conditional writes lost to another executor
 
@@ -90,7 +96,10 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.BlobThreshold <= 0 {
 		cfg.BlobThreshold = DefaultBlobThreshold
 	}
-	return &Engine{cfg: cfg, log: cfg.Logger, flows: NewFlows(cfg.Store), sem: make(chan struct{}, cfg.Workers), running: map[string]context.CancelFunc{}, execMu: map[string]*sync.Mutex{}}, nil
+	if cfg.AttemptLease <= 0 {
+		cfg.AttemptLease = DefaultAttemptLease
+	}
+	return &Engine{cfg: cfg, id: NewID(), log: cfg.Logger, flows: NewFlows(cfg.Store), sem: make(chan struct{}, cfg.Workers), running: map[string]context.CancelFunc{}, execMu: map[string]*sync.Mutex{}}, nil
 }
 
 // Start runs the executor, the workers and the timer loop until ctx ends.
@@ -429,14 +438,16 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery)
 	}
 	c := Commit{Execution: res.Execution, Expected: expected, Changed: res.Changed, Replayable: how == redelivered}
 	for i, cmd := range res.Commands {
+		if t, ok := cmd.(statemachine.StartTimer); ok {
+			// Durable as a timer: nothing to carry out.
+			c.Timers = append(c.Timers, Timer{ID: timerID(t), ExecutionID: t.ExecutionID, TaskRunID: t.TaskRunID, Attempt: t.Attempt, Kind: t.Kind, FireAt: t.FireAt})
+			continue
+		}
 		entry, err := encodeCommand(cmd, fmt.Sprintf("%s/%d/%d", res.Execution.ID, res.Execution.Version, i), res.Execution.ID, now)
 		if err != nil {
 			return applied{}, err
 		}
 		c.Outbox = append(c.Outbox, entry)
-		if t, ok := cmd.(statemachine.StartTimer); ok {
-			c.Timers = append(c.Timers, Timer{ID: timerID(t), ExecutionID: t.ExecutionID, TaskRunID: t.TaskRunID, Attempt: t.Attempt, Kind: t.Kind, FireAt: t.FireAt})
-		}
 	}
 	if err := e.cfg.Store.Commit(ctx, c); err != nil {
 		return applied{}, fmt.Errorf("committing execution %s version %d: %w", res.Execution.ID, res.Execution.Version, err)

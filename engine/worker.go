@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
@@ -14,9 +15,9 @@ import (
 	"github.com/relayflow/relay/tasks"
 )
 
-// ClaimTTL is how long a worker's claim on an attempt lasts: longer than
-// any redelivery (Kafka keeps records 7 days by default).
-const ClaimTTL = 7 * 24 * time.Hour
+// DefaultAttemptLease is how long a worker's lease on an attempt lasts
+// without renewal (see Config.AttemptLease).
+const DefaultAttemptLease = 30 * time.Second
 
 // InvocationMargin is kept free at the end of a handler whose context has a
 // deadline (a Lambda invocation): the attempt is stopped that long before,
@@ -61,16 +62,9 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	defer func() { <-e.sem }()
 
 	base := fmt.Sprintf("%s/%s/%d", c.ExecutionID, c.TaskRunID, c.Attempt)
-	// Run each attempt once, however often it is delivered. An attempt
-	// whose worker died is not run again here: its deadline fails it and
-	// the retry policy starts a new one.
-	first, err := e.cfg.Store.Claim(ctx, "attempt/"+base, ClaimTTL)
-	if err != nil {
-		return fmt.Errorf("claiming attempt %s: %w", base, err)
-	}
-	if !first {
-		e.log.Info("dropping an attempt that was already delivered", slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Int("attempt", c.Attempt))
-		return nil
+	lease, err := e.leaseAttempt(ctx, c, base)
+	if err != nil || lease == nil {
+		return err
 	}
 	startDate := e.cfg.Now()
 	reported, err := e.reportStarted(ctx, c, base)
@@ -78,6 +72,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		return err
 	}
 	runCtx, cancel := context.WithDeadline(ctx, attemptDeadline(ctx, c.Deadline))
+	lost := lease.renew(runCtx, cancel)
 	e.mu.Lock()
 	e.running[base] = cancel
 	e.mu.Unlock()
@@ -94,7 +89,10 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	})
 	reported()
 	if ctx.Err() != nil {
-		return ctx.Err() // the process is stopping: the attempt times out (its claim keeps a redelivery from running it again)
+		return ctx.Err() // the process is stopping: once its lease lapses, the redelivered attempt is taken over
+	}
+	if lost() {
+		return nil // another worker took the attempt over and reports it
 	}
 	fin := statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
 		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate}
@@ -114,6 +112,109 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		}
 	}
 	return e.publish(ctx, TopicExecutions, c.ExecutionID, fin)
+}
+
+// attemptLease is a worker's lease on one attempt.
+type attemptLease struct {
+	e             *Engine
+	key, holder   string
+	execID, runID string
+}
+
+// leaseAttempt leases the attempt so that it runs once however often it is
+// delivered, and returns nil when it must not run here: it already ran, or
+// no longer applies. An attempt another worker holds is waited for: it
+// ends (dropped here), or that worker stops renewing its lease (it died)
+// and the attempt is taken over and run here: zombie detection by lease.
+// In an invocation too short to wait, an error asks for redelivery.
+func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRun, base string) (*attemptLease, error) {
+	l := &attemptLease{e: e, key: "attempt/" + base, holder: fmt.Sprintf("%s#%d", e.id, e.holders.Add(1)), execID: c.ExecutionID, runID: c.TaskRunID}
+	attrs := []any{slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Int("attempt", c.Attempt)}
+	// A duplicate usually arrives as the attempt ends on its first worker:
+	// look again soon, then less often.
+	poll := 25 * time.Millisecond
+	for {
+		res, err := e.cfg.Store.Lease(ctx, l.key, l.holder, e.cfg.Now().Add(e.cfg.AttemptLease))
+		if err != nil {
+			return nil, fmt.Errorf("leasing attempt %s: %w", base, err)
+		}
+		if res.Granted && res.Holder == "" {
+			return l, nil // the first delivery
+		}
+		over, err := e.attemptOver(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if over {
+			e.log.Info("dropping an attempt that was already run", attrs...)
+			return nil, nil
+		}
+		if res.Granted {
+			msg := fmt.Sprintf("attempt %d of %s: its worker stopped renewing its lease at %s; running it again on this worker", c.Attempt, c.TaskRunID, res.Until.UTC().Format(time.RFC3339))
+			e.log.Warn(msg, append(attrs, slog.String("previous", res.Holder))...)
+			e.appendLogs(ctx, []LogEntry{{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt, Time: e.cfg.Now(), Level: "WARN", Message: msg}})
+			return l, nil
+		}
+		poll = min(2*poll, e.cfg.AttemptLease/3)
+		wait := min(poll, max(time.Until(res.Until)+50*time.Millisecond, 50*time.Millisecond))
+		if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl.Add(-InvocationMargin)) {
+			return nil, fmt.Errorf("attempt %s runs on another worker (%s, lease until %s): delivering it again later", base, res.Holder, res.Until.UTC().Format(time.RFC3339))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// attemptOver tells whether the attempt no longer needs running: it ended,
+// another attempt replaced it, or its execution ended.
+func (e *Engine) attemptOver(ctx context.Context, c statemachine.ScheduleTaskRun) (bool, error) {
+	ex, err := e.cfg.Store.Execution(ctx, c.ExecutionID)
+	if errors.Is(err, ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading execution %s: %w", c.ExecutionID, err)
+	}
+	r, ok := ex.Run(c.TaskRunID)
+	if !ok {
+		return true, nil
+	}
+	a := r.CurrentAttempt()
+	return ex.State.Terminal() || r.State.Terminal() || a == nil || a.Number != c.Attempt || a.State.Terminal(), nil
+}
+
+// renew keeps the lease while the attempt runs (until ctx ends), every
+// third of its duration. If another worker took the attempt over (this
+// process stalled past the lease), the attempt is cancelled and the
+// returned function reports true: its end is not this worker's to report.
+func (l *attemptLease) renew(ctx context.Context, cancel context.CancelFunc) (lost func() bool) {
+	var gone atomic.Bool
+	every := l.e.cfg.AttemptLease / 3
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			res, err := l.e.cfg.Store.Lease(ctx, l.key, l.holder, l.e.cfg.Now().Add(l.e.cfg.AttemptLease))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				l.e.log.Warn("renewing an attempt's lease", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.Any("error", err))
+			case err == nil && !res.Granted:
+				l.e.log.Error("another worker took over the attempt: stopping it here", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.String("holder", res.Holder))
+				gone.Store(true)
+				cancel()
+				return
+			}
+		}
+	}()
+	return gone.Load
 }
 
 // reportStarted publishes the attempt's taskrun.started event: at once

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relayflow/relay/engine"
 )
 
 func TestConfigFromEnv_blobs(t *testing.T) {
@@ -72,14 +74,14 @@ func TestConfigFromEnv_blobs(t *testing.T) {
 
 func TestConfigFromEnv_durations(t *testing.T) {
 	tests := []struct {
-		name            string
-		env             map[string]string
-		timeout, report time.Duration
-		wantErr         string
+		name                   string
+		env                    map[string]string
+		timeout, lease, report time.Duration
+		wantErr                string
 	}{
-		{name: "defaults", timeout: DefaultAttemptTimeout, report: DefaultStartedAfter},
-		{name: "set", env: map[string]string{EnvAttemptTimeout: "2m", EnvStartedAfter: "250ms"}, timeout: 2 * time.Minute, report: 250 * time.Millisecond},
-		{name: "zeroTurnsThemOff", env: map[string]string{EnvAttemptTimeout: "0", EnvStartedAfter: "0s"}},
+		{name: "defaults", lease: engine.DefaultAttemptLease, report: DefaultStartedAfter},
+		{name: "set", env: map[string]string{EnvAttemptTimeout: "2m", EnvAttemptLease: "10s", EnvStartedAfter: "250ms"}, timeout: 2 * time.Minute, lease: 10 * time.Second, report: 250 * time.Millisecond},
+		{name: "zeroTurnsThemOff", env: map[string]string{EnvAttemptTimeout: "0", EnvStartedAfter: "0s"}, lease: engine.DefaultAttemptLease},
 		{name: "notADuration", env: map[string]string{EnvStartedAfter: "1"}, wantErr: EnvStartedAfter},
 		{name: "negative", env: map[string]string{EnvAttemptTimeout: "-1m"}, wantErr: EnvAttemptTimeout},
 	}
@@ -87,7 +89,7 @@ func TestConfigFromEnv_durations(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(EnvBrokers, "127.0.0.1:9092")
 			t.Setenv(EnvBlobDir, t.TempDir())
-			for _, k := range []string{EnvAttemptTimeout, EnvStartedAfter} {
+			for _, k := range []string{EnvAttemptTimeout, EnvAttemptLease, EnvStartedAfter} {
 				t.Setenv(k, tc.env[k])
 			}
 			c, err := ConfigFromEnv()
@@ -97,8 +99,8 @@ func TestConfigFromEnv_durations(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || c.AttemptTimeout != tc.timeout || c.StartedAfter != tc.report {
-				t.Errorf("attempt timeout %v, started after %v (error %v); want %v and %v", c.AttemptTimeout, c.StartedAfter, err, tc.timeout, tc.report)
+			if err != nil || c.AttemptTimeout != tc.timeout || c.AttemptLease != tc.lease || c.StartedAfter != tc.report {
+				t.Errorf("attempt timeout %v, lease %v, started after %v (error %v); want %v, %v and %v", c.AttemptTimeout, c.AttemptLease, c.StartedAfter, err, tc.timeout, tc.lease, tc.report)
 			}
 		})
 	}

@@ -31,9 +31,13 @@ const (
 	EnvTopicPrefix = "RELAY_TOPIC_PREFIX"
 	EnvWorkers     = "RELAY_WORKERS" // task attempts one process runs at once (default 8)
 	// EnvAttemptTimeout is the timeout of attempts of tasks that set none
-	// (a Go duration, default 15m, Lambda's longest invocation): an attempt
-	// whose worker vanished fails then and is retried.
+	// (a Go duration; default none).
 	EnvAttemptTimeout = "RELAY_ATTEMPT_TIMEOUT"
+	// EnvAttemptLease is how long a worker's lease on a running attempt
+	// lasts without renewal (a Go duration, default 30s; renewed every
+	// third of it): an attempt whose worker died is run again by the
+	// worker its record is delivered to next, once the lease lapses.
+	EnvAttemptLease = "RELAY_ATTEMPT_LEASE"
 	// EnvStartedAfter is how long an attempt runs before its worker reports
 	// it RUNNING (a Go duration, default 1s; 0: at once). Shorter attempts
 	// report their start with their end: one state change, not two.
@@ -52,9 +56,6 @@ const (
 	EnvS3PathStyle = "RELAY_S3_PATH_STYLE"
 )
 
-// DefaultAttemptTimeout is Lambda's longest invocation.
-const DefaultAttemptTimeout = 15 * time.Minute
-
 // DefaultStartedAfter: see EnvStartedAfter.
 const DefaultStartedAfter = time.Second
 
@@ -68,8 +69,10 @@ type Config struct {
 	Table       string
 	TopicPrefix string
 	Workers     int
-	// AttemptTimeout is the default timeout of task attempts.
+	// AttemptTimeout is the default timeout of task attempts (0: none).
 	AttemptTimeout time.Duration
+	// AttemptLease: see EnvAttemptLease.
+	AttemptLease time.Duration
 	// StartedAfter: see EnvStartedAfter.
 	StartedAfter time.Duration
 	// Bucket (S3) or else BlobDir (a local folder) keeps large values;
@@ -116,7 +119,10 @@ func ConfigFromEnv() (Config, error) {
 		c.Workers = n
 	}
 	var err error
-	if c.AttemptTimeout, err = durationEnv(EnvAttemptTimeout, DefaultAttemptTimeout, "15m"); err != nil {
+	if c.AttemptTimeout, err = durationEnv(EnvAttemptTimeout, 0, "15m"); err != nil {
+		return c, err
+	}
+	if c.AttemptLease, err = durationEnv(EnvAttemptLease, engine.DefaultAttemptLease, "30s"); err != nil {
 		return c, err
 	}
 	if c.StartedAfter, err = durationEnv(EnvStartedAfter, DefaultStartedAfter, "1s"); err != nil {
@@ -224,7 +230,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		bus.Close()
 		return nil, fmt.Errorf("setting up tasks: %w", err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, StartedAfter: cfg.StartedAfter, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold})
+	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, AttemptLease: cfg.AttemptLease, StartedAfter: cfg.StartedAfter, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold})
 	if err != nil {
 		bus.Close()
 		return nil, err

@@ -65,10 +65,10 @@ func TestCrash_executorBetweenCommitAndPublish(t *testing.T) {
 	checkOnce(t, d, d.waitEnded(ids, 90*time.Second), "one", "two", "three", "four")
 }
 
-// A worker is killed with SIGKILL while an attempt runs. The attempt is
-// never reported again: the redelivered task run is recognised as already
-// started and dropped, the attempt times out (zombie detection by
-// deadline) and its retry, on another worker, succeeds.
+// A worker is killed with SIGKILL while an attempt of a task with a
+// timeout runs. The attempt times out (a durable timer) and its retry, on
+// another worker, succeeds; the redelivered first attempt is recognised as
+// over and dropped.
 func TestCrash_workerMidTask(t *testing.T) {
 	d := newDeployment(t)
 	mark := filepath.Join(t.TempDir(), "started")
@@ -88,16 +88,7 @@ tasks:
 	d.start("executor", "executor")
 	worker := d.start("worker", "worker")
 	ids := d.submit("systemtest", "zombie", 1)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := os.Stat(mark); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the first attempt never started:\n%s", worker.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFile(t, mark, worker)
 	worker.kill()
 	d.start("worker-2", "worker")
 	ex := d.waitEnded(ids, 90*time.Second)[0]
@@ -107,5 +98,60 @@ tasks:
 	}
 	if e := r.Attempts[0].Error; e == nil || e.Kind != statemachine.KindTimeout || !strings.Contains(e.Message, "did not finish within 4s") {
 		t.Errorf("first attempt: %+v, want a timeout", r.Attempts[0])
+	}
+}
+
+// A worker is killed with SIGKILL while an attempt of a task without a
+// timeout runs: zombie detection by lease. Its record, never committed, is
+// delivered to the next worker, which waits for the dead worker's lease
+// to lapse, takes the attempt over and runs it: the execution succeeds
+// with one attempt, and its log says what happened.
+func TestCrash_workerMidTaskWithoutTimeout(t *testing.T) {
+	d := newDeployment(t)
+	mark := filepath.Join(t.TempDir(), "started")
+	d.deploy(fmt.Sprintf(`
+id: lease
+namespace: systemtest
+tasks:
+  - id: slow
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands:
+      - test -f %[1]s && exit 0
+      - touch %[1]s
+      - sleep 600
+`, mark))
+	d.start("executor", "executor")
+	worker := d.start("worker", "worker", "RELAY_ATTEMPT_LEASE=3s")
+	ids := d.submit("systemtest", "lease", 1)
+	waitFile(t, mark, worker)
+	time.Sleep(2 * time.Second) // one renewal at least
+	worker.kill()
+	d.start("worker-2", "worker", "RELAY_ATTEMPT_LEASE=3s")
+	ex := d.waitEnded(ids, 90*time.Second)[0]
+	r, _ := ex.Run("slow")
+	if ex.State != statemachine.ExecSuccess || r == nil || len(r.Attempts) != 1 {
+		t.Fatalf("execution %s: %+v", ex.State, r)
+	}
+	var warned bool
+	for line := range d.logCounts(ex.ID) {
+		warned = warned || strings.Contains(line, "its worker stopped renewing its lease")
+	}
+	if !warned {
+		t.Errorf("no log line says the attempt was taken over: %v", d.logCounts(ex.ID))
+	}
+}
+
+// waitFile waits until a task of p created path.
+func waitFile(t *testing.T, path string, p *proc) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first attempt never started:\n%s", p.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -4,41 +4,71 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/relayflow/relay/engine"
 )
 
-// Claims: CLAIM#<key>, SK CLAIM, with expiresAt for TTL.
+// Leases: CLAIM#<key>, SK CLAIM, with the holder, the end of the lease
+// (epoch milliseconds) and expiresAt for TTL.
 const (
-	pkClaim = "CLAIM#"
-	skClaim = "CLAIM"
+	pkClaim     = "CLAIM#"
+	skClaim     = "CLAIM"
+	attrHolder  = "holder"
+	attrLeaseTo = "until"
 )
 
-// Claim records key once with a conditional put: true for the first
-// caller, false afterwards. DynamoDB's TTL removes the claim after ttl;
-// until it does, an expired claim can be taken again.
-func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+// Lease grants holder the lease on key with one conditional PutItem,
+// unless another holder's lease is still running (engine.Store). The item
+// before the write comes back with the answer, granted or not, so that the
+// caller learns who held it. DynamoDB's TTL removes it
+// engine.LeaseRetention after the lease ends.
+func (s *Store) Lease(ctx context.Context, key, holder string, until time.Time) (engine.LeaseResult, error) {
 	now := time.Now()
 	out, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.table),
 		Item: map[string]types.AttributeValue{
-			attrPK: avS(pkClaim + key), attrSK: avS(skClaim), attrExpires: avN(now.Add(ttl).Unix()),
+			attrPK: avS(pkClaim + key), attrSK: avS(skClaim), attrHolder: avS(holder), attrLeaseTo: avN(until.UnixMilli()),
+			attrExpires: avN(until.Add(engine.LeaseRetention).Unix()),
 		},
-		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #exp < :now"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#exp": attrExpires},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": avN(now.Unix())},
-		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+		ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #holder = :holder OR #until < :now"),
+		ExpressionAttributeNames:            map[string]string{"#pk": attrPK, "#holder": attrHolder, "#until": attrLeaseTo},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":holder": avS(holder), ":now": avN(now.UnixMilli())},
+		ReturnValues:                        types.ReturnValueAllOld,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		ReturnConsumedCapacity:              types.ReturnConsumedCapacityTotal,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return false, nil
+		return leaseOf(ccf.Item), nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("claiming %s: %w", key, err)
+		return engine.LeaseResult{}, fmt.Errorf("leasing %s: %w", key, err)
 	}
 	s.countWrite(capacities(out.ConsumedCapacity)...)
-	return true, nil
+	res := leaseOf(out.Attributes)
+	res.Granted = true
+	return res, nil
+}
+
+// leaseOf reads a lease item (nil: none). An item of an earlier version,
+// a claim without holder or end, counts as a lease that ended when its
+// TTL says.
+func leaseOf(item map[string]types.AttributeValue) engine.LeaseResult {
+	if item == nil {
+		return engine.LeaseResult{}
+	}
+	res := engine.LeaseResult{Holder: str(item, attrHolder)}
+	if v, ok := item[attrLeaseTo].(*types.AttributeValueMemberN); ok {
+		ms, _ := strconv.ParseInt(v.Value, 10, 64)
+		res.Until = time.UnixMilli(ms)
+	} else {
+		res.Until = time.Unix(num(item, attrExpires), 0)
+	}
+	return res
 }

@@ -3,39 +3,64 @@ package embedded
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/relayflow/relay/engine"
 )
 
-// bucketClaims: claim key -> expiry (unix seconds, 8 bytes).
+// bucketClaims: lease key -> the lease, JSON.
 var bucketClaims = []byte("claims")
 
-var errClaimed = errors.New("already claimed")
+type storedLease struct {
+	Holder string    `json:"holder"`
+	Until  time.Time `json:"until"`
+}
 
-// Claim records key once: true for the first caller, false afterwards.
-// Claims expire after ttl; an expired claim can be taken again.
-func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+var errLeaseHeld = errors.New("lease held")
+
+// Lease grants holder the lease on key until `until` unless another
+// holder's lease is still running (engine.Store).
+func (s *Store) Lease(ctx context.Context, key, holder string, until time.Time) (engine.LeaseResult, error) {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return engine.LeaseResult{}, err
 	}
 	k := []byte(key)
 	now := time.Now()
+	var res engine.LeaseResult
 	check := func(tx *bbolt.Tx) error {
-		if v := tx.Bucket(bucketClaims).Get(k); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now.Unix() {
-			return errClaimed
+		res = engine.LeaseResult{}
+		if v := tx.Bucket(bucketClaims).Get(k); v != nil {
+			var old storedLease
+			if len(v) == 8 { // a claim of an earlier version: its expiry in unix seconds
+				old.Until = time.Unix(int64(binary.BigEndian.Uint64(v)), 0)
+			} else if err := json.Unmarshal(v, &old); err != nil {
+				return fmt.Errorf("decoding lease %s: %w", key, err)
+			}
+			res.Holder, res.Until = old.Holder, old.Until
+			if old.Holder != holder && old.Until.After(now) {
+				return errLeaseHeld
+			}
 		}
 		return nil
 	}
 	write := func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketClaims).Put(k, binary.BigEndian.AppendUint64(nil, uint64(now.Add(ttl).Unix())))
+		v, err := json.Marshal(storedLease{Holder: holder, Until: until})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketClaims).Put(k, v)
 	}
 	switch err := s.update(check, write); {
-	case errors.Is(err, errClaimed):
-		return false, nil
+	case errors.Is(err, errLeaseHeld):
+		return res, nil
 	case err != nil:
-		return false, err
+		return engine.LeaseResult{}, fmt.Errorf("leasing %s: %w", key, err)
 	}
-	return true, nil
+	res.Granted = true
+	return res, nil
 }
