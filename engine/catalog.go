@@ -173,7 +173,7 @@ func Catalog() []EventSpec {
 			Source:    "relay/executor",
 			Subject:   "the execution id",
 			IDs:       []string{"<execution>/<taskrun>/<attempt>/scheduled"},
-			Dedup:     "Not de-duplicated: a redelivered attempt runs again. Its io.relayflow.taskrun.started and io.relayflow.taskrun.finished carry the same ids as the first run's, so the executor applies only the first of each.",
+			Dedup:     "The worker leases the attempt (`attempt/<execution>/<taskrun>/<attempt>`) before running it: a second delivery finds the lease, waits until the attempt ended (then drops it) or the lease lapsed (its worker died: it runs the attempt). Events of a run taken over carry the same ids as the first worker's, so the executor applies only the first of each.",
 			Producers: "executor",
 			Consumers: "worker",
 			Meaning: "One attempt of a runnable task, with its properties already rendered. The worker publishes io.relayflow.taskrun.started, runs the task until it ends or its deadline passes, and publishes io.relayflow.taskrun.finished. " +

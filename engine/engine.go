@@ -50,6 +50,11 @@ type Config struct {
 	// at once. An attempt that ends sooner reports its start date with its
 	// end only, so short tasks cost one state change instead of two.
 	StartedAfter time.Duration
+	// CacheExecutions is how many executions the executor keeps in memory
+	// after committing them (0: none), to apply their next events without
+	// reading them back from the store. The executions handed to OnCommit
+	// are then changed by later events: OnCommit must not keep them.
+	CacheExecutions int
 	// Blobs keeps the data of events larger than BlobThreshold, which then
 	// travel as a reference (ExtensionDataRef). Nil: events carry their
 	// data whatever its size (fine on the in-process bus).
@@ -68,6 +73,7 @@ type Engine struct {
 
 	id        string         // this engine's name in attempt leases
 	holders   atomic.Int64   // numbers the leases it takes
+	cache     *execCache     // executions committed last (Config.CacheExecutions)
 	acks      sync.WaitGroup // background outbox acknowledgements
 	conflicts atomic.Int64   // conditional writes lost to another executor
 
@@ -99,7 +105,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.AttemptLease <= 0 {
 		cfg.AttemptLease = DefaultAttemptLease
 	}
-	return &Engine{cfg: cfg, id: NewID(), log: cfg.Logger, flows: NewFlows(cfg.Store), sem: make(chan struct{}, cfg.Workers), running: map[string]context.CancelFunc{}, execMu: map[string]*sync.Mutex{}}, nil
+	return &Engine{cfg: cfg, id: NewID(), cache: newExecCache(cfg.CacheExecutions), log: cfg.Logger, flows: NewFlows(cfg.Store), sem: make(chan struct{}, cfg.Workers), running: map[string]context.CancelFunc{}, execMu: map[string]*sync.Mutex{}}, nil
 }
 
 // Start runs the executor, the workers and the timer loop until ctx ends.
@@ -387,13 +393,19 @@ func (e *Engine) dequeue(ctx context.Context, f *flow.Flow) {
 // commands. A new execution of a flow with a concurrency limit is admitted
 // under the flow's lock, so two requests cannot take the last slot.
 func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery) (applied, error) {
-	ex, err := e.cfg.Store.Execution(ctx, ev.ExecutionID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		ex = nil
-	case err != nil:
-		return applied{}, fmt.Errorf("loading execution %s: %w", ev.ExecutionID, err)
+	ex := e.cache.take(ev.ExecutionID)
+	cached := ex != nil
+	if !cached {
+		var err error
+		ex, err = e.cfg.Store.Execution(ctx, ev.ExecutionID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			ex = nil
+		case err != nil:
+			return applied{}, fmt.Errorf("loading execution %s: %w", ev.ExecutionID, err)
+		}
 	}
+	var err error
 	var f *flow.Flow
 	if ex != nil {
 		f, err = e.Flow(ctx, ex.Namespace, ex.FlowID, ex.Revision)
@@ -426,6 +438,10 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery)
 	}
 	now := e.cfg.Now()
 	res, err := statemachine.Apply(f, ex, ev, now, statemachine.Options{Secret: e.cfg.Secrets, AttemptTimeout: e.cfg.AttemptTimeout})
+	if cached && (err != nil || res.Ignored != "") {
+		// The cached execution may be stale: decide on the stored one.
+		return e.apply(ctx, ev, how)
+	}
 	if err != nil {
 		// Impossible or malformed events change nothing; they are logged
 		// and dropped rather than redelivered for ever.
@@ -453,6 +469,7 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery)
 		return applied{}, fmt.Errorf("committing execution %s version %d: %w", res.Execution.ID, res.Execution.Version, err)
 	}
 	fault("after-commit")
+	e.cache.put(res.Execution)
 	out := applied{entries: c.Outbox, ex: res.Execution, changed: res.Changed}
 	if f.Concurrency != nil && !wasDone && res.Execution.State.Terminal() {
 		out.freed = f

@@ -487,19 +487,12 @@ const floorTopic = "bench.floor"
 // called, on a topic of its own) and a conditional PutItem through the
 // DynamoDB client. It keeps samples of each.
 //
-// For the account of where a step's time goes it also times what a step
-// does on DynamoDB: a transaction of four items (the commit of a finished
-// run: the execution, conditional on its version, two task runs and an
-// outbox entry) and reading a whole execution (Store.Execution).
 type floor struct {
-	r         *rig
-	arrived   chan string
-	kafka     []time.Duration
-	put       []time.Duration
-	tx        []time.Duration
-	query     []time.Duration
-	version   int64
-	txVersion int64
+	r       *rig
+	arrived chan string
+	kafka   []time.Duration
+	put     []time.Duration
+	version int64
 }
 
 func newFloor(ctx context.Context, b *testing.B, r *rig) *floor {
@@ -569,34 +562,8 @@ func (f *floor) conditionalPut(ctx context.Context) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// transaction writes what the commit of a finished task run writes.
-func (f *floor) transaction(ctx context.Context) (time.Duration, error) {
-	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-	body := s(strings.Repeat("x", 400))
-	put := func(pk, sk string) types.TransactWriteItem {
-		return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(f.r.cfg.Table), Item: map[string]types.AttributeValue{"PK": s(pk), "SK": s(sk), "body": body}}}
-	}
-	exec := put("BENCH#tx", "EXEC")
-	exec.Put.Item["version"] = &types.AttributeValueMemberN{Value: fmt.Sprint(f.txVersion + 1)}
-	exec.Put.ConditionExpression = aws.String("attribute_not_exists(PK)")
-	if f.txVersion > 0 {
-		exec.Put.ConditionExpression = aws.String("version = :expected")
-		exec.Put.ExpressionAttributeValues = map[string]types.AttributeValue{":expected": &types.AttributeValueMemberN{Value: fmt.Sprint(f.txVersion)}}
-	}
-	start := time.Now()
-	_, err := f.r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		exec, put("BENCH#tx", "RUN#1"), put("BENCH#tx", "RUN#2"), put(fmt.Sprintf("BENCH#out%d", f.txVersion), "OUTBOX"),
-	}})
-	if err != nil {
-		return 0, fmt.Errorf("transaction: %w", err)
-	}
-	f.txVersion++
-	return time.Since(start), nil
-}
-
-// sample takes n of each measurement, alternating them; executionID is
-// the execution to read.
-func (f *floor) sample(ctx context.Context, n int, executionID string) error {
+// sample takes n of each measurement, alternating them.
+func (f *floor) sample(ctx context.Context, n int) error {
 	for range n {
 		d, err := f.roundTrip(ctx, 10*time.Second)
 		if err != nil {
@@ -607,15 +574,6 @@ func (f *floor) sample(ctx context.Context, n int, executionID string) error {
 			return err
 		}
 		f.put = append(f.put, d)
-		if d, err = f.transaction(ctx); err != nil {
-			return err
-		}
-		f.tx = append(f.tx, d)
-		start := time.Now()
-		if _, err := f.r.probe.Execution(ctx, executionID); err != nil {
-			return err
-		}
-		f.query = append(f.query, time.Since(start))
 	}
 	return nil
 }
@@ -644,10 +602,11 @@ func linearFlow(id string, n int) []byte {
 // BenchmarkDist_stepOverhead measures the step-to-step overhead of the
 // distributed path: a task run finished -> the next one started, on a
 // 20-step linear flow of no-op tasks, one execution at a time, with one
-// worker process. Both dates are the executor's (when it applied the
-// worker's finished and started events), read from the stored task runs.
-// In the same run it measures the floor, a Kafka round trip plus a
-// conditional PutItem, alternating with the executions.
+// worker process. Both dates are the worker's: when it published run N's
+// taskrun.finished (the event's time) and when it started run N+1 (the
+// start date that event carries, stored with the run). In the same run it
+// measures the floor, a Kafka round trip plus a conditional PutItem,
+// alternating with the executions.
 func BenchmarkDist_stepOverhead(b *testing.B) {
 	const executions = 15      // 19 steps each
 	r := startRig(b, 1, false) // the workers reach DynamoDB directly
@@ -665,7 +624,6 @@ func BenchmarkDist_stepOverhead(b *testing.B) {
 		}
 	}
 	fl := newFloor(ctx, b, r)
-	var gaps []time.Duration
 	var runs []*statemachine.Execution
 	b.ResetTimer()
 	for range b.N {
@@ -679,16 +637,17 @@ func BenchmarkDist_stepOverhead(b *testing.B) {
 				b.Fatal(err)
 			}
 			runs = append(runs, ex)
-			for k := 1; k < len(ex.TaskRuns); k++ {
-				gaps = append(gaps, ex.TaskRuns[k].StartDate.Sub(ex.TaskRuns[k-1].EndDate))
-			}
-			if err := fl.sample(ctx, 10, id); err != nil {
+			if err := fl.sample(ctx, 10); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
 	b.StopTimer()
-	p50, p99 := quantile(gaps, 0.50), quantile(gaps, 0.99)
+	split, err := r.stepSplit(ctx, runs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p50, p99 := quantile(split.step, 0.50), quantile(split.step, 0.99)
 	kafkaP50, putP50 := quantile(fl.kafka, 0.5), quantile(fl.put, 0.5)
 	floorP50 := kafkaP50 + putP50
 	b.ReportMetric(ms(p50), "p50-ms")
@@ -697,38 +656,30 @@ func BenchmarkDist_stepOverhead(b *testing.B) {
 	b.ReportMetric(ms(kafkaP50), "kafka-ms")
 	b.ReportMetric(ms(putP50), "put-ms")
 	b.ReportMetric(float64(p50)/float64(floorP50), "overhead/floor")
-	b.ReportMetric(ms(quantile(fl.tx, 0.5)), "tx-ms")
-	b.ReportMetric(ms(quantile(fl.query, 0.5)), "query-ms")
-
-	// Where a step's time goes, from the times the events carry: the
-	// executor's taskrun.scheduled (stamped as it starts carrying out the
-	// commit that ended the previous run) and the worker's started event
-	// (stamped as the worker publishes it).
-	split, err := r.stepSplit(ctx, runs)
-	if err != nil {
-		b.Fatal(err)
-	}
+	b.ReportMetric(ms(quantile(split.toExecutor, 0.5)), "to-executor-ms")
 	b.ReportMetric(ms(quantile(split.commit, 0.5)), "commit-ms")
 	b.ReportMetric(ms(quantile(split.toWorker, 0.5)), "to-worker-ms")
-	b.ReportMetric(ms(quantile(split.toExecutor, 0.5)), "to-executor-ms")
 }
 
-// split is a step's time in three parts.
+// split is a step's time, whole and in three parts, from the times the
+// events and the stored task runs carry (one machine, one clock).
 type split struct {
-	// commit: run N's end applied -> run N+1's taskrun.scheduled stamped:
-	// the rest of the apply, the DynamoDB commit.
-	commit []time.Duration
-	// toWorker: scheduled -> the worker's started event stamped: the
-	// publish, Kafka to the worker, the EventSource window.
-	toWorker []time.Duration
-	// toExecutor: started stamped -> run N+1's start applied: the publish,
-	// Kafka to the executor, the window, loading the execution.
+	// step: the worker published run N's finished -> it started run N+1.
+	step []time.Duration
+	// toExecutor: finished published -> applied by the executor (run N's
+	// end date): Kafka to the executor, the EventSource window.
 	toExecutor []time.Duration
+	// commit: applied -> run N+1's taskrun.scheduled stamped: the rest of
+	// the apply and the commit, one conditional PutItem.
+	commit []time.Duration
+	// toWorker: scheduled -> run N+1 started (its start date): the
+	// publish, Kafka to the worker, the window, the attempt's lease.
+	toWorker []time.Duration
 }
 
 func (r *rig) stepSplit(ctx context.Context, runs []*statemachine.Execution) (split, error) {
 	var s split
-	scheduled, started := map[string]time.Time{}, map[string]time.Time{}
+	scheduled, finished := map[string]time.Time{}, map[string]time.Time{}
 	evs, err := r.topicEvents(ctx, engine.TopicTaskRuns)
 	if err != nil {
 		return s, err
@@ -744,21 +695,22 @@ func (r *rig) stepSplit(ctx context.Context, runs []*statemachine.Execution) (sp
 	}
 	for _, ce := range evs {
 		ev, err := engine.DecodeMachineEvent(ce)
-		if err == nil && ev.Type == statemachine.EvTaskRunStarted {
-			earliest(started, ev.ExecutionID+"/"+ev.TaskRunID, ce.Time())
+		if err == nil && ev.Type == statemachine.EvTaskRunFinished {
+			earliest(finished, ev.ExecutionID+"/"+ev.TaskRunID, ce.Time())
 		}
 	}
 	for _, ex := range runs {
 		for k := 1; k < len(ex.TaskRuns); k++ {
-			key := ex.ID + "/" + ex.TaskRuns[k].ID
-			sch, ok1 := scheduled[key]
-			st, ok2 := started[key]
+			prev, next := ex.TaskRuns[k-1], ex.TaskRuns[k]
+			fin, ok1 := finished[ex.ID+"/"+prev.ID]
+			sch, ok2 := scheduled[ex.ID+"/"+next.ID]
 			if !ok1 || !ok2 {
-				return s, fmt.Errorf("no scheduled or started event for %s", key)
+				return s, fmt.Errorf("no finished event for %s or no scheduled one for %s in %s", prev.ID, next.ID, ex.ID)
 			}
-			s.commit = append(s.commit, sch.Sub(ex.TaskRuns[k-1].EndDate))
-			s.toWorker = append(s.toWorker, st.Sub(sch))
-			s.toExecutor = append(s.toExecutor, ex.TaskRuns[k].StartDate.Sub(st))
+			s.step = append(s.step, next.StartDate.Sub(fin))
+			s.toExecutor = append(s.toExecutor, prev.EndDate.Sub(fin))
+			s.commit = append(s.commit, sch.Sub(prev.EndDate))
+			s.toWorker = append(s.toWorker, next.StartDate.Sub(sch))
 		}
 	}
 	return s, nil

@@ -59,6 +59,11 @@ const (
 // DefaultStartedAfter: see EnvStartedAfter.
 const DefaultStartedAfter = time.Second
 
+// executorCache is how many executions an executor keeps in memory after
+// committing them: events of one execution come to the executor that owns
+// its partition, which then need not read it back (engine.Config).
+const executorCache = 10000
+
 // maxBlobThreshold keeps what stays in an item or a message well below
 // DynamoDB's 400 KB and Kafka's 1 MB.
 const maxBlobThreshold = 256 << 10
@@ -230,7 +235,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		bus.Close()
 		return nil, fmt.Errorf("setting up tasks: %w", err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, AttemptLease: cfg.AttemptLease, StartedAfter: cfg.StartedAfter, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold})
+	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, AttemptLease: cfg.AttemptLease, StartedAfter: cfg.StartedAfter, CacheExecutions: executorCache, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold})
 	if err != nil {
 		bus.Close()
 		return nil, err

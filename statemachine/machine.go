@@ -34,10 +34,8 @@ type Options struct {
 	// before they are marked KILLED anyway (default 30s).
 	KillGrace time.Duration
 	// AttemptTimeout is the timeout of attempts of tasks that set none (0:
-	// none). A deployment whose workers can vanish mid-task (a process
-	// killed, a Lambda invocation cut short) sets it, so that an attempt
-	// nobody will finish fails with a timeout and is retried: zombie
-	// detection by deadline.
+	// none): an attempt not finished by then fails with a timeout and its
+	// retry policy applies.
 	AttemptTimeout time.Duration
 }
 

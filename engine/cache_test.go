@@ -1,0 +1,94 @@
+package engine_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/embedded"
+	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/tasks"
+)
+
+// An executor that keeps executions in memory (CacheExecutions) may hold
+// a stale one when another executor moved it on: its event is then applied
+// to the stored execution, whether the stale state rejects it (an unknown
+// task run) or accepts it (the commit conflicts).
+func TestCache_staleExecutionsAreReadAgain(t *testing.T) {
+	st, err := embedded.OpenStore(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	bus := embedded.NewBus() // nothing consumes it: the test hands events to the executors
+	t.Cleanup(func() { bus.Close() })
+	reg, err := tasks.Builtin(tasks.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newEngine := func(cache int) *engine.Engine {
+		e, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, CacheExecutions: cache, Logger: testLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	a, b := newEngine(100), newEngine(0)
+	ctx := context.Background()
+	if _, _, err := a.Deploy(ctx, "two.yaml", []byte("id: two\nnamespace: t\ntasks:\n  - {id: x, type: io.kestra.plugin.core.debug.Return, format: x}\n  - {id: y, type: io.kestra.plugin.core.debug.Return, format: y}\n")); err != nil {
+		t.Fatal(err)
+	}
+	deliver := func(e *engine.Engine, ev statemachine.Event) {
+		t.Helper()
+		ce, err := engine.MachineEvent(ev, "test", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.ExecutorHandler()(ctx, ce); err != nil {
+			t.Fatalf("%s: %v", ev.ID, err)
+		}
+	}
+	finished := func(id, run string) statemachine.Event {
+		return statemachine.Event{ID: id + "/" + run + "/fin", Type: statemachine.EvTaskRunFinished, ExecutionID: id, TaskRunID: run, Attempt: 1, State: statemachine.RunSuccess}
+	}
+	for _, tc := range []struct {
+		name          string
+		byB           statemachine.Event // applied by the executor without a cache
+		byA           statemachine.Event // then by the one whose cached copy it made stale
+		wantConflicts int64
+	}{
+		{"rejected by the stale copy", statemachine.Event{ID: "fin-x", Type: statemachine.EvTaskRunFinished, TaskRunID: "x", Attempt: 1, State: statemachine.RunSuccess},
+			statemachine.Event{ID: "fin-y", Type: statemachine.EvTaskRunFinished, TaskRunID: "y", Attempt: 1, State: statemachine.RunSuccess}, 0},
+		{"accepted by the stale copy", statemachine.Event{ID: "start-x", Type: statemachine.EvTaskRunStarted, TaskRunID: "x", Attempt: 1},
+			statemachine.Event{ID: "fin-x", Type: statemachine.EvTaskRunFinished, TaskRunID: "x", Attempt: 1, State: statemachine.RunSuccess}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := engine.NewID()
+			before := a.Conflicts()
+			deliver(a, statemachine.Event{ID: id + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: id, Namespace: "t", FlowID: "two"})
+			tc.byB.ExecutionID, tc.byA.ExecutionID = id, id
+			deliver(b, tc.byB)
+			deliver(a, tc.byA)
+			ex, err := st.Execution(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range []statemachine.Event{tc.byB, tc.byA} {
+				if !slices.Contains(ex.Seen, ev.ID) {
+					t.Errorf("event %s is not applied: seen %v", ev.ID, ex.Seen)
+				}
+			}
+			if n := a.Conflicts() - before; n != tc.wantConflicts {
+				t.Errorf("%d conflicts, want %d", n, tc.wantConflicts)
+			}
+			// The cache follows: the next event applies without a conflict.
+			deliver(a, finished(id, "y"))
+			if ex, _ := st.Execution(ctx, id); ex.State != statemachine.ExecSuccess {
+				t.Errorf("execution %s, want SUCCESS", ex.State)
+			}
+		})
+	}
+}
