@@ -486,7 +486,6 @@ const floorTopic = "bench.floor"
 // (the project's bus, from Publish called to the subscriber's handler
 // called, on a topic of its own) and a conditional PutItem through the
 // DynamoDB client. It keeps samples of each.
-//
 type floor struct {
 	r       *rig
 	arrived chan string
