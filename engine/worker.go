@@ -62,7 +62,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	defer func() { <-e.sem }()
 
 	base := fmt.Sprintf("%s/%s/%d", c.ExecutionID, c.TaskRunID, c.Attempt)
-	lease, err := e.leaseAttempt(ctx, c, base)
+	lease, err := e.leaseAttempt(ctx, c, base, e.cfg.Now().Sub(ce.Time()) > staleAfter)
 	if err != nil || lease == nil {
 		return err
 	}
@@ -121,13 +121,20 @@ type attemptLease struct {
 	execID, runID string
 }
 
+// staleAfter is the age from which a scheduled attempt is checked against
+// its execution before it runs, even on its first delivery: one that
+// waited that long (a backlog, a worker down) may have been killed or
+// replaced meanwhile. A prompt delivery is not checked: the read would
+// cost every task run a step's worth of latency for a case that is rare.
+const staleAfter = time.Second
+
 // leaseAttempt leases the attempt so that it runs once however often it is
 // delivered, and returns nil when it must not run here: it already ran, or
-// no longer applies. An attempt another worker holds is waited for: it
+// no longer applies (checked on a first delivery too when stale). An attempt another worker holds is waited for: it
 // ends (dropped here), or that worker stops renewing its lease (it died)
 // and the attempt is taken over and run here: zombie detection by lease.
 // In an invocation too short to wait, an error asks for redelivery.
-func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRun, base string) (*attemptLease, error) {
+func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRun, base string, stale bool) (*attemptLease, error) {
 	l := &attemptLease{e: e, key: "attempt/" + base, holder: fmt.Sprintf("%s#%d", e.id, e.holders.Add(1)), execID: c.ExecutionID, runID: c.TaskRunID}
 	attrs := []any{slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Int("attempt", c.Attempt)}
 	// A duplicate usually arrives as the attempt ends on its first worker:
@@ -138,7 +145,7 @@ func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRu
 		if err != nil {
 			return nil, fmt.Errorf("leasing attempt %s: %w", base, err)
 		}
-		if res.Granted && res.Holder == "" {
+		if res.Granted && res.Holder == "" && !stale {
 			return l, nil // the first delivery
 		}
 		over, err := e.attemptOver(ctx, c)
@@ -146,8 +153,11 @@ func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRu
 			return nil, err
 		}
 		if over {
-			e.log.Info("dropping an attempt that was already run", attrs...)
+			e.log.Info("dropping an attempt that ran already or no longer applies", attrs...)
 			return nil, nil
+		}
+		if res.Granted && res.Holder == "" {
+			return l, nil // the first delivery, still wanted
 		}
 		if res.Granted {
 			msg := fmt.Sprintf("attempt %d of %s: its worker stopped renewing its lease at %s; running it again on this worker", c.Attempt, c.TaskRunID, res.Until.UTC().Format(time.RFC3339))

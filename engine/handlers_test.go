@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -10,32 +11,40 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
 )
 
-// An executor that keeps executions in memory (CacheExecutions) may hold
-// a stale one when another executor moved it on: its event is then applied
-// to the stored execution, whether the stale state rejects it (an unknown
-// task run) or accepts it (the commit conflicts).
-func TestCache_staleExecutionsAreReadAgain(t *testing.T) {
+// bareEngines returns an embedded store and a constructor of engines on it
+// (with the given execution cache) that share a bus nothing consumes: the
+// tests hand events to the engines' handlers themselves.
+func bareEngines(t *testing.T) (*embedded.Store, func(cache int) *engine.Engine) {
 	st, err := embedded.OpenStore(filepath.Join(t.TempDir(), "relay.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	bus := embedded.NewBus() // nothing consumes it: the test hands events to the executors
+	bus := embedded.NewBus()
 	t.Cleanup(func() { bus.Close() })
 	reg, err := tasks.Builtin(tasks.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	newEngine := func(cache int) *engine.Engine {
+	return st, func(cache int) *engine.Engine {
 		e, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, CacheExecutions: cache, Logger: testLogger()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return e
 	}
+}
+
+// An executor that keeps executions in memory (CacheExecutions) may hold
+// a stale one when another executor moved it on: its event is then applied
+// to the stored execution, whether the stale state rejects it (an unknown
+// task run) or accepts it (the commit conflicts).
+func TestCache_staleExecutionsAreReadAgain(t *testing.T) {
+	st, newEngine := bareEngines(t)
 	a, b := newEngine(100), newEngine(0)
 	ctx := context.Background()
 	if _, _, err := a.Deploy(ctx, "two.yaml", []byte("id: two\nnamespace: t\ntasks:\n  - {id: x, type: io.kestra.plugin.core.debug.Return, format: x}\n  - {id: y, type: io.kestra.plugin.core.debug.Return, format: y}\n")); err != nil {
@@ -88,6 +97,40 @@ func TestCache_staleExecutionsAreReadAgain(t *testing.T) {
 			deliver(a, finished(id, "y"))
 			if ex, _ := st.Execution(ctx, id); ex.State != statemachine.ExecSuccess {
 				t.Errorf("execution %s, want SUCCESS", ex.State)
+			}
+		})
+	}
+}
+
+// A worker checks an attempt that waited more than a second for it against
+// its execution before running it: one that no longer applies (here: its
+// execution does not exist) is dropped. A prompt delivery runs at once.
+func TestWorker_staleAttemptsAreCheckedFirst(t *testing.T) {
+	_, newEngine := bareEngines(t)
+	e := newEngine(0)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name    string
+		age     time.Duration
+		wantRun bool
+	}{
+		{"prompt", 0, true},
+		{"stale", 5 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mark := filepath.Join(dir, tc.name)
+			c := statemachine.ScheduleTaskRun{ExecutionID: engine.NewID(), TaskRunID: "t", TaskID: "t", Type: flow.TypeShell, Attempt: 1,
+				Props: map[string]any{"commands": []any{"touch " + mark}}}
+			ce, err := engine.NewEvent(c.ExecutionID+"/t/1/scheduled", engine.TypeTaskRunScheduled, "test", c.ExecutionID, time.Now().Add(-tc.age), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.WorkerHandler()(context.Background(), ce); err != nil {
+				t.Fatal(err)
+			}
+			_, statErr := os.Stat(mark)
+			if ran := statErr == nil; ran != tc.wantRun {
+				t.Errorf("the attempt ran: %v, want %v", ran, tc.wantRun)
 			}
 		})
 	}
