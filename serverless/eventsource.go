@@ -57,6 +57,15 @@ func (s *EventSource) Run(ctx context.Context) error {
 	defer r.Close()
 	var pending []kafkago.Message // fetched, not yet committed (a failed batch is retried)
 	backoff := 100 * time.Millisecond
+	pause := func() bool { // waits out the backoff and doubles it; false once ctx ended
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		return true
+	}
 	for {
 		for len(pending) < size {
 			fetchCtx := ctx
@@ -78,12 +87,9 @@ func (s *EventSource) Run(ctx context.Context) error {
 					// The group coordinator is not ready (a broker that just
 					// started loads its offsets): the reader heals by itself.
 					log.Warn("consumer group not ready; retrying", slog.String("topic", s.Topic), slog.Any("error", err))
-					select {
-					case <-ctx.Done():
+					if !pause() {
 						return nil
-					case <-time.After(backoff):
 					}
-					backoff = min(2*backoff, 5*time.Second)
 					continue
 				}
 				return fmt.Errorf("consuming %s: %w", s.Topic, err)
@@ -95,12 +101,9 @@ func (s *EventSource) Run(ctx context.Context) error {
 				return nil
 			}
 			log.Error("batch failed; delivering it again", slog.String("topic", s.Topic), slog.Int("records", len(pending)), slog.Any("error", err))
-			select {
-			case <-ctx.Done():
+			if !pause() {
 				return nil
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
 		backoff = 100 * time.Millisecond

@@ -70,28 +70,9 @@ func TestCrash_executorBetweenCommitAndPublish(t *testing.T) {
 // another worker, succeeds; the redelivered first attempt is recognised as
 // over and dropped.
 func TestCrash_workerMidTask(t *testing.T) {
-	d := newDeployment(t)
-	mark := filepath.Join(t.TempDir(), "started")
-	d.deploy(fmt.Sprintf(`
-id: zombie
-namespace: systemtest
-tasks:
-  - id: slow
-    type: io.kestra.plugin.scripts.shell.Commands
+	_, ex := killWorkerMidTask(t, `
     timeout: PT4S
-    retry: {type: constant, interval: PT1S, maxAttempts: 3}
-    commands:
-      - test -f %[1]s && exit 0
-      - touch %[1]s
-      - sleep 60
-`, mark))
-	d.start("executor", "executor")
-	worker := d.start("worker", "worker")
-	ids := d.submit("systemtest", "zombie", 1)
-	waitFile(t, mark, worker)
-	worker.kill()
-	d.start("worker-2", "worker")
-	ex := d.waitEnded(ids, 90*time.Second)[0]
+    retry: {type: constant, interval: PT1S, maxAttempts: 3}`)
 	r, _ := ex.Run("slow")
 	if ex.State != statemachine.ExecSuccess || r == nil || len(r.Attempts) != 2 {
 		t.Fatalf("execution %s: %+v", ex.State, r)
@@ -107,51 +88,55 @@ tasks:
 // to lapse, takes the attempt over and runs it: the execution succeeds
 // with one attempt, and its log says what happened.
 func TestCrash_workerMidTaskWithoutTimeout(t *testing.T) {
-	d := newDeployment(t)
-	mark := filepath.Join(t.TempDir(), "started")
-	d.deploy(fmt.Sprintf(`
-id: lease
-namespace: systemtest
-tasks:
-  - id: slow
-    type: io.kestra.plugin.scripts.shell.Commands
-    commands:
-      - test -f %[1]s && exit 0
-      - touch %[1]s
-      - sleep 600
-`, mark))
-	d.start("executor", "executor")
-	worker := d.start("worker", "worker", "RELAY_ATTEMPT_LEASE=3s")
-	ids := d.submit("systemtest", "lease", 1)
-	waitFile(t, mark, worker)
-	time.Sleep(2 * time.Second) // one renewal at least
-	worker.kill()
-	d.start("worker-2", "worker", "RELAY_ATTEMPT_LEASE=3s")
-	ex := d.waitEnded(ids, 90*time.Second)[0]
+	d, ex := killWorkerMidTask(t, "", "RELAY_ATTEMPT_LEASE=3s")
 	r, _ := ex.Run("slow")
 	if ex.State != statemachine.ExecSuccess || r == nil || len(r.Attempts) != 1 {
 		t.Fatalf("execution %s: %+v", ex.State, r)
 	}
 	var warned bool
-	for line := range d.logCounts(ex.ID) {
+	logs := d.logCounts(ex.ID)
+	for line := range logs {
 		warned = warned || strings.Contains(line, "its worker stopped renewing its lease")
 	}
 	if !warned {
-		t.Errorf("no log line says the attempt was taken over: %v", d.logCounts(ex.ID))
+		t.Errorf("no log line says the attempt was taken over: %v", logs)
 	}
 }
 
-// waitFile waits until a task of p created path.
-func waitFile(t *testing.T, path string, p *proc) {
-	t.Helper()
+// killWorkerMidTask runs a flow of one shell task `slow` (with the extra
+// task properties given, YAML indented by 4) that succeeds at once when it
+// runs a second time: the first attempt starts on a worker, which is
+// killed with SIGKILL after a second; a second worker starts. It returns
+// the deployment and the ended execution.
+func killWorkerMidTask(t *testing.T, props string, workerEnv ...string) (*deployment, *statemachine.Execution) {
+	d := newDeployment(t)
+	mark := filepath.Join(t.TempDir(), "started")
+	d.deploy(fmt.Sprintf(`
+id: zombie
+namespace: systemtest
+tasks:
+  - id: slow
+    type: io.kestra.plugin.scripts.shell.Commands%[2]s
+    commands:
+      - test -f %[1]s && exit 0
+      - touch %[1]s
+      - sleep 600
+`, mark, props))
+	d.start("executor", "executor")
+	worker := d.start("worker", "worker", workerEnv...)
+	ids := d.submit("systemtest", "zombie", 1)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, err := os.Stat(path); err == nil {
-			return
+		if _, err := os.Stat(mark); err == nil {
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the first attempt never started:\n%s", p.String())
+			t.Fatalf("the first attempt never started:\n%s", worker.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	time.Sleep(time.Second) // running, its lease renewed when it is short
+	worker.kill()
+	d.start("worker-2", "worker", workerEnv...)
+	return d, d.waitEnded(ids, 90*time.Second)[0]
 }
