@@ -33,12 +33,7 @@ func execListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List executions, newest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := openTarget(cmd)
-			if err != nil {
-				return err
-			}
-			defer t.close()
+		RunE: onTarget(func(cmd *cobra.Command, t *target, _ []string) error {
 			f.State = statemachine.ExecState(strings.ToUpper(state))
 			list, err := t.cp.Executions(cmd.Context(), f)
 			if err != nil {
@@ -50,7 +45,7 @@ func execListCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t\n", ex.ID, ex.Namespace, ex.FlowID, ex.State, ex.StartDate.Local().Format("2006-01-02 15:04:05"), docDuration(ex.StartDate, ex.EndDate))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&f.Namespace, "namespace", "", "only this namespace")
 	cmd.Flags().StringVar(&f.FlowID, "flow", "", "only this flow id")
@@ -79,12 +74,7 @@ func execShowCmd() *cobra.Command {
 		Use:   "show ID",
 		Short: "Show an execution: its task runs with states, attempts, durations and outputs",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := openTarget(cmd)
-			if err != nil {
-				return err
-			}
-			defer t.close()
+		RunE: onTarget(func(cmd *cobra.Command, t *target, args []string) error {
 			doc, err := t.cp.Execution(cmd.Context(), args[0])
 			if err != nil {
 				return t.notFound(err, args[0])
@@ -96,7 +86,7 @@ func execShowCmd() *cobra.Command {
 			}
 			showExecution(cmd.OutOrStdout(), doc)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
@@ -417,12 +407,7 @@ func logsCmd() *cobra.Command {
 		Use:   "logs ID",
 		Short: "Print an execution's logs (--follow until it ends)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := openTarget(cmd)
-			if err != nil {
-				return err
-			}
-			defer t.close()
+		RunE: onTarget(func(cmd *cobra.Command, t *target, args []string) error {
 			var after int64
 			// An execution just requested appears once the executor has
 			// stored it: --follow waits a little for it.
@@ -444,7 +429,7 @@ func logsCmd() *cobra.Command {
 				case <-time.After(500 * time.Millisecond):
 				}
 			}
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&task, "task", "", "only the lines of this task id")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines until the execution ends")

@@ -17,12 +17,7 @@ func flowsCmd() *cobra.Command {
 		Use:   "deploy FILE|DIR...",
 		Short: "Validate flows and store them as new revisions (embedded store, or a deployment with --api/--direct)",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := openTarget(cmd)
-			if err != nil {
-				return err
-			}
-			defer t.close()
+		RunE: onTarget(func(cmd *cobra.Command, t *target, args []string) error {
 			save := func(file string, src []byte) (engine.FlowRecord, error) {
 				return t.cp.DeployFlow(cmd.Context(), file, src)
 			}
@@ -32,7 +27,7 @@ func flowsCmd() *cobra.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	})
 	return cmd
 }

@@ -197,3 +197,16 @@ func parseRef(ref string) (string, string, error) {
 	}
 	return ref[:i], ref[i+1:], nil
 }
+
+// onTarget makes a command's RunE that opens the target the flags name
+// (see openTarget), hands it to run and closes it after.
+func onTarget(run func(cmd *cobra.Command, t *target, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		t, err := openTarget(cmd)
+		if err != nil {
+			return err
+		}
+		defer t.close()
+		return run(cmd, t, args)
+	}
+}
