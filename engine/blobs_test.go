@@ -38,18 +38,10 @@ outputs:
     value: "{{ outputs.big.value }}"
 `
 
-// seenEvent is what a spy subscription saw of one event.
-type seenEvent struct {
-	topic, typ, ref string
-	size            int
-}
-
-// TestBlobs_largeValuesTravelAsReferences runs a flow whose task returns
-// more than the threshold: every event on the bus stays within it (the
-// scheduled attempt's properties, the task's outputs and the execution's
-// outputs travel as blob references) and the flow reads the real values.
-func TestBlobs_largeValuesTravelAsReferences(t *testing.T) {
-	const threshold = 16 << 10
+// blobEngine returns an engine, not started, on an embedded store and
+// bus, that keeps event data over threshold in a blob folder; all are
+// closed when the test ends.
+func blobEngine(t *testing.T, threshold int) (*engine.Engine, *embedded.Store, *embedded.Bus) {
 	dir := t.TempDir()
 	blobs, err := blob.NewDir(filepath.Join(dir, "blobs"))
 	if err != nil {
@@ -69,8 +61,25 @@ func TestBlobs_largeValuesTravelAsReferences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { bus.Close(); eng.Wait(); st.Close() })
+	return eng, st, bus
+}
+
+// seenEvent is what a spy subscription saw of one event.
+type seenEvent struct {
+	topic, typ, ref string
+	size            int
+}
+
+// TestBlobs_largeValuesTravelAsReferences runs a flow whose task returns
+// more than the threshold: every event on the bus stays within it (the
+// scheduled attempt's properties, the task's outputs and the execution's
+// outputs travel as blob references) and the flow reads the real values.
+func TestBlobs_largeValuesTravelAsReferences(t *testing.T) {
+	const threshold = 16 << 10
+	eng, st, bus := blobEngine(t, threshold)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { bus.Close(); eng.Wait(); cancel(); st.Close() }()
+	defer cancel()
 
 	var mu sync.Mutex
 	var seen []seenEvent
@@ -162,23 +171,9 @@ func TestBlobs_largeValuesTravelAsReferences(t *testing.T) {
 // with large inputs through Engine.Publish, as the HTTP API does: the
 // record refers to a blob and the execution sees the inputs.
 func TestBlobs_publishOffloadsLargeInputs(t *testing.T) {
-	dir := t.TempDir()
-	blobs, err := blob.NewDir(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := embedded.OpenStore(filepath.Join(dir, "relay.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bus := embedded.NewBus()
-	reg, _ := tasks.Builtin(tasks.Config{})
-	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Blobs: blobs, BlobThreshold: 1 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, st, bus := blobEngine(t, 1<<10)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { bus.Close(); eng.Wait(); cancel(); st.Close() }()
+	defer cancel()
 	refs := make(chan string, 16)
 	go bus.Subscribe(ctx, engine.TopicExecutions, "spy", func(_ context.Context, ev cloudevents.Event) error {
 		ref, _ := ev.Extensions()[engine.ExtensionDataRef].(string)

@@ -94,7 +94,7 @@ func TestLargeOutputs_stayOutOfItemsAndMessages(t *testing.T) {
 
 			// The item of task run big: small, with its outputs in a blob.
 			item := taskRunItem(t, rt.Config.Table, id, 0)
-			if size := attrSize(item); size > 8<<10 {
+			if size := dynamo.ItemSize(item); size > 8<<10 {
 				t.Errorf("the item of task run big is %d bytes; want it small", size)
 			}
 			var ref *types.AttributeValueMemberS
@@ -165,25 +165,6 @@ func taskRunItem(t *testing.T, table, execID string, pos int) map[string]types.A
 		t.Fatalf("reading the item of task run %d of %s: %v", pos, execID, err)
 	}
 	return out.Item
-}
-
-// attrSize is an item's size as DynamoDB counts it: names and values.
-func attrSize(item map[string]types.AttributeValue) int {
-	n := 0
-	for k, v := range item {
-		n += len(k)
-		switch v := v.(type) {
-		case *types.AttributeValueMemberS:
-			n += len(v.Value)
-		case *types.AttributeValueMemberB:
-			n += len(v.Value)
-		case *types.AttributeValueMemberN:
-			n += len(v.Value)
-		case *types.AttributeValueMemberM:
-			n += attrSize(v.Value)
-		}
-	}
-	return n
 }
 
 // readTopics returns the records of the runtime's topics about execution

@@ -153,6 +153,11 @@ func (s *Store) putDoc(ctx context.Context, item map[string]types.AttributeValue
 	if err != nil {
 		return err
 	}
+	return s.putJSON(ctx, item, executionID, b, fields)
+}
+
+// putJSON is putDoc for a document already encoded.
+func (s *Store) putJSON(ctx context.Context, item map[string]types.AttributeValue, executionID string, b []byte, fields []string) error {
 	if s.blobs == nil || len(b) <= s.threshold {
 		return encodeBody(item, b)
 	}
@@ -179,7 +184,8 @@ func (s *Store) putDoc(ctx context.Context, item map[string]types.AttributeValue
 	if len(refs) == 0 {
 		return encodeBody(item, b)
 	}
-	if b, err = json.Marshal(doc); err != nil {
+	b, err := json.Marshal(doc)
+	if err != nil {
 		return err
 	}
 	item[attrBlobs] = &types.AttributeValueMemberM{Value: refs}

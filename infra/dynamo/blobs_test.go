@@ -120,7 +120,7 @@ func TestStore_largeValuesGoToBlobs(t *testing.T) {
 			if got := blobFields(item); !slices.Equal(got, tc.blobs) {
 				t.Errorf("fields in blobs = %v, want %v", got, tc.blobs)
 			}
-			if size := itemSize(item); size > 8<<10 {
+			if size := ItemSize(item); size > 8<<10 {
 				t.Errorf("the item is %d bytes; want it small, its large values in blobs", size)
 			}
 		})

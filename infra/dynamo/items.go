@@ -138,10 +138,10 @@ func num(item map[string]types.AttributeValue, name string) int64 {
 	return 0
 }
 
-// itemSize estimates an item's stored size as DynamoDB counts it (names
+// ItemSize estimates an item's stored size as DynamoDB counts it (names
 // plus values, maps included), to refuse items over the 400 KB limit with
 // a clear error.
-func itemSize(item map[string]types.AttributeValue) int {
+func ItemSize(item map[string]types.AttributeValue) int {
 	size := 0
 	for k, v := range item {
 		size += len(k)
@@ -153,7 +153,7 @@ func itemSize(item map[string]types.AttributeValue) int {
 		case *types.AttributeValueMemberN:
 			size += len(v.Value)
 		case *types.AttributeValueMemberM:
-			size += itemSize(v.Value)
+			size += ItemSize(v.Value)
 		}
 	}
 	return size

@@ -504,7 +504,7 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 		items = append(items, s.timerItem(t))
 	}
 	for _, item := range items {
-		if size := itemSize(item); size > maxItemSize {
+		if size := ItemSize(item); size > maxItemSize {
 			return fmt.Errorf("committing execution %s: item %s/%s is %d KB, over DynamoDB's 400 KB limit", ex.ID, str(item, attrPK), str(item, attrSK), size/1024)
 		}
 	}
@@ -585,7 +585,7 @@ func (s *Store) executionItem(ctx context.Context, ex *statemachine.Execution, w
 	if err != nil {
 		return nil, 0, fmt.Errorf("encoding execution %s: %w", ex.ID, err)
 	}
-	if err := s.putDoc(ctx, item, ex.ID, doc, execBlobFields); err != nil {
+	if err := s.putJSON(ctx, item, ex.ID, b, execBlobFields); err != nil {
 		return nil, 0, fmt.Errorf("encoding execution %s: %w", ex.ID, err)
 	}
 	return item, len(b), nil
