@@ -17,6 +17,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/firing"
 	"github.com/relayflow/relay/statemachine/flow"
 )
 
@@ -217,4 +218,10 @@ func (c *Client) PublishEvent(ctx context.Context, ev cloudevents.Event) error {
 		return fmt.Errorf("encoding event %s for HTTP: %w", ev.ID(), err)
 	}
 	return c.send(req, nil)
+}
+
+// Triggers describes the triggers of every flow's latest revision.
+func (c *Client) Triggers(ctx context.Context) ([]firing.Info, error) {
+	var out []firing.Info
+	return out, c.do(ctx, http.MethodGet, "/triggers", "", nil, &out)
 }

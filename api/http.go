@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/triggers"
 )
 
 // MaxBody is the largest request body accepted (a flow document, inputs or
@@ -36,6 +38,8 @@ var Routes = []struct{ Pattern, Doc string }{
 	{"POST /executions/{id}/resume", "Resume a PAUSED execution; onResume inputs as a JSON object or form fields. 202; 409 when it is not paused."},
 	{"POST /executions/{id}/kill", "Kill an execution that has not ended. 202; 409 when it already ended."},
 	{"POST /events", "Publish a CloudEvent (HTTP binary or structured mode) to relay.events, where triggers match it. 202."},
+	{"GET /triggers", "The triggers of every flow's latest revision: type, what fires it, when it last fired and (schedules) when it fires next, and whether stopAfter stopped it."},
+	{"POST /webhooks/{namespace}/{flowId}/{key}", "Start the flow of its webhook trigger with this key: the body (JSON, form fields or text) is `trigger.body`, the headers `trigger.headers`, the query parameters `trigger.parameters`. 201 with the execution id; 404, the same for a wrong key as for a flow that does not exist. Needs no API credentials: the key is the secret."},
 }
 
 // Handler serves the HTTP API on s. log may be nil.
@@ -45,16 +49,18 @@ func Handler(s *Service, log *slog.Logger) http.Handler {
 	}
 	h := &handler{s: s, log: log}
 	funcs := map[string]func(w http.ResponseWriter, r *http.Request) error{
-		"POST /flows":                       h.deployFlow,
-		"GET /flows":                        h.flows,
-		"GET /flows/{namespace}/{id}":       h.flow,
-		"POST /executions/{namespace}/{id}": h.start,
-		"GET /executions":                   h.executions,
-		"GET /executions/{id}":              h.execution,
-		"GET /executions/{id}/logs":         h.logs,
-		"POST /executions/{id}/resume":      h.resume,
-		"POST /executions/{id}/kill":        h.kill,
-		"POST /events":                      h.event,
+		"POST /flows":                               h.deployFlow,
+		"GET /flows":                                h.flows,
+		"GET /flows/{namespace}/{id}":               h.flow,
+		"POST /executions/{namespace}/{id}":         h.start,
+		"GET /executions":                           h.executions,
+		"GET /executions/{id}":                      h.execution,
+		"GET /executions/{id}/logs":                 h.logs,
+		"POST /executions/{id}/resume":              h.resume,
+		"POST /executions/{id}/kill":                h.kill,
+		"POST /events":                              h.event,
+		"POST /webhooks/{namespace}/{flowId}/{key}": h.webhook,
+		"GET /triggers":                             h.triggers,
 	}
 	mux := http.NewServeMux()
 	for _, r := range Routes {
@@ -318,5 +324,44 @@ func (h *handler) event(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": ev.ID()})
+	return nil
+}
+
+func (h *handler) webhook(w http.ResponseWriter, r *http.Request) error {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return fmt.Errorf("reading the webhook's body: %w", err)
+	}
+	var body any
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case len(raw) == 0:
+	case ct == "application/x-www-form-urlencoded":
+		form, err := url.ParseQuery(string(raw))
+		if err != nil {
+			return Invalid(fmt.Errorf("the form body does not parse: %w", err))
+		}
+		fields := map[string]any{}
+		for k, v := range form {
+			fields[k] = v[len(v)-1]
+		}
+		body = fields
+	default:
+		body = triggers.DecodeData(ct, raw)
+	}
+	st, err := h.s.Webhook(r.Context(), r.PathValue("namespace"), r.PathValue("flowId"), r.PathValue("key"), triggers.WebhookVars(body, r.Header, r.URL.Query()))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, st)
+	return nil
+}
+
+func (h *handler) triggers(w http.ResponseWriter, r *http.Request) error {
+	list, err := h.s.Triggers(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
 	return nil
 }

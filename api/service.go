@@ -15,6 +15,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/firing"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/flow"
@@ -83,7 +84,37 @@ func (s *Service) DeployFlow(ctx context.Context, file string, source []byte) (e
 		return rec, err
 	}
 	s.flows.Add(f)
+	if err := firing.Index(ctx, s.store, f, s.now()); err != nil {
+		return rec, fmt.Errorf("indexing the triggers of %s/%s revision %d: %w", f.Namespace, f.ID, f.Revision, err)
+	}
 	return rec, nil
+}
+
+// Triggers describes the triggers of every flow's latest revision, with
+// when each last fired and when a schedule fires next.
+func (s *Service) Triggers(ctx context.Context) ([]firing.Info, error) {
+	list, err := firing.List(ctx, s.store, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("listing triggers: %w", err)
+	}
+	if list == nil {
+		list = []firing.Info{}
+	}
+	return list, nil
+}
+
+// Webhook starts the flow of the webhook trigger with this key (see
+// firing.Webhook); a wrong namespace, flow or key is firing.ErrNoWebhook,
+// which wraps engine.ErrNotFound.
+func (s *Service) Webhook(ctx context.Context, namespace, flowID, key string, vars map[string]any) (Started, error) {
+	if s.bus == nil {
+		return Started{}, errors.New("starting a webhook's flow: this service has no bus")
+	}
+	id, rev, err := firing.Webhook(ctx, s.store, s.bus, nil, namespace, flowID, key, vars, s.now())
+	if err != nil {
+		return Started{}, err
+	}
+	return Started{ID: id, Namespace: namespace, FlowID: flowID, Revision: rev}, nil
 }
 
 // Flow returns a revision of a flow (0: the latest).

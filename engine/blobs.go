@@ -36,6 +36,12 @@ func (e *Engine) offloadEvent(ctx context.Context, ev cloudevents.Event) (cloude
 	return out, nil
 }
 
+// ResolveEvent puts back the data of an event that refers to a blob (see
+// ExtensionDataRef), for consumers of the engine's topics beside it.
+func (e *Engine) ResolveEvent(ctx context.Context, ev cloudevents.Event) (cloudevents.Event, error) {
+	return e.resolveEvent(ctx, ev)
+}
+
 // resolveEvent puts back the data of an event that refers to a blob.
 func (e *Engine) resolveEvent(ctx context.Context, ev cloudevents.Event) (cloudevents.Event, error) {
 	v, ok := ev.Extensions()[ExtensionDataRef]

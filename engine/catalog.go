@@ -137,6 +137,10 @@ func Catalog() []EventSpec {
 				EventField{Path: "parent.namespace", Doc: "Namespace of the parent's flow."},
 				EventField{Path: "parent.flowId", Doc: "Id of the parent's flow."},
 				EventField{Path: "parent.depth", Doc: "Nesting depth: 1 for the child of a top-level execution. Deeper than the limit (10), the execution fails."},
+				EventField{Path: "origin", Doc: "Set when a trigger of the flow started the execution (the router, the scheduler, a webhook)."},
+				EventField{Path: "origin.triggerId", Doc: "Id of the trigger in the flow."},
+				EventField{Path: "origin.type", Doc: "Type of the trigger.", Enum: []string{"schedule", "flow", "cloudevents.trigger", "webhook"}},
+				EventField{Path: "depth", Doc: "Place of a triggered execution in its chain: its upstream execution's depth plus one. The router starts nothing past the limit (10)."},
 			),
 			Notes: []string{"`overLimit`, a member of `statemachine.Event`, is not part of this event: the executor sets it in memory when it finds the concurrency limit reached."},
 			Example: func() ExampleRecord {
@@ -359,7 +363,7 @@ func Catalog() []EventSpec {
 			IDs:       []string{"<execution>/finished"},
 			Dedup:     "The event id: an execution ends once, so a second event with the id is a redelivery.",
 			Producers: "executor",
-			Consumers: "none in Relay yet (flow triggers are to match it)",
+			Consumers: "router (flow triggers; see docs/reference.md#triggers)",
 			Meaning: "Announces the end of an execution, with its final state and outputs, for flow triggers and other listeners. " +
 				"A waiting parent is not told through this event: it receives io.relayflow.subflow.finished on relay.executions.",
 			Data: reflect.TypeFor[statemachine.ExecutionFinished](),
@@ -375,6 +379,15 @@ func Catalog() []EventSpec {
 				{Path: "parent.namespace", Doc: "Namespace of the parent's flow."},
 				{Path: "parent.flowId", Doc: "Id of the parent's flow."},
 				{Path: "parent.depth", Doc: "Nesting depth: 1 for the child of a top-level execution."},
+				{Path: "origin", Doc: "Set when a trigger started the execution: the router stops a trigger with `stopAfter` when its execution ends in one of those states."},
+				{Path: "origin.triggerId", Doc: "Id of the trigger in the flow."},
+				{Path: "origin.type", Doc: "Type of the trigger.", Enum: []string{"schedule", "flow", "cloudevents.trigger", "webhook"}},
+				{Path: "depth", Doc: "Place of the execution in its chain of subflows and triggered executions (0 for one started by hand or by a schedule, event or webhook); a flow trigger starts its downstream execution at depth+1."},
+				{Path: "labels", Doc: "Labels of the execution."},
+				{Path: "labels[].key", Doc: "Label name."},
+				{Path: "labels[].value", Doc: "Label value."},
+				{Path: "startDate", Doc: "When the execution was created."},
+				{Path: "endDate", Doc: "When it ended; preconditions place it in their time window."},
 			},
 			Example: func() ExampleRecord {
 				c := statemachine.ExecutionFinished{ExecutionID: exampleExec, Namespace: exampleNamespace, FlowID: exampleFlow, State: statemachine.ExecSuccess, Outputs: map[string]any{"orders": 42}}

@@ -188,7 +188,49 @@ type Store interface {
 	// forgotten LeaseRetention after they end.
 	Lease(ctx context.Context, key, holder string, until time.Time) (LeaseResult, error)
 
+	RecordStore
+
 	Close() error
+}
+
+// Record is a small versioned document of the trigger runtime: a
+// trigger's state (a schedule's cursor, a precondition's window), an entry
+// of the trigger index, the concurrency slots of a flow. Records of one
+// Kind are kept together and listed together; a Kind is a short name
+// without NUL bytes, a Key any non-empty string without NUL bytes.
+type Record struct {
+	Kind  string `json:"kind"`
+	Key   string `json:"key"`
+	Value []byte `json:"value,omitempty"`
+	// Version is the record's version: 1 when created, one more on every
+	// PutRecord. PutRecord sets it.
+	Version int64 `json:"version"`
+	// Due, when not zero, lists the record in DueRecords from that time.
+	Due time.Time `json:"due,omitzero"`
+}
+
+// RecordStore keeps Records, with the same conditional writes as
+// executions.
+//
+// Contract:
+//   - PutRecord writes r only if the stored record's version is expected
+//     (0: there is no record of that kind and key), sets r.Version to
+//     expected+1 and returns it; otherwise it writes nothing and returns an
+//     error wrapping ErrConflict. Expected -1 writes whatever is stored.
+//   - Record returns the stored record or ErrNotFound; Records returns the
+//     records of a kind whose keys start with prefix, ordered by key.
+//   - DeleteRecord removes a record only if its version is expected (-1:
+//     whatever it is), else ErrConflict; deleting a missing record with
+//     expected -1 or 0 is not an error.
+//   - DueRecords returns the records of a kind with a Due at or before
+//     now, earliest first (then by key), at most limit of them; a record
+//     put again with another Due (or none) moves (or leaves the list).
+type RecordStore interface {
+	Record(ctx context.Context, kind, key string) (Record, error)
+	Records(ctx context.Context, kind, prefix string) ([]Record, error)
+	PutRecord(ctx context.Context, r Record, expected int64) (int64, error)
+	DeleteRecord(ctx context.Context, kind, key string, expected int64) error
+	DueRecords(ctx context.Context, kind string, now time.Time, limit int) ([]Record, error)
 }
 
 // LeaseResult is what Store.Lease found and did.

@@ -14,6 +14,7 @@ import (
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/triggers"
 )
 
 // Config configures an Engine. Fill defaults, validate, then construct.
@@ -168,6 +169,31 @@ func (e *Engine) Recover(ctx context.Context) error { return e.drainOutbox(ctx) 
 // RunTimers publishes due durable timers until ctx ends.
 func (e *Engine) RunTimers(ctx context.Context) { e.timerLoop(ctx) }
 
+// FireTimers publishes the timers due now, once (the scheduler's tick).
+func (e *Engine) FireTimers(ctx context.Context) error {
+	for {
+		due, err := e.cfg.Store.DueTimers(ctx, e.cfg.Now(), 256)
+		if err != nil {
+			return fmt.Errorf("reading due timers: %w", err)
+		}
+		var failed error
+		for _, t := range due {
+			err := e.publish(ctx, TopicExecutions, t.ExecutionID, statemachine.Event{
+				ID: t.ID, Type: statemachine.EvTimerFired, ExecutionID: t.ExecutionID, TaskRunID: t.TaskRunID, Attempt: t.Attempt, Timer: t.Kind,
+			})
+			if err == nil {
+				err = e.cfg.Store.DeleteTimer(ctx, t.ID)
+			}
+			if err != nil && failed == nil {
+				failed = fmt.Errorf("firing timer %s: %w", t.ID, err)
+			}
+		}
+		if failed != nil || len(due) < 256 {
+			return failed
+		}
+	}
+}
+
 // resumeQueues starts queued executions whose slots were freed while no
 // engine ran (a process stopped between an end and its dequeue).
 func (e *Engine) resumeQueues(ctx context.Context) {
@@ -192,10 +218,23 @@ func (e *Engine) resumeQueues(ctx context.Context) {
 	}
 }
 
+// ParseFlow parses and validates a flow document, its triggers included
+// (cron expressions, time zones, event filters): what SaveFlow stores.
+func ParseFlow(file string, source []byte) (*flow.Flow, error) {
+	f, err := flow.Parse(file, source)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := triggers.Compile(file, f); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
 // SaveFlow validates a flow document and stores it as a new revision
 // (or finds the revision with the same source).
 func SaveFlow(ctx context.Context, st Store, file string, source []byte) (FlowRecord, *flow.Flow, error) {
-	f, err := flow.Parse(file, source)
+	f, err := ParseFlow(file, source)
 	if err != nil {
 		return FlowRecord{}, nil, err
 	}
@@ -644,23 +683,8 @@ func (e *Engine) timerLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		due, err := e.cfg.Store.DueTimers(ctx, e.cfg.Now(), 256)
-		if err != nil {
-			if ctx.Err() == nil {
-				e.log.Error("reading due timers", slog.Any("error", err))
-			}
-			continue
-		}
-		for _, t := range due {
-			err := e.publish(ctx, TopicExecutions, t.ExecutionID, statemachine.Event{
-				ID: t.ID, Type: statemachine.EvTimerFired, ExecutionID: t.ExecutionID, TaskRunID: t.TaskRunID, Attempt: t.Attempt, Timer: t.Kind,
-			})
-			if err == nil {
-				err = e.cfg.Store.DeleteTimer(ctx, t.ID)
-			}
-			if err != nil && ctx.Err() == nil {
-				e.log.Error("firing a timer", slog.String("timer", t.ID), slog.Any("error", err))
-			}
+		if err := e.FireTimers(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error("firing timers", slog.Any("error", err))
 		}
 	}
 }

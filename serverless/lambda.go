@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -20,16 +21,27 @@ type Role string
 const (
 	RoleExecutor Role = "executor" // relay.executions: apply events, commit, carry out
 	RoleWorker   Role = "worker"   // relay.taskruns: run task attempts
+	RoleRouter   Role = "router"   // relay.events: fire flow and event triggers
+	// RoleScheduler fires due schedules and durable timers (functions/
+	// scheduler, invoked every minute; `relay dev` ticks every second); it
+	// consumes no topic.
+	RoleScheduler Role = "scheduler"
 	// RoleAPI serves the HTTP API (functions/api); it consumes no topic.
 	RoleAPI Role = "api"
 )
 
-// Topic is the topic the role consumes (before any prefix).
+// Topic is the topic the role consumes (before any prefix); "" for the
+// roles that consume none.
 func (r Role) Topic() string {
-	if r == RoleWorker {
+	switch r {
+	case RoleExecutor:
+		return engine.TopicExecutions
+	case RoleWorker:
 		return engine.TopicTaskRuns
+	case RoleRouter:
+		return engine.TopicEvents
 	}
-	return engine.TopicExecutions
+	return ""
 }
 
 // Group is the role's consumer group: stable, so that restarted consumers
@@ -43,8 +55,10 @@ func (rt *Runtime) Handler(r Role) (*BatchHandler, error) {
 		return rt.Executor(), nil
 	case RoleWorker:
 		return rt.Worker(), nil
+	case RoleRouter:
+		return rt.Router(), nil
 	}
-	return nil, fmt.Errorf("unknown role %q: use executor or worker", r)
+	return nil, fmt.Errorf("unknown role %q: use executor, worker, router, scheduler or api", r)
 }
 
 // openInLambda opens the runtime of a Lambda function of role r at cold
@@ -90,4 +104,31 @@ func APILambdaHandler(ctx context.Context) (func(context.Context, events.APIGate
 		return nil, err
 	}
 	return api.LambdaHandler(api.Handler(rt.API(), rt.Log)), nil
+}
+
+// SchedulerLambdaHandler builds, at cold start, the handler of
+// functions/scheduler. EventBridge invokes it every minute; each
+// invocation ticks every second (due schedules and durable timers) until
+// RELAY_SCHEDULER_WINDOW (default 58s) has passed or the invocation's
+// deadline is 2 s away, so nothing waits more than a second or so for the
+// next invocation.
+func SchedulerLambdaHandler(ctx context.Context) (func(context.Context, events.EventBridgeEvent) error, error) {
+	rt, err := openInLambda(ctx, RoleScheduler)
+	if err != nil {
+		return nil, err
+	}
+	window, err := durationEnv(EnvSchedulerWindow, DefaultSchedulerWindow, "58s")
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, _ events.EventBridgeEvent) error {
+		until := time.Now().Add(window)
+		if d, ok := ctx.Deadline(); ok && d.Add(-2*time.Second).Before(until) {
+			until = d.Add(-2 * time.Second)
+		}
+		ctx, cancel := context.WithDeadline(ctx, until)
+		defer cancel()
+		rt.RunScheduler(ctx, time.Second)
+		return nil
+	}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/firing"
 	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/infra/kafka"
@@ -42,6 +43,10 @@ const (
 	// it RUNNING (a Go duration, default 1s; 0: at once). Shorter attempts
 	// report their start with their end: one state change, not two.
 	EnvStartedAfter = "RELAY_STARTED_AFTER"
+	// EnvSchedulerWindow is how long one invocation of the scheduler
+	// function keeps ticking (a Go duration, default 58s; EventBridge
+	// invokes it every minute).
+	EnvSchedulerWindow = "RELAY_SCHEDULER_WINDOW"
 
 	// Values larger than the threshold (outputs, rendered properties,
 	// inputs) are kept out of DynamoDB items and Kafka messages: in the S3
@@ -58,6 +63,9 @@ const (
 
 // DefaultStartedAfter: see EnvStartedAfter.
 const DefaultStartedAfter = time.Second
+
+// DefaultSchedulerWindow: see EnvSchedulerWindow.
+const DefaultSchedulerWindow = 58 * time.Second
 
 // executorCache is how many executions an executor keeps in memory after
 // committing them: events of one execution come to the executor that owns
@@ -199,6 +207,8 @@ type Runtime struct {
 	Store  *dynamo.Store
 	Bus    *kafka.Bus
 	Engine *engine.Engine
+	// Scheduler starts due schedules (RunScheduler).
+	Scheduler *firing.Scheduler
 	// Blobs keeps large values (nil: none configured).
 	Blobs engine.Blobs
 	Log   *slog.Logger
@@ -240,7 +250,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		bus.Close()
 		return nil, err
 	}
-	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Blobs: blobs, Log: log}, nil
+	sched := firing.NewScheduler(firing.SchedulerConfig{Store: st, Bus: eng, Log: log})
+	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Log: log}, nil
 }
 
 // Close releases the connections.
@@ -257,6 +268,19 @@ func (r *Runtime) Executor() *BatchHandler {
 // Worker handles batches of relay.taskruns.
 func (r *Runtime) Worker() *BatchHandler {
 	return &BatchHandler{Handle: r.Engine.WorkerHandler(), DeadLetters: r, Log: r.Log}
+}
+
+// Router handles batches of relay.events: execution.finished events fire
+// flow triggers, other CloudEvents event triggers.
+func (r *Runtime) Router() *BatchHandler {
+	router := firing.NewRouter(firing.RouterConfig{Store: r.Store, Bus: r.Engine, Log: r.Log, Resolve: r.Engine.ResolveEvent})
+	return &BatchHandler{Handle: router.Handle, DeadLetters: r, Log: r.Log}
+}
+
+// RunScheduler fires due schedules and durable timers every `every` until
+// ctx ends.
+func (r *Runtime) RunScheduler(ctx context.Context, every time.Duration) {
+	r.Scheduler.Run(ctx, every, r.Engine.FireTimers)
 }
 
 // DeadLetter copies a record to relay.dlq as it came, with headers saying

@@ -508,10 +508,7 @@ func (m *machine) startSubflow(r *TaskRun, t *flow.Task, env *expr.Env) {
 		}
 		vals[name] = v
 	}
-	depth := 1
-	if m.ex.Parent != nil {
-		depth = m.ex.Parent.Depth + 1
-	}
+	depth := m.ex.Depth + 1
 	child := m.ex.ID + "." + r.ID
 	cmd := StartSubflow{
 		ExecutionID: child, Namespace: expr.Stringify(vals["namespace"]), FlowID: expr.Stringify(vals["flowId"]),

@@ -36,6 +36,10 @@ type Event struct {
 	Labels    []flow.Label   `json:"labels,omitempty"`
 	Trigger   map[string]any `json:"trigger,omitempty"`
 	Parent    *ParentRef     `json:"parent,omitempty"`
+	Origin    *Origin        `json:"origin,omitempty"`
+	// Depth is the new execution's place in its chain (see
+	// Execution.Depth); a subflow's is its Parent's.
+	Depth int `json:"depth,omitempty"`
 	// OverLimit is set by the engine when the flow's concurrency limit is
 	// reached: the flow's behavior (QUEUE, CANCEL or FAIL) applies.
 	OverLimit string `json:"overLimit,omitempty"`
@@ -131,6 +135,11 @@ type ExecutionFinished struct {
 	State       ExecState      `json:"state"`
 	Outputs     map[string]any `json:"outputs,omitempty"`
 	Parent      *ParentRef     `json:"parent,omitempty"`
+	Origin      *Origin        `json:"origin,omitempty"`
+	Depth       int            `json:"depth,omitempty"`
+	Labels      []flow.Label   `json:"labels,omitempty"`
+	StartDate   time.Time      `json:"startDate,omitzero"`
+	EndDate     time.Time      `json:"endDate,omitzero"`
 }
 
 // Log is a line the state machine writes to an execution's log (a skipped

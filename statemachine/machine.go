@@ -28,7 +28,8 @@ type Options struct {
 	// Secret resolves secret('NAME') in expressions; nil makes secret() an error.
 	Secret func(name string) (string, error)
 	// MaxSubflowDepth cuts chains of subflows that would start without end
-	// (default 10).
+	// (default MaxDepth). Subflows count the depth of the chain of triggers
+	// that started their parent too.
 	MaxSubflowDepth int
 	// KillGrace is how long a kill waits for running attempts to stop
 	// before they are marked KILLED anyway (default 30s).
@@ -72,7 +73,7 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 		}
 	}()
 	if opts.MaxSubflowDepth == 0 {
-		opts.MaxSubflowDepth = 10
+		opts.MaxSubflowDepth = MaxDepth
 	}
 	if opts.KillGrace == 0 {
 		opts.KillGrace = 30 * time.Second
@@ -213,12 +214,15 @@ func (m *machine) request() {
 	labels := append(append([]flow.Label(nil), m.f.Labels...), ev.Labels...)
 	m.ex = &Execution{
 		ID: ev.ExecutionID, Namespace: m.f.Namespace, FlowID: m.f.ID, Revision: m.f.Revision,
-		State: ExecCreated, Labels: labels, Trigger: ev.Trigger, Parent: ev.Parent,
+		State: ExecCreated, Labels: labels, Trigger: ev.Trigger, Parent: ev.Parent, Origin: ev.Origin, Depth: ev.Depth,
 		StartDate: m.now, Phase: PhaseMain, Frames: map[string]*Frame{}, Inputs: map[string]any{},
 	}
 	if m.f.Disabled {
 		m.failExecution("flow %s/%s is disabled", m.f.Namespace, m.f.ID)
 		return
+	}
+	if ev.Parent != nil {
+		m.ex.Depth = ev.Parent.Depth
 	}
 	if p := ev.Parent; p != nil && p.Depth > m.opts.MaxSubflowDepth {
 		m.failExecution("subflows are nested more than %d deep (%s/%s started by %s)", m.opts.MaxSubflowDepth, m.f.Namespace, m.f.ID, p.ExecutionID)
@@ -287,7 +291,8 @@ func (m *machine) failExecution(format string, args ...any) {
 }
 
 func (m *machine) emitFinished() {
-	m.emit(ExecutionFinished{ExecutionID: m.ex.ID, Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, State: m.ex.State, Outputs: m.ex.Outputs, Parent: m.ex.Parent})
+	m.emit(ExecutionFinished{ExecutionID: m.ex.ID, Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, State: m.ex.State, Outputs: m.ex.Outputs, Parent: m.ex.Parent,
+		Origin: m.ex.Origin, Depth: m.ex.Depth, Labels: m.ex.Labels, StartDate: m.ex.StartDate, EndDate: m.ex.EndDate})
 }
 
 // currentRun finds the event's task run and checks that the event is about

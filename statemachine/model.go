@@ -21,8 +21,14 @@ type Execution struct {
 	Labels    []flow.Label   `json:"labels,omitempty"`
 	Trigger   map[string]any `json:"trigger,omitempty"`
 	Parent    *ParentRef     `json:"parent,omitempty"`
-	StartDate time.Time      `json:"startDate"`
-	EndDate   time.Time      `json:"endDate,omitzero"`
+	// Origin names the trigger of the flow that started the execution.
+	Origin *Origin `json:"origin,omitempty"`
+	// Depth counts the executions before this one in its chain: parents
+	// of a subflow, upstream executions of a flow trigger. Chains that
+	// would grow without end are cut at a limit.
+	Depth     int       `json:"depth,omitempty"`
+	StartDate time.Time `json:"startDate"`
+	EndDate   time.Time `json:"endDate,omitzero"`
 	// Error says why the execution failed, when it did.
 	Error string `json:"error,omitempty"`
 
@@ -64,6 +70,19 @@ type ParentRef struct {
 	Namespace   string `json:"namespace"`
 	FlowID      string `json:"flowId"`
 	Depth       int    `json:"depth"`
+}
+
+// MaxDepth is the default longest chain of executions (subflows and flow
+// triggers) before the next one is refused: a cycle would otherwise start
+// executions without end.
+const MaxDepth = 10
+
+// Origin is the trigger that started an execution.
+type Origin struct {
+	TriggerID string `json:"triggerId"`
+	// Type is the trigger's type: schedule, flow, cloudevents.trigger or
+	// webhook.
+	Type string `json:"type"`
 }
 
 // TaskRun is one run of a task: a task inside a ForEach has one per value.

@@ -123,6 +123,7 @@ tasks:
       - sleep 600
 `, mark, props))
 	d.start("executor", "executor")
+	d.start("scheduler", "scheduler") // the timeout and the retry delay are durable timers
 	worker := d.start("worker", "worker", workerEnv...)
 	ids := d.submit("systemtest", "zombie", 1)
 	deadline := time.Now().Add(60 * time.Second)

@@ -87,8 +87,20 @@ func buildEvent(req Request) (Event, error) {
 			return Event{}, propError("extensions", "%q is a CloudEvents context attribute, not an extension", name)
 		}
 	}
+	if req.ExecutionID != "" {
+		if ev.Extensions == nil {
+			ev.Extensions = map[string]string{}
+		}
+		ev.Extensions[ExtensionExecution] = req.ExecutionID
+	}
 	return ev, nil
 }
+
+// ExtensionExecution is the CloudEvent extension naming the execution that
+// emitted an event. An execution an event trigger starts from the event is
+// one step further in its chain, so a flow whose events start itself is
+// cut at a depth limit.
+const ExtensionExecution = "relayexecution"
 
 // validExtensionName follows the CloudEvents spec: a-z and 0-9 only.
 func validExtensionName(s string) bool {

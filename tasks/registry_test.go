@@ -288,7 +288,7 @@ func TestEmit(t *testing.T) {
 		{
 			name:  "defaults",
 			props: map[string]any{"eventType": "com.acme.order.created"},
-			want:  Event{Type: "com.acme.order.created", Source: "relay/company.team/hello"},
+			want:  Event{Type: "com.acme.order.created", Source: "relay/company.team/hello", Extensions: map[string]string{ExtensionExecution: "exec-1"}},
 		},
 		{
 			name: "every attribute",
@@ -297,7 +297,7 @@ func TestEmit(t *testing.T) {
 				"data":       map[string]any{"id": int64(42)},
 				"extensions": map[string]any{"tenant": "acme", "priority": int64(3)},
 			},
-			want: Event{Type: "com.acme.order.created", Source: "shop", Subject: "order/42", Data: map[string]any{"id": int64(42)}, Extensions: map[string]string{"tenant": "acme", "priority": "3"}},
+			want: Event{Type: "com.acme.order.created", Source: "shop", Subject: "order/42", Data: map[string]any{"id": int64(42)}, Extensions: map[string]string{"tenant": "acme", "priority": "3", ExtensionExecution: "exec-1"}},
 		},
 		{name: "missing eventType", props: map[string]any{}, errType: typeInvalidProperty, errText: "property eventType"},
 		{name: "bad extension name", props: map[string]any{"eventType": "x", "extensions": map[string]any{"Tenant-ID": "a"}}, errType: typeInvalidProperty, errText: "property extensions"},

@@ -30,9 +30,10 @@ func devCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the serverless handlers as long-lived consumers against Kafka and DynamoDB",
-		Long: "Dev runs the executor and worker handlers that Lambda runs in AWS, unchanged, as consumer\n" +
-			"groups on the Kafka topics (batches are handed over in the shape of Lambda's Kafka event source),\n" +
-			"and the api role serves the HTTP API of functions/api on --addr (docs/api.md).\n" +
+		Long: "Dev runs the executor, worker and router handlers that Lambda runs in AWS, unchanged, as consumer\n" +
+			"groups on the Kafka topics (batches are handed over in the shape of Lambda's Kafka event source);\n" +
+			"the scheduler role starts due schedules and fires durable timers every second, and the api role\n" +
+			"serves the HTTP API of functions/api on --addr (docs/api.md).\n" +
 			"Brokers come from RELAY_KAFKA_BROKERS, the table from RELAY_TABLE (default relay) and the\n" +
 			"DynamoDB endpoint from AWS_ENDPOINT_URL; values over 64 KB go to the S3 bucket RELAY_BUCKET, else the\n" +
 			"folder RELAY_BLOB_DIR, else <data dir>/blobs. Several processes share the work; stopping one loses nothing.\n\n" +
@@ -77,6 +78,11 @@ func devCmd() *cobra.Command {
 			}
 			for _, name := range expandRoles(roles) {
 				role := serverless.Role(name)
+				if role == serverless.RoleScheduler {
+					spawn(func() error { rt.RunScheduler(ctx, time.Second); return nil })
+					log.Info("ticking every second: due schedules and durable timers", slog.String("role", name))
+					continue
+				}
 				if role == serverless.RoleAPI {
 					srv, err := listenAPI(ctx, rt, addr, log)
 					if err != nil {
@@ -91,7 +97,6 @@ func devCmd() *cobra.Command {
 				}
 				if role == serverless.RoleExecutor {
 					spawn(func() error { recoverLoop(ctx, rt, log); return nil })
-					spawn(func() error { rt.Engine.RunTimers(ctx); return nil })
 				}
 				for i := range consumers {
 					src := &serverless.EventSource{Brokers: cfg.Brokers, Topic: cfg.TopicPrefix + role.Topic(), Group: role.Group(), Handler: h.HandleKafka,
@@ -112,7 +117,7 @@ func devCmd() *cobra.Command {
 			return context.Cause(ctx)
 		},
 	}
-	cmd.Flags().StringSliceVar(&roles, "role", []string{"all"}, "executor, worker, api, or all (repeat or comma-separate)")
+	cmd.Flags().StringSliceVar(&roles, "role", []string{"all"}, "executor, worker, router, scheduler, api, or all (repeat or comma-separate)")
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "where the api role listens")
 	cmd.Flags().IntVar(&consumers, "consumers", 2, "consumers per role in this process (each takes a share of the partitions)")
 	cmd.Flags().BoolVar(&createTable, "create-table", true, "create the state table if it is missing")
@@ -123,7 +128,7 @@ func expandRoles(roles []string) []string {
 	var out []string
 	for _, r := range roles {
 		if r == "all" {
-			out = append(out, string(serverless.RoleExecutor), string(serverless.RoleWorker), string(serverless.RoleAPI))
+			out = append(out, string(serverless.RoleExecutor), string(serverless.RoleWorker), string(serverless.RoleRouter), string(serverless.RoleScheduler), string(serverless.RoleAPI))
 			continue
 		}
 		out = append(out, r)

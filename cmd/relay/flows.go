@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relayflow/relay/engine"
-	"github.com/relayflow/relay/statemachine/flow"
 )
 
 func flowsCmd() *cobra.Command {
@@ -45,7 +44,7 @@ func deployDir(cmd *cobra.Command, save func(file string, src []byte) (engine.Fl
 		if sources[i], err = os.ReadFile(file); err != nil {
 			return fmt.Errorf("reading flow: %w", err)
 		}
-		if _, err := flow.Parse(file, sources[i]); err != nil {
+		if _, err := engine.ParseFlow(file, sources[i]); err != nil {
 			fmt.Fprintln(cmd.ErrOrStderr(), err)
 			bad++
 		}

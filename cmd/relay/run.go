@@ -53,7 +53,7 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitInvalid, err: fmt.Errorf("reading flow: %w", err)}
 			}
-			f, err := flow.Parse(args[0], src)
+			f, err := engine.ParseFlow(args[0], src)
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return &exitError{code: exitInvalid, err: fmt.Errorf("%s is not a valid flow", args[0])}

@@ -45,6 +45,9 @@ type systemOptions struct {
 	workers  int
 	onCommit func(*statemachine.Execution, []*statemachine.TaskRun)
 	onLog    func(engine.LogEntry)
+	// logger receives the engine's logs (default: warnings and errors,
+	// debug with --verbose, on stderr).
+	logger *slog.Logger
 }
 
 // openStore opens the embedded store of the data directory.
@@ -76,9 +79,12 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 	if v, _ := cmd.Flags().GetBool("verbose"); v {
 		level = slog.LevelDebug
 	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	}
 	eng, err := engine.New(engine.Config{
 		Store: st, Bus: bus, Tasks: reg, Workers: o.workers,
-		Logger:   slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
+		Logger:   o.logger,
 		Secrets:  envSecret,
 		OnCommit: o.onCommit, OnLog: o.onLog,
 	})

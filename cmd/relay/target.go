@@ -14,6 +14,7 @@ import (
 
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/firing"
 	"github.com/relayflow/relay/serverless"
 	"github.com/relayflow/relay/statemachine/flow"
 )
@@ -31,6 +32,7 @@ type controlPlane interface {
 	Logs(ctx context.Context, id string, after int64) ([]engine.LogEntry, error)
 	Resume(ctx context.Context, id string, inputs map[string]any) error
 	Kill(ctx context.Context, id string) error
+	Triggers(ctx context.Context) ([]firing.Info, error)
 }
 
 // target is where a command acts: the embedded store of the data directory

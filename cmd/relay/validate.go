@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/statemachine/flow"
 )
 
@@ -91,7 +92,7 @@ func validateFiles(cmd *cobra.Command, files []string, output string) error {
 		if err != nil {
 			return &exitError{code: 2, err: fmt.Errorf("reading flow: %w", err)}
 		}
-		f, err := flow.Parse(file, src)
+		f, err := engine.ParseFlow(file, src)
 		var diags flow.Diagnostics
 		switch {
 		case errors.As(err, &diags):

@@ -73,7 +73,7 @@ type storeTest struct {
 // engine/contracts.go. newStore returns a fresh, empty store for each
 // subtest; the suite closes it when the subtest ends (Close is called once).
 func TestStore(t *testing.T, newStore func(t *testing.T) engine.Store) {
-	tests := slices.Concat(flowTests, commitTests, readTests, logTests, outboxTests, timerTests, concurrencyTests, claimTests, growthTests)
+	tests := slices.Concat(flowTests, commitTests, readTests, logTests, outboxTests, timerTests, concurrencyTests, claimTests, growthTests, recordTests)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)

@@ -718,8 +718,9 @@ func (s *Store) Executions(ctx context.Context, f engine.ExecutionFilter) ([]*st
 		names["#state"] = attrState
 		values[":state"] = avS(string(f.State))
 	}
-	filters = append(filters, "SK = :exec")
+	filters = append(filters, "SK = :exec", "begins_with(PK, :execpk)") // records may use any SK
 	values[":exec"] = avS(skExec)
+	values[":execpk"] = avS(pkExec)
 	if f.Namespace != "" {
 		filters = append(filters, "ns = :ns")
 		values[":ns"] = avS(f.Namespace)

@@ -54,6 +54,7 @@ var (
 var allBuckets = [][]byte{
 	bucketMeta, bucketFlows, bucketExecutions, bucketExecMeta, bucketExecByStart,
 	bucketLogs, bucketOutbox, bucketOutboxIDs, bucketTimers, bucketTimerIDs, bucketClaims,
+	bucketRecords, bucketRecordDue,
 }
 
 // schemaVersion is bumped when the layout above changes incompatibly, so an

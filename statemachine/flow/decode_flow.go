@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/relayflow/relay/statemachine/inputs"
+	"github.com/relayflow/relay/triggers/cron"
 )
 
 func suggest(name string, candidates []string) string { return inputs.Suggest(name, candidates) }
@@ -400,28 +402,21 @@ func (d *decoder) triggers(n *yaml.Node, path string) []*Trigger {
 	return out
 }
 
-// checkCron checks the shape of a cron expression; the scheduler parses it
-// fully.
+// checkCron parses a cron expression as the scheduler will, pointing at
+// the bad field.
 func (d *decoder) checkCron(props map[string]*Property) {
 	c := props["cron"]
-	if c == nil {
+	if c == nil || c.IsDynamic() {
 		return
 	}
-	expr := strings.TrimSpace(c.String())
-	if strings.HasPrefix(expr, "@") {
-		switch expr {
-		case "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly":
-		default:
-			d.errorf(c.Pos, c.Path, "unknown cron nickname `%s`; expected @yearly, @annually, @monthly, @weekly, @daily, @midnight or @hourly", expr)
+	ws, _ := props["withSeconds"].Literal().(bool)
+	if _, err := cron.Parse(c.String(), ws); err != nil {
+		pos := c.Pos
+		var ce *cron.Error
+		if errors.As(err, &ce) {
+			pos = c.PosOf(ce.Offset)
 		}
-		return
-	}
-	want := 5
-	if ws, _ := props["withSeconds"].Literal().(bool); ws {
-		want = 6
-	}
-	if got := len(strings.Fields(expr)); got != want {
-		d.errorf(c.Pos, c.Path, "cron expression `%s` has %d fields; expected %d", expr, got, want)
+		d.errorf(pos, c.Path, "%v", err)
 	}
 }
 

@@ -1,0 +1,60 @@
+package firing
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/triggers"
+)
+
+// ErrNoWebhook is returned for a webhook call that matches no enabled
+// webhook trigger: the flow does not exist, has no such trigger, or the
+// key is wrong. The three are not told apart, so a caller without the key
+// learns nothing about the flow (the HTTP status is 404).
+var ErrNoWebhook = fmt.Errorf("no webhook at this address: %w", engine.ErrNotFound)
+
+// Webhook starts the flow of a webhook trigger whose key matches, with
+// trigger.body, trigger.headers and trigger.parameters, and returns the
+// new execution's id and the flow revision it runs. Each call starts one
+// execution.
+func Webhook(ctx context.Context, st Store, bus Publisher, log *slog.Logger, namespace, flowID, key string, vars map[string]any, now time.Time) (string, int, error) {
+	trs, err := newCompiled(st).revision(ctx, namespace, flowID, 0)
+	if errors.Is(err, engine.ErrNotFound) {
+		return "", 0, ErrNoWebhook
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	for _, t := range trs {
+		if t.Type != flow.TriggerWebhook || t.Disabled || subtle.ConstantTimeCompare([]byte(t.WebhookKey), []byte(key)) != 1 {
+			continue
+		}
+		if len(t.StopAfter) > 0 {
+			s, _, err := getJSON[triggerState](ctx, st, kindState, t.Key())
+			if err != nil {
+				return "", 0, err
+			}
+			if s.Stopped {
+				return "", 0, ErrNoWebhook
+			}
+		}
+		cause := "webhook\x00" + engine.NewID()
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		if err := publishRequest(ctx, bus, log, t, cause, vars, 0, now); err != nil {
+			return "", 0, err
+		}
+		if err := touch(ctx, st, t.Key(), now); err != nil {
+			log.Warn("recording a webhook's last call", slog.Any("error", err))
+		}
+		return triggers.ExecutionID(t.Key(), cause), t.Revision, nil
+	}
+	return "", 0, ErrNoWebhook
+}
