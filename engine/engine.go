@@ -335,6 +335,11 @@ func (e *Engine) process(ctx context.Context, ev statemachine.Event) error {
 	return err
 }
 
+// ResumeQueues starts queued executions whose flows have free slots (a
+// slot freed by a process that stopped before dequeuing). `relay dev`
+// calls it every few seconds.
+func (e *Engine) ResumeQueues(ctx context.Context) { e.resumeQueues(ctx) }
+
 // processOne applies ev under its execution's lock and returns the flow
 // whose concurrency slot it freed, if any.
 func (e *Engine) processOne(ctx context.Context, ev statemachine.Event, how delivery) (*flow.Flow, error) {
@@ -360,6 +365,12 @@ func (e *Engine) processOne(ctx context.Context, ev statemachine.Event, how deli
 		if e.cfg.OnCommit != nil && out.ex != nil {
 			e.cfg.OnCommit(out.ex, out.changed)
 		}
+		if out.ended != nil {
+			if err := e.releaseSlot(ctx, out.ended, ev.ExecutionID); err != nil {
+				// The next admission that finds the slots full takes it back.
+				e.log.Error("giving back a concurrency slot", slog.String("execution", ev.ExecutionID), slog.Any("error", err))
+			}
+		}
 		return out.freed, nil
 	}
 }
@@ -369,8 +380,12 @@ type applied struct {
 	entries []OutboxEntry
 	ex      *statemachine.Execution // nil when nothing was committed
 	changed []*statemachine.TaskRun
-	// freed is the flow whose concurrency slot the event released (the
-	// execution ended), nil otherwise.
+	// ended is the flow with a concurrency limit whose execution the
+	// event ended: its slot is given back.
+	ended *flow.Flow
+	// freed is the flow whose queued executions may start now: the event
+	// ended one of its executions, or queued a new one (a slot may have
+	// been freed meanwhile by a process that did not see it).
 	freed *flow.Flow
 }
 
@@ -378,27 +393,9 @@ func (e *Engine) lockFlow(f *flow.Flow) func() {
 	return e.lockExec("flow:" + f.Namespace + "/" + f.ID)
 }
 
-// active counts the executions of f that hold a concurrency slot.
-func (e *Engine) active(ctx context.Context, f *flow.Flow) (int, error) {
-	list, err := e.cfg.Store.Executions(ctx, ExecutionFilter{Namespace: f.Namespace, FlowID: f.ID})
-	if err != nil {
-		return 0, fmt.Errorf("counting running executions of %s/%s: %w", f.Namespace, f.ID, err)
-	}
-	n := 0
-	for _, ex := range list {
-		switch ex.State {
-		case statemachine.ExecCreated, statemachine.ExecRunning, statemachine.ExecPaused, statemachine.ExecKilling:
-			n++
-		}
-	}
-	return n, nil
-}
-
-// dequeue starts the oldest queued executions of f while slots are free.
-// Lock order: a flow's lock, then an execution's. Admission takes them in
-// that order too (the execution's lock is held, but only for an execution
-// that does not exist yet, which no dequeue can be waiting for), and
-// process releases an execution's lock before dequeuing, so no cycle.
+// dequeue starts the oldest queued executions of f while slots are free
+// (see slots.go). Lock order: a flow's lock, then an execution's; process
+// releases an execution's lock before dequeuing, so no cycle.
 func (e *Engine) dequeue(ctx context.Context, f *flow.Flow) {
 	if f.Concurrency == nil {
 		return
@@ -410,20 +407,19 @@ func (e *Engine) dequeue(ctx context.Context, f *flow.Flow) {
 		e.log.Error("listing queued executions", slog.String("flow", f.Namespace+"/"+f.ID), slog.Any("error", err))
 		return
 	}
-	n, err := e.active(ctx, f)
-	if err != nil {
-		e.log.Error("counting running executions", slog.Any("error", err))
-		return
-	}
-	for i := len(queued) - 1; i >= 0 && n < f.Concurrency.Limit; i-- { // oldest first
+	for i := len(queued) - 1; i >= 0; i-- { // oldest first
 		ex := queued[i]
-		ended, err := e.processOne(ctx, statemachine.Event{ID: ex.ID + "/dequeued", Type: statemachine.EvDequeued, ExecutionID: ex.ID}, direct)
+		ok, err := e.acquireSlot(ctx, f, ex.ID)
 		if err != nil {
-			e.log.Error("starting a queued execution", slog.String("execution", ex.ID), slog.Any("error", err))
+			e.log.Error("taking a concurrency slot for a queued execution", slog.String("execution", ex.ID), slog.Any("error", err))
 			return
 		}
-		if ended == nil { // an execution that ended at once holds no slot
-			n++
+		if !ok {
+			return
+		}
+		if _, err := e.processOne(ctx, statemachine.Event{ID: ex.ID + "/dequeued", Type: statemachine.EvDequeued, ExecutionID: ex.ID}, direct); err != nil {
+			e.log.Error("starting a queued execution", slog.String("execution", ex.ID), slog.Any("error", err))
+			return
 		}
 	}
 }
@@ -465,13 +461,11 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery)
 		wasDone = ex.State.Terminal()
 	}
 	if ex == nil && ev.Type == statemachine.EvExecutionRequested && f.Concurrency != nil {
-		unlock := e.lockFlow(f)
-		defer unlock()
-		n, err := e.active(ctx, f)
+		ok, err := e.acquireSlot(ctx, f, ev.ExecutionID)
 		if err != nil {
 			return applied{}, err
 		}
-		if n >= f.Concurrency.Limit {
+		if !ok {
 			ev.OverLimit = f.Concurrency.Behavior
 		}
 	}
@@ -511,6 +505,9 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery)
 	e.cache.put(res.Execution)
 	out := applied{entries: c.Outbox, ex: res.Execution, changed: res.Changed}
 	if f.Concurrency != nil && !wasDone && res.Execution.State.Terminal() {
+		out.ended, out.freed = f, f
+	}
+	if f.Concurrency != nil && ex == nil && res.Execution.State == statemachine.ExecQueued {
 		out.freed = f
 	}
 	return out, nil

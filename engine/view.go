@@ -22,7 +22,13 @@ type ExecutionDoc struct {
 	EndDate   *time.Time              `json:"endDate"`
 	Error     string                  `json:"error,omitempty"`
 	Parent    *statemachine.ParentRef `json:"parent,omitempty"`
-	TaskRuns  []TaskRunDoc            `json:"taskRuns"`
+	// Trigger holds the variables of the trigger that started the
+	// execution (`trigger.*` in expressions), Origin names it, and Depth is
+	// the execution's place in its chain of triggered executions.
+	Trigger  map[string]any       `json:"trigger,omitempty"`
+	Origin   *statemachine.Origin `json:"origin,omitempty"`
+	Depth    int                  `json:"depth,omitempty"`
+	TaskRuns []TaskRunDoc         `json:"taskRuns"`
 }
 
 // TaskRunDoc is one task run in ExecutionDoc.
@@ -59,7 +65,7 @@ func Document(ex *statemachine.Execution) ExecutionDoc {
 	d := ExecutionDoc{
 		ID: ex.ID, Namespace: ex.Namespace, FlowID: ex.FlowID, Revision: ex.Revision, State: string(ex.State),
 		Inputs: ex.Inputs, Outputs: ex.Outputs, Labels: map[string]string{}, StartDate: ex.StartDate, EndDate: timePtr(ex.EndDate),
-		Error: ex.Error, Parent: ex.Parent, TaskRuns: []TaskRunDoc{},
+		Error: ex.Error, Parent: ex.Parent, Trigger: ex.Trigger, Origin: ex.Origin, Depth: ex.Depth, TaskRuns: []TaskRunDoc{},
 	}
 	if d.Inputs == nil {
 		d.Inputs = map[string]any{}

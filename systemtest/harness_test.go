@@ -188,19 +188,34 @@ func (p *proc) String() string {
 // of its own, with extra environment variables.
 func (d *deployment) start(name, role string, env ...string) *proc {
 	d.t.Helper()
-	p := &proc{t: d.t, name: name, exited: make(chan struct{})}
-	p.cmd = exec.Command(relayBinary(d.t), "dev", "--role", role, "--consumers", "1", "--create-table=false")
-	p.cmd.Env = append(append([]string(nil), d.env...), env...)
+	cmd := exec.Command(relayBinary(d.t), "dev", "--role", role, "--consumers", "1", "--create-table=false")
+	cmd.Env = append(append([]string(nil), d.env...), env...)
+	return startProc(d.t, name, cmd)
+}
+
+// startArgs runs `relay ARGS...` on the deployment.
+func (d *deployment) startArgs(name string, args ...string) *proc {
+	d.t.Helper()
+	cmd := exec.Command(relayBinary(d.t), args...)
+	cmd.Env = d.env
+	return startProc(d.t, name, cmd)
+}
+
+// startProc starts cmd in a process group of its own, killed (with its
+// children) when the test ends.
+func startProc(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: cmd, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
-		d.t.Fatalf("starting %s: %v", name, err)
+		t.Fatalf("starting %s: %v", name, err)
 	}
 	go func() { p.cmd.Wait(); close(p.exited) }()
-	d.t.Cleanup(func() {
+	t.Cleanup(func() {
 		p.kill()
-		if d.t.Failed() || testing.Verbose() {
-			d.t.Logf("output of %s:\n%s", name, p.String())
+		if t.Failed() || testing.Verbose() {
+			t.Logf("output of %s:\n%s", name, p.String())
 		}
 	})
 	return p

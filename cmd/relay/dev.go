@@ -136,13 +136,15 @@ func expandRoles(roles []string) []string {
 	return out
 }
 
-// recoverLoop carries out outbox entries left by a crashed executor: at
-// start, then every few seconds.
+// recoverLoop carries out outbox entries left by a crashed executor, and
+// starts queued executions whose slots a stopped executor freed without
+// dequeuing them: at start, then every few seconds.
 func recoverLoop(ctx context.Context, rt *serverless.Runtime, log *slog.Logger) {
 	for {
 		if err := rt.Engine.Recover(ctx); err != nil && ctx.Err() == nil {
 			log.Error("recovering the outbox", slog.Any("error", err))
 		}
+		rt.Engine.ResumeQueues(ctx)
 		select {
 		case <-ctx.Done():
 			return
