@@ -56,6 +56,7 @@ type flowEntry struct {
 	Keys      []string `json:"keys,omitempty"`      // index keys, each with the flow's triggers under it
 	Triggers  []string `json:"triggers,omitempty"`  // trigger keys filed
 	Schedules []string `json:"schedules,omitempty"` // trigger keys of schedules
+	States    []string `json:"states,omitempty"`    // trigger keys of every enabled trigger (their tstate records)
 }
 
 // scheduleEntry is a schedule's record.
@@ -74,42 +75,88 @@ type triggerState struct {
 // Index files the triggers of a stored flow revision in the trigger index
 // and registers its schedules, replacing what an earlier revision filed: a
 // trigger the new revision drops or disables stops firing once Index
-// returns. A schedule kept across revisions keeps its cursor. Indexing the
-// same revision again changes nothing.
+// returns. A schedule kept across revisions keeps its cursor; a new
+// revision starts again a trigger that stopAfter stopped. Indexing the same
+// revision again changes nothing, and of two revisions indexed at once the
+// later one wins.
 func Index(ctx context.Context, st Store, f *flow.Flow, now time.Time) error {
 	trs, err := triggers.Compile(fmt.Sprintf("%s/%s@%d", f.Namespace, f.ID, f.Revision), f)
 	if err != nil {
 		return err
 	}
 	flowKey := f.Namespace + "/" + f.ID
-	old, oldVersion, err := getJSON[flowEntry](ctx, st, kindFlow, flowKey)
-	if err != nil {
-		return err
+	for {
+		old, oldVersion, err := getJSON[flowEntry](ctx, st, kindFlow, flowKey)
+		if err != nil {
+			return err
+		}
+		if oldVersion > 0 && old.Revision > f.Revision {
+			return nil // a later revision was indexed already
+		}
+		next, err := file(ctx, st, trs, f.Revision, old.Revision != f.Revision, now)
+		if err != nil {
+			return err
+		}
+		// Take out what the earlier revision filed and this one does not.
+		if err := unfile(ctx, st, old, next); err != nil {
+			return err
+		}
+		err = putJSON(ctx, st, kindFlow, flowKey, next, time.Time{}, oldVersion)
+		if !errors.Is(err, engine.ErrConflict) {
+			return err
+		}
+		// Another Index of this flow won the race. If its revision is
+		// later, take out what this one filed and it did not; else start
+		// over from what it wrote.
+		won, _, err := getJSON[flowEntry](ctx, st, kindFlow, flowKey)
+		if err != nil {
+			return err
+		}
+		if won.Revision > f.Revision {
+			return unfile(ctx, st, next, won)
+		}
 	}
-	if oldVersion > 0 && old.Revision > f.Revision {
-		return nil // a later revision was indexed already
-	}
-	next := flowEntry{Revision: f.Revision}
-	entry, _ := json.Marshal(indexEntry{Revision: f.Revision})
+}
+
+// file files the triggers of one revision and returns the flow's entry
+// listing them. renewed: the revision is new, so stopped triggers start
+// again.
+func file(ctx context.Context, st Store, trs []*triggers.Trigger, revision int, renewed bool, now time.Time) (flowEntry, error) {
+	next := flowEntry{Revision: revision}
+	entry, _ := json.Marshal(indexEntry{Revision: revision})
 	for _, t := range trs {
 		if t.Disabled {
 			continue
 		}
+		next.States = append(next.States, t.Key())
 		for _, k := range t.IndexKeys() {
 			if _, err := st.PutRecord(ctx, engine.Record{Kind: kindIndex + k, Key: t.Key(), Value: entry}, -1); err != nil {
-				return fmt.Errorf("filing trigger %s: %w", t.Key(), err)
+				return next, fmt.Errorf("filing trigger %s: %w", t.Key(), err)
 			}
 			next.Keys = append(next.Keys, k)
 			next.Triggers = append(next.Triggers, t.Key())
 		}
 		if t.Schedule != nil {
 			if err := registerSchedule(ctx, st, t, now); err != nil {
-				return err
+				return next, err
 			}
 			next.Schedules = append(next.Schedules, t.Key())
+		} else if renewed && len(t.StopAfter) > 0 {
+			err := update(ctx, st, kindState, t.Key(), func(s *triggerState) (time.Time, bool) {
+				stopped := s.Stopped
+				s.Stopped = false
+				return time.Time{}, stopped
+			})
+			if err != nil {
+				return next, err
+			}
 		}
 	}
-	// Take out what the earlier revision filed and this one does not.
+	return next, nil
+}
+
+// unfile removes what entry old filed and entry next does not.
+func unfile(ctx context.Context, st Store, old, next flowEntry) error {
 	for i, k := range old.Keys {
 		if !filed(next, k, old.Triggers[i]) {
 			if err := st.DeleteRecord(ctx, kindIndex+k, old.Triggers[i], -1); err != nil {
@@ -124,7 +171,14 @@ func Index(ctx context.Context, st Store, f *flow.Flow, now time.Time) error {
 			}
 		}
 	}
-	return putJSON(ctx, st, kindFlow, flowKey, next, time.Time{}, oldVersion)
+	for _, s := range old.States {
+		if !slices.Contains(next.States, s) {
+			if err := st.DeleteRecord(ctx, kindState, s, -1); err != nil {
+				return fmt.Errorf("removing the state of trigger %s: %w", s, err)
+			}
+		}
+	}
+	return nil
 }
 
 func filed(e flowEntry, key, trigger string) bool {
@@ -146,13 +200,20 @@ func registerSchedule(ctx context.Context, st Store, t *triggers.Trigger, now ti
 			return err
 		}
 		due := now
-		if version > 0 {
+		switch {
+		case version == 0 && t.Schedule.Backfill == nil:
+			// Times from the deployment on count, even those before the
+			// scheduler's first look at it.
+			cur.Cursor = now
+			due = t.Schedule.NextAfter(now)
+		case version > 0:
 			if cur.Revision == t.Revision {
 				return nil
 			}
 			if !cur.Cursor.IsZero() {
 				due = t.Schedule.NextAfter(cur.Cursor)
 			}
+			cur.Stopped = false // a new revision starts a stopped schedule again
 		}
 		cur.Revision = t.Revision
 		err = putJSON(ctx, st, KindSchedule, t.Key(), cur, due, version)

@@ -78,7 +78,7 @@ func describe(t *triggers.Trigger) string {
 		return s
 	case flow.TriggerFlow:
 		var on []string
-		for _, k := range t.IndexKeys() {
+		for _, k := range t.Keys() {
 			on = append(on, strings.TrimPrefix(strings.TrimPrefix(k, "flow:"), "flowns:"))
 		}
 		s := "end of " + strings.Join(on, ", ")
@@ -87,7 +87,7 @@ func describe(t *triggers.Trigger) string {
 		}
 		return s
 	case flow.TriggerEvent:
-		keys := t.IndexKeys()
+		keys := t.Keys()
 		if len(keys) == 1 && keys[0] != "event:*" {
 			return "event " + strings.TrimPrefix(keys[0], "event:")
 		}

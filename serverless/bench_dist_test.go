@@ -40,6 +40,7 @@ import (
 	"github.com/relayflow/relay/serverless"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/triggers"
 )
 
 // Environment of the distributed benchmarks.
@@ -206,6 +207,14 @@ func startRig(b *testing.B, workers int, countWorkers bool) *rig {
 			}
 		})
 	}
+	// The router, as `relay dev --role router` runs it.
+	router := &serverless.EventSource{Brokers: cfg.Brokers, Topic: cfg.TopicPrefix + serverless.RoleRouter.Topic(), Group: serverless.RoleRouter.Group(),
+		Handler: rt.Router().HandleKafka, Log: log.With(slog.String("role", "router"))}
+	wg.Go(func() {
+		if err := router.Run(ctx); err != nil {
+			b.Errorf("router: %v", err)
+		}
+	})
 	// The benchmark's observer: execution.finished events tell it when an
 	// execution ended, without polling the table.
 	wg.Go(func() {
@@ -237,6 +246,7 @@ func startRig(b *testing.B, workers int, countWorkers bool) *rig {
 	}
 	r.waitGroup(b, serverless.RoleExecutor.Group(), cfg.TopicPrefix+serverless.RoleExecutor.Topic(), executorConsumers)
 	r.waitGroup(b, serverless.RoleWorker.Group(), cfg.TopicPrefix+serverless.RoleWorker.Topic(), 2*workers) // relay dev: --consumers 2
+	r.waitGroup(b, serverless.RoleRouter.Group(), cfg.TopicPrefix+serverless.RoleRouter.Topic(), 1)
 	return r
 }
 
@@ -814,4 +824,57 @@ func benchThroughput(b *testing.B, workers int) {
 	b.ReportMetric((used.execRead+used.workerRead)/tr, "rcu/taskrun")
 	b.ReportMetric(used.pollRead/elapsed.Seconds(), "poll-rcu/s")
 	b.ReportMetric(float64(len(evs)-3)/tr, "scheduled/taskrun") // less the warm-up's 3
+}
+
+// BenchmarkDist_eventToFirstTask measures the latency from a CloudEvent
+// published on relay.events to the start of the first task run of the
+// flow whose event trigger matches it: the router (index read, match,
+// execution.requested), the executor (create, schedule) and the worker.
+// One event at a time, 100 per iteration, one worker process. The start is
+// the worker's start date of the task run; both clocks are this machine's.
+func BenchmarkDist_eventToFirstTask(b *testing.B) {
+	const events = 100
+	r := startRig(b, 1, false)
+	ctx := context.Background()
+	flowSrc := "id: onevent\nnamespace: bench\ntasks:\n  - {id: first, type: io.kestra.plugin.core.debug.Return, format: \"{{ trigger.event.id }}\"}\n" +
+		"triggers:\n  - id: on\n    type: cloudevents.trigger\n    filters:\n      - exact: {type: com.acme.bench}\n"
+	if _, err := r.rt.API().DeployFlow(ctx, "onevent.yaml", []byte(flowSrc)); err != nil {
+		b.Fatal(err)
+	}
+	fire := func(i int) (time.Duration, error) {
+		ev := cloudevents.New()
+		ev.SetID(fmt.Sprintf("%s-%d", engine.NewID(), i))
+		ev.SetType("com.acme.bench")
+		ev.SetSource("/bench")
+		id := triggers.ExecutionID(triggers.Key("bench", "onevent", "on"), triggers.EventCause(&triggers.Event{ID: ev.ID(), Source: "/bench"}))
+		r.done(id)
+		sent := time.Now()
+		if err := r.rt.API().PublishEvent(ctx, ev); err != nil {
+			return 0, err
+		}
+		ex, err := r.wait(ctx, id, time.Minute)
+		if err != nil {
+			return 0, err
+		}
+		return ex.TaskRuns[0].StartDate.Sub(sent), nil
+	}
+	for i := range 5 { // warm up: connections, flow cache, partition leaders
+		if _, err := fire(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var lat []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		for i := range events {
+			d, err := fire(i)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, d)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(ms(quantile(lat, 0.50)), "p50-ms")
+	b.ReportMetric(ms(quantile(lat, 0.99)), "p99-ms")
 }

@@ -160,6 +160,14 @@ func (t *Trigger) IndexKeys() []string {
 	if t.Disabled {
 		return nil
 	}
+	return t.indexKeys()
+}
+
+// Keys returns the index keys of the trigger, disabled or not
+// (for descriptions).
+func (t *Trigger) Keys() []string { return t.indexKeys() }
+
+func (t *Trigger) indexKeys() []string {
 	switch t.Type {
 	case flow.TriggerFlow:
 		var keys []string
