@@ -24,7 +24,8 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startDev runs `relay dev` (executor, worker and api) in this process on a
+// startDev runs `relay dev` (executor, worker and api: no schedules, whose
+// backfills in the examples would start hundreds of executions) in this process on a
 // table and topics of its own and returns the API's URL.
 func startDev(t *testing.T) string {
 	t.Helper()
@@ -36,7 +37,9 @@ func startDev(t *testing.T) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs safeBuffer
 	done := make(chan int)
-	go func() { done <- run(ctx, []string{"dev", "--addr", addr, "--consumers", "1"}, &logs, &logs) }()
+	go func() {
+		done <- run(ctx, []string{"dev", "--role", "executor,worker,api", "--addr", addr, "--consumers", "1"}, &logs, &logs)
+	}()
 	url := "http://" + addr
 	deadline := time.Now().Add(60 * time.Second)
 	for {
