@@ -340,3 +340,29 @@ func BlobKey(executionID string, data []byte) string {
 // MaxAttempts is how many times a bus delivers an event whose handler
 // keeps failing before it goes to TopicDLQ.
 const MaxAttempts = 5
+
+// CheckRecordName checks a record's kind and key as RecordStore requires
+// (non-empty, no NUL bytes); stores call it before writing.
+func CheckRecordName(kind, key string) error {
+	if err := CheckRecordKind(kind); err != nil {
+		return err
+	}
+	if key == "" {
+		return errors.New("record key must not be empty")
+	}
+	if strings.IndexByte(key, 0) >= 0 {
+		return errors.New("record key must not contain NUL")
+	}
+	return nil
+}
+
+// CheckRecordKind checks a record kind (non-empty, no NUL bytes).
+func CheckRecordKind(kind string) error {
+	if kind == "" {
+		return errors.New("record kind must not be empty")
+	}
+	if strings.IndexByte(kind, 0) >= 0 {
+		return errors.New("record kind must not contain NUL")
+	}
+	return nil
+}

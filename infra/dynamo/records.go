@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -25,29 +24,6 @@ const (
 	attrDue   = "due"   // a record's Due, fixed width (see fixedTime)
 )
 
-// checkRecordName validates a record's kind and key.
-func checkRecordName(kind, key string) error {
-	if err := checkRecordKind(kind); err != nil {
-		return err
-	}
-	if key == "" {
-		return errors.New("record key must not be empty")
-	}
-	if strings.IndexByte(key, 0) >= 0 {
-		return errors.New("record key must not contain NUL")
-	}
-	return nil
-}
-
-func checkRecordKind(kind string) error {
-	if kind == "" {
-		return errors.New("record kind must not be empty")
-	}
-	if strings.IndexByte(kind, 0) >= 0 {
-		return errors.New("record kind must not contain NUL")
-	}
-	return nil
-}
 
 func recordKey(kind, key string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: avS(pkRecord + kind), attrSK: avS(key)}
@@ -76,7 +52,7 @@ func recordOf(item map[string]types.AttributeValue) (engine.Record, error) {
 
 // Record reads a record with a strongly consistent GetItem.
 func (s *Store) Record(ctx context.Context, kind, key string) (engine.Record, error) {
-	if err := checkRecordName(kind, key); err != nil {
+	if err := engine.CheckRecordName(kind, key); err != nil {
 		return engine.Record{}, fmt.Errorf("reading record %q/%q: %w", kind, key, err)
 	}
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
@@ -95,7 +71,7 @@ func (s *Store) Record(ctx context.Context, kind, key string) (engine.Record, er
 
 // Records queries the kind's partition, by key.
 func (s *Store) Records(ctx context.Context, kind, prefix string) ([]engine.Record, error) {
-	if err := checkRecordKind(kind); err != nil {
+	if err := engine.CheckRecordKind(kind); err != nil {
 		return nil, fmt.Errorf("listing records %q: %w", kind, err)
 	}
 	cond := "PK = :pk"
@@ -129,7 +105,7 @@ func (s *Store) Records(ctx context.Context, kind, prefix string) ([]engine.Reco
 // UpdateItem that replaces the record's attributes and adds 1 to its
 // version atomically.
 func (s *Store) PutRecord(ctx context.Context, r engine.Record, expected int64) (int64, error) {
-	if err := checkRecordName(r.Kind, r.Key); err != nil {
+	if err := engine.CheckRecordName(r.Kind, r.Key); err != nil {
 		return 0, fmt.Errorf("putting record %q/%q: %w", r.Kind, r.Key, err)
 	}
 	if expected < -1 {
@@ -215,7 +191,7 @@ func (s *Store) putRecordAnyVersion(ctx context.Context, r engine.Record, item m
 // expected 0 only when there is none (which deletes nothing, and
 // conflicts with a stored record); with -1 whatever is stored.
 func (s *Store) DeleteRecord(ctx context.Context, kind, key string, expected int64) error {
-	if err := checkRecordName(kind, key); err != nil {
+	if err := engine.CheckRecordName(kind, key); err != nil {
 		return fmt.Errorf("deleting record %q/%q: %w", kind, key, err)
 	}
 	in := &dynamodb.DeleteItemInput{
@@ -241,7 +217,7 @@ func (s *Store) DeleteRecord(ctx context.Context, kind, key string, expected int
 
 // DueRecords queries the kind's due records on GSI1, earliest first.
 func (s *Store) DueRecords(ctx context.Context, kind string, now time.Time, limit int) ([]engine.Record, error) {
-	if err := checkRecordKind(kind); err != nil {
+	if err := engine.CheckRecordKind(kind); err != nil {
 		return nil, fmt.Errorf("reading due records %q: %w", kind, err)
 	}
 	q := &dynamodb.QueryInput{

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -28,29 +26,6 @@ var (
 	bucketRecordDue = []byte("recorddue")
 )
 
-// checkRecordName validates a record's kind and key.
-func checkRecordName(kind, key string) error {
-	if err := checkRecordKind(kind); err != nil {
-		return err
-	}
-	if key == "" {
-		return errors.New("record key must not be empty")
-	}
-	if strings.IndexByte(key, 0) >= 0 {
-		return errors.New("record key must not contain NUL")
-	}
-	return nil
-}
-
-func checkRecordKind(kind string) error {
-	if kind == "" {
-		return errors.New("record kind must not be empty")
-	}
-	if strings.IndexByte(kind, 0) >= 0 {
-		return errors.New("record kind must not contain NUL")
-	}
-	return nil
-}
 
 // recordPrefix is the key prefix of a kind's records in bucketRecords and
 // bucketRecordDue.
@@ -115,7 +90,7 @@ func (s *Store) Record(ctx context.Context, kind, key string) (engine.Record, er
 	if err := ctx.Err(); err != nil {
 		return engine.Record{}, fmt.Errorf("read record %s/%s: %w", kind, key, err)
 	}
-	if err := checkRecordName(kind, key); err != nil {
+	if err := engine.CheckRecordName(kind, key); err != nil {
 		return engine.Record{}, fmt.Errorf("read record %q/%q: %w", kind, key, err)
 	}
 	var r engine.Record
@@ -138,7 +113,7 @@ func (s *Store) Records(ctx context.Context, kind, prefix string) ([]engine.Reco
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("list records %s: %w", kind, err)
 	}
-	if err := checkRecordKind(kind); err != nil {
+	if err := engine.CheckRecordKind(kind); err != nil {
 		return nil, fmt.Errorf("list records %q: %w", kind, err)
 	}
 	var out []engine.Record
@@ -172,7 +147,7 @@ func (s *Store) PutRecord(ctx context.Context, r engine.Record, expected int64) 
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("put record %s/%s: %w", r.Kind, r.Key, err)
 	}
-	if err := checkRecordName(r.Kind, r.Key); err != nil {
+	if err := engine.CheckRecordName(r.Kind, r.Key); err != nil {
 		return 0, fmt.Errorf("put record %q/%q: %w", r.Kind, r.Key, err)
 	}
 	if err := checkExpected(expected); err != nil {
@@ -221,7 +196,7 @@ func (s *Store) DeleteRecord(ctx context.Context, kind, key string, expected int
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete record %s/%s: %w", kind, key, err)
 	}
-	if err := checkRecordName(kind, key); err != nil {
+	if err := engine.CheckRecordName(kind, key); err != nil {
 		return fmt.Errorf("delete record %q/%q: %w", kind, key, err)
 	}
 	if err := checkExpected(expected); err != nil {
@@ -252,7 +227,7 @@ func (s *Store) DueRecords(ctx context.Context, kind string, now time.Time, limi
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read due records %s: %w", kind, err)
 	}
-	if err := checkRecordKind(kind); err != nil {
+	if err := engine.CheckRecordKind(kind); err != nil {
 		return nil, fmt.Errorf("read due records %q: %w", kind, err)
 	}
 	prefix := recordPrefix(kind)
