@@ -24,7 +24,6 @@ const (
 	attrDue   = "due"   // a record's Due, fixed width (see fixedTime)
 )
 
-
 func recordKey(kind, key string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: avS(pkRecord + kind), attrSK: avS(key)}
 }

@@ -26,7 +26,6 @@ var (
 	bucketRecordDue = []byte("recorddue")
 )
 
-
 // recordPrefix is the key prefix of a kind's records in bucketRecords and
 // bucketRecordDue.
 func recordPrefix(kind string) []byte {
