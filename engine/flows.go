@@ -11,12 +11,17 @@ import (
 // Flows reads stored flow revisions, parsed, through a cache: a revision
 // never changes once stored, so each is parsed once per process.
 type Flows struct {
-	store Store
+	store FlowReader
 	m     sync.Map // "ns/id/rev" -> *flow.Flow
 }
 
+// FlowReader reads stored flow revisions (a Store does).
+type FlowReader interface {
+	Flow(ctx context.Context, namespace, id string, revision int) (FlowRecord, error)
+}
+
 // NewFlows returns a cache of the flows of st.
-func NewFlows(st Store) *Flows { return &Flows{store: st} }
+func NewFlows(st FlowReader) *Flows { return &Flows{store: st} }
 
 func flowKey(ns, id string, rev int) string { return fmt.Sprintf("%s/%s/%d", ns, id, rev) }
 

@@ -255,12 +255,14 @@ func putJSON(ctx context.Context, st engine.RecordStore, kind, key string, v any
 // compiled caches the compiled triggers of flow revisions (revisions never
 // change once stored).
 type compiled struct {
-	st Store
-	mu sync.Mutex
-	m  map[string][]*triggers.Trigger
+	flows *engine.Flows
+	mu    sync.Mutex
+	m     map[*flow.Flow][]*triggers.Trigger
 }
 
-func newCompiled(st Store) *compiled { return &compiled{st: st, m: map[string][]*triggers.Trigger{}} }
+func newCompiled(st Store) *compiled {
+	return &compiled{flows: engine.NewFlows(st), m: map[*flow.Flow][]*triggers.Trigger{}}
+}
 
 // trigger returns a trigger of a flow revision (0: the latest); nil when
 // the revision has no trigger with that id.
@@ -278,30 +280,19 @@ func (c *compiled) trigger(ctx context.Context, ns, flowID string, rev int, id s
 }
 
 func (c *compiled) revision(ctx context.Context, ns, flowID string, rev int) ([]*triggers.Trigger, error) {
-	key := fmt.Sprintf("%s/%s@%d", ns, flowID, rev)
-	if rev > 0 {
-		c.mu.Lock()
-		trs, ok := c.m[key]
-		c.mu.Unlock()
-		if ok {
-			return trs, nil
-		}
-	}
-	rec, err := c.st.Flow(ctx, ns, flowID, rev)
-	if err != nil {
-		return nil, fmt.Errorf("loading flow %s/%s: %w", ns, flowID, err)
-	}
-	f, err := flow.Parse(fmt.Sprintf("%s/%s@%d", ns, flowID, rec.Revision), rec.Source)
-	if err != nil {
-		return nil, err
-	}
-	f.Revision = rec.Revision
-	trs, err := triggers.Compile(key, f)
+	f, err := c.flows.Get(ctx, ns, flowID, rev)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
-	c.m[fmt.Sprintf("%s/%s@%d", ns, flowID, rec.Revision)] = trs
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if trs, ok := c.m[f]; ok {
+		return trs, nil
+	}
+	trs, err := triggers.Compile(fmt.Sprintf("%s/%s@%d", ns, flowID, f.Revision), f)
+	if err != nil {
+		return nil, err
+	}
+	c.m[f] = trs
 	return trs, nil
 }

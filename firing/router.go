@@ -187,7 +187,7 @@ func (r *Router) observe(ctx context.Context, t *triggers.Trigger, up triggers.U
 			return nil
 		}
 		if fire {
-			if err := r.request(ctx, t, triggers.PreconditionCause(up), triggers.PreconditionVars(up, ends), up.Depth+1, now); err != nil {
+			if err := publishRequest(ctx, r.bus, r.log, t, triggers.PreconditionCause(up), triggers.PreconditionVars(up, ends), up.Depth+1, now); err != nil {
 				return err
 			}
 			st.Last = now
@@ -239,24 +239,25 @@ func (r *Router) event(ctx context.Context, e *triggers.Event) error {
 // fire starts the trigger's flow for a cause, unless stopAfter stopped
 // the trigger, and records the time.
 func (r *Router) fire(ctx context.Context, t *triggers.Trigger, cause string, vars map[string]any, depth int, now time.Time) error {
-	if len(t.StopAfter) > 0 {
-		st, _, err := getJSON[triggerState](ctx, r.store, kindState, t.Key())
-		if err != nil {
-			return err
-		}
-		if st.Stopped {
-			return nil
-		}
-	}
-	if err := r.request(ctx, t, cause, vars, depth, now); err != nil {
-		return err
-	}
-	return touch(ctx, r.store, t.Key(), now)
+	_, err := start(ctx, r.store, r.bus, r.log, t, cause, vars, depth, now)
+	return err
 }
 
-// request publishes the execution.requested event of a firing.
-func (r *Router) request(ctx context.Context, t *triggers.Trigger, cause string, vars map[string]any, depth int, now time.Time) error {
-	return publishRequest(ctx, r.bus, r.log, t, cause, vars, depth, now)
+// start publishes the execution.requested event of a firing, unless
+// stopAfter stopped the trigger, then records the time it fired (for
+// `relay triggers list`). started reports that the request was published;
+// err may then still tell that recording the time failed.
+func start(ctx context.Context, st Store, bus Publisher, log *slog.Logger, t *triggers.Trigger, cause string, vars map[string]any, depth int, now time.Time) (started bool, err error) {
+	if len(t.StopAfter) > 0 { // only these can be stopped: the others read nothing first
+		state, _, err := getJSON[triggerState](ctx, st, kindState, t.Key())
+		if err != nil || state.Stopped {
+			return false, err
+		}
+	}
+	if err := publishRequest(ctx, bus, log, t, cause, vars, depth, now); err != nil {
+		return false, err
+	}
+	return true, touch(ctx, st, t.Key(), now)
 }
 
 func publishRequest(ctx context.Context, bus Publisher, log *slog.Logger, t *triggers.Trigger, cause string, vars map[string]any, depth int, now time.Time) error {

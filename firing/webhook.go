@@ -35,23 +35,17 @@ func Webhook(ctx context.Context, st Store, bus Publisher, log *slog.Logger, nam
 		if t.Type != flow.TriggerWebhook || t.Disabled || subtle.ConstantTimeCompare([]byte(t.WebhookKey), []byte(key)) != 1 {
 			continue
 		}
-		if len(t.StopAfter) > 0 {
-			s, _, err := getJSON[triggerState](ctx, st, kindState, t.Key())
-			if err != nil {
-				return "", 0, err
-			}
-			if s.Stopped {
-				return "", 0, ErrNoWebhook
-			}
-		}
 		cause := "webhook\x00" + engine.NewID()
 		if log == nil {
 			log = slog.New(slog.DiscardHandler)
 		}
-		if err := publishRequest(ctx, bus, log, t, cause, vars, 0, now); err != nil {
+		started, err := start(ctx, st, bus, log, t, cause, vars, 0, now)
+		switch {
+		case !started && err == nil: // stopped by stopAfter
+			return "", 0, ErrNoWebhook
+		case !started:
 			return "", 0, err
-		}
-		if err := touch(ctx, st, t.Key(), now); err != nil {
+		case err != nil:
 			log.Warn("recording a webhook's last call", slog.Any("error", err))
 		}
 		return triggers.ExecutionID(t.Key(), cause), t.Revision, nil

@@ -15,7 +15,6 @@ import (
 
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
-	"github.com/relayflow/relay/serverless"
 	"github.com/relayflow/relay/statemachine"
 )
 
@@ -114,7 +113,8 @@ tasks:
 type system struct {
 	url       string
 	c         *api.Client
-	redeliver func(t *testing.T) // hands the router every relay.events event again
+	redeliver func(t *testing.T)  // hands the router every relay.events event again
+	emitted   []cloudevents.Event // the events the scenarios emitted, for repostEvents
 }
 
 func TestTriggers_relayDev(t *testing.T) {
@@ -122,7 +122,7 @@ func TestTriggers_relayDev(t *testing.T) {
 	port := freePort(t)
 	p := d.startArgs("dev", "dev", "--role", "all", "--consumers", "1", "--create-table=false", "--addr", fmt.Sprintf("127.0.0.1:%d", port))
 	sys := &system{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	sys.redeliver = func(t *testing.T) { republishEvents(t, d.rt.Config) }
+	sys.redeliver = func(t *testing.T) { republishEvents(t, d) }
 	waitAPI(t, sys, p)
 	runTriggerScenarios(t, sys)
 }
@@ -137,9 +137,6 @@ func TestTriggers_relayServer(t *testing.T) {
 	waitAPI(t, sys, p)
 	runTriggerScenarios(t, sys)
 }
-
-// emitted records the events the scenarios emitted, for repostEvents.
-var emitted []cloudevents.Event
 
 func runTriggerScenarios(t *testing.T, sys *system) {
 	ctx := context.Background()
@@ -185,7 +182,7 @@ func runTriggerScenarios(t *testing.T, sys *system) {
 	ev.SetType("com.acme.order.created")
 	ev.SetSource("/shop")
 	ev.SetSubject("order-7")
-	emitted = append(emitted, ev)
+	sys.emitted = append(sys.emitted, ev)
 	o := waitTriggered(t, sys, "orders", 1)[0]
 	if o.Trigger["event"].(map[string]any)["subject"] != "order-7" {
 		t.Fatalf("orders: trigger %v", o.Trigger)
@@ -325,54 +322,19 @@ func waitState(t *testing.T, sys *system, id, want string) {
 
 // republishEvents copies every record of the deployment's relay.events
 // onto it again, as a redelivery would hand them to the router.
-func republishEvents(t *testing.T, cfg serverless.Config) {
+func republishEvents(t *testing.T, d *deployment) {
 	t.Helper()
-	topic := cfg.TopicPrefix + engine.TopicEvents
-	conn, err := kafkago.DialLeader(context.Background(), "tcp", cfg.Brokers[0], topic, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	parts, err := conn.ReadPartitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &kafkago.Writer{Addr: kafkago.TCP(cfg.Brokers...), Topic: topic, Balancer: &kafkago.Hash{}}
-	defer w.Close()
-	total := 0
-	for _, p := range parts {
-		pc, err := kafkago.DialLeader(context.Background(), "tcp", cfg.Brokers[0], topic, p.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		end, err := pc.ReadLastOffset()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pc.Close()
-		if end == 0 {
-			continue
-		}
-		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: cfg.Brokers, Topic: topic, Partition: p.ID, MinBytes: 1, MaxBytes: 10 << 20})
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			m, err := r.ReadMessage(ctx)
-			cancel()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := w.WriteMessages(context.Background(), kafkago.Message{Key: m.Key, Value: m.Value, Headers: m.Headers}); err != nil {
-				t.Fatal(err)
-			}
-			total++
-			if m.Offset+1 >= end {
-				break
-			}
-		}
-		r.Close()
-	}
-	if total == 0 {
+	topic := d.rt.Config.TopicPrefix + engine.TopicEvents
+	records := recordsSince(t, d, topic, map[int]int64{})
+	if len(records) == 0 {
 		t.Fatal("relay.events is empty: nothing to redeliver")
+	}
+	w := &kafkago.Writer{Addr: kafkago.TCP(d.rt.Config.Brokers...), Topic: topic, Balancer: &kafkago.Hash{}}
+	defer w.Close()
+	for _, m := range records {
+		if err := w.WriteMessages(context.Background(), kafkago.Message{Key: m.Key, Value: m.Value, Headers: m.Headers}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -382,7 +344,7 @@ func republishEvents(t *testing.T, cfg serverless.Config) {
 func repostEvents(t *testing.T, sys *system) {
 	t.Helper()
 	ctx := context.Background()
-	for _, ev := range emitted {
+	for _, ev := range sys.emitted {
 		if err := sys.c.PublishEvent(ctx, ev); err != nil {
 			t.Fatal(err)
 		}

@@ -160,18 +160,22 @@ func listenAPI(ctx context.Context, rt *serverless.Runtime, addr string, log *sl
 	if err != nil {
 		return nil, &exitError{code: exitInvalid, err: fmt.Errorf("the api role cannot listen on %s (choose another with --addr): %w", addr, err)}
 	}
-	srv := &http.Server{Handler: api.Handler(rt.API(), log), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("serving the HTTP API", slog.String("url", "http://"+ln.Addr().String()))
-	return func() error {
-		go func() {
-			<-ctx.Done()
-			shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			srv.Shutdown(shutdown)
-		}()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serving the HTTP API: %w", err)
-		}
-		return nil
-	}, nil
+	return func() error { return serveHTTP(ctx, ln, api.Handler(rt.API(), log)) }, nil
+}
+
+// serveHTTP serves h on ln until ctx ends, then shuts down, letting
+// requests in flight finish for up to 5 s.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving the HTTP API: %w", err)
+	}
+	return nil
 }

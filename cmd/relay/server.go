@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,19 +73,9 @@ func serverCmd() *cobra.Command {
 				go w.watch(runCtx, time.Second)
 			}
 			go firing.NewScheduler(firing.SchedulerConfig{Store: sys.store, Bus: sys.engine, Log: log}).Run(runCtx, time.Second, nil)
-			srv := &http.Server{Handler: api.Handler(svc, log), ReadHeaderTimeout: 10 * time.Second}
-			go func() {
-				<-ctx.Done()
-				shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-				defer cancel()
-				srv.Shutdown(shutdown)
-			}()
 			dir, _ := dataDir(cmd)
 			fmt.Fprintf(cmd.ErrOrStderr(), "relay server: http://%s (API, webhooks at /webhooks/{namespace}/{flowId}/{key}), data in %s; Ctrl-C stops\n", ln.Addr(), dir)
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("serving the HTTP API: %w", err)
-			}
-			return nil
+			return serveHTTP(ctx, ln, api.Handler(svc, log))
 		},
 	}
 	cmd.Flags().StringVar(&flowsDir, "flows", "", "deploy the flow files (*.yaml, *.yml) in this folder, and each change to them")
