@@ -9,7 +9,7 @@ PKGS      := ./...
 BENCH_COUNT ?= 6
 BENCH_DIST_COUNT ?= 1
 
-.PHONY: all build run test test-short bench bench-dist lint fmt docs check-docs fuzz tools clean help services-up services-down
+.PHONY: all build run test test-short bench bench-dist lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy
 
 all: build
 
@@ -63,6 +63,61 @@ tools: $(TOOLS)/staticcheck
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# The Lambda functions of template.yaml. `sam build` runs
+# `make build-<LogicalId>` with ARTIFACTS_DIR set (BuildMethod: makefile);
+# `make lambdas` builds them all into bin/lambda/<function>/bootstrap.
+# LAMBDA_ARCH is the template's architecture; tests build for the host's.
+LAMBDA_ARCH ?= arm64
+LAMBDA_FUNCTIONS := executor worker router scheduler api
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w -buildid='
+
+define lambda_target
+build-$(2)Function:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$$(LAMBDA_ARCH) $$(GO) build $$(LAMBDA_FLAGS) -o $$(or $$(ARTIFACTS_DIR),$$(BIN)/lambda/$(1))/bootstrap ./functions/$(1)
+endef
+$(foreach f,$(LAMBDA_FUNCTIONS),$(eval $(call lambda_target,$(f),$(shell echo $(f) | sed 's/./\U&/'))))
+
+lambdas: $(foreach f,$(LAMBDA_FUNCTIONS),build-$(shell echo $(f) | sed 's/./\U&/')Function) ## build the Lambda functions into bin/lambda/
+
+# AWS SAM CLI and cfn-lint, from PyPI into a virtualenv of the project.
+VENV := $(CURDIR)/.tools/venv
+SAM_CLI_VERSION := 1.170.0
+CFN_LINT_VERSION := 1.58.0
+SAM := SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam
+
+$(VENV)/bin/sam:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==$(CFN_LINT_VERSION)
+
+sam-check: $(VENV)/bin/sam ## sam validate --lint and sam build of template.yaml (needs no AWS account)
+	$(SAM) validate --lint --region us-east-1
+	$(SAM) build
+
+deploy: $(VENV)/bin/sam ## sam build, then sam deploy (GUIDED=1 the first time asks for the parameters)
+	$(SAM) build
+	$(SAM) deploy $(if $(GUIDED),--guided)
+
+# LocalStack and Kafka in Docker (localstack/README.md): LocalStack on
+# 127.0.0.1:4566, Kafka on 127.0.0.1:9092. localstack/local.sh says what
+# is missing when Docker, Compose or a Docker daemon is not there.
+LOCALSTACK := bash localstack/local.sh
+
+.PHONY: local-up local-deploy local-dev local-down
+
+local-up: ## start LocalStack and Kafka in Docker, with the state table, bucket, secret and topics
+	$(LOCALSTACK) up
+
+local-deploy: ## build the functions and sam deploy --config-env local to LocalStack (after local-up)
+	$(LOCALSTACK) deploy-check
+	@$(MAKE) -s --no-print-directory $(VENV)/bin/sam
+	VENV=$(VENV) $(LOCALSTACK) deploy
+
+local-dev: build ## relay dev (every role, the API on 127.0.0.1:8080) on LocalStack and its Kafka
+	$(LOCALSTACK) dev
+
+local-down: ## stop LocalStack and Kafka; their state goes with them
+	$(LOCALSTACK) down
 
 clean: ## remove build outputs
 	rm -rf $(BIN)

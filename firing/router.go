@@ -73,7 +73,7 @@ func (r *Router) Handle(ctx context.Context, ce cloudevents.Event) error {
 	if ce.Type() == engine.TypeExecutionFinished {
 		var fin statemachine.ExecutionFinished
 		if err := json.Unmarshal(ce.Data(), &fin); err != nil || fin.ExecutionID == "" {
-			r.log.Error("dropping an execution.finished event that does not decode", slog.String("event", ce.ID()), slog.Any("error", err))
+			r.log.ErrorContext(ctx, "dropping an execution.finished event that does not decode", slog.String("event", ce.ID()), slog.Any("error", err))
 			return nil
 		}
 		return r.finished(ctx, triggers.UpstreamOf(fin, ce.Time()))
@@ -209,7 +209,7 @@ func (r *Router) event(ctx context.Context, e *triggers.Event) error {
 	for _, t := range cands {
 		ok, err := t.MatchEvent(e, now)
 		if err != nil {
-			r.log.Warn("event trigger not evaluated", slog.String("trigger", t.Key()), slog.String("event", e.ID), slog.Any("error", err))
+			r.log.WarnContext(ctx, "event trigger not evaluated", slog.String("trigger", t.Key()), slog.String("event", e.ID), slog.Any("error", err))
 			continue
 		}
 		if !ok {
@@ -265,7 +265,7 @@ func publishRequest(ctx context.Context, bus Publisher, log *slog.Logger, t *tri
 	if err != nil {
 		// Inputs that do not render: the execution starts without them and
 		// fails on its inputs, so the user sees why in its state.
-		log.Warn("trigger inputs not rendered", slog.String("trigger", t.Key()), slog.Any("error", err))
+		log.WarnContext(ctx, "trigger inputs not rendered", slog.String("trigger", t.Key()), slog.Any("error", err))
 		id := triggers.ExecutionID(t.Key(), cause)
 		ev = statemachine.Event{ID: id + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: id,
 			Namespace: t.Namespace, FlowID: t.FlowID, Trigger: vars, Origin: t.Origin(), Depth: depth,
@@ -278,7 +278,7 @@ func publishRequest(ctx context.Context, bus Publisher, log *slog.Logger, t *tri
 	if err := bus.Publish(ctx, engine.TopicExecutions, ev.ExecutionID, ce); err != nil {
 		return fmt.Errorf("starting %s/%s for trigger %s: %w", t.Namespace, t.FlowID, t.ID, err)
 	}
-	log.Info("trigger fired", slog.String("trigger", t.Key()), slog.String("execution", ev.ExecutionID))
+	log.InfoContext(ctx, "trigger fired", slog.String("trigger", t.Key()), slog.String("execution", ev.ExecutionID))
 	return nil
 }
 
@@ -335,7 +335,7 @@ func update[T any](ctx context.Context, st Store, kind, key string, change func(
 func (r *Router) logTo(ctx context.Context, executionID, level, msg string) {
 	r.log.Log(ctx, levelOf(level), msg, slog.String("execution", executionID))
 	if err := r.store.AppendLogs(ctx, []engine.LogEntry{{ExecutionID: executionID, Time: r.now(), Level: level, Message: msg}}); err != nil {
-		r.log.Error("writing to an execution's log", slog.String("execution", executionID), slog.Any("error", err))
+		r.log.ErrorContext(ctx, "writing to an execution's log", slog.String("execution", executionID), slog.Any("error", err))
 	}
 }
 

@@ -93,7 +93,7 @@ func (s *Scheduler) run(ctx context.Context, rec engine.Record, now time.Time) (
 	if t == nil || t.Schedule == nil {
 		// The flow or the trigger is gone and Index did not get to remove
 		// the schedule: do it here.
-		s.log.Warn("removing a schedule whose trigger is gone", slog.String("trigger", rec.Key))
+		s.log.WarnContext(ctx, "removing a schedule whose trigger is gone", slog.String("trigger", rec.Key))
 		return 0, true, ignoreConflict(s.store.DeleteRecord(ctx, KindSchedule, rec.Key, rec.Version))
 	}
 	fires, next, due := t.Schedule.Plan(e.ScheduleState, now, s.MissedAfter, maxFiresPerTick)
@@ -124,11 +124,11 @@ func (s *Scheduler) Run(ctx context.Context, every time.Duration, also func(cont
 	defer t.Stop()
 	for {
 		if _, err := s.Tick(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("starting due schedules", slog.Any("error", err))
+			s.log.ErrorContext(ctx, "starting due schedules", slog.Any("error", err))
 		}
 		if also != nil {
 			if err := also(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("scheduler tick", slog.Any("error", err))
+				s.log.ErrorContext(ctx, "scheduler tick", slog.Any("error", err))
 			}
 		}
 		select {

@@ -108,7 +108,7 @@ func (b *BatchHandler) HandleKafka(ctx context.Context, batch events.KafkaEvent)
 				return fmt.Errorf("handling %s: %w", ev.ID(), err)
 			}
 		}
-		log.Warn("record sent to the dead-letter topic", where, slog.Any("error", err))
+		log.WarnContext(ctx, "record sent to the dead-letter topic", where, slog.Any("error", err))
 		if dlErr := b.DeadLetters.DeadLetter(ctx, r, err); dlErr != nil {
 			return errors.Join(err, fmt.Errorf("dead-lettering record %s-%d@%d: %w", r.Topic, r.Partition, r.Offset, dlErr))
 		}
@@ -126,7 +126,7 @@ func (b *BatchHandler) handle(ctx context.Context, ev cloudevents.Event, log *sl
 		if err = b.Handle(ctx, ev); err == nil {
 			return nil
 		}
-		log.Warn("handler failed", slog.String("event", ev.ID()), slog.String("type", ev.Type()), slog.Int("attempt", attempt), slog.Any("error", err))
+		log.WarnContext(ctx, "handler failed", slog.String("event", ev.ID()), slog.String("type", ev.Type()), slog.Int("attempt", attempt), slog.Any("error", err))
 		if attempt == engine.MaxAttempts {
 			break
 		}

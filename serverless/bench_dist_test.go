@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -99,6 +100,10 @@ type rig struct {
 
 	mu       sync.Mutex
 	finished map[string]chan struct{} // execution id -> closed at execution.finished
+
+	// The executor's batches (what would be its Lambda invocations), the
+	// records in them and the time spent handling them.
+	execBatches, execRecords, execNanos atomic.Int64
 }
 
 // startRig starts the executor in this process and `workers` processes of
@@ -198,9 +203,20 @@ func startRig(b *testing.B, workers int, countWorkers bool) *rig {
 		}
 	})
 	wg.Go(func() { pollers.RunTimers(ctx) })
+	executor := rt.Executor().HandleKafka
+	counted := func(ctx context.Context, batch events.KafkaEvent) error {
+		start := time.Now()
+		err := executor(ctx, batch)
+		r.execBatches.Add(1)
+		r.execNanos.Add(int64(time.Since(start)))
+		for _, recs := range batch.Records {
+			r.execRecords.Add(int64(len(recs)))
+		}
+		return err
+	}
 	for i := range executorConsumers {
-		src := &serverless.EventSource{Brokers: cfg.Brokers, Topic: cfg.TopicPrefix + serverless.RoleExecutor.Topic(), Group: serverless.RoleExecutor.Group(),
-			Handler: rt.Executor().HandleKafka, Log: log.With(slog.String("role", "executor"), slog.Int("consumer", i))}
+		src := &serverless.EventSource{Brokers: cfg.Brokers, Topic: cfg.TopicPrefix + serverless.RoleExecutor.Topic(), Group: serverless.RoleExecutor.Group(cfg.TopicPrefix),
+			Handler: counted, Log: log.With(slog.String("role", "executor"), slog.Int("consumer", i))}
 		wg.Go(func() {
 			if err := src.Run(ctx); err != nil {
 				b.Errorf("executor: %v", err)
@@ -208,7 +224,7 @@ func startRig(b *testing.B, workers int, countWorkers bool) *rig {
 		})
 	}
 	// The router, as `relay dev --role router` runs it.
-	router := &serverless.EventSource{Brokers: cfg.Brokers, Topic: cfg.TopicPrefix + serverless.RoleRouter.Topic(), Group: serverless.RoleRouter.Group(),
+	router := &serverless.EventSource{Brokers: cfg.Brokers, Topic: cfg.TopicPrefix + serverless.RoleRouter.Topic(), Group: serverless.RoleRouter.Group(cfg.TopicPrefix),
 		Handler: rt.Router().HandleKafka, Log: log.With(slog.String("role", "router"))}
 	wg.Go(func() {
 		if err := router.Run(ctx); err != nil {
@@ -244,9 +260,9 @@ func startRig(b *testing.B, workers int, countWorkers bool) *rig {
 		}
 		procs, outs = append(procs, cmd), append(outs, out)
 	}
-	r.waitGroup(b, serverless.RoleExecutor.Group(), cfg.TopicPrefix+serverless.RoleExecutor.Topic(), executorConsumers)
-	r.waitGroup(b, serverless.RoleWorker.Group(), cfg.TopicPrefix+serverless.RoleWorker.Topic(), 2*workers) // relay dev: --consumers 2
-	r.waitGroup(b, serverless.RoleRouter.Group(), cfg.TopicPrefix+serverless.RoleRouter.Topic(), 1)
+	r.waitGroup(b, serverless.RoleExecutor.Group(cfg.TopicPrefix), cfg.TopicPrefix+serverless.RoleExecutor.Topic(), executorConsumers)
+	r.waitGroup(b, serverless.RoleWorker.Group(cfg.TopicPrefix), cfg.TopicPrefix+serverless.RoleWorker.Topic(), 2*workers) // relay dev: --consumers 2
+	r.waitGroup(b, serverless.RoleRouter.Group(cfg.TopicPrefix), cfg.TopicPrefix+serverless.RoleRouter.Topic(), 1)
 	return r
 }
 
@@ -437,56 +453,43 @@ func (r *rig) settle(ctx context.Context) error {
 
 // topicEvents reads every record of a topic (a Relay name) and decodes it.
 func (r *rig) topicEvents(ctx context.Context, topic string) ([]cloudevents.Event, error) {
-	name := r.cfg.TopicPrefix + topic
-	conn, err := kafkago.DialContext(ctx, "tcp", r.cfg.Brokers[0])
-	if err != nil {
-		return nil, err
-	}
-	parts, err := conn.ReadPartitions(name)
-	conn.Close()
-	if err != nil {
-		return nil, fmt.Errorf("partitions of %s: %w", name, err)
-	}
 	var out []cloudevents.Event
-	for _, p := range parts {
-		c, err := kafkago.DialLeader(ctx, "tcp", r.cfg.Brokers[0], name, p.ID)
-		if err != nil {
-			return nil, err
+	err := r.readTopic(ctx, topic, func(m kafkago.Message) {
+		if ev, err := kafka.DecodeMessage(plainHeaders(m.Headers), m.Value); err == nil {
+			out = append(out, ev)
 		}
-		first, last, err := c.ReadOffsets()
-		if err == nil {
-			_, err = c.Seek(first, kafkago.SeekAbsolute)
-		}
-		for off := first; err == nil && off < last; {
-			batch := c.ReadBatch(1, 10<<20)
-			for {
-				m, err := batch.ReadMessage()
-				if err != nil {
-					break
-				}
-				off = m.Offset + 1
-				ev, err := kafka.DecodeMessage(plainHeaders(m.Headers), m.Value)
-				if err != nil {
-					continue
-				}
-				out = append(out, ev)
-			}
-			err = batch.Close()
-		}
-		c.Close()
-		if err != nil {
-			return nil, fmt.Errorf("reading %s partition %d: %w", name, p.ID, err)
-		}
-	}
-	return out, nil
+	})
+	return out, err
 }
 
-func plainHeaders(hs []kafkago.Header) []kafka.Header {
-	out := make([]kafka.Header, len(hs))
-	for i, h := range hs {
-		out[i] = kafka.Header(h)
+// traffic is what Relay's topics hold: records, and bytes of keys, values
+// and headers.
+type traffic struct{ records, bytes int }
+
+func (t traffic) sub(u traffic) traffic { return traffic{t.records - u.records, t.bytes - u.bytes} }
+
+// traffic sums the records of the topics Relay's functions consume and
+// produce (executions, task runs, events).
+func (r *rig) traffic(ctx context.Context) (traffic, error) {
+	var t traffic
+	for _, topic := range []string{engine.TopicExecutions, engine.TopicTaskRuns, engine.TopicEvents} {
+		err := r.readTopic(ctx, topic, func(m kafkago.Message) {
+			t.records++
+			t.bytes += len(m.Key) + len(m.Value)
+			for _, h := range m.Headers {
+				t.bytes += len(h.Key) + len(h.Value)
+			}
+		})
+		if err != nil {
+			return t, err
+		}
 	}
-	return out
+	return t, nil
+}
+
+// readTopic calls fn with every record of the topic.
+func (r *rig) readTopic(ctx context.Context, topic string, fn func(kafkago.Message)) error {
+	return servicetest.ReadTopic(ctx, r.cfg.Brokers[0], r.cfg.TopicPrefix+topic, fn)
 }
 
 // floorTopic is the topic of the Kafka round trips (behind the prefix).
@@ -761,6 +764,11 @@ func benchThroughput(b *testing.B, workers int) {
 	var elapsed time.Duration
 	var used units
 	taskRuns := 0
+	trafficBefore, err := r.traffic(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batchesBefore, recordsBefore, nanosBefore := r.execBatches.Load(), r.execRecords.Load(), r.execNanos.Load()
 	b.ResetTimer()
 	for range b.N {
 		before := r.units()
@@ -817,8 +825,22 @@ func benchThroughput(b *testing.B, workers int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	moved, err := r.traffic(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	moved = moved.sub(trafficBefore)
+	batches, records := float64(r.execBatches.Load()-batchesBefore), float64(r.execRecords.Load()-recordsBefore)
 	tr := float64(taskRuns)
 	b.ReportMetric(tr/elapsed.Seconds(), "taskruns/s")
+	// Records on relay.executions, relay.taskruns and relay.events per
+	// task run, and their size: what Kafka carries, and (one invocation
+	// per record when nothing batches, the worst case) what Lambda is
+	// invoked for.
+	b.ReportMetric(float64(moved.records)/tr, "records/taskrun")
+	b.ReportMetric(float64(moved.bytes)/float64(moved.records), "bytes/record")
+	b.ReportMetric(records/batches, "exec-records/batch")
+	b.ReportMetric(float64(r.execNanos.Load()-nanosBefore)/1e6/batches, "exec-ms/batch")
 	b.ReportMetric((used.execWrite+used.pollWrite+used.workerWrite)/tr, "wcu/taskrun")
 	b.ReportMetric(used.workerWrite/tr, "worker-wcu/taskrun")
 	b.ReportMetric((used.execRead+used.workerRead)/tr, "rcu/taskrun")
@@ -877,4 +899,12 @@ func BenchmarkDist_eventToFirstTask(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(ms(quantile(lat, 0.50)), "p50-ms")
 	b.ReportMetric(ms(quantile(lat, 0.99)), "p99-ms")
+}
+
+func plainHeaders(hs []kafkago.Header) []kafka.Header {
+	out := make([]kafka.Header, len(hs))
+	for i, h := range hs {
+		out[i] = kafka.Header{Key: h.Key, Value: h.Value}
+	}
+	return out
 }

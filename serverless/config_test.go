@@ -105,3 +105,33 @@ func TestConfigFromEnv_durations(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigFromEnv_retention(t *testing.T) {
+	for _, tc := range []struct {
+		value   string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"", 0, false},
+		{"30d", 30 * 24 * time.Hour, false},
+		{"720h", 720 * time.Hour, false},
+		{"90m", 90 * time.Minute, false},
+		{"0d", 0, true},
+		{"-1d", 0, true},
+		{"thirty days", 0, true},
+	} {
+		t.Setenv(EnvBrokers, "127.0.0.1:9092")
+		t.Setenv(EnvBlobDir, t.TempDir())
+		t.Setenv(EnvRetention, tc.value)
+		c, err := ConfigFromEnv()
+		if tc.wantErr {
+			if err == nil || !strings.Contains(err.Error(), EnvRetention) {
+				t.Errorf("%s=%q: error %v, want one naming the variable", EnvRetention, tc.value, err)
+			}
+			continue
+		}
+		if err != nil || c.Retention != tc.want {
+			t.Errorf("%s=%q: %v, %v; want %v", EnvRetention, tc.value, c.Retention, err, tc.want)
+		}
+	}
+}

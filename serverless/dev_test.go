@@ -57,8 +57,10 @@ func startDevWith(t *testing.T, configure func(*Config)) *Runtime {
 	go rt.Engine.RunTimers(ctx)
 	roles := []Role{RoleExecutor, RoleWorker}
 	for _, role := range roles {
-		h, _ := rt.Handler(role)
-		src := &EventSource{Brokers: cfg.Brokers, Topic: cfg.TopicPrefix + role.Topic(), Group: role.Group(), Handler: h.HandleKafka, Log: rt.Log}
+		src, err := rt.EventSource(role, rt.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
 		go func() {
 			defer func() { done <- struct{}{} }()
 			if err := src.Run(ctx); err != nil {

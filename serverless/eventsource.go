@@ -32,6 +32,8 @@ type EventSource struct {
 	Window    time.Duration
 	Handler   func(context.Context, events.KafkaEvent) error
 	Log       *slog.Logger
+	// Dialer connects to the brokers (TLS, SASL); nil: plaintext.
+	Dialer *kafkago.Dialer
 }
 
 // Run consumes until ctx ends.
@@ -52,7 +54,7 @@ func (s *EventSource) Run(ctx context.Context) error {
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 50 * time.Millisecond, ReadBatchTimeout: 50 * time.Millisecond,
 		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second, RebalanceTimeout: 5 * time.Second,
 		JoinGroupBackoff: 200 * time.Millisecond, CommitInterval: 0, StartOffset: kafkago.FirstOffset,
-		WatchPartitionChanges: true, PartitionWatchInterval: time.Second,
+		WatchPartitionChanges: true, PartitionWatchInterval: time.Second, Dialer: s.Dialer,
 	})
 	defer r.Close()
 	var pending []kafkago.Message // fetched, not yet committed (a failed batch is retried)
@@ -82,10 +84,10 @@ func (s *EventSource) Run(ctx context.Context) error {
 				if errors.Is(err, context.DeadlineExceeded) {
 					break // the window closed
 				}
-				var kerr kafkago.Error
-				if errors.As(err, &kerr) && kerr.Temporary() {
+				if retryable(err) {
 					// The group coordinator is not ready (a broker that just
-					// started loads its offsets): the reader heals by itself.
+					// started loads its offsets), or the group rebalances
+					// (a member came or went): the reader heals by itself.
 					log.Warn("consumer group not ready; retrying", slog.String("topic", s.Topic), slog.Any("error", err))
 					if !pause() {
 						return nil
@@ -115,6 +117,20 @@ func (s *EventSource) Run(ctx context.Context) error {
 		}
 		pending = pending[:0]
 	}
+}
+
+// retryable says whether a fetch error heals by itself: a temporary
+// Kafka error, or one of the group's membership changing under it.
+func retryable(err error) bool {
+	var kerr kafkago.Error
+	if !errors.As(err, &kerr) {
+		return false
+	}
+	switch kerr {
+	case kafkago.RebalanceInProgress, kafkago.IllegalGeneration, kafkago.UnknownMemberId, kafkago.NotCoordinatorForGroup:
+		return true
+	}
+	return kerr.Temporary()
 }
 
 // Batch builds the event Lambda's Kafka event source would deliver for

@@ -44,9 +44,11 @@ func (r Role) Topic() string {
 	return ""
 }
 
-// Group is the role's consumer group: stable, so that restarted consumers
-// and Lambda's event source mapping resume where the last ones stopped.
-func (r Role) Group() string { return "relay-" + string(r) }
+// Group is the role's consumer group behind the deployment's topic
+// prefix: stable, so that restarted consumers and Lambda's event source
+// mappings (template.yaml) resume where the last ones stopped, and
+// deployments sharing a cluster keep to their own groups.
+func (r Role) Group(prefix string) string { return prefix + "relay-" + string(r) }
 
 // Handler returns the batch handler of a role.
 func (rt *Runtime) Handler(r Role) (*BatchHandler, error) {
@@ -59,6 +61,18 @@ func (rt *Runtime) Handler(r Role) (*BatchHandler, error) {
 		return rt.Router(), nil
 	}
 	return nil, fmt.Errorf("unknown role %q: use executor, worker, router, scheduler or api", r)
+}
+
+// EventSource is what `relay dev` runs for a role instead of Lambda's
+// event source mapping: the role's topic and consumer group, on the
+// runtime's brokers with its TLS and SASL settings.
+func (rt *Runtime) EventSource(r Role, log *slog.Logger) (*EventSource, error) {
+	h, err := rt.Handler(r)
+	if err != nil {
+		return nil, err
+	}
+	return &EventSource{Brokers: rt.Config.Brokers, Topic: rt.Config.TopicPrefix + r.Topic(), Group: r.Group(rt.Config.TopicPrefix),
+		Handler: h.HandleKafka, Log: log, Dialer: rt.Bus.Dialer()}, nil
 }
 
 // openInLambda opens the runtime of a Lambda function of role r at cold

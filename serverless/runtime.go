@@ -59,6 +59,24 @@ const (
 	// local S3-compatible servers need; the default is true when
 	// AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL is set.
 	EnvS3PathStyle = "RELAY_S3_PATH_STYLE"
+	// EnvRetention is how long finished executions stay in the table before
+	// DynamoDB's TTL deletes them: a Go duration (720h) or days (30d).
+	// Default: kept for ever.
+	EnvRetention = "RELAY_RETENTION"
+
+	// How the processes' own Kafka clients (producing, creating topics)
+	// encrypt and sign in, read by kafka.AuthConfigFromEnv; Lambda's Kafka
+	// event source has its own settings. EnvKafkaTLS is true or false
+	// (default false, true with aws-msk-iam); EnvKafkaSASL is aws-msk-iam,
+	// scram-sha-512, scram-sha-256, plain, or empty for none. The SCRAM and
+	// PLAIN credentials are in the Secrets Manager secret EnvKafkaSecret
+	// names (JSON {"username": ..., "password": ...}, as Lambda's Kafka
+	// event source reads them), or in EnvKafkaUsername and EnvKafkaPassword.
+	EnvKafkaTLS      = kafka.EnvTLS
+	EnvKafkaSASL     = kafka.EnvSASL
+	EnvKafkaSecret   = kafka.EnvSecret
+	EnvKafkaUsername = kafka.EnvUsername
+	EnvKafkaPassword = kafka.EnvPassword
 )
 
 // DefaultStartedAfter: see EnvStartedAfter.
@@ -82,6 +100,9 @@ type Config struct {
 	Table       string
 	TopicPrefix string
 	Workers     int
+	// KafkaAuth is how to encrypt the connections to the brokers and sign
+	// in (the zero value: plaintext, no authentication).
+	KafkaAuth kafka.AuthConfig
 	// AttemptTimeout is the default timeout of task attempts (0: none).
 	AttemptTimeout time.Duration
 	// AttemptLease: see EnvAttemptLease.
@@ -97,6 +118,8 @@ type Config struct {
 	// BlobThreshold is the size above which values go to the blobs (0:
 	// engine.DefaultBlobThreshold).
 	BlobThreshold int
+	// Retention: see EnvRetention (0: for ever).
+	Retention time.Duration
 }
 
 // durationEnv reads a Go duration from the environment: def when unset,
@@ -124,6 +147,11 @@ func ConfigFromEnv() (Config, error) {
 	if len(c.Brokers) == 0 {
 		return c, fmt.Errorf("%s is not set: it names the Kafka brokers (host:port, comma-separated)", EnvBrokers)
 	}
+	auth, err := kafka.AuthConfigFromEnv()
+	if err != nil {
+		return c, err
+	}
+	c.KafkaAuth = auth
 	if v := os.Getenv(EnvWorkers); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -131,7 +159,6 @@ func ConfigFromEnv() (Config, error) {
 		}
 		c.Workers = n
 	}
-	var err error
 	if c.AttemptTimeout, err = durationEnv(EnvAttemptTimeout, 0, "15m"); err != nil {
 		return c, err
 	}
@@ -140,6 +167,18 @@ func ConfigFromEnv() (Config, error) {
 	}
 	if c.StartedAfter, err = durationEnv(EnvStartedAfter, DefaultStartedAfter, "1s"); err != nil {
 		return c, err
+	}
+	if v := os.Getenv(EnvRetention); v != "" {
+		days, isDays := strings.CutSuffix(v, "d")
+		n, derr := strconv.Atoi(days)
+		switch {
+		case isDays && derr == nil && n > 0:
+			c.Retention = time.Duration(n) * 24 * time.Hour
+		default:
+			if c.Retention, err = durationEnv(EnvRetention, 0, "720h or 30d"); err != nil {
+				return c, err
+			}
+		}
 	}
 	if v := os.Getenv(EnvBlobThreshold); v != "" {
 		n, err := strconv.Atoi(v)
@@ -231,8 +270,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 	if blobs == nil {
 		log.Warn("no " + EnvBucket + " nor " + EnvBlobDir + ": large outputs stay in items and messages, and fail past DynamoDB's and Kafka's limits")
 	}
-	st := dynamo.New(db, cfg.Table, dynamo.WithLogger(log), dynamo.WithBlobs(blobs, cfg.BlobThreshold))
-	bus, err := kafka.New(ctx, cfg.Brokers, kafka.WithLogger(log), kafka.WithTopicPrefix(cfg.TopicPrefix))
+	st := dynamo.New(db, cfg.Table, dynamo.WithLogger(log), dynamo.WithBlobs(blobs, cfg.BlobThreshold), dynamo.WithRetention(cfg.Retention))
+	auth, err := cfg.KafkaAuth.Options(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("setting up Kafka authentication (%v): %w", cfg.KafkaAuth, err)
+	}
+	bus, err := kafka.New(ctx, cfg.Brokers, append([]kafka.Option{kafka.WithLogger(log), kafka.WithTopicPrefix(cfg.TopicPrefix)}, auth...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Kafka at %v: %w", cfg.Brokers, err)
 	}

@@ -41,9 +41,15 @@ STOP_GRACE=10 # seconds between TERM and KILL
 HOST=127.0.0.1
 KAFKA_PORT="${RELAY_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${RELAY_KAFKA_CONTROLLER_PORT:-19093}"
+KAFKA_SASL_PORT="${RELAY_KAFKA_SASL_PORT:-19094}" # SASL_PLAINTEXT, SCRAM-SHA-512
 DYNAMODB_PORT="${RELAY_DYNAMODB_PORT:-18000}"
 S3_PORT="${RELAY_S3_PORT:-18001}"
 KAFKA_BROKERS="$HOST:$KAFKA_PORT"
+KAFKA_SASL_BROKERS="$HOST:$KAFKA_SASL_PORT"
+# The SCRAM user of the SASL listener, created when the storage is formatted;
+# the env file passes it to the authentication tests. A test password.
+KAFKA_SASL_USER=relay
+KAFKA_SASL_PASSWORD=relay-secret
 DYNAMODB_URL="http://$HOST:$DYNAMODB_PORT"
 S3_URL="http://$HOST:$S3_PORT"
 # Fixed cluster id: base64url of the 16 bytes "RelayLocalKafka1". The data
@@ -71,7 +77,7 @@ svc_log() {
 
 svc_ports() {
 	case "$1" in
-	kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ;;
+	kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT $KAFKA_SASL_PORT" ;;
 	dynamodb) echo "$DYNAMODB_PORT" ;;
 	s3) echo "$S3_PORT" ;;
 	esac
@@ -306,14 +312,20 @@ start_kafka() {
 	# Every start begins with an empty broker.
 	rm -rf "$data"
 	{
-		# The ports of the file are the defaults; RELAY_KAFKA_PORT and
-		# RELAY_KAFKA_CONTROLLER_PORT move them.
-		sed -e "s/:19092/:$KAFKA_PORT/g" -e "s/:19093/:$KAFKA_CONTROLLER_PORT/g" "$HERE/kafka/server.properties"
+		# The ports of the file are the defaults; RELAY_KAFKA_PORT,
+		# RELAY_KAFKA_CONTROLLER_PORT and RELAY_KAFKA_SASL_PORT move them.
+		# Through placeholders, so that a port moved onto another's default
+		# is not moved again.
+		sed -e 's/:19092/:@BROKER_PORT@/g' -e 's/:19093/:@CONTROLLER_PORT@/g' -e 's/:19094/:@SASL_PORT@/g' \
+			-e "s/@BROKER_PORT@/$KAFKA_PORT/g" -e "s/@CONTROLLER_PORT@/$KAFKA_CONTROLLER_PORT/g" \
+			-e "s/@SASL_PORT@/$KAFKA_SASL_PORT/g" "$HERE/kafka/server.properties"
 		printf '\n# Added by services/services.sh\nlog.dirs=%s\n' "${data//\\/\\\\}"
 	} >"$conf"
 	local jvm_log=("-Dkafka.logs.dir=$dir/logs" "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.xml")
+	# The SASL listener's user goes into the metadata log with the format.
 	if ! "$JAVA" -Xmx256m -XX:TieredStopAtLevel=1 "${jvm_log[@]}" -cp "$dir/lib/*" \
 		kafka.tools.StorageTool format --cluster-id "$KAFKA_CLUSTER_ID" --config "$conf" \
+		--add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]" \
 		>"$dir/logs/format.log" 2>&1; then
 		cat "$dir/logs/format.log" >&2
 		die "kafka: formatting the storage in $data failed"
@@ -368,12 +380,21 @@ start_s3() {
 
 # ------------------------------------------------------------------ readiness
 
-# The broker port accepts connections and a metadata request (listing topics
+# Whether the running broker has the SASL listener: one started by an older
+# services.sh has none until it is restarted.
+kafka_has_sasl() {
+	grep -q '^listeners=.*SASL_PLAINTEXT://' "$(svc_dir kafka)/server.properties" 2>/dev/null
+}
+
+# The broker ports accept connections and a metadata request (listing topics
 # through the admin client) answers.
 ready_kafka() {
 	local dir
 	dir="$(svc_dir kafka)"
 	port_open "$KAFKA_PORT" || return 1
+	if kafka_has_sasl; then
+		port_open "$KAFKA_SASL_PORT" || return 1
+	fi
 	printf 'request.timeout.ms=5000\ndefault.api.timeout.ms=10000\n' >"$dir/probe.properties"
 	timeout 30 "$JAVA" -Xmx128m -XX:TieredStopAtLevel=1 -cp "$dir/lib/*" \
 		org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BROKERS" --list \
@@ -449,6 +470,13 @@ write_env() {
 	local lines=() creds=""
 	if running kafka && ! external kafka; then
 		lines+=("export RELAY_KAFKA_BROKERS=$KAFKA_BROKERS")
+		if kafka_has_sasl; then
+			lines+=(
+				"export RELAY_TEST_KAFKA_SASL_BROKERS=$KAFKA_SASL_BROKERS"
+				"export RELAY_TEST_KAFKA_SASL_USERNAME=$KAFKA_SASL_USER"
+				"export RELAY_TEST_KAFKA_SASL_PASSWORD=$KAFKA_SASL_PASSWORD"
+			)
+		fi
 	fi
 	if running dynamodb && ! external dynamodb; then
 		lines+=("export AWS_ENDPOINT_URL=$DYNAMODB_URL")
@@ -519,6 +547,10 @@ cmd_up() {
 	for svc in "${todo[@]}"; do
 		if running "$svc"; then
 			log "$svc: already running (pid $(svc_pid "$svc"))"
+			if [[ $svc == kafka ]] && ! kafka_has_sasl; then
+				log "kafka: started by an older services.sh, without the SASL listener on $KAFKA_SASL_BROKERS:" \
+					"the SASL tests need it ('services.sh down kafka', then 'up kafka')"
+			fi
 			continue
 		fi
 		"start_$svc"
@@ -569,7 +601,13 @@ describe() {
 	local out=() svc
 	for svc in "$@"; do
 		case "$svc" in
-		kafka) out+=("Kafka $KAFKA_BROKERS") ;;
+		kafka)
+			if kafka_has_sasl; then
+				out+=("Kafka $KAFKA_BROKERS (SASL/SCRAM $KAFKA_SASL_BROKERS)")
+			else
+				out+=("Kafka $KAFKA_BROKERS")
+			fi
+			;;
 		dynamodb) out+=("DynamoDB Local $DYNAMODB_URL") ;;
 		s3) out+=("S3 (moto) $S3_URL") ;;
 		esac

@@ -39,6 +39,8 @@ func TestExamples_goldenExecutions(t *testing.T) {
 		"data_transformation": {Inputs: map[string]any{"rows": []any{int64(3), int64(1), int64(2)}}},
 		"event_driven": {Trigger: map[string]any{"namespace": "data_processing", "flowId": "scheduled_etl",
 			"executionId": "upstream-1", "state": "SUCCESS", "outputs": map[string]any{}}},
+		"on_order": {Trigger: map[string]any{"event": map[string]any{"id": "order-42-created", "type": "com.acme.order.created",
+			"source": "/shop/eu", "subject": "order-42", "data": map[string]any{"id": int64(42), "total": 99.5}}}},
 	}
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".yaml")

@@ -91,19 +91,20 @@ func devCmd() *cobra.Command {
 					spawn(srv)
 					continue
 				}
-				h, err := rt.Handler(role)
-				if err != nil {
+				if _, err := rt.Handler(role); err != nil {
 					return &exitError{code: exitInvalid, err: err}
 				}
 				if role == serverless.RoleExecutor {
 					spawn(func() error { recoverLoop(ctx, rt, log); return nil })
 				}
 				for i := range consumers {
-					src := &serverless.EventSource{Brokers: cfg.Brokers, Topic: cfg.TopicPrefix + role.Topic(), Group: role.Group(), Handler: h.HandleKafka,
-						Log: log.With(slog.String("role", name), slog.Int("consumer", i))}
+					src, err := rt.EventSource(role, log.With(slog.String("role", name), slog.Int("consumer", i)))
+					if err != nil {
+						return err
+					}
 					spawn(func() error { return src.Run(ctx) })
 				}
-				log.Info("consuming", slog.String("role", name), slog.String("topic", cfg.TopicPrefix+role.Topic()), slog.String("group", role.Group()), slog.Int("consumers", consumers))
+				log.Info("consuming", slog.String("role", name), slog.String("topic", cfg.TopicPrefix+role.Topic()), slog.String("group", role.Group(cfg.TopicPrefix)), slog.Int("consumers", consumers))
 			}
 			blobs := "s3://" + cfg.Bucket + "/" + cfg.BucketPrefix
 			if cfg.Bucket == "" {

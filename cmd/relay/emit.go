@@ -12,7 +12,6 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/spf13/cobra"
 
-	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/kafka"
 	"github.com/relayflow/relay/serverless"
@@ -33,7 +32,10 @@ func emitCmd() *cobra.Command {
 		Short: "Send a CloudEvent that event triggers can match",
 		Long: "Emit sends a CloudEvent to relay.events: through the HTTP API (--api URL, or $" + EnvAPI + "),\n" +
 			"straight to Kafka (--kafka BROKERS, the topic prefix from $RELAY_TOPIC_PREFIX), or, by default, to a\n" +
-			"running `relay server` at " + defaultServer + ". The data is JSON, inline or @file (@- reads stdin).",
+			"running `relay server` at " + defaultServer + ". The data is JSON, inline or @file (@- reads stdin).\n" +
+			"With --kafka, TLS and SASL come from $" + kafka.EnvTLS + " and $" + kafka.EnvSASL + " (aws-msk-iam, scram-sha-512,\n" +
+			"scram-sha-256 or plain; credentials in the secret $" + kafka.EnvSecret + " names, or $" + kafka.EnvUsername + "\n" +
+			"and $" + kafka.EnvPassword + "), as the functions read them.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ev, err := buildEvent(cmd, typ, source, subject, data, id, extensions)
@@ -49,7 +51,12 @@ func emitCmd() *cobra.Command {
 			case brokers != "" && apiURL != "":
 				return &exitError{code: exitInvalid, err: errors.New("--api and --kafka name two destinations: choose one")}
 			case brokers != "":
-				bus, err := kafka.New(cmd.Context(), strings.Split(brokers, ","), kafka.WithTopicPrefix(os.Getenv(serverless.EnvTopicPrefix)))
+				auth, err := kafka.AuthFromEnv(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("setting up Kafka authentication: %w", err)
+				}
+				opts := append([]kafka.Option{kafka.WithTopicPrefix(os.Getenv(serverless.EnvTopicPrefix))}, auth...)
+				bus, err := kafka.New(cmd.Context(), strings.Split(brokers, ","), opts...)
 				if err != nil {
 					return fmt.Errorf("connecting to Kafka at %s: %w", brokers, err)
 				}
@@ -66,7 +73,7 @@ func emitCmd() *cobra.Command {
 				if apiURL == "" {
 					apiURL = defaultServer
 				}
-				c, err := api.NewClient(apiURL, nil)
+				c, err := newAPIClient(cmd.Context(), apiURL)
 				if err != nil {
 					return &exitError{code: exitInvalid, err: err}
 				}

@@ -61,7 +61,7 @@ func openTarget(cmd *cobra.Command) (*target, error) {
 	case apiURL != "" && direct:
 		return nil, &exitError{code: exitInvalid, err: errors.New("--api and --direct name two targets: choose one")}
 	case apiURL != "":
-		c, err := api.NewClient(apiURL, nil)
+		c, err := newAPIClient(cmd.Context(), apiURL)
 		if err != nil {
 			return nil, &exitError{code: exitInvalid, err: err}
 		}
@@ -82,6 +82,17 @@ func openTarget(cmd *cobra.Command) (*target, error) {
 		return nil, err
 	}
 	return &target{cp: api.NewService(st, nil), local: true, where: "this data directory", close: func() { st.Close() }}, nil
+}
+
+// newAPIClient is a client of the API at apiURL that authenticates as
+// the environment says (api.HTTPClient: SigV4 for an API Gateway URL, a
+// bearer token in $RELAY_API_TOKEN).
+func newAPIClient(ctx context.Context, apiURL string) (*api.Client, error) {
+	hc, err := api.HTTPClient(ctx, apiURL)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewClient(apiURL, hc)
 }
 
 // notFound turns a missing execution into a message saying where it was

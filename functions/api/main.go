@@ -6,8 +6,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -17,8 +15,7 @@ import (
 func main() {
 	h, err := serverless.APILambdaHandler(context.Background())
 	if err != nil {
-		slog.Error("starting the API", slog.Any("error", err))
-		os.Exit(1)
+		serverless.ExitInit("starting the API", err)
 	}
 	lambda.Start(h)
 }

@@ -5,8 +5,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -16,8 +14,7 @@ import (
 func main() {
 	h, err := serverless.LambdaHandler(context.Background(), serverless.RoleExecutor)
 	if err != nil {
-		slog.Error("starting the executor", slog.Any("error", err))
-		os.Exit(1)
+		serverless.ExitInit("starting the executor", err)
 	}
 	lambda.Start(h)
 }

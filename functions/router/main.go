@@ -7,8 +7,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -18,8 +16,7 @@ import (
 func main() {
 	h, err := serverless.LambdaHandler(context.Background(), serverless.RoleRouter)
 	if err != nil {
-		slog.Error("starting the router", slog.Any("error", err))
-		os.Exit(1)
+		serverless.ExitInit("starting the router", err)
 	}
 	lambda.Start(h)
 }

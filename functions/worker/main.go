@@ -5,8 +5,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -16,8 +14,7 @@ import (
 func main() {
 	h, err := serverless.LambdaHandler(context.Background(), serverless.RoleWorker)
 	if err != nil {
-		slog.Error("starting the worker", slog.Any("error", err))
-		os.Exit(1)
+		serverless.ExitInit("starting the worker", err)
 	}
 	lambda.Start(h)
 }

@@ -143,12 +143,23 @@ func capacities(c *types.ConsumedCapacity) []types.ConsumedCapacity {
 	return []types.ConsumedCapacity{*c}
 }
 
-// CreateTable creates the table with its index and TTL if it does not
-// exist, and waits until it is active.
-func (s *Store) CreateTable(ctx context.Context) error {
+// TTLAttribute is the attribute by which DynamoDB's time to live deletes
+// the items of finished executions (seconds since the epoch; WithRetention).
+const TTLAttribute = attrExpires
+
+// TableDefinition is the table CreateTable creates: the keys and indexes of
+// docs/state-table.md, on demand. template.yaml declares the same table (a
+// test compares them).
+func TableDefinition(name string) *dynamodb.CreateTableInput {
 	str := types.ScalarAttributeTypeS
-	_, err := s.db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:   aws.String(s.table),
+	keys := func(pk, sk string) []types.KeySchemaElement {
+		return []types.KeySchemaElement{
+			{AttributeName: aws.String(pk), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(sk), KeyType: types.KeyTypeRange},
+		}
+	}
+	return &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
 			{AttributeName: aws.String(attrPK), AttributeType: str},
@@ -158,26 +169,23 @@ func (s *Store) CreateTable(ctx context.Context) error {
 			{AttributeName: aws.String(attrGSI2PK), AttributeType: str},
 			{AttributeName: aws.String(attrGSI2SK), AttributeType: str},
 		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
-		},
+		KeySchema: keys(attrPK, attrSK),
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
-			IndexName: aws.String(indexGSI1),
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(attrGSI1PK), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(attrGSI1SK), KeyType: types.KeyTypeRange},
-			},
+			IndexName:  aws.String(indexGSI1),
+			KeySchema:  keys(attrGSI1PK, attrGSI1SK),
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}, {
-			IndexName: aws.String(indexGSI2),
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(attrGSI2PK), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(attrGSI2SK), KeyType: types.KeyTypeRange},
-			},
+			IndexName:  aws.String(indexGSI2),
+			KeySchema:  keys(attrGSI2PK, attrGSI2SK),
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
 		}},
-	})
+	}
+}
+
+// CreateTable creates the table with its index and TTL if it does not
+// exist, and waits until it is active.
+func (s *Store) CreateTable(ctx context.Context) error {
+	_, err := s.db.CreateTable(ctx, TableDefinition(s.table))
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
 		return fmt.Errorf("creating table %s: %w", s.table, err)

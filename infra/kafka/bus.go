@@ -8,10 +8,15 @@
 // member of a Kafka consumer group: the group's partitions are shared among
 // its members, and each member handles the records of a partition in order
 // per key. See Bus for the details.
+//
+// Connections are plaintext without authentication unless WithTLS and
+// WithSASL say otherwise; AuthFromEnv reads them from the environment
+// (EnvTLS, EnvSASL, and EnvSecret or EnvUsername and EnvPassword).
 package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +29,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 
 	"github.com/relayflow/relay/engine"
 )
@@ -112,6 +118,8 @@ type config struct {
 	session             time.Duration
 	rebalance           time.Duration
 	maxWait             time.Duration
+	tls                 *tls.Config
+	sasl                sasl.Mechanism
 }
 
 // defaultBatchTimeout is the producer's wait for more records (see
@@ -161,8 +169,12 @@ func WithTopicPartitions(topic string, n int) Option {
 	}
 }
 
+// brokerDefault asks the broker for its default.replication.factor (Kafka
+// 2.4 and later): 1 on a single local broker, 3 on a three-zone MSK cluster.
+const brokerDefault = -1
+
 // WithReplicationFactor sets the replication factor of the topics the bus
-// creates (default 1, for a single broker; use 3 on a production cluster).
+// creates (default: the broker's default.replication.factor).
 func WithReplicationFactor(n int) Option {
 	return func(c *config) { c.replication = n }
 }
@@ -187,6 +199,21 @@ func WithGroupTimeouts(heartbeat, session, rebalance time.Duration) Option {
 	return func(c *config) { c.heartbeat, c.session, c.rebalance = heartbeat, session, rebalance }
 }
 
+// WithTLS makes every connection of the bus (producer, topic creation,
+// consumers) a TLS connection with tc. A tc without ServerName gets
+// the broker's host name, per broker. Default: plaintext. See AuthFromEnv.
+func WithTLS(tc *tls.Config) Option {
+	return func(c *config) { c.tls = tc }
+}
+
+// WithSASL makes every connection of the bus authenticate with m (see the
+// packages under github.com/segmentio/kafka-go/sasl) before its first
+// request. Default: none. Without WithTLS the exchange is in the clear,
+// which PLAIN's password is too. See AuthFromEnv.
+func WithSASL(m sasl.Mechanism) Option {
+	return func(c *config) { c.sasl = m }
+}
+
 // New returns a bus on the cluster reachable at brokers (host:port). It
 // checks that the cluster answers, creating engine.TopicDLQ if missing, so
 // that dead letters can always be written.
@@ -198,7 +225,7 @@ func New(ctx context.Context, brokers []string, opts ...Option) (*Bus, error) {
 		backoff:      10 * time.Millisecond,
 		maxBackoff:   500 * time.Millisecond,
 		partitions:   8,
-		replication:  1,
+		replication:  brokerDefault,
 		batchTimeout: defaultBatchTimeout,
 		heartbeat:    500 * time.Millisecond,
 		session:      10 * time.Second,
@@ -214,13 +241,28 @@ func New(ctx context.Context, brokers []string, opts ...Option) (*Bus, error) {
 	cfg.backoff = max(cfg.backoff, 0)
 	cfg.maxBackoff = max(cfg.maxBackoff, cfg.backoff)
 	cfg.partitions = max(cfg.partitions, 1)
-	cfg.replication = max(cfg.replication, 1)
+	if cfg.replication < 1 {
+		cfg.replication = brokerDefault
+	}
 	if cfg.batchTimeout <= 0 {
 		cfg.batchTimeout = defaultBatchTimeout // kafka-go would take 0 as 1s
 	}
 
+	b := newBus(cfg, brokers)
+	if err := b.ensureTopic(ctx, engine.TopicDLQ); err != nil {
+		b.stop()
+		_ = b.writer.Close()
+		return nil, fmt.Errorf("kafka bus on %s: %w", strings.Join(brokers, ","), err)
+	}
+	return b, nil
+}
+
+// newBus builds the bus's clients, without connecting.
+func newBus(cfg config, brokers []string) *Bus {
 	const clientID = "relay"
-	transport := &kafkago.Transport{ClientID: clientID, DialTimeout: 10 * time.Second}
+	// The transport carries the producer's and the admin client's
+	// requests, the dialer the consumers': both get the same TLS and SASL.
+	transport := &kafkago.Transport{ClientID: clientID, DialTimeout: 10 * time.Second, TLS: cfg.tls, SASL: cfg.sasl}
 	addr := kafkago.TCP(brokers...)
 	b := &Bus{
 		cfg:       cfg,
@@ -240,16 +282,11 @@ func New(ctx context.Context, brokers []string, opts ...Option) (*Bus, error) {
 			Logger:          debugLogger(cfg.log),
 			ErrorLogger:     debugLogger(cfg.log),
 		},
-		dialer: &kafkago.Dialer{ClientID: clientID, Timeout: 10 * time.Second, DualStack: true},
+		dialer: &kafkago.Dialer{ClientID: clientID, Timeout: 10 * time.Second, DualStack: true, TLS: cfg.tls, SASLMechanism: cfg.sasl},
 		topics: map[string]bool{},
 	}
 	b.closing, b.stop = context.WithCancel(context.Background())
-	if err := b.ensureTopic(ctx, engine.TopicDLQ); err != nil {
-		b.stop()
-		_ = b.writer.Close()
-		return nil, fmt.Errorf("kafka bus on %s: %w", strings.Join(brokers, ","), err)
-	}
-	return b, nil
+	return b
 }
 
 // Publish writes ev to topic with key and returns once the brokers have it.
@@ -286,6 +323,14 @@ func (b *Bus) write(ctx context.Context, topic string, msg kafkago.Message) erro
 		return engine.ErrBusClosed
 	}
 	return err
+}
+
+// Dialer returns a copy of the dialer the bus's consumers connect with,
+// TLS and SASL included, for kafka-go readers outside the bus (such as
+// `relay dev`'s event source) to connect the same way.
+func (b *Bus) Dialer() *kafkago.Dialer {
+	d := *b.dialer
+	return &d
 }
 
 func (b *Bus) isClosed() bool {

@@ -51,6 +51,14 @@ func (b *Bus) ensureTopic(ctx context.Context, topic string) error {
 	if err == nil {
 		err = res.Errors[name]
 	}
+	if errors.Is(err, kafkago.BrokerNotAvailable) {
+		// What kafka-go says when it never reached the cluster. Metadata
+		// requests get the reason: a refused connection, a failed TLS
+		// handshake or SASL authentication.
+		if _, merr := b.transport.RoundTrip(ctx, b.addr, &metadata.Request{}); merr != nil {
+			err = merr
+		}
+	}
 	if err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
 		return fmt.Errorf("create topic %s: %w", name, err)
 	}
