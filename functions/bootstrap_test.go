@@ -66,7 +66,7 @@ var (
 	executorFn  = lambdaFunction{"executor", "ExecutorFunction", 512, 60 * time.Second}
 	workerFn    = lambdaFunction{"worker", "WorkerFunction", 1024, 900 * time.Second}
 	routerFn    = lambdaFunction{"router", "RouterFunction", 256, 60 * time.Second}
-	schedulerFn = lambdaFunction{"scheduler", "SchedulerFunction", 256, 70 * time.Second}
+	schedulerFn = lambdaFunction{"scheduler", "SchedulerFunction", 128, 70 * time.Second}
 	apiFn       = lambdaFunction{"api", "ApiFunction", 512, 29 * time.Second}
 	allFns      = []lambdaFunction{executorFn, workerFn, routerFn, schedulerFn, apiFn}
 )
