@@ -118,14 +118,15 @@ func Catalog() []EventSpec {
 			Subject:   "the new execution's id",
 			IDs:       []string{"<execution>/requested"},
 			Dedup:     "The execution id: a request for an execution that already exists is ignored, whatever its event id.",
-			Producers: "`Engine.Submit` (`relay run`); the executor, for a `flow.subflow` task",
+			Producers: "`Engine.Submit` (`relay run`); the executor, for a `flow.subflow` task; the router, the scheduler and webhooks, for triggers",
 			Consumers: "executor",
-			Meaning: "Asks for a new execution of the latest revision of a flow. The executor creates the execution (CREATED), checks the inputs against the flow's declarations and starts it; when the flow's concurrency limit is reached, the flow's behavior applies (QUEUE, CANCEL or FAIL). " +
+			Meaning: "Asks for a new execution of a revision of a flow (the latest unless `revision` names one). The executor creates the execution (CREATED), checks the inputs against the flow's declarations and starts it; when the flow's concurrency limit is reached, the flow's behavior applies (QUEUE, CANCEL or FAIL). " +
 				"The executor publishes it itself for a `flow.subflow` task, with `parent` set and the child's id `<parent execution>.<task run>`. A request for a flow that cannot be loaded is dropped, except a subflow's: its parent then receives io.relayflow.subflow.finished in FAILED.",
 			Data: eventType,
 			Fields: machineFields(statemachine.EvExecutionRequested,
 				EventField{Path: "namespace", Doc: "Namespace of the flow.", Required: true},
-				EventField{Path: "flowId", Doc: "Id of the flow; its latest revision runs.", Required: true},
+				EventField{Path: "flowId", Doc: "Id of the flow.", Required: true},
+				EventField{Path: "revision", Doc: "The revision to run; left out, the latest. Triggers set their flow's revision, subflows the one they pin."},
 				EventField{Path: "inputs", Doc: "Values of the flow's inputs, by input id; defaults apply to those left out."},
 				EventField{Path: "labels", Doc: "Labels of the execution, added to the flow's."},
 				EventField{Path: "labels[].key", Doc: "Label name."},

@@ -347,7 +347,7 @@ func (e *Engine) processOne(ctx context.Context, ev statemachine.Event, how deli
 	defer unlock()
 	const maxConflicts = 20
 	for try := 0; ; try++ {
-		out, err := e.apply(ctx, ev, how)
+		out, err := e.apply(ctx, ev, how, try == 0)
 		if errors.Is(err, ErrConflict) && try < maxConflicts {
 			e.conflicts.Add(1)
 			continue // another executor won: reload and apply again
@@ -427,10 +427,21 @@ func (e *Engine) dequeue(ctx context.Context, f *flow.Flow) {
 // apply loads the execution, applies ev and commits the result with its
 // commands. A new execution of a flow with a concurrency limit is admitted
 // under the flow's lock, so two requests cannot take the last slot.
-func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery) (applied, error) {
+func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery, first bool) (applied, error) {
 	ex := e.cache.take(ev.ExecutionID)
 	cached := ex != nil
-	if !cached {
+	// A request is, but for a redelivery, for an execution that does not
+	// exist yet: on the first try it is applied without reading, and the
+	// commit, a conditional create, tells (a conflict reads and applies
+	// again). Not for flows with a concurrency limit, whose slot is taken
+	// before the commit.
+	assumeNew := first && !cached && ev.Type == statemachine.EvExecutionRequested
+	if assumeNew {
+		if f, err := e.Flow(ctx, ev.Namespace, ev.FlowID, ev.Revision); err != nil || f.Concurrency != nil {
+			assumeNew = false
+		}
+	}
+	if !cached && !assumeNew {
 		var err error
 		ex, err = e.cfg.Store.Execution(ctx, ev.ExecutionID)
 		switch {
@@ -445,7 +456,7 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery)
 	if ex != nil {
 		f, err = e.Flow(ctx, ex.Namespace, ex.FlowID, ex.Revision)
 	} else {
-		f, err = e.Flow(ctx, ev.Namespace, ev.FlowID, 0)
+		f, err = e.Flow(ctx, ev.Namespace, ev.FlowID, ev.Revision)
 	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) && ex == nil && ev.Parent != nil {
@@ -471,9 +482,9 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery)
 	}
 	now := e.cfg.Now()
 	res, err := statemachine.Apply(f, ex, ev, now, statemachine.Options{Secret: e.cfg.Secrets, AttemptTimeout: e.cfg.AttemptTimeout})
-	if cached && (err != nil || res.Ignored != "") {
+	if (cached || assumeNew) && (err != nil || res.Ignored != "") {
 		// The cached execution may be stale: decide on the stored one.
-		return e.apply(ctx, ev, how)
+		return e.apply(ctx, ev, how, false)
 	}
 	if err != nil {
 		// Impossible or malformed events change nothing; they are logged
@@ -635,7 +646,7 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 	case statemachine.StartSubflow:
 		return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{
 			ID: c.ExecutionID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: c.ExecutionID,
-			Namespace: c.Namespace, FlowID: c.FlowID, Inputs: c.Inputs, Labels: c.Labels, Parent: &c.Parent,
+			Namespace: c.Namespace, FlowID: c.FlowID, Revision: c.Revision, Inputs: c.Inputs, Labels: c.Labels, Parent: &c.Parent,
 		})
 	case statemachine.ExecutionFinished:
 		ce, err := NewEvent(c.ExecutionID+"/finished", TypeExecutionFinished, "relay/executor", c.ExecutionID, now, c)

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -392,4 +393,48 @@ func testLogger() *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestSubflow_runsThePinnedRevision: a subflow task with `revision` runs
+// that revision of the child, not the latest.
+func TestSubflow_runsThePinnedRevision(t *testing.T) {
+	h := newHarness(t, t.TempDir())
+	ctx := context.Background()
+	child := func(word string) []byte {
+		return []byte("id: child\nnamespace: pin\ntasks:\n  - {id: say, type: io.kestra.plugin.core.debug.Return, format: " + word + "}\n" +
+			"outputs:\n  - {id: word, type: STRING, value: \"{{ outputs.say.value }}\"}\n")
+	}
+	for _, word := range []string{"first", "second"} {
+		if _, _, err := h.eng.Deploy(ctx, "child.yaml", child(word)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parent := []byte("id: parent\nnamespace: pin\ntasks:\n" +
+		"  - {id: pinned, type: io.kestra.plugin.core.flow.Subflow, namespace: pin, flowId: child, revision: 1, wait: true}\n" +
+		"  - {id: latest, type: io.kestra.plugin.core.flow.Subflow, namespace: pin, flowId: child, wait: true}\n")
+	if _, _, err := h.eng.Deploy(ctx, "parent.yaml", parent); err != nil {
+		t.Fatal(err)
+	}
+	id := engine.NewID()
+	if err := h.eng.Submit(ctx, statemachine.Event{ExecutionID: id, Namespace: "pin", FlowID: "parent"}); err != nil {
+		t.Fatal(err)
+	}
+	ex := h.waitFor(t, id, 10*time.Second, ended)
+	if ex.State != statemachine.ExecSuccess {
+		t.Fatalf("state %s: %s", ex.State, ex.Error)
+	}
+	want := map[string]string{"pinned": "first", "latest": "second"}
+	for _, r := range ex.TaskRuns {
+		w, ok := want[r.TaskID]
+		if !ok {
+			continue
+		}
+		delete(want, r.TaskID)
+		if out, _ := json.Marshal(r.Outputs); !strings.Contains(string(out), w) {
+			t.Errorf("subflow task %s: outputs %s, want the child revision that returns %q", r.TaskID, out, w)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("no task runs of %v", want)
+	}
 }

@@ -36,7 +36,18 @@ const (
 	KindSchedule = "tschedule"
 	// kindState: trigger key -> triggerState.
 	kindState = "tstate"
+	// kindLast: trigger key -> lastFire, written blind each time the
+	// trigger starts an execution: one write on the router's path instead
+	// of a read and a conditional write of its state.
+	kindLast = "tlast"
 )
+
+// lastFire is when a trigger last started an execution (for `relay
+// triggers list`). Routers racing on one trigger may leave the earlier of
+// two times that are milliseconds apart.
+type lastFire struct {
+	Last time.Time `json:"last"`
+}
 
 // Store is what the trigger runtime reads and writes.
 type Store interface {
@@ -56,7 +67,7 @@ type flowEntry struct {
 	Keys      []string `json:"keys,omitempty"`      // index keys, each with the flow's triggers under it
 	Triggers  []string `json:"triggers,omitempty"`  // trigger keys filed
 	Schedules []string `json:"schedules,omitempty"` // trigger keys of schedules
-	States    []string `json:"states,omitempty"`    // trigger keys of every enabled trigger (their tstate records)
+	States    []string `json:"states,omitempty"`    // trigger keys of every enabled trigger (their tstate and tlast records)
 }
 
 // scheduleEntry is a schedule's record.
@@ -173,8 +184,10 @@ func unfile(ctx context.Context, st Store, old, next flowEntry) error {
 	}
 	for _, s := range old.States {
 		if !slices.Contains(next.States, s) {
-			if err := st.DeleteRecord(ctx, kindState, s, -1); err != nil {
-				return fmt.Errorf("removing the state of trigger %s: %w", s, err)
+			for _, kind := range []string{kindState, kindLast} {
+				if err := st.DeleteRecord(ctx, kind, s, -1); err != nil {
+					return fmt.Errorf("removing the state of trigger %s: %w", s, err)
+				}
 			}
 		}
 	}

@@ -60,7 +60,14 @@ func List(ctx context.Context, st Store, now time.Time) ([]Info, error) {
 				if err != nil {
 					return nil, err
 				}
-				info.Last, info.Stopped = s.Last, s.Stopped
+				last, _, err := getJSON[lastFire](ctx, st, kindLast, t.Key())
+				if err != nil {
+					return nil, err
+				}
+				info.Last, info.Stopped = s.Last, s.Stopped // preconditions keep their last fire in the state
+				if last.Last.After(info.Last) {
+					info.Last = last.Last
+				}
 			}
 			out = append(out, info)
 		}

@@ -268,7 +268,7 @@ func publishRequest(ctx context.Context, bus Publisher, log *slog.Logger, t *tri
 		log.WarnContext(ctx, "trigger inputs not rendered", slog.String("trigger", t.Key()), slog.Any("error", err))
 		id := triggers.ExecutionID(t.Key(), cause)
 		ev = statemachine.Event{ID: id + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: id,
-			Namespace: t.Namespace, FlowID: t.FlowID, Trigger: vars, Origin: t.Origin(), Depth: depth,
+			Namespace: t.Namespace, FlowID: t.FlowID, Revision: t.Revision, Trigger: vars, Origin: t.Origin(), Depth: depth,
 			Inputs: map[string]any{}}
 	}
 	ce, err := engine.MachineEvent(ev, "relay/trigger/"+t.Key(), now)
@@ -284,13 +284,7 @@ func publishRequest(ctx context.Context, bus Publisher, log *slog.Logger, t *tri
 
 // touch records when a trigger last fired (for `relay triggers list`).
 func touch(ctx context.Context, st Store, key string, now time.Time) error {
-	return update(ctx, st, kindState, key, func(s *triggerState) (time.Time, bool) {
-		if !s.Last.Before(now) {
-			return time.Time{}, false
-		}
-		s.Last = now
-		return time.Time{}, true
-	})
+	return putJSON(ctx, st, kindLast, key, lastFire{Last: now}, time.Time{}, -1)
 }
 
 // stopAfter stops the trigger that started an execution which ended in

@@ -30,13 +30,16 @@ type Event struct {
 	ExecutionID string    `json:"executionId"`
 
 	// execution.requested
-	Namespace string         `json:"namespace,omitempty"`
-	FlowID    string         `json:"flowId,omitempty"`
-	Inputs    map[string]any `json:"inputs,omitempty"` // also execution.resumed (onResume inputs)
-	Labels    []flow.Label   `json:"labels,omitempty"`
-	Trigger   map[string]any `json:"trigger,omitempty"`
-	Parent    *ParentRef     `json:"parent,omitempty"`
-	Origin    *Origin        `json:"origin,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	FlowID    string `json:"flowId,omitempty"`
+	// Revision is the flow revision to run (0: the latest): a trigger's
+	// own, or a subflow's pinned one. The executor then reads no flow.
+	Revision int            `json:"revision,omitempty"`
+	Inputs   map[string]any `json:"inputs,omitempty"` // also execution.resumed (onResume inputs)
+	Labels   []flow.Label   `json:"labels,omitempty"`
+	Trigger  map[string]any `json:"trigger,omitempty"`
+	Parent   *ParentRef     `json:"parent,omitempty"`
+	Origin   *Origin        `json:"origin,omitempty"`
 	// Depth is the new execution's place in its chain (see
 	// Execution.Depth); a subflow's is its Parent's.
 	Depth int `json:"depth,omitempty"`

@@ -237,7 +237,7 @@ func (t *Trigger) Request(cause string, vars map[string]any, depth int, now time
 	id := ExecutionID(t.Key(), cause)
 	return statemachine.Event{
 		ID: id + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: id,
-		Namespace: t.Namespace, FlowID: t.FlowID, Inputs: in, Trigger: vars, Origin: t.Origin(), Depth: depth,
+		Namespace: t.Namespace, FlowID: t.FlowID, Revision: t.Revision, Inputs: in, Trigger: vars, Origin: t.Origin(), Depth: depth,
 	}, nil
 }
 
