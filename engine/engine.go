@@ -435,10 +435,12 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery,
 	// commit, a conditional create, tells (a conflict reads and applies
 	// again). Not for flows with a concurrency limit, whose slot is taken
 	// before the commit.
+	var f *flow.Flow // the requested flow, when it is loaded first
 	assumeNew := first && !cached && ev.Type == statemachine.EvExecutionRequested
 	if assumeNew {
-		if f, err := e.Flow(ctx, ev.Namespace, ev.FlowID, ev.Revision); err != nil || f.Concurrency != nil {
-			assumeNew = false
+		var err error
+		if f, err = e.Flow(ctx, ev.Namespace, ev.FlowID, ev.Revision); err != nil || f.Concurrency != nil {
+			assumeNew, f = false, nil
 		}
 	}
 	if !cached && !assumeNew {
@@ -452,10 +454,10 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery,
 		}
 	}
 	var err error
-	var f *flow.Flow
-	if ex != nil {
+	switch {
+	case ex != nil:
 		f, err = e.Flow(ctx, ex.Namespace, ex.FlowID, ex.Revision)
-	} else {
+	case f == nil:
 		f, err = e.Flow(ctx, ev.Namespace, ev.FlowID, ev.Revision)
 	}
 	if err != nil {

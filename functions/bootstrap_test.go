@@ -36,8 +36,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	kafkago "github.com/segmentio/kafka-go"
 
@@ -409,10 +407,7 @@ func newDeployment(t *testing.T) *deployment {
 		t.Fatal(err)
 	}
 	bucket := "relay-" + name
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatalf("creating bucket %s: %v", bucket, err)
-	}
-	t.Cleanup(func() { deleteBucket(t, s3c, bucket) })
+	servicetest.Bucket(t, s3c, bucket)
 	t.Cleanup(func() {
 		var topics []string
 		for _, tp := range []string{engine.TopicExecutions, engine.TopicTaskRuns, engine.TopicEvents, engine.TopicDLQ} {
@@ -434,24 +429,6 @@ func newDeployment(t *testing.T) *deployment {
 		}
 	}
 	return d
-}
-
-func deleteBucket(t *testing.T, c *s3.Client, bucket string) {
-	ctx := context.Background()
-	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Errorf("listing bucket %s: %v", bucket, err)
-			return
-		}
-		for _, o := range page.Contents {
-			c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: o.Key})
-		}
-	}
-	if _, err := c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Errorf("deleting bucket %s: %v", bucket, err)
-	}
 }
 
 // execution reads an execution back from the table.

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/relayflow/relay/engine"
@@ -31,26 +30,7 @@ func newTestBucket(t *testing.T) (*s3.Client, string) {
 		t.Fatal(err)
 	}
 	bucket := fmt.Sprintf("relay-test-%d-%d", time.Now().UnixNano(), buckets.Add(1))
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatalf("creating bucket %s: %v", bucket, err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				t.Errorf("listing bucket %s: %v", bucket, err)
-				return
-			}
-			for _, o := range page.Contents {
-				client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: o.Key})
-			}
-		}
-		if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
-			t.Errorf("deleting bucket %s: %v", bucket, err)
-		}
-	})
+	servicetest.Bucket(t, client, bucket)
 	return client, bucket
 }
 
