@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
@@ -95,14 +96,26 @@ func eventOf(ce cloudevents.Event) *triggers.Event {
 }
 
 // candidates returns the triggers filed under the keys, from the revision
-// each was filed with.
+// each was filed with. The keys are read at once (an event's type and "any
+// type": two queries, on the path of every event, in the time of one).
 func (r *Router) candidates(ctx context.Context, keys []string) ([]*triggers.Trigger, error) {
+	filed := make([][]engine.Record, len(keys))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Go(func() {
+			filed[i], errs[i] = r.store.Records(ctx, kindIndex+k, "")
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("reading the trigger index under %s: %w", k, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	var out []*triggers.Trigger
-	for _, k := range keys {
-		recs, err := r.store.Records(ctx, kindIndex+k, "")
-		if err != nil {
-			return nil, fmt.Errorf("reading the trigger index under %s: %w", k, err)
-		}
+	for _, recs := range filed {
 		for _, rec := range recs {
 			var e indexEntry
 			if err := json.Unmarshal(rec.Value, &e); err != nil {

@@ -23,13 +23,17 @@ type EventSource struct {
 	Brokers []string
 	Topic   string
 	Group   string
-	// BatchSize caps the records of one batch (default 100); Window is how
-	// long a batch waits for more records after its first (default 1ms).
-	// The window is on the path of every step (a task run scheduled, then
-	// started), twice; records fetched together, as under load, arrive
-	// within microseconds of each other, so a short one still batches them.
+	// BatchSize caps the records of one batch (default 100). Window is how
+	// long a batch waits for more records after one that is not its
+	// partition's last (default 1ms): the broker holds more, and the reader
+	// is fetching them. After a partition's last record, the batch waits
+	// only Linger (default 100µs), enough to take what the reader already
+	// holds from other partitions: on an idle consumer a batch is one
+	// record, and nothing is waited out. Either wait is on the path of every
+	// step (a task run scheduled, then started) twice.
 	BatchSize int
 	Window    time.Duration
+	Linger    time.Duration
 	Handler   func(context.Context, events.KafkaEvent) error
 	Log       *slog.Logger
 	// Dialer connects to the brokers (TLS, SASL); nil: plaintext.
@@ -42,16 +46,23 @@ func (s *EventSource) Run(ctx context.Context) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	size, window := s.BatchSize, s.Window
+	size, window, linger := s.BatchSize, s.Window, s.Linger
 	if size <= 0 {
 		size = 100
 	}
 	if window <= 0 {
 		window = time.Millisecond
 	}
+	if linger <= 0 {
+		linger = 100 * time.Microsecond
+	}
+	// MinBytes 1: the broker answers a fetch as soon as a record arrives,
+	// so MaxWait adds no latency; it is how often an idle partition is
+	// fetched again. 500ms (Kafka's own default) instead of 50ms took an
+	// idle `relay dev` from 15% of a core of the broker to 4%.
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers: s.Brokers, Topic: s.Topic, GroupID: s.Group,
-		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 50 * time.Millisecond, ReadBatchTimeout: 50 * time.Millisecond,
+		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 500 * time.Millisecond, ReadBatchTimeout: 50 * time.Millisecond,
 		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second, RebalanceTimeout: 5 * time.Second,
 		JoinGroupBackoff: 200 * time.Millisecond, CommitInterval: 0, StartOffset: kafkago.FirstOffset,
 		WatchPartitionChanges: true, PartitionWatchInterval: time.Second, Dialer: s.Dialer,
@@ -72,8 +83,12 @@ func (s *EventSource) Run(ctx context.Context) error {
 		for len(pending) < size {
 			fetchCtx := ctx
 			var cancel context.CancelFunc = func() {}
-			if len(pending) > 0 {
-				fetchCtx, cancel = context.WithTimeout(ctx, window)
+			if n := len(pending); n > 0 {
+				wait := window
+				if last := pending[n-1]; last.Offset+1 >= last.HighWaterMark {
+					wait = linger // the partition's last record when it was fetched
+				}
+				fetchCtx, cancel = context.WithTimeout(ctx, wait)
 			}
 			m, err := r.FetchMessage(fetchCtx)
 			cancel()
