@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -85,14 +86,27 @@ func putBody(item map[string]types.AttributeValue, v any) error {
 	return encodeBody(item, b)
 }
 
+// gzipWriters and gzipReaders keep compressors for reuse: a new gzip
+// writer allocates over 1 MB, more than compressing an execution costs.
+var (
+	gzipWriters = sync.Pool{New: func() any {
+		zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+		return zw
+	}}
+	gzipReaders sync.Pool
+)
+
 // encodeBody sets the item's body to the JSON document b, compressed when
 // large.
 func encodeBody(item map[string]types.AttributeValue, b []byte) error {
 	if len(b) > compressAbove {
 		var buf bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(&buf)
 		zw.Write(b)
-		if err := zw.Close(); err != nil {
+		err := zw.Close()
+		gzipWriters.Put(zw)
+		if err != nil {
 			return err
 		}
 		b = buf.Bytes()
@@ -112,11 +126,18 @@ func decodeBody(item map[string]types.AttributeValue) ([]byte, error) {
 	}
 	b := raw.Value
 	if str(item, attrEnc) == "gzip" {
-		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, fmt.Errorf("decompressing item %s/%s: %w", str(item, attrPK), str(item, attrSK), err)
+		zr, _ := gzipReaders.Get().(*gzip.Reader)
+		var err error
+		if zr == nil {
+			zr, err = gzip.NewReader(bytes.NewReader(b))
+		} else {
+			err = zr.Reset(bytes.NewReader(b))
 		}
-		if b, err = io.ReadAll(zr); err != nil {
+		if err == nil {
+			b, err = io.ReadAll(zr)
+			gzipReaders.Put(zr)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("decompressing item %s/%s: %w", str(item, attrPK), str(item, attrSK), err)
 		}
 	}
