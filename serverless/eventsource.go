@@ -26,18 +26,22 @@ type EventSource struct {
 	// BatchSize caps the records of one batch (default 100). Window is how
 	// long a batch waits for more records after one that is not its
 	// partition's last (default 1ms): the broker holds more, and the reader
-	// is fetching them. After a partition's last record, the batch waits
-	// only Linger (default 100µs), enough to take what the reader already
-	// holds from other partitions: on an idle consumer a batch is one
-	// record, and nothing is waited out. Either wait is on the path of every
-	// step (a task run scheduled, then started) twice.
+	// is fetching them. After a partition's last record, the batch takes
+	// only what has been fetched already, without waiting: on an idle
+	// consumer a batch is one record. (A wait under a millisecond would not
+	// help: Go's timers that short fire about 1 ms late.)
 	BatchSize int
 	Window    time.Duration
-	Linger    time.Duration
 	Handler   func(context.Context, events.KafkaEvent) error
 	Log       *slog.Logger
 	// Dialer connects to the brokers (TLS, SASL); nil: plaintext.
 	Dialer *kafkago.Dialer
+}
+
+// fetched is a record the reader fetched, or the error that stopped it.
+type fetched struct {
+	m   kafkago.Message
+	err error
 }
 
 // Run consumes until ctx ends.
@@ -46,15 +50,12 @@ func (s *EventSource) Run(ctx context.Context) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	size, window, linger := s.BatchSize, s.Window, s.Linger
+	size, window := s.BatchSize, s.Window
 	if size <= 0 {
 		size = 100
 	}
 	if window <= 0 {
 		window = time.Millisecond
-	}
-	if linger <= 0 {
-		linger = 100 * time.Microsecond
 	}
 	// MinBytes 1: the broker answers a fetch as soon as a record arrives,
 	// so MaxWait adds no latency; it is how often an idle partition is
@@ -68,57 +69,52 @@ func (s *EventSource) Run(ctx context.Context) error {
 		WatchPartitionChanges: true, PartitionWatchInterval: time.Second, Dialer: s.Dialer,
 	})
 	defer r.Close()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	records := make(chan fetched, size)
+	go s.fetch(ctx, r, records, log)
+
 	var pending []kafkago.Message // fetched, not yet committed (a failed batch is retried)
 	backoff := 100 * time.Millisecond
-	pause := func() bool { // waits out the backoff and doubles it; false once ctx ended
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-		return true
-	}
 	for {
 		for len(pending) < size {
-			fetchCtx := ctx
-			var cancel context.CancelFunc = func() {}
-			if n := len(pending); n > 0 {
-				wait := window
-				if last := pending[n-1]; last.Offset+1 >= last.HighWaterMark {
-					wait = linger // the partition's last record when it was fetched
+			var f fetched
+			if n := len(pending); n == 0 {
+				select { // the batch's first record: wait for it
+				case f = <-records:
+				case <-ctx.Done():
+					return nil
 				}
-				fetchCtx, cancel = context.WithTimeout(ctx, wait)
+			} else if last := pending[n-1]; last.Offset+1 >= last.HighWaterMark {
+				select { // its partition's last when fetched: take only what is here
+				case f = <-records:
+				default:
+				}
+			} else {
+				select { // more are coming: wait for them, within the window
+				case f = <-records:
+				case <-time.After(window):
+				case <-ctx.Done():
+					return nil
+				}
 			}
-			m, err := r.FetchMessage(fetchCtx)
-			cancel()
-			if err != nil {
+			if f.err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
-				if errors.Is(err, context.DeadlineExceeded) {
-					break // the window closed
-				}
-				if retryable(err) {
-					// The group coordinator is not ready (a broker that just
-					// started loads its offsets), or the group rebalances
-					// (a member came or went): the reader heals by itself.
-					log.Warn("consumer group not ready; retrying", slog.String("topic", s.Topic), slog.Any("error", err))
-					if !pause() {
-						return nil
-					}
-					continue
-				}
-				return fmt.Errorf("consuming %s: %w", s.Topic, err)
+				return fmt.Errorf("consuming %s: %w", s.Topic, f.err)
 			}
-			pending = append(pending, m)
+			if f.m.Topic == "" {
+				break // the batch is complete
+			}
+			pending = append(pending, f.m)
 		}
 		if err := s.Handler(ctx, Batch(s.Brokers, pending)); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			log.Error("batch failed; delivering it again", slog.String("topic", s.Topic), slog.Int("records", len(pending)), slog.Any("error", err))
-			if !pause() {
+			if !pause(ctx, &backoff) {
 				return nil
 			}
 			continue
@@ -132,6 +128,46 @@ func (s *EventSource) Run(ctx context.Context) error {
 		}
 		pending = pending[:0]
 	}
+}
+
+// fetch hands the reader's records to Run until ctx ends or the reader
+// fails for good, which it hands over last.
+func (s *EventSource) fetch(ctx context.Context, r *kafkago.Reader, records chan<- fetched, log *slog.Logger) {
+	backoff := 100 * time.Millisecond
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil && ctx.Err() == nil && retryable(err) {
+			// The group coordinator is not ready (a broker that just
+			// started loads its offsets), or the group rebalances (a
+			// member came or went): the reader heals by itself.
+			log.Warn("consumer group not ready; retrying", slog.String("topic", s.Topic), slog.Any("error", err))
+			if !pause(ctx, &backoff) {
+				return
+			}
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		select {
+		case records <- fetched{m: m, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// pause waits out the backoff and doubles it, up to 5s; false once ctx
+// ended.
+func pause(ctx context.Context, backoff *time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(*backoff):
+	}
+	*backoff = min(2**backoff, 5*time.Second)
+	return true
 }
 
 // retryable says whether a fetch error heals by itself: a temporary

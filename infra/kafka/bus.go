@@ -123,8 +123,11 @@ type config struct {
 }
 
 // defaultBatchTimeout is the producer's wait for more records (see
-// WithBatchTimeout).
-const defaultBatchTimeout = 100 * time.Microsecond
+// WithBatchTimeout): none, in effect. A wait under a millisecond is not
+// what it says: the batch's timer fires at the runtime's next poll, and
+// 100µs cost a publish about 1 ms (its acknowledgement 1.9 ms instead of
+// 0.8 on a local broker).
+const defaultBatchTimeout = time.Microsecond
 
 // Option configures New.
 type Option func(*config)
@@ -180,7 +183,7 @@ func WithReplicationFactor(n int) Option {
 }
 
 // WithBatchTimeout sets how long the producer waits for more records to
-// send with one before sending it (default 100µs). Publish waits for it,
+// send with one before sending it (default 1µs). Publish waits for it,
 // so it adds to every publish while the bus is idle; the engine publishes
 // one event at a time per handler, so a longer wait seldom finds others to
 // batch with.
