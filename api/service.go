@@ -135,8 +135,10 @@ func (s *Service) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
 	return list, nil
 }
 
-// Start requests an execution of the latest revision of a flow. The inputs
-// are checked first, so a mistake is an error here rather than a failed
+// Start requests an execution of the latest revision of a flow, named in
+// the request: the one whose inputs were checked and whose number the
+// caller is told, even if another is stored meanwhile. The inputs are
+// checked first, so a mistake is an error here rather than a failed
 // execution; labels are added to the flow's own.
 func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (Started, error) {
 	f, err := s.flows.Get(ctx, namespace, id, 0)
@@ -151,7 +153,7 @@ func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[st
 	}
 	st := Started{ID: engine.NewID(), Namespace: namespace, FlowID: id, Revision: f.Revision}
 	ev := statemachine.Event{ID: st.ID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: st.ID,
-		Namespace: namespace, FlowID: id, Inputs: inputs, Labels: labels}
+		Namespace: namespace, FlowID: id, Revision: f.Revision, Inputs: inputs, Labels: labels}
 	return st, s.send(ctx, ev)
 }
 

@@ -260,7 +260,8 @@ func (e *Engine) Flow(ctx context.Context, ns, id string, rev int) (*flow.Flow, 
 	return e.flows.Get(ctx, ns, id, rev)
 }
 
-// Submit requests a new execution of the latest revision of a flow.
+// Submit requests a new execution of a flow: of ev.Revision, or of the
+// latest revision when it is 0 (the executor then reads which it is).
 func (e *Engine) Submit(ctx context.Context, ev statemachine.Event) error {
 	ev.Type = statemachine.EvExecutionRequested
 	if ev.ID == "" {

@@ -40,6 +40,7 @@ import (
 	"github.com/relayflow/relay/internal/servicetest"
 	"github.com/relayflow/relay/serverless"
 	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
 	"github.com/relayflow/relay/triggers"
 )
@@ -328,11 +329,12 @@ func (r *rig) waitGroup(b *testing.B, group, topic string, want int) {
 	b.Fatalf("group %s on %s: %d of %d members with partitions (state %s) after 90s", group, topic, got, want, state)
 }
 
-// submit submits an execution of namespace/flowID and returns its id.
-func (r *rig) submit(ctx context.Context, namespace, flowID string) (string, error) {
+// submit submits an execution of f and returns its id. Like the API, it
+// names the revision, which it has at hand.
+func (r *rig) submit(ctx context.Context, f *flow.Flow) (string, error) {
 	id := engine.NewID()
 	r.done(id)
-	return id, r.rt.Engine.Submit(ctx, statemachine.Event{ExecutionID: id, Namespace: namespace, FlowID: flowID})
+	return id, r.rt.Engine.Submit(ctx, statemachine.Event{ExecutionID: id, Namespace: f.Namespace, FlowID: f.ID, Revision: f.Revision})
 }
 
 // wait waits for the execution.finished event of id, then reads the
@@ -623,11 +625,12 @@ func BenchmarkDist_stepOverhead(b *testing.B) {
 	const executions = 15      // 19 steps each
 	r := startRig(b, 1, false) // the workers reach DynamoDB directly
 	ctx := context.Background()
-	if _, _, err := r.rt.Engine.Deploy(ctx, "linear.yaml", linearFlow("linear", 20)); err != nil {
+	_, linear, err := r.rt.Engine.Deploy(ctx, "linear.yaml", linearFlow("linear", 20))
+	if err != nil {
 		b.Fatal(err)
 	}
 	for range 2 { // warm up: connections, flow cache, partition leaders
-		id, err := r.submit(ctx, "bench", "linear")
+		id, err := r.submit(ctx, linear)
 		if err == nil {
 			_, err = r.wait(ctx, id, 2*time.Minute)
 		}
@@ -640,7 +643,7 @@ func BenchmarkDist_stepOverhead(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		for range executions {
-			id, err := r.submit(ctx, "bench", "linear")
+			id, err := r.submit(ctx, linear)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -748,10 +751,11 @@ func benchThroughput(b *testing.B, workers int) {
 	const executions = 1000
 	r := startRig(b, workers, true)
 	ctx := context.Background()
-	if _, _, err := r.rt.Engine.Deploy(ctx, "noop.yaml", linearFlow("noop", 3)); err != nil {
+	_, noop, err := r.rt.Engine.Deploy(ctx, "noop.yaml", linearFlow("noop", 3))
+	if err != nil {
 		b.Fatal(err)
 	}
-	id, err := r.submit(ctx, "bench", "noop") // warm up
+	id, err := r.submit(ctx, noop) // warm up
 	if err == nil {
 		_, err = r.wait(ctx, id, 2*time.Minute)
 	}
@@ -776,13 +780,13 @@ func benchThroughput(b *testing.B, workers int) {
 		ids := make([]string, executions)
 		var wg sync.WaitGroup
 		errs := make(chan error, executions)
-		sem := make(chan struct{}, 32) // publishes in flight: the producer batches them
+		sem := make(chan struct{}, 32) // publishes in flight
 		for i := range ids {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
 				var err error
-				if ids[i], err = r.submit(ctx, "bench", "noop"); err != nil {
+				if ids[i], err = r.submit(ctx, noop); err != nil {
 					errs <- err
 				}
 			})

@@ -342,6 +342,7 @@ func runStored(cmd *cobra.Command, ns, id string, provided map[string]any, label
 		if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: envSecret}); err != nil {
 			return nil, ev, &exitError{code: exitInvalid, err: err}
 		}
+		ev.Revision = f.Revision
 		return f, ev, nil
 	})
 }

@@ -141,7 +141,7 @@ func runFlow(cmd *cobra.Command, file string, src []byte, provided map[string]an
 	}
 	id := engine.NewID()
 	p.begin(id, fmt.Sprintf("Execution %s of %s/%s (revision %d)", id, f.Namespace, f.ID, rec.Revision), f.Namespace+"/"+f.ID)
-	if err := sys.engine.Submit(ctx, statemachine.Event{ExecutionID: id, Namespace: f.Namespace, FlowID: f.ID, Inputs: provided}); err != nil {
+	if err := sys.engine.Submit(ctx, statemachine.Event{ExecutionID: id, Namespace: f.Namespace, FlowID: f.ID, Revision: rec.Revision, Inputs: provided}); err != nil {
 		return err
 	}
 	ex, code := p.wait(cmd, sys, f, id)
