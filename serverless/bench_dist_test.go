@@ -848,6 +848,7 @@ func benchThroughput(b *testing.B, workers int) {
 	b.ReportMetric((used.execWrite+used.pollWrite+used.workerWrite)/tr, "wcu/taskrun")
 	b.ReportMetric(used.workerWrite/tr, "worker-wcu/taskrun")
 	b.ReportMetric((used.execRead+used.workerRead)/tr, "rcu/taskrun")
+	b.ReportMetric(used.workerRead/tr, "worker-rcu/taskrun")
 	b.ReportMetric(used.pollRead/elapsed.Seconds(), "poll-rcu/s")
 	b.ReportMetric(float64(len(evs)-3)/tr, "scheduled/taskrun") // less the warm-up's 3
 }
