@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,20 +103,44 @@ func TestCache_staleExecutionsAreReadAgain(t *testing.T) {
 	}
 }
 
+// laggingStore is a store that offers lagging reads (engine.LaggingReader)
+// and counts them.
+type laggingStore struct {
+	*embedded.Store
+	lagging atomic.Int32
+}
+
+func (s *laggingStore) ExecutionLagging(ctx context.Context, id string) (*statemachine.Execution, error) {
+	s.lagging.Add(1)
+	return s.Execution(ctx, id)
+}
+
 // A worker checks an attempt that waited more than a second for it against
-// its execution before running it: one that no longer applies (here: its
-// execution does not exist) is dropped. A prompt delivery runs at once.
+// its execution before running it, on a lagging read where the store has
+// them: one that no longer applies (here: its execution does not exist) is
+// dropped. A prompt delivery runs at once, without reading.
 func TestWorker_staleAttemptsAreCheckedFirst(t *testing.T) {
-	_, newEngine := bareEngines(t)
-	e := newEngine(0)
+	st, _ := bareEngines(t)
+	ls := &laggingStore{Store: st}
+	reg, err := tasks.Builtin(tasks.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := embedded.NewBus()
+	defer bus.Close()
+	e, err := engine.New(engine.Config{Store: ls, Bus: bus, Tasks: reg, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	for _, tc := range []struct {
-		name    string
-		age     time.Duration
-		wantRun bool
+		name        string
+		age         time.Duration
+		wantRun     bool
+		wantLagging int32
 	}{
-		{"prompt", 0, true},
-		{"stale", 5 * time.Second, false},
+		{"prompt", 0, true, 0},
+		{"stale", 5 * time.Second, false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mark := filepath.Join(dir, tc.name)
@@ -131,6 +156,9 @@ func TestWorker_staleAttemptsAreCheckedFirst(t *testing.T) {
 			_, statErr := os.Stat(mark)
 			if ran := statErr == nil; ran != tc.wantRun {
 				t.Errorf("the attempt ran: %v, want %v", ran, tc.wantRun)
+			}
+			if got := ls.lagging.Swap(0); got != tc.wantLagging {
+				t.Errorf("%d lagging reads, want %d", got, tc.wantLagging)
 			}
 		})
 	}

@@ -145,10 +145,16 @@ func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRu
 		if err != nil {
 			return nil, fmt.Errorf("leasing attempt %s: %w", base, err)
 		}
-		if res.Granted && res.Holder == "" && !stale {
+		first := res.Granted && res.Holder == ""
+		if first && !stale {
 			return l, nil // the first delivery
 		}
-		over, err := e.attemptOver(ctx, c)
+		// A first delivery that waited is checked on a lagging read, which
+		// costs half: missing a kill of the last second runs an attempt
+		// whose end is then ignored, as when the kill comes just after the
+		// check. An attempt another worker held is checked on the latest
+		// state: it may have just ended, and must not run twice.
+		over, err := e.attemptOver(ctx, c, first)
 		if err != nil {
 			return nil, err
 		}
@@ -156,7 +162,7 @@ func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRu
 			e.log.Info("dropping an attempt that ran already or no longer applies", attrs...)
 			return nil, nil
 		}
-		if res.Granted && res.Holder == "" {
+		if first {
 			return l, nil // the first delivery, still wanted
 		}
 		if res.Granted {
@@ -178,10 +184,22 @@ func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRu
 	}
 }
 
+// LaggingReader is a Store that can also read an execution at half the
+// cost, possibly missing its last second or so of commits (DynamoDB's
+// eventually consistent reads).
+type LaggingReader interface {
+	ExecutionLagging(ctx context.Context, id string) (*statemachine.Execution, error)
+}
+
 // attemptOver tells whether the attempt no longer needs running: it ended,
-// another attempt replaced it, or its execution ended.
-func (e *Engine) attemptOver(ctx context.Context, c statemachine.ScheduleTaskRun) (bool, error) {
-	ex, err := e.cfg.Store.Execution(ctx, c.ExecutionID)
+// another attempt replaced it, or its execution ended. lagging allows a
+// read that may miss the last commits.
+func (e *Engine) attemptOver(ctx context.Context, c statemachine.ScheduleTaskRun, lagging bool) (bool, error) {
+	read := e.cfg.Store.Execution
+	if lr, ok := e.cfg.Store.(LaggingReader); ok && lagging {
+		read = lr.ExecutionLagging
+	}
+	ex, err := read(ctx, c.ExecutionID)
 	if errors.Is(err, ErrNotFound) {
 		return true, nil
 	}

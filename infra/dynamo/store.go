@@ -601,6 +601,17 @@ func (s *Store) executionItem(ctx context.Context, ex *statemachine.Execution, w
 
 // Execution reads the execution item and its task-run items in one query.
 func (s *Store) Execution(ctx context.Context, id string) (*statemachine.Execution, error) {
+	return s.execution(ctx, id, true)
+}
+
+// ExecutionLagging reads an execution as an eventually consistent read:
+// half the read units, but it may miss the last second or so of commits
+// (engine.LaggingReader).
+func (s *Store) ExecutionLagging(ctx context.Context, id string) (*statemachine.Execution, error) {
+	return s.execution(ctx, id, false)
+}
+
+func (s *Store) execution(ctx context.Context, id string, consistent bool) (*statemachine.Execution, error) {
 	var core json.RawMessage
 	var runs []json.RawMessage
 	var version int64
@@ -608,7 +619,7 @@ func (s *Store) Execution(ctx context.Context, id string) (*statemachine.Executi
 	err := s.query(ctx, &dynamodb.QueryInput{
 		KeyConditionExpression:    aws.String("PK = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(pkExec + id)},
-		ConsistentRead:            aws.Bool(true),
+		ConsistentRead:            aws.Bool(consistent),
 	}, 0, func(item map[string]types.AttributeValue) error {
 		var raw json.RawMessage
 		if err := s.getBody(ctx, item, &raw); err != nil {
@@ -627,7 +638,9 @@ func (s *Store) Execution(ctx context.Context, id string) (*statemachine.Executi
 	if core == nil {
 		return nil, fmt.Errorf("execution %s: %w", id, engine.ErrNotFound)
 	}
-	s.modes.set(id, version, paged)
+	if consistent { // a lagging read may be older than what the store knows
+		s.modes.set(id, version, paged)
+	}
 	if !paged {
 		runs = nil // the item holds them
 	}

@@ -41,3 +41,31 @@ func TestCommit_smallExecutionsCostOneWriteUnitPerTransition(t *testing.T) {
 		e = &next
 	}
 }
+
+// A lagging read of a small execution costs half a strongly consistent
+// one, and reads the same execution.
+func TestExecutionLagging_costsHalf(t *testing.T) {
+	s := newTestStore(t, uniqueTable())
+	dropTable(t, s)
+	e := enginetest.NewExecution("l1", "demo", "lagging", statemachine.ExecRunning, time.Now())
+	if err := s.Commit(t.Context(), engine.Commit{Execution: e, Changed: e.TaskRuns}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(f func() (*statemachine.Execution, error)) (*statemachine.Execution, float64) {
+		t.Helper()
+		before := s.ReadUnits()
+		ex, err := f()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ex, s.ReadUnits() - before
+	}
+	strong, full := read(func() (*statemachine.Execution, error) { return s.Execution(t.Context(), "l1") })
+	lagging, half := read(func() (*statemachine.Execution, error) { return s.ExecutionLagging(t.Context(), "l1") })
+	if full != 1 || half != 0.5 {
+		t.Errorf("read units: %v consistent, %v lagging; want 1 and 0.5", full, half)
+	}
+	if lagging.Version != strong.Version || len(lagging.TaskRuns) != len(strong.TaskRuns) {
+		t.Errorf("lagging read: version %d, %d task runs; consistent: %d, %d", lagging.Version, len(lagging.TaskRuns), strong.Version, len(strong.TaskRuns))
+	}
+}
