@@ -96,8 +96,8 @@ func eventOf(ce cloudevents.Event) *triggers.Event {
 }
 
 // candidates returns the triggers filed under the keys, from the revision
-// each was filed with. The keys are read at once (an event's type and "any
-// type": two queries, on the path of every event, in the time of one).
+// each was filed with. The keys are read at once (two or three queries on
+// the path of every event, in the time of one).
 func (r *Router) candidates(ctx context.Context, keys []string) ([]*triggers.Trigger, error) {
 	filed := make([][]engine.Record, len(keys))
 	errs := make([]error, len(keys))

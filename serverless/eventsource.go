@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -70,9 +71,11 @@ func (s *EventSource) Run(ctx context.Context) error {
 	})
 	defer r.Close()
 	ctx, stop := context.WithCancel(ctx)
+	var fetcher sync.WaitGroup
+	defer fetcher.Wait() // after stop, before the reader closes
 	defer stop()
 	records := make(chan fetched, size)
-	go s.fetch(ctx, r, records, log)
+	fetcher.Go(func() { s.fetch(ctx, r, records, log) })
 
 	var pending []kafkago.Message // fetched, not yet committed (a failed batch is retried)
 	backoff := 100 * time.Millisecond
