@@ -79,19 +79,11 @@ func (s *Store) Records(ctx context.Context, kind, prefix string) ([]engine.Reco
 		cond += " AND begins_with(SK, :prefix)"
 		values[":prefix"] = avS(prefix)
 	}
-	var out []engine.Record
-	err := s.query(ctx, &dynamodb.QueryInput{
+	out, err := s.queryRecords(ctx, &dynamodb.QueryInput{
 		KeyConditionExpression:    aws.String(cond),
 		ExpressionAttributeValues: values,
 		ConsistentRead:            aws.Bool(true),
-	}, 0, func(item map[string]types.AttributeValue) error {
-		r, err := recordOf(item)
-		if err != nil {
-			return err
-		}
-		out = append(out, r)
-		return nil
-	})
+	}, 0)
 	if err != nil {
 		return nil, fmt.Errorf("listing records %s: %w", kind, err)
 	}
@@ -229,6 +221,16 @@ func (s *Store) DueRecords(ctx context.Context, kind string, now time.Time, limi
 	if limit > 0 {
 		q.Limit = aws.Int32(int32(min(limit, 1<<30)))
 	}
+	out, err := s.queryRecords(ctx, q, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading due records %s: %w", kind, err)
+	}
+	return out, nil
+}
+
+// queryRecords runs q (up to limit items; 0: all) and decodes the records
+// it finds.
+func (s *Store) queryRecords(ctx context.Context, q *dynamodb.QueryInput, limit int) ([]engine.Record, error) {
 	var out []engine.Record
 	err := s.query(ctx, q, limit, func(item map[string]types.AttributeValue) error {
 		r, err := recordOf(item)
@@ -238,8 +240,5 @@ func (s *Store) DueRecords(ctx context.Context, kind string, now time.Time, limi
 		out = append(out, r)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("reading due records %s: %w", kind, err)
-	}
-	return out, nil
+	return out, err
 }
