@@ -14,17 +14,26 @@ import (
 // succeeded. A stale entry (another executor moved the execution on) is
 // harmless: its commit conflicts, or its event is ignored or rejected, and
 // the event is applied again to the stored execution.
+//
+// The cache is bounded by executions and by task runs: a few executions of
+// 100,000 task runs weigh as much as many small ones.
 type execCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[string]*statemachine.Execution
+	mu      sync.Mutex
+	max     int // executions
+	maxRuns int // task runs of the executions kept
+	runs    int
+	m       map[string]*statemachine.Execution
 }
+
+// cacheRuns bounds the task runs of the executions an executor keeps in
+// memory (about 1 KB each).
+const cacheRuns = 1 << 20
 
 func newExecCache(max int) *execCache {
 	if max <= 0 {
 		return nil
 	}
-	return &execCache{max: max, m: map[string]*statemachine.Execution{}}
+	return &execCache{max: max, maxRuns: cacheRuns, m: map[string]*statemachine.Execution{}}
 }
 
 // take removes and returns the cached execution id, if any.
@@ -35,7 +44,10 @@ func (c *execCache) take(id string) *statemachine.Execution {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ex := c.m[id]
-	delete(c.m, id)
+	if ex != nil {
+		delete(c.m, id)
+		c.runs -= len(ex.TaskRuns)
+	}
 	return ex
 }
 
@@ -46,11 +58,16 @@ func (c *execCache) put(ex *statemachine.Execution) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		for id := range c.m { // any one: map order is random
-			delete(c.m, id)
+	if old := c.m[ex.ID]; old != nil {
+		c.runs -= len(old.TaskRuns)
+	}
+	for id, old := range c.m { // any ones: map order is random
+		if len(c.m) < c.max && c.runs+len(ex.TaskRuns) <= c.maxRuns {
 			break
 		}
+		delete(c.m, id)
+		c.runs -= len(old.TaskRuns)
 	}
 	c.m[ex.ID] = ex
+	c.runs += len(ex.TaskRuns)
 }

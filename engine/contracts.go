@@ -54,9 +54,13 @@ type Commit struct {
 	// Expected is the version the execution had when it was read; 0 for
 	// a new execution. Execution.Version is the version being written.
 	Expected int64
-	// Changed lists the task runs that differ from the stored ones (stores
-	// that keep task runs in items of their own write only these).
+	// Changed lists the task runs that differ from the stored ones: a
+	// store writes only these (all of them for a new execution).
 	Changed []*statemachine.TaskRun
+	// Items lists the ForEach runs whose Items are new in this commit
+	// (statemachine.Result.NewItems): a store writes a run's items once,
+	// apart from the run, which changes with every iteration.
+	Items []*statemachine.TaskRun
 	// Outbox holds the commands to carry out once the commit is durable.
 	Outbox []OutboxEntry
 	// Timers are durable timers to add (StartTimer commands).
@@ -142,6 +146,11 @@ type ExecutionFilter struct {
 //     lost race returns an error wrapping ErrConflict and writes nothing.
 //   - Reads return what the last successful Commit wrote; the returned
 //     execution is the caller's to change (a copy, never shared).
+//   - What a Commit writes does not grow with the execution: its head
+//     (the execution without its task runs), the runs in Changed and the
+//     items of the runs in Items, the outbox entries and the timers. Task
+//     runs are kept by position (their index in Execution.TaskRuns, which
+//     only ever grows at the end).
 //   - SaveFlow assigns revisions 1, 2, 3... per flow; saving a source equal
 //     to the latest revision's returns that revision and stores nothing.
 //   - Outbox returns entries in commit order until AckOutbox removes them;
@@ -160,8 +169,24 @@ type Store interface {
 	Flows(ctx context.Context) ([]FlowRecord, error)
 
 	Commit(ctx context.Context, c Commit) error
-	// Execution returns an execution or ErrNotFound.
+	// Execution returns an execution with all its task runs (and their
+	// items), or ErrNotFound. Its cost grows with the execution: the
+	// executor reads one only when it has not got it in memory; readers of
+	// parts use ExecutionHead, TaskRuns and ExecutionRun.
 	Execution(ctx context.Context, id string) (*statemachine.Execution, error)
+	// ExecutionHead returns an execution without its task runs (TaskRuns
+	// nil; RunCounts says how many there are in each state), or
+	// ErrNotFound.
+	ExecutionHead(ctx context.Context, id string) (*statemachine.Execution, error)
+	// TaskRuns returns the task runs of an execution from position from
+	// on, in creation order, at most limit of them (0: all), with their
+	// items; an execution with no runs there gives none, a missing one
+	// ErrNotFound.
+	TaskRuns(ctx context.Context, executionID string, from, limit int) ([]*statemachine.TaskRun, error)
+	// ExecutionRun returns an execution's head (as ExecutionHead) and its
+	// task run at position, without its items; ErrNotFound when either is
+	// missing. A worker checks an attempt with it.
+	ExecutionRun(ctx context.Context, executionID string, position int) (*statemachine.Execution, *statemachine.TaskRun, error)
 	// Executions returns matching executions, newest first. Their TaskRuns
 	// may be left out (DynamoDB keeps them in items of their own): read one
 	// execution with Execution for its task runs.

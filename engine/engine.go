@@ -499,7 +499,7 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery,
 		e.log.Debug("event ignored", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.String("why", res.Ignored))
 		return e.replay(ctx, ex, ev, how)
 	}
-	c := Commit{Execution: res.Execution, Expected: expected, Changed: res.Changed, Replayable: how == redelivered}
+	c := Commit{Execution: res.Execution, Expected: expected, Changed: res.Changed, Items: res.NewItems, Replayable: how == redelivered}
 	for i, cmd := range res.Commands {
 		if t, ok := cmd.(statemachine.StartTimer); ok {
 			// Durable as a timer: nothing to carry out.

@@ -110,9 +110,9 @@ type laggingStore struct {
 	lagging atomic.Int32
 }
 
-func (s *laggingStore) ExecutionLagging(ctx context.Context, id string) (*statemachine.Execution, error) {
+func (s *laggingStore) ExecutionRunLagging(ctx context.Context, id string, position int) (*statemachine.Execution, *statemachine.TaskRun, error) {
 	s.lagging.Add(1)
-	return s.Execution(ctx, id)
+	return s.ExecutionRun(ctx, id, position)
 }
 
 // A worker checks an attempt that waited more than a second for it against

@@ -184,31 +184,31 @@ func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRu
 	}
 }
 
-// LaggingReader is a Store that can also read an execution at half the
-// cost, possibly missing its last second or so of commits (DynamoDB's
+// LaggingReader is a Store that can also read an execution's run at half
+// the cost, possibly missing its last second or so of commits (DynamoDB's
 // eventually consistent reads).
 type LaggingReader interface {
-	ExecutionLagging(ctx context.Context, id string) (*statemachine.Execution, error)
+	ExecutionRunLagging(ctx context.Context, executionID string, position int) (*statemachine.Execution, *statemachine.TaskRun, error)
 }
 
 // attemptOver tells whether the attempt no longer needs running: it ended,
-// another attempt replaced it, or its execution ended. lagging allows a
-// read that may miss the last commits.
+// another attempt replaced it, or its execution ended. It reads the
+// execution's head and the one task run, whatever the execution's size.
+// lagging allows a read that may miss the last commits.
 func (e *Engine) attemptOver(ctx context.Context, c statemachine.ScheduleTaskRun, lagging bool) (bool, error) {
-	read := e.cfg.Store.Execution
+	read := e.cfg.Store.ExecutionRun
 	if lr, ok := e.cfg.Store.(LaggingReader); ok && lagging {
-		read = lr.ExecutionLagging
+		read = lr.ExecutionRunLagging
 	}
-	ex, err := read(ctx, c.ExecutionID)
+	ex, r, err := read(ctx, c.ExecutionID, c.Position)
 	if errors.Is(err, ErrNotFound) {
 		return true, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("reading execution %s: %w", c.ExecutionID, err)
+		return false, fmt.Errorf("reading task run %s of execution %s: %w", c.TaskRunID, c.ExecutionID, err)
 	}
-	r, ok := ex.Run(c.TaskRunID)
-	if !ok {
-		return true, nil
+	if r.ID != c.TaskRunID {
+		return true, nil // not the run at that position: the attempt is from no execution that exists
 	}
 	a := r.CurrentAttempt()
 	return ex.State.Terminal() || r.State.Terminal() || a == nil || a.Number != c.Attempt || a.State.Terminal(), nil

@@ -248,7 +248,8 @@ func (m *machine) schedule(r *TaskRun, t *flow.Task, attempt int) {
 	}
 	r.Attempts = append(r.Attempts, a)
 	m.setRun(r, RunSubmitted)
-	m.emit(ScheduleTaskRun{ExecutionID: m.ex.ID, TaskRunID: r.ID, TaskID: t.ID, Type: t.Type.Name, Attempt: attempt, Props: props, Deadline: a.Deadline})
+	pos, _ := m.ex.Position(r.ID)
+	m.emit(ScheduleTaskRun{ExecutionID: m.ex.ID, TaskRunID: r.ID, TaskID: t.ID, Type: t.Type.Name, Attempt: attempt, Props: props, Deadline: a.Deadline, Position: pos})
 }
 
 // timeout is how long an attempt of t may run: its own timeout, else the
@@ -389,6 +390,7 @@ func (m *machine) startFlowable(r *TaskRun, t *flow.Task, fr *Frame, env *expr.E
 			return
 		}
 		r.Items = items
+		m.items = append(m.items, r)
 		m.setRun(r, RunRunning)
 		m.nextIterations(r, ctx)
 	case flow.TypeWaitFor:

@@ -98,6 +98,9 @@ type ScheduleTaskRun struct {
 	Attempt     int            `json:"attempt"`
 	Props       map[string]any `json:"props"`
 	Deadline    time.Time      `json:"deadline,omitzero"`
+	// Position is the task run's position in the execution (its key in
+	// the store), so a worker can read that run alone.
+	Position int `json:"position"`
 }
 
 // StartTimer asks for a timer.fired event at FireAt.

@@ -47,6 +47,9 @@ type Result struct {
 	// Changed lists the task runs created or changed, in the order they
 	// changed, so stores write only those.
 	Changed []*TaskRun
+	// NewItems lists the ForEach runs of Changed whose Items this event
+	// set: stores write a run's items once, apart from the run.
+	NewItems []*TaskRun
 	// Ignored says why the event changed nothing (a duplicate, a stale
 	// attempt); the execution is then unchanged.
 	Ignored string
@@ -95,6 +98,9 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 	if ex.seen(ev.ID) {
 		return Result{Execution: ex, Ignored: "duplicate event " + ev.ID}, nil
 	}
+	if ex.RunCounts == nil && len(ex.TaskRuns) > 0 {
+		ex.CountRuns() // stored before executions kept their counts
+	}
 	m := newMachine(f, ex, ev, now, opts)
 	switch ev.Type {
 	case EvTaskRunStarted:
@@ -133,6 +139,8 @@ type machine struct {
 	rand    *rand.Rand
 	cmds    []Command
 	changed []*TaskRun
+	touched map[*TaskRun]bool // the runs of changed, once there are many
+	items   []*TaskRun        // runs whose Items were set
 	pending []string // frames to advance
 	ignored string
 }
@@ -156,20 +164,34 @@ func (m *machine) rng() *rand.Rand {
 func (m *machine) result() Result {
 	m.ex.remember(m.ev.ID)
 	m.ex.Version++
-	return Result{Execution: m.ex, Commands: m.cmds, Changed: m.changed}
+	return Result{Execution: m.ex, Commands: m.cmds, Changed: m.changed, NewItems: m.items}
 }
 
 func (m *machine) emit(c Command) { m.cmds = append(m.cmds, c) }
 
-// touch records a changed run; an event changes few runs, so a scan is
-// cheaper than a set.
+// touch records a changed run. Most events change few runs, for which a
+// scan is cheaper than a set; one that starts many (a wide Parallel or
+// ForEach) switches to a set.
 func (m *machine) touch(r *TaskRun) {
-	for _, c := range m.changed {
-		if c == r {
+	if m.touched == nil {
+		for _, c := range m.changed {
+			if c == r {
+				return
+			}
+		}
+		if len(m.changed) < 32 {
+			m.changed = append(m.changed, r)
 			return
 		}
+		m.touched = make(map[*TaskRun]bool, 2*len(m.changed))
+		for _, c := range m.changed {
+			m.touched[c] = true
+		}
 	}
-	m.changed = append(m.changed, r)
+	if !m.touched[r] {
+		m.touched[r] = true
+		m.changed = append(m.changed, r)
+	}
 }
 
 func (m *machine) log(runID, level, format string, args ...any) {
@@ -195,6 +217,8 @@ func (m *machine) setRun(r *TaskRun, to RunState) {
 	if err := checkRun(r.ID, r.State, to); err != nil {
 		panic(err)
 	}
+	m.ex.count(r.State, -1)
+	m.ex.count(to, 1)
 	r.State = to
 	if to == RunRunning && r.StartDate.IsZero() {
 		r.StartDate = m.now
@@ -511,10 +535,8 @@ func (m *machine) resumeDefaults(r *TaskRun, t *flow.Task) inputs.ResolveOptions
 // no other run is paused.
 func (m *machine) unpause(r *TaskRun) {
 	m.setRun(r, RunRunning)
-	for _, o := range m.ex.TaskRuns {
-		if o.State == RunPaused {
-			return
-		}
+	if m.ex.RunCounts[RunPaused] > 0 {
+		return
 	}
 	if m.ex.State == ExecPaused {
 		m.setExec(ExecRunning)
@@ -566,13 +588,8 @@ func (m *machine) kill() error {
 
 // afterKill ends the execution once no killed attempt is still running.
 func (m *machine) afterKill() {
-	if m.ex.State != ExecKilling {
+	if m.ex.State != ExecKilling || m.ex.Unfinished() > 0 {
 		return
-	}
-	for _, r := range m.ex.TaskRuns {
-		if !r.State.Terminal() {
-			return
-		}
 	}
 	m.endKilled()
 }

@@ -32,7 +32,15 @@ type Execution struct {
 	// Error says why the execution failed, when it did.
 	Error string `json:"error,omitempty"`
 
+	// TaskRuns are every task run, in creation order. Stores keep them as
+	// records of their own (a run's position in this list is its key), so
+	// that a commit writes only the runs an event changed.
 	TaskRuns []*TaskRun `json:"taskRuns"`
+	// RunCounts counts the task runs by state, kept up to date by Apply:
+	// summaries read it instead of every run, and stores keep it with the
+	// execution, whose own record then says how far it has got without
+	// its runs.
+	RunCounts map[RunState]int `json:"runCounts,omitempty"`
 
 	// Bookkeeping of the state machine.
 	Phase  string            `json:"phase"` // main, errors, finally, done
@@ -60,8 +68,14 @@ const (
 	PhaseDone    = "done"
 )
 
-// SeenLimit is how many event ids an execution remembers.
-const SeenLimit = 512
+// SeenLimit is how many event ids an execution remembers. Every event is
+// also checked against the state it applies to (an attempt that is no
+// longer current, a timer that no longer applies, a kill of an execution
+// being killed), which the property test shows is enough alone; the ring
+// catches what a batch redelivers at once, and says which event was applied
+// last (LastEvent). It is written with the execution at every event, so it
+// is kept short.
+const SeenLimit = 64
 
 // ParentRef links a subflow execution to the task run that started it.
 type ParentRef struct {
@@ -103,8 +117,12 @@ type TaskRun struct {
 	Error     *TaskError     `json:"error,omitempty"`
 
 	// Bookkeeping of flowable tasks.
-	Branch    string `json:"branch,omitempty"`    // the branch an If or Switch chose
-	Items     []any  `json:"items,omitempty"`     // the values of a ForEach
+	Branch string `json:"branch,omitempty"` // the branch an If or Switch chose
+	// Items are the values of a ForEach. They are set once, when the run
+	// starts (Result.NewItems), and never change: stores write them apart
+	// from the run, once, since the run itself changes with every
+	// iteration.
+	Items     []any  `json:"items,omitempty"`
 	NextItem  int    `json:"nextItem,omitempty"`  // next ForEach value to start
 	Active    int    `json:"active,omitempty"`    // ForEach iterations running
 	Iteration int    `json:"iteration,omitempty"` // WaitFor iterations started
@@ -189,6 +207,37 @@ func (e *Execution) addRun(r *TaskRun) {
 	e.Position("") // build the index
 	e.TaskRuns = append(e.TaskRuns, r)
 	e.index[r.ID] = len(e.TaskRuns) - 1
+	e.count(r.State, 1)
+}
+
+// count adds n to the number of runs in state st.
+func (e *Execution) count(st RunState, n int) {
+	if e.RunCounts == nil {
+		e.RunCounts = map[RunState]int{}
+	}
+	if e.RunCounts[st] += n; e.RunCounts[st] == 0 {
+		delete(e.RunCounts, st)
+	}
+}
+
+// CountRuns sets RunCounts from TaskRuns, for executions stored before
+// Apply kept it.
+func (e *Execution) CountRuns() {
+	e.RunCounts = nil
+	for _, r := range e.TaskRuns {
+		e.count(r.State, 1)
+	}
+}
+
+// Unfinished is how many task runs have not reached a terminal state.
+func (e *Execution) Unfinished() int {
+	n := 0
+	for st, c := range e.RunCounts {
+		if !st.Terminal() {
+			n += c
+		}
+	}
+	return n
 }
 
 // CurrentAttempt returns the last attempt, or nil.

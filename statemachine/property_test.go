@@ -3,6 +3,7 @@ package statemachine_test
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -124,6 +125,7 @@ func (d *deliverer) run(t *testing.T) *sm.Execution {
 			t.Fatalf("applying %s %s: %v", ev.Type, ev.ID, err)
 		}
 		d.ex = res.Execution
+		checkRunCounts(t, d.ex)
 		if d.rng != nil {
 			d.ex = roundTrip(t, d.ex) // random orders also reload from JSON
 		}
@@ -140,6 +142,22 @@ func (d *deliverer) run(t *testing.T) *sm.Execution {
 		}
 	}
 	return d.ex
+}
+
+// checkRunCounts fails when the counts Apply keeps differ from a count of
+// the task runs.
+func checkRunCounts(t *testing.T, ex *sm.Execution) {
+	t.Helper()
+	want := map[sm.RunState]int{}
+	for _, r := range ex.TaskRuns {
+		want[r.State]++
+	}
+	if len(want) == 0 {
+		want = nil
+	}
+	if !maps.Equal(ex.RunCounts, want) {
+		t.Fatalf("RunCounts = %v, the task runs count %v", ex.RunCounts, want)
+	}
 }
 
 // summary is what must not depend on delivery order: states, attempts and

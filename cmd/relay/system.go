@@ -87,6 +87,9 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		Logger:   o.logger,
 		Secrets:  envSecret,
 		OnCommit: o.onCommit, OnLog: o.onLog,
+		// One executor owns the store: executions stay in memory while they
+		// run, and each event reads nothing back.
+		CacheExecutions: 1000,
 	})
 	if err != nil {
 		st.Close()

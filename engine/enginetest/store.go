@@ -41,7 +41,7 @@ func NewExecution(id, namespace, flowID string, state statemachine.ExecState, st
 		}
 		return r
 	}
-	return &statemachine.Execution{
+	ex := &statemachine.Execution{
 		ID:        id,
 		Namespace: namespace,
 		FlowID:    flowID,
@@ -62,6 +62,8 @@ func NewExecution(id, namespace, flowID string, state statemachine.ExecState, st
 		Seen:    []string{"ev-1", "ev-2"},
 		Version: 1,
 	}
+	ex.CountRuns()
+	return ex
 }
 
 type storeTest struct {
@@ -73,7 +75,7 @@ type storeTest struct {
 // engine/contracts.go. newStore returns a fresh, empty store for each
 // subtest; the suite closes it when the subtest ends (Close is called once).
 func TestStore(t *testing.T, newStore func(t *testing.T) engine.Store) {
-	tests := slices.Concat(flowTests, commitTests, readTests, logTests, outboxTests, timerTests, concurrencyTests, claimTests, growthTests, recordTests)
+	tests := slices.Concat(flowTests, commitTests, readTests, partTests, logTests, outboxTests, timerTests, concurrencyTests, claimTests, growthTests, scaleTests, recordTests)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)

@@ -36,6 +36,7 @@ const attrBlobs = "blobs"
 var (
 	execBlobFields   = []string{"inputs", "outputs", "vars", "trigger"}
 	runBlobFields    = []string{"outputs", "items", "value"}
+	itemsBlobFields  = []string{"items"}
 	outboxBlobFields = []string{"payload"}
 	logBlobFields    = []string{"message"}
 )

@@ -44,13 +44,14 @@ const (
 // Key prefixes.
 const (
 	pkFlow    = "FLOW#"     // FLOW#<ns>#<id>: SK LATEST, REV#<revision>
-	pkExec    = "EXEC#"     // EXEC#<id>: SK EXEC, RUN#<position>
+	pkExec    = "EXEC#"     // EXEC#<id>: SK EXEC, RUN#<position>, ITEMS#<position>
 	pkLogs    = "LOGS#"     // LOGS#<execution id>: SK SEQ, LOG#<seq>
 	pkOutbox  = "OUTBOX#"   // OUTBOX#<entry id>: SK OUTBOX
 	pkTimer   = "TIMER#"    // TIMER#<timer id>: SK TIMER
 	skLatest  = "LATEST"    //
 	skExec    = "EXEC"      //
 	skRun     = "RUN#"      //
+	skItems   = "ITEMS#"    //
 	skLogSeq  = "SEQ"       //
 	skLog     = "LOG#"      //
 	skOutbox  = "OUTBOX"    //
@@ -64,6 +65,7 @@ const (
 func flowPK(ns, id string) string  { return pkFlow + ns + "#" + id }
 func revSK(rev int) string         { return fmt.Sprintf("REV#%010d", rev) }
 func runSK(pos int) string         { return fmt.Sprintf("%s%08d", skRun, pos) }
+func itemsSK(pos int) string       { return fmt.Sprintf("%s%08d", skItems, pos) }
 func logSK(seq int64) string       { return fmt.Sprintf("%s%012d", skLog, seq) }
 func fixedTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
 

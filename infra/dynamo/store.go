@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,6 +119,9 @@ func NewClient(ctx context.Context) (*dynamodb.Client, error) {
 // WriteUnits returns the write capacity units the store has consumed, as
 // DynamoDB reported them (ReturnConsumedCapacity).
 func (s *Store) WriteUnits() float64 { return float64(s.writeMilli.Load()) / 1000 }
+
+// WriteCost is WriteUnits, for the scale test of the conformance suite.
+func (s *Store) WriteCost() float64 { return s.WriteUnits() }
 
 // ReadUnits returns the read capacity units consumed.
 func (s *Store) ReadUnits() float64 { return float64(s.readMilli.Load()) / 1000 }
@@ -476,9 +480,14 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 	}
 	items := []map[string]types.AttributeValue{execItem}
 	if paged {
-		runs := c.Changed
-		if !prevPaged {
-			runs = ex.TaskRuns // the task runs move out of the execution item
+		runs, withItems := c.Changed, c.Items
+		if !prevPaged { // the task runs move out of the execution item
+			runs, withItems = ex.TaskRuns, nil
+			for _, r := range runs {
+				if r.Items != nil {
+					withItems = append(withItems, r)
+				}
+			}
 		}
 		written := map[string]bool{}
 		for _, r := range runs {
@@ -491,8 +500,21 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 			}
 			written[r.ID] = true
 			item := map[string]types.AttributeValue{attrPK: avS(pkExec + ex.ID), attrSK: avS(runSK(i))}
-			if err := s.putDoc(ctx, item, ex.ID, r, runBlobFields); err != nil {
+			plain := *r
+			plain.Items = nil // written once, in an item of their own
+			if err := s.putDoc(ctx, item, ex.ID, &plain, runBlobFields); err != nil {
 				return fmt.Errorf("encoding task run %s of %s: %w", r.ID, ex.ID, err)
+			}
+			items = append(items, item)
+		}
+		for _, r := range withItems {
+			i, ok := ex.Position(r.ID)
+			if !ok {
+				return fmt.Errorf("committing execution %s: task run %s with new items is not one of its task runs", ex.ID, r.ID)
+			}
+			item := map[string]types.AttributeValue{attrPK: avS(pkExec + ex.ID), attrSK: avS(itemsSK(i))}
+			if err := s.putDoc(ctx, item, ex.ID, itemsDoc{Items: r.Items}, itemsBlobFields); err != nil {
+				return fmt.Errorf("encoding the items of task run %s of %s: %w", r.ID, ex.ID, err)
 			}
 			items = append(items, item)
 		}
@@ -599,35 +621,38 @@ func (s *Store) executionItem(ctx context.Context, ex *statemachine.Execution, w
 	return item, len(b), nil
 }
 
-// Execution reads the execution item and its task-run items in one query.
+// itemsDoc is the document of an ITEMS# item: a ForEach run's values.
+type itemsDoc struct {
+	Items []any `json:"items"`
+}
+
+// Execution reads the execution item, its task-run items and the items of
+// its ForEach runs in one query.
 func (s *Store) Execution(ctx context.Context, id string) (*statemachine.Execution, error) {
-	return s.execution(ctx, id, true)
-}
-
-// ExecutionLagging reads an execution as an eventually consistent read:
-// half the read units, but it may miss the last second or so of commits
-// (engine.LaggingReader).
-func (s *Store) ExecutionLagging(ctx context.Context, id string) (*statemachine.Execution, error) {
-	return s.execution(ctx, id, false)
-}
-
-func (s *Store) execution(ctx context.Context, id string, consistent bool) (*statemachine.Execution, error) {
 	var core json.RawMessage
 	var runs []json.RawMessage
+	items := map[int]json.RawMessage{}
 	var version int64
 	paged := false
 	err := s.query(ctx, &dynamodb.QueryInput{
 		KeyConditionExpression:    aws.String("PK = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(pkExec + id)},
-		ConsistentRead:            aws.Bool(consistent),
+		ConsistentRead:            aws.Bool(true),
 	}, 0, func(item map[string]types.AttributeValue) error {
 		var raw json.RawMessage
 		if err := s.getBody(ctx, item, &raw); err != nil {
 			return err
 		}
-		if str(item, attrSK) == skExec {
+		switch sk := str(item, attrSK); {
+		case sk == skExec:
 			core, version, paged = raw, num(item, attrVersion), item[attrPaged] != nil
-		} else {
+		case strings.HasPrefix(sk, skItems):
+			pos, err := strconv.Atoi(strings.TrimPrefix(sk, skItems))
+			if err != nil {
+				return fmt.Errorf("item %s/%s: bad position", str(item, attrPK), sk)
+			}
+			items[pos] = raw
+		default:
 			runs = append(runs, raw)
 		}
 		return nil
@@ -638,13 +663,189 @@ func (s *Store) execution(ctx context.Context, id string, consistent bool) (*sta
 	if core == nil {
 		return nil, fmt.Errorf("execution %s: %w", id, engine.ErrNotFound)
 	}
-	if consistent { // a lagging read may be older than what the store knows
-		s.modes.set(id, version, paged)
+	s.modes.set(id, version, paged)
+	if !paged {
+		runs, items = nil, nil // the item holds them
+	}
+	return assemble(id, core, runs, items, paged)
+}
+
+// ExecutionHead reads the execution item alone.
+func (s *Store) ExecutionHead(ctx context.Context, id string) (*statemachine.Execution, error) {
+	ex, _, err := s.head(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ex.TaskRuns = nil
+	return ex, nil
+}
+
+// head reads the execution item: the execution, with its task runs when
+// it is not paged.
+func (s *Store) head(ctx context.Context, id string) (*statemachine.Execution, bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), ConsistentRead: aws.Bool(true), ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		Key: map[string]types.AttributeValue{attrPK: avS(pkExec + id), attrSK: avS(skExec)},
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("reading execution %s: %w", id, err)
+	}
+	s.countRead(out.ConsumedCapacity)
+	if out.Item == nil {
+		return nil, false, fmt.Errorf("execution %s: %w", id, engine.ErrNotFound)
+	}
+	var raw json.RawMessage
+	if err := s.getBody(ctx, out.Item, &raw); err != nil {
+		return nil, false, err
+	}
+	paged := out.Item[attrPaged] != nil
+	ex, err := assemble(id, raw, nil, nil, false)
+	return ex, paged, err
+}
+
+// TaskRuns reads a page of task runs: from the execution item while it
+// holds them, else a query of their items (and one of their ForEach
+// items).
+func (s *Store) TaskRuns(ctx context.Context, executionID string, from, limit int) ([]*statemachine.TaskRun, error) {
+	from = max(from, 0)
+	ex, paged, err := s.head(ctx, executionID)
+	if err != nil {
+		return nil, err
 	}
 	if !paged {
-		runs = nil // the item holds them
+		runs := ex.TaskRuns[min(from, len(ex.TaskRuns)):]
+		if limit > 0 && len(runs) > limit {
+			runs = runs[:limit]
+		}
+		return runs, nil
 	}
-	return assemble(id, core, runs, paged)
+	var out []*statemachine.TaskRun
+	err = s.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression: aws.String("PK = :pk AND SK BETWEEN :from AND :to"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": avS(pkExec + executionID), ":from": avS(runSK(from)), ":to": avS(runSK(maxPosition)),
+		},
+		ConsistentRead: aws.Bool(true),
+		Limit:          limit32(limit),
+	}, limit, func(item map[string]types.AttributeValue) error {
+		r := new(statemachine.TaskRun)
+		if err := s.getBody(ctx, item, r); err != nil {
+			return err
+		}
+		out = append(out, r)
+		return nil
+	})
+	if err != nil || len(out) == 0 {
+		if err != nil {
+			err = fmt.Errorf("reading task runs of %s: %w", executionID, err)
+		}
+		return out, err
+	}
+	err = s.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression: aws.String("PK = :pk AND SK BETWEEN :from AND :to"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": avS(pkExec + executionID), ":from": avS(itemsSK(from)), ":to": avS(itemsSK(from + len(out) - 1)),
+		},
+		ConsistentRead: aws.Bool(true),
+	}, 0, func(item map[string]types.AttributeValue) error {
+		pos, err := strconv.Atoi(strings.TrimPrefix(str(item, attrSK), skItems))
+		if err != nil || pos < from || pos >= from+len(out) {
+			return fmt.Errorf("item %s/%s: bad position", str(item, attrPK), str(item, attrSK))
+		}
+		var raw json.RawMessage
+		if err := s.getBody(ctx, item, &raw); err != nil {
+			return err
+		}
+		return setItems(out[pos-from], raw)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the ForEach items of %s: %w", executionID, err)
+	}
+	return out, nil
+}
+
+// maxPosition is the largest task-run position a key can hold (8 digits).
+const maxPosition = 99_999_999
+
+func limit32(n int) *int32 {
+	if n <= 0 || n > 1000 {
+		return nil
+	}
+	return aws.Int32(int32(n))
+}
+
+// ExecutionRun reads the execution item and the item of the task run at
+// position in one BatchGetItem.
+func (s *Store) ExecutionRun(ctx context.Context, executionID string, position int) (*statemachine.Execution, *statemachine.TaskRun, error) {
+	return s.executionRun(ctx, executionID, position, true)
+}
+
+// ExecutionRunLagging is ExecutionRun as an eventually consistent read:
+// half the read units, but it may miss the last second or so of commits
+// (engine.LaggingReader).
+func (s *Store) ExecutionRunLagging(ctx context.Context, executionID string, position int) (*statemachine.Execution, *statemachine.TaskRun, error) {
+	return s.executionRun(ctx, executionID, position, false)
+}
+
+func (s *Store) executionRun(ctx context.Context, executionID string, position int, consistent bool) (*statemachine.Execution, *statemachine.TaskRun, error) {
+	pk := avS(pkExec + executionID)
+	keys := []map[string]types.AttributeValue{{attrPK: pk, attrSK: avS(skExec)}}
+	if position >= 0 && position <= maxPosition {
+		keys = append(keys, map[string]types.AttributeValue{attrPK: pk, attrSK: avS(runSK(position))})
+	}
+	got := map[string]map[string]types.AttributeValue{}
+	for backoff := 10 * time.Millisecond; len(keys) > 0; backoff *= 2 {
+		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+			RequestItems:           map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(consistent)}},
+			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading task run %d of execution %s: %w", position, executionID, err)
+		}
+		for _, c := range out.ConsumedCapacity {
+			s.countRead(&c)
+		}
+		for _, item := range out.Responses[s.table] {
+			got[str(item, attrSK)] = item
+		}
+		keys = out.UnprocessedKeys[s.table].Keys
+		if len(keys) > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			case <-time.After(min(backoff, time.Second)):
+			}
+		}
+	}
+	execItem := got[skExec]
+	if execItem == nil {
+		return nil, nil, fmt.Errorf("execution %s: %w", executionID, engine.ErrNotFound)
+	}
+	var raw json.RawMessage
+	if err := s.getBody(ctx, execItem, &raw); err != nil {
+		return nil, nil, err
+	}
+	ex, err := assemble(executionID, raw, nil, nil, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	var run *statemachine.TaskRun
+	if execItem[attrPaged] == nil {
+		if position >= 0 && position < len(ex.TaskRuns) {
+			run = ex.TaskRuns[position]
+		}
+	} else if item := got[runSK(position)]; item != nil {
+		run = new(statemachine.TaskRun)
+		if err := s.getBody(ctx, item, run); err != nil {
+			return nil, nil, err
+		}
+	}
+	ex.TaskRuns = nil
+	if run == nil {
+		return nil, nil, fmt.Errorf("task run %d of execution %s: %w", position, executionID, engine.ErrNotFound)
+	}
+	run.Items = nil
+	return ex, run, nil
 }
 
 // LastOutbox returns the outbox entries the execution's last commit kept
@@ -673,35 +874,54 @@ func (s *Store) LastOutbox(ctx context.Context, executionID string) ([]engine.Ou
 	return doc.Outbox, nil
 }
 
-// assemble decodes an execution from its parts through
-// statemachine.Execution's own JSON decoding, which restores its numbers:
-// the item's document, and the task-run items of a paged execution (those
-// of another live in the document).
-func assemble(id string, core json.RawMessage, runs []json.RawMessage, paged bool) (*statemachine.Execution, error) {
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(core, &doc); err != nil {
-		return nil, fmt.Errorf("decoding execution %s: %w", id, err)
-	}
-	delete(doc, "outbox")
-	if paged || doc["taskRuns"] == nil {
-		if runs == nil {
-			runs = []json.RawMessage{}
-		}
-		all, err := json.Marshal(runs)
-		if err != nil {
-			return nil, err
-		}
-		doc["taskRuns"] = all
-	}
-	whole, err := json.Marshal(doc)
-	if err != nil {
-		return nil, err
-	}
+// assemble decodes an execution from its parts: the item's document
+// (which holds the task runs of an execution that is not paged), and the
+// task-run items and ForEach items of a paged one, by position.
+func assemble(id string, core json.RawMessage, runs []json.RawMessage, items map[int]json.RawMessage, paged bool) (*statemachine.Execution, error) {
 	var ex statemachine.Execution
-	if err := json.Unmarshal(whole, &ex); err != nil {
+	if err := json.Unmarshal(core, &ex); err != nil {
 		return nil, fmt.Errorf("decoding execution %s: %w", id, err)
+	}
+	if paged {
+		ex.TaskRuns = make([]*statemachine.TaskRun, len(runs))
+		for i, b := range runs {
+			ex.TaskRuns[i] = new(statemachine.TaskRun)
+			if err := json.Unmarshal(b, ex.TaskRuns[i]); err != nil {
+				return nil, fmt.Errorf("decoding task run %d of execution %s: %w", i, id, err)
+			}
+		}
+		for pos, b := range items {
+			if pos >= len(ex.TaskRuns) {
+				return nil, fmt.Errorf("execution %s: ForEach items of task run %d, which is missing", id, pos)
+			}
+			if err := setItems(ex.TaskRuns[pos], b); err != nil {
+				return nil, fmt.Errorf("execution %s: %w", id, err)
+			}
+		}
+		if ex.RunCounts == nil && len(ex.TaskRuns) > 0 {
+			ex.CountRuns()
+		}
+	}
+	if ex.TaskRuns == nil {
+		ex.TaskRuns = []*statemachine.TaskRun{}
 	}
 	return &ex, nil
+}
+
+// setItems sets a run's Items from the document of its ITEMS# item.
+func setItems(r *statemachine.TaskRun, doc json.RawMessage) error {
+	var d struct {
+		Items json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return fmt.Errorf("decoding the items of %s: %w", r.ID, err)
+	}
+	items, err := statemachine.DecodeItems(d.Items)
+	if err != nil {
+		return fmt.Errorf("the items of %s: %w", r.ID, err)
+	}
+	r.Items = items
+	return nil
 }
 
 // Executions lists executions newest first (the task runs of paged
@@ -718,7 +938,7 @@ func (s *Store) Executions(ctx context.Context, f engine.ExecutionFilter) ([]*st
 		if err := s.getBody(ctx, item, &raw); err != nil {
 			return err
 		}
-		ex, err := assemble(str(item, attrPK), raw, nil, item[attrPaged] != nil)
+		ex, err := assemble(str(item, attrPK), raw, nil, nil, false)
 		if err != nil {
 			return err
 		}

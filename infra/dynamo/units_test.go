@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -42,30 +43,31 @@ func TestCommit_smallExecutionsCostOneWriteUnitPerTransition(t *testing.T) {
 	}
 }
 
-// A lagging read of a small execution costs half a strongly consistent
-// one, and reads the same execution.
-func TestExecutionLagging_costsHalf(t *testing.T) {
+// A lagging read of an execution's run costs half a strongly consistent
+// one, and reads the same run.
+func TestExecutionRunLagging_costsHalf(t *testing.T) {
 	s := newTestStore(t, uniqueTable())
 	dropTable(t, s)
 	e := enginetest.NewExecution("l1", "demo", "lagging", statemachine.ExecRunning, time.Now())
 	if err := s.Commit(t.Context(), engine.Commit{Execution: e, Changed: e.TaskRuns}); err != nil {
 		t.Fatal(err)
 	}
-	read := func(f func() (*statemachine.Execution, error)) (*statemachine.Execution, float64) {
+	type read func(ctx context.Context, id string, pos int) (*statemachine.Execution, *statemachine.TaskRun, error)
+	measure := func(f read) (*statemachine.Execution, *statemachine.TaskRun, float64) {
 		t.Helper()
 		before := s.ReadUnits()
-		ex, err := f()
+		ex, r, err := f(t.Context(), "l1", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ex, s.ReadUnits() - before
+		return ex, r, s.ReadUnits() - before
 	}
-	strong, full := read(func() (*statemachine.Execution, error) { return s.Execution(t.Context(), "l1") })
-	lagging, half := read(func() (*statemachine.Execution, error) { return s.ExecutionLagging(t.Context(), "l1") })
+	strong, strongRun, full := measure(s.ExecutionRun)
+	lagging, laggingRun, half := measure(s.ExecutionRunLagging)
 	if full != 1 || half != 0.5 {
 		t.Errorf("read units: %v consistent, %v lagging; want 1 and 0.5", full, half)
 	}
-	if lagging.Version != strong.Version || len(lagging.TaskRuns) != len(strong.TaskRuns) {
-		t.Errorf("lagging read: version %d, %d task runs; consistent: %d, %d", lagging.Version, len(lagging.TaskRuns), strong.Version, len(strong.TaskRuns))
+	if lagging.Version != strong.Version || laggingRun.ID != strongRun.ID || strongRun.ID != e.TaskRuns[1].ID {
+		t.Errorf("lagging read: version %d, run %s; consistent: %d, %s; want run %s", lagging.Version, laggingRun.ID, strong.Version, strongRun.ID, e.TaskRuns[1].ID)
 	}
 }

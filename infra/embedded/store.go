@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -30,8 +32,16 @@ var (
 	bucketMeta = []byte("meta")
 	// bucketFlows: namespace NUL id NUL revision (10 digits) -> FlowRecord.
 	bucketFlows = []byte("flows")
-	// bucketExecutions: execution id -> Execution JSON.
+	// bucketExecutions: execution id -> Execution JSON without its task
+	// runs (the execution's head: bounded by the flow's shape, not by how
+	// many task runs it has).
 	bucketExecutions = []byte("executions")
+	// bucketRuns: one sub-bucket per execution id: position (8 bytes) ->
+	// TaskRun JSON without its Items. A commit writes the runs it changed.
+	bucketRuns = []byte("runs")
+	// bucketItems: one sub-bucket per execution id: position (8 bytes) ->
+	// the JSON array of a ForEach run's Items, written once.
+	bucketItems = []byte("items")
 	// bucketExecMeta: execution id -> version (8 bytes) + start time key
 	// (12 bytes), so Commit checks the version without decoding the execution
 	// and finds the index entry to move.
@@ -52,14 +62,15 @@ var (
 )
 
 var allBuckets = [][]byte{
-	bucketMeta, bucketFlows, bucketExecutions, bucketExecMeta, bucketExecByStart,
+	bucketMeta, bucketFlows, bucketExecutions, bucketRuns, bucketItems, bucketExecMeta, bucketExecByStart,
 	bucketLogs, bucketOutbox, bucketOutboxIDs, bucketTimers, bucketTimerIDs, bucketClaims,
 	bucketRecords, bucketRecordDue,
 }
 
 // schemaVersion is bumped when the layout above changes incompatibly, so an
-// old binary refuses a newer file instead of misreading it.
-const schemaVersion = "1"
+// old binary refuses a newer file instead of misreading it; a newer binary
+// migrates an older file when it opens it (migrate.go).
+const schemaVersion = "2"
 
 var keySchema = []byte("schema")
 
@@ -72,6 +83,8 @@ const lockTimeout = 1 * time.Second
 // returns, and readers see only committed state.
 type Store struct {
 	db *bbolt.DB
+
+	written atomic.Int64 // bytes of the values commits put
 
 	writes     chan *writeReq
 	stopped    chan struct{}
@@ -109,6 +122,8 @@ func openStore(path string, timeout time.Duration) (*Store, error) {
 		switch v := meta.Get(keySchema); {
 		case v == nil:
 			return meta.Put(keySchema, []byte(schemaVersion))
+		case string(v) == "1":
+			return migrateV1(tx)
 		case string(v) != schemaVersion:
 			return fmt.Errorf("schema version %q, this relay reads %q", v, schemaVersion)
 		}
@@ -355,9 +370,11 @@ func decodeIndexValue(b []byte) (ns, flowID, state string, err error) {
 	return parts[0], parts[1], parts[2], nil
 }
 
-// Commit writes the execution, outbox entries and timers in one bbolt
-// transaction, if the stored version is c.Expected. The embedded store
-// keeps the execution as one document, so c.Changed is not needed.
+// Commit writes the execution's head, the task runs it changed, the items
+// of ForEach runs that got them, the outbox entries and the timers in one
+// bbolt transaction, if the stored version is c.Expected. What it writes
+// does not grow with the execution: a run that did not change is not
+// written again.
 func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 	if c.Execution == nil || c.Execution.ID == "" {
 		return errors.New("commit: execution with an id required")
@@ -368,9 +385,27 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 	}
 	// Encode before the transaction: bbolt has one writer at a time, so
 	// the less it does, the more commits per second.
-	doc, err := json.Marshal(c.Execution)
+	doc, err := encodeHead(c.Execution)
 	if err != nil {
 		return fmt.Errorf("commit execution %s: encode: %w", id, err)
+	}
+	runs := c.Changed
+	items := c.Items
+	if c.Expected == 0 { // a new execution: all of it
+		runs, items = c.Execution.TaskRuns, nil
+		for _, r := range runs {
+			if r.Items != nil {
+				items = append(items, r)
+			}
+		}
+	}
+	runKeys, runDocs, err := encodeRuns(c.Execution, runs)
+	if err != nil {
+		return fmt.Errorf("commit execution %s: %w", id, err)
+	}
+	itemKeys, itemDocs, err := encodeItems(c.Execution, items)
+	if err != nil {
+		return fmt.Errorf("commit execution %s: %w", id, err)
 	}
 	outbox := make([][]byte, len(c.Outbox))
 	for i, o := range c.Outbox {
@@ -391,6 +426,10 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 		}
 	}
 	meta := execMeta{version: c.Execution.Version, startKey: timeKey(c.Execution.StartDate)}
+	size := len(doc)
+	for _, b := range slices.Concat(runDocs, itemDocs, outbox, timers) {
+		size += len(b)
+	}
 
 	check := func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucketExecMeta).Get([]byte(id))
@@ -435,6 +474,12 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 		if err := tx.Bucket(bucketExecutions).Put([]byte(id), doc); err != nil {
 			return err
 		}
+		if err := putEach(tx, bucketRuns, id, runKeys, runDocs); err != nil {
+			return fmt.Errorf("write task runs: %w", err)
+		}
+		if err := putEach(tx, bucketItems, id, itemKeys, itemDocs); err != nil {
+			return fmt.Errorf("write ForEach items: %w", err)
+		}
 		if err := putOutbox(tx, c.Outbox, outbox); err != nil {
 			return err
 		}
@@ -443,6 +488,70 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 	err = s.update(check, write)
 	if err != nil {
 		return fmt.Errorf("commit execution %s: %w", id, err)
+	}
+	s.written.Add(int64(size))
+	return nil
+}
+
+// WriteCost is the number of bytes of the values commits have written
+// (executions' heads, task runs, items, outbox entries, timers), to check
+// that it does not grow with an execution.
+func (s *Store) WriteCost() float64 { return float64(s.written.Load()) }
+
+// encodeHead encodes an execution without its task runs.
+func encodeHead(ex *statemachine.Execution) ([]byte, error) {
+	head := *ex
+	head.TaskRuns = nil
+	return json.Marshal(&head)
+}
+
+// encodeRuns encodes task runs, without their Items, under their positions.
+func encodeRuns(ex *statemachine.Execution, runs []*statemachine.TaskRun) (keys, docs [][]byte, err error) {
+	for _, r := range runs {
+		pos, ok := ex.Position(r.ID)
+		if !ok {
+			return nil, nil, fmt.Errorf("changed task run %s is not one of the execution's task runs", r.ID)
+		}
+		plain := *r
+		plain.Items = nil
+		doc, err := json.Marshal(&plain)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode task run %s: %w", r.ID, err)
+		}
+		keys, docs = append(keys, u64(uint64(pos))), append(docs, doc)
+	}
+	return keys, docs, nil
+}
+
+// encodeItems encodes the Items of ForEach runs under their positions.
+func encodeItems(ex *statemachine.Execution, runs []*statemachine.TaskRun) (keys, docs [][]byte, err error) {
+	for _, r := range runs {
+		pos, ok := ex.Position(r.ID)
+		if !ok {
+			return nil, nil, fmt.Errorf("task run %s with new items is not one of the execution's task runs", r.ID)
+		}
+		doc, err := json.Marshal(r.Items)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode the items of %s: %w", r.ID, err)
+		}
+		keys, docs = append(keys, u64(uint64(pos))), append(docs, doc)
+	}
+	return keys, docs, nil
+}
+
+// putEach puts keys and values into the execution's sub-bucket of bucket.
+func putEach(tx *bbolt.Tx, bucket []byte, executionID string, keys, values [][]byte) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	b, err := tx.Bucket(bucket).CreateBucketIfNotExists([]byte(executionID))
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		if err := b.Put(k, values[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -493,25 +602,164 @@ func putTimers(tx *bbolt.Tx, timers []engine.Timer, values [][]byte) error {
 	return nil
 }
 
-// Execution returns a freshly decoded copy of the execution, so callers may
-// change it (and its unexported caches) without touching anyone else's.
+// Execution returns a freshly decoded copy of the execution with all its
+// task runs, so callers may change it (and its unexported caches) without
+// touching anyone else's.
 func (s *Store) Execution(ctx context.Context, id string) (*statemachine.Execution, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read execution %s: %w", id, err)
 	}
 	var e *statemachine.Execution
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketExecutions).Get([]byte(id))
-		if v == nil {
-			return engine.ErrNotFound
+		var err error
+		if e, err = readHead(tx, id); err != nil {
+			return err
 		}
-		e = new(statemachine.Execution)
-		return json.Unmarshal(v, e)
+		runs := tx.Bucket(bucketRuns).Bucket([]byte(id))
+		if runs == nil {
+			return nil
+		}
+		e.TaskRuns = make([]*statemachine.TaskRun, 0, runs.Stats().KeyN)
+		c := runs.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			r, err := decodeRun(k, v)
+			if err != nil {
+				return err
+			}
+			e.TaskRuns = append(e.TaskRuns, r)
+		}
+		items := tx.Bucket(bucketItems).Bucket([]byte(id))
+		if items == nil {
+			return nil
+		}
+		return items.ForEach(func(k, v []byte) error {
+			pos := binary.BigEndian.Uint64(k)
+			if pos >= uint64(len(e.TaskRuns)) {
+				return fmt.Errorf("items of task run %d, which is missing", pos)
+			}
+			return decodeItems(e.TaskRuns[pos], v)
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read execution %s: %w", id, err)
 	}
 	return e, nil
+}
+
+// ExecutionHead returns the execution without its task runs.
+func (s *Store) ExecutionHead(ctx context.Context, id string) (*statemachine.Execution, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("read execution %s: %w", id, err)
+	}
+	var e *statemachine.Execution
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		e, err = readHead(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read execution %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// TaskRuns returns up to limit task runs from position from on, in
+// creation order, with their items.
+func (s *Store) TaskRuns(ctx context.Context, executionID string, from, limit int) ([]*statemachine.TaskRun, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("read task runs of %s: %w", executionID, err)
+	}
+	var out []*statemachine.TaskRun
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketExecutions).Get([]byte(executionID)) == nil {
+			return engine.ErrNotFound
+		}
+		runs := tx.Bucket(bucketRuns).Bucket([]byte(executionID))
+		if runs == nil {
+			return nil
+		}
+		items := tx.Bucket(bucketItems).Bucket([]byte(executionID))
+		c := runs.Cursor()
+		for k, v := c.Seek(u64(uint64(max(from, 0)))); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+			r, err := decodeRun(k, v)
+			if err != nil {
+				return err
+			}
+			if items != nil {
+				if iv := items.Get(k); iv != nil {
+					if err := decodeItems(r, iv); err != nil {
+						return err
+					}
+				}
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read task runs of %s: %w", executionID, err)
+	}
+	return out, nil
+}
+
+// ExecutionRun returns the execution's head and its task run at position.
+func (s *Store) ExecutionRun(ctx context.Context, executionID string, position int) (*statemachine.Execution, *statemachine.TaskRun, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read execution %s: %w", executionID, err)
+	}
+	var (
+		e *statemachine.Execution
+		r *statemachine.TaskRun
+	)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		if e, err = readHead(tx, executionID); err != nil {
+			return err
+		}
+		k := u64(uint64(position))
+		var v []byte
+		if runs := tx.Bucket(bucketRuns).Bucket([]byte(executionID)); runs != nil && position >= 0 {
+			v = runs.Get(k)
+		}
+		if v == nil {
+			return fmt.Errorf("task run %d: %w", position, engine.ErrNotFound)
+		}
+		r, err = decodeRun(k, v)
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read execution %s: %w", executionID, err)
+	}
+	return e, r, nil
+}
+
+func readHead(tx *bbolt.Tx, id string) (*statemachine.Execution, error) {
+	v := tx.Bucket(bucketExecutions).Get([]byte(id))
+	if v == nil {
+		return nil, engine.ErrNotFound
+	}
+	e := new(statemachine.Execution)
+	if err := json.Unmarshal(v, e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func decodeRun(k, v []byte) (*statemachine.TaskRun, error) {
+	r := new(statemachine.TaskRun)
+	if err := json.Unmarshal(v, r); err != nil {
+		return nil, fmt.Errorf("decode task run %d: %w", binary.BigEndian.Uint64(k), err)
+	}
+	return r, nil
+}
+
+func decodeItems(r *statemachine.TaskRun, v []byte) error {
+	items, err := statemachine.DecodeItems(v)
+	if err != nil {
+		return fmt.Errorf("decode the items of %s: %w", r.ID, err)
+	}
+	r.Items = items
+	return nil
 }
 
 // Executions walks the start-time index from the newest entry, filtering on
