@@ -141,7 +141,7 @@ type machine struct {
 	changed []*TaskRun
 	touched map[*TaskRun]bool // the runs of changed, once there are many
 	items   []*TaskRun        // runs whose Items were set
-	pending []string // frames to advance
+	pending []string          // frames to advance
 	ignored string
 }
 
