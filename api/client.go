@@ -163,10 +163,29 @@ func (c *Client) Start(ctx context.Context, namespace, id string, inputs map[str
 	return st, err
 }
 
-// Execution returns an execution with its task runs.
+// Execution returns an execution with the first page of its task runs.
 func (c *Client) Execution(ctx context.Context, id string) (engine.ExecutionDoc, error) {
+	return c.ExecutionPage(ctx, id, RunPage{})
+}
+
+// ExecutionPage returns an execution with a page of its task runs.
+func (c *Client) ExecutionPage(ctx context.Context, id string, p RunPage) (engine.ExecutionDoc, error) {
+	q := url.Values{}
+	if p.Cursor != "" {
+		q.Set("cursor", p.Cursor)
+	}
+	if p.Limit > 0 {
+		q.Set("limit", strconv.Itoa(p.Limit))
+	}
+	if p.State != "" {
+		q.Set("state", string(p.State))
+	}
+	path := "/executions/" + url.PathEscape(id)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
 	var doc engine.ExecutionDoc
-	err := c.do(ctx, http.MethodGet, "/executions/"+url.PathEscape(id), "", nil, &doc)
+	err := c.do(ctx, http.MethodGet, path, "", nil, &doc)
 	return doc, err
 }
 
@@ -184,10 +203,15 @@ func (c *Client) Executions(ctx context.Context, f engine.ExecutionFilter) ([]en
 	return list, err
 }
 
-// Logs returns an execution's log lines after seq after.
-func (c *Client) Logs(ctx context.Context, id string, after int64) ([]engine.LogEntry, error) {
+// Logs returns an execution's log lines after seq after, at most limit
+// (0: the API's default).
+func (c *Client) Logs(ctx context.Context, id string, after int64, limit int) ([]engine.LogEntry, error) {
+	path := "/executions/" + url.PathEscape(id) + "/logs?after=" + strconv.FormatInt(after, 10)
+	if limit > 0 {
+		path += "&limit=" + strconv.Itoa(limit)
+	}
 	var lines []engine.LogEntry
-	err := c.do(ctx, http.MethodGet, "/executions/"+url.PathEscape(id)+"/logs?after="+strconv.FormatInt(after, 10), "", nil, &lines)
+	err := c.do(ctx, http.MethodGet, path, "", nil, &lines)
 	return lines, err
 }
 

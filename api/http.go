@@ -33,8 +33,8 @@ var Routes = []struct{ Pattern, Doc string }{
 	{"GET /flows/{namespace}/{id}", "A flow's latest revision (`?revision=N` for another), with its source."},
 	{"POST /executions/{namespace}/{id}", "Start an execution of the flow's latest revision. Inputs as a JSON object, or as form fields; labels as `?labels=key:value` (repeatable). 201 with the execution id; 400 naming each bad input."},
 	{"GET /executions", "Executions, newest first, without task runs. Filters: `namespace`, `flowId`, `state`, `limit` (default 50)."},
-	{"GET /executions/{id}", "An execution with its task runs, attempts and outputs (the document of docs/execution.md)."},
-	{"GET /executions/{id}/logs", "An execution's log lines after `?after=SEQ` (default 0), in order."},
+	{"GET /executions/{id}", "An execution with a page of its task runs, attempts and outputs (the document of docs/execution.md): `?limit=N` task runs (default 1,000, at most 10,000) from `?cursor=` (the `nextCursor` of the page before); `?state=FAILED` keeps the runs in one state (such a page may come back short, with a cursor to go on from). `taskRunCount` and `taskRunCounts` count them all."},
+	{"GET /executions/{id}/logs", "An execution's log lines after `?after=SEQ` (default 0), in order, at most `?limit=N` (default 1,000, at most 10,000): read on from the last line's `seq` until a page comes back empty."},
 	{"POST /executions/{id}/resume", "Resume a PAUSED execution; onResume inputs as a JSON object or form fields. 202; 409 when it is not paused."},
 	{"POST /executions/{id}/kill", "Kill an execution that has not ended. 202; 409 when it already ended."},
 	{"POST /events", "Publish a CloudEvent (HTTP binary or structured mode) to relay.events, where triggers match it. 202."},
@@ -270,7 +270,13 @@ func (h *handler) executions(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) execution(w http.ResponseWriter, r *http.Request) error {
-	doc, err := h.s.Execution(r.Context(), r.PathValue("id"))
+	q := r.URL.Query()
+	limit, err := intParam(r, "limit", 0)
+	if err != nil {
+		return err
+	}
+	page := RunPage{Cursor: q.Get("cursor"), Limit: limit, State: statemachine.RunState(strings.ToUpper(q.Get("state")))}
+	doc, err := h.s.ExecutionPage(r.Context(), r.PathValue("id"), page)
 	if err != nil {
 		return err
 	}
@@ -283,7 +289,11 @@ func (h *handler) logs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && r.URL.Query().Get("after") != "" {
 		return Invalid(fmt.Errorf("?after=%q: want a number", r.URL.Query().Get("after")))
 	}
-	lines, err := h.s.Logs(r.Context(), r.PathValue("id"), after)
+	limit, err := intParam(r, "limit", 0)
+	if err != nil {
+		return err
+	}
+	lines, err := h.s.Logs(r.Context(), r.PathValue("id"), after, limit)
 	if err != nil {
 		return err
 	}

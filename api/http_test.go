@@ -118,11 +118,11 @@ func TestAPI_deployStartShowLogs(t *testing.T) {
 	if doc.Outputs["processingMode"] != "streaming" || doc.Labels["team"] != "data" || len(doc.TaskRuns) != 1 {
 		t.Errorf("execution: outputs %v labels %v task runs %d", doc.Outputs, doc.Labels, len(doc.TaskRuns))
 	}
-	lines, err := s.client.Logs(ctx, st.ID, 0)
+	lines, err := s.client.Logs(ctx, st.ID, 0, 0)
 	if err != nil || len(lines) == 0 || !strings.Contains(lines[0].Message, "streaming") {
 		t.Errorf("logs: %v %+v", err, lines)
 	}
-	if more, err := s.client.Logs(ctx, st.ID, lines[len(lines)-1].Seq); err != nil || len(more) != 0 {
+	if more, err := s.client.Logs(ctx, st.ID, lines[len(lines)-1].Seq, 0); err != nil || len(more) != 0 {
 		t.Errorf("logs after the last seq: %v %+v", err, more)
 	}
 	list, err := s.client.Executions(ctx, engine.ExecutionFilter{Namespace: "advanced_demo", State: "success", Limit: 10})

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
@@ -161,13 +162,90 @@ func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[st
 // executor renders them with the real ones.
 func anySecret(string) (string, error) { return "", nil }
 
-// Execution returns an execution with its task runs.
+// RunPage selects a page of an execution's task runs.
+type RunPage struct {
+	// Cursor continues where the page before ended (its NextCursor); ""
+	// starts at the first task run.
+	Cursor string
+	// Limit is the most task runs returned (0: DefaultRunPage; at most
+	// MaxRunPage).
+	Limit int
+	// State, when set, keeps only the task runs in that state.
+	State statemachine.RunState
+}
+
+// Task runs per page of an execution.
+const (
+	DefaultRunPage = 1000
+	MaxRunPage     = 10000
+	// runScan bounds the task runs a page with a state filter reads: a
+	// page may come back short, with a cursor to go on from.
+	runScan = 10
+)
+
+// Execution returns an execution with the first page of its task runs.
 func (s *Service) Execution(ctx context.Context, id string) (engine.ExecutionDoc, error) {
-	ex, err := s.store.Execution(ctx, id)
+	return s.ExecutionPage(ctx, id, RunPage{})
+}
+
+// ExecutionPage returns an execution with a page of its task runs: what it
+// reads grows with the page, not with the execution. The head and the page
+// are two reads, so the counts may be a step ahead of the runs.
+func (s *Service) ExecutionPage(ctx context.Context, id string, p RunPage) (engine.ExecutionDoc, error) {
+	limit := p.Limit
+	switch {
+	case limit <= 0:
+		limit = DefaultRunPage
+	case limit > MaxRunPage:
+		return engine.ExecutionDoc{}, Invalid(fmt.Errorf("a page holds at most %d task runs, not %d", MaxRunPage, limit))
+	}
+	from := 0
+	if p.Cursor != "" {
+		n, err := strconv.Atoi(p.Cursor)
+		if err != nil || n < 0 {
+			return engine.ExecutionDoc{}, Invalid(fmt.Errorf("cursor %q is not one this API returned", p.Cursor))
+		}
+		from = n
+	}
+	head, err := s.store.ExecutionHead(ctx, id)
 	if err != nil {
 		return engine.ExecutionDoc{}, fmt.Errorf("reading execution %s: %w", id, err)
 	}
-	return engine.Document(ex), nil
+	var runs []*statemachine.TaskRun
+	pos, end := from, false
+	for scanned := 0; len(runs) < limit && scanned < runScan*limit; {
+		page, err := s.store.TaskRuns(ctx, id, pos, limit)
+		if err != nil {
+			return engine.ExecutionDoc{}, fmt.Errorf("reading the task runs of %s: %w", id, err)
+		}
+		if len(page) == 0 {
+			end = true
+			break
+		}
+		for _, r := range page {
+			if len(runs) == limit {
+				break
+			}
+			pos++
+			if p.State == "" || r.State == p.State {
+				runs = append(runs, r)
+			}
+		}
+		scanned += len(page)
+		if len(page) < limit && len(runs) < limit {
+			end = true
+			break
+		}
+	}
+	next := ""
+	if !end {
+		if more, err := s.store.TaskRuns(ctx, id, pos, 1); err != nil {
+			return engine.ExecutionDoc{}, fmt.Errorf("reading the task runs of %s: %w", id, err)
+		} else if len(more) > 0 {
+			next = strconv.Itoa(pos)
+		}
+	}
+	return engine.DocumentPage(head, runs, next), nil
 }
 
 // Executions lists executions, newest first, without their task runs.
@@ -184,12 +262,26 @@ func (s *Service) Executions(ctx context.Context, f engine.ExecutionFilter) ([]e
 	return docs, nil
 }
 
-// Logs returns an execution's log lines after seq after.
-func (s *Service) Logs(ctx context.Context, id string, after int64) ([]engine.LogEntry, error) {
-	if _, err := s.store.Execution(ctx, id); err != nil {
+// Log lines per page.
+const (
+	DefaultLogPage = 1000
+	MaxLogPage     = 10000
+)
+
+// Logs returns an execution's log lines after seq after, at most limit of
+// them (0: DefaultLogPage): a caller reads on from the last line's Seq
+// until a page comes back empty.
+func (s *Service) Logs(ctx context.Context, id string, after int64, limit int) ([]engine.LogEntry, error) {
+	switch {
+	case limit <= 0:
+		limit = DefaultLogPage
+	case limit > MaxLogPage:
+		return nil, Invalid(fmt.Errorf("a page holds at most %d log lines, not %d", MaxLogPage, limit))
+	}
+	if _, err := s.store.ExecutionHead(ctx, id); err != nil {
 		return nil, fmt.Errorf("reading execution %s: %w", id, err)
 	}
-	lines, err := s.store.Logs(ctx, id, after)
+	lines, err := s.store.Logs(ctx, id, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading the logs of %s: %w", id, err)
 	}
@@ -224,7 +316,7 @@ func (s *Service) Resume(ctx context.Context, id string, inputs map[string]any) 
 // Kill stops an execution that has not ended: running attempts are
 // cancelled, and it ends KILLED.
 func (s *Service) Kill(ctx context.Context, id string) error {
-	ex, err := s.store.Execution(ctx, id)
+	ex, err := s.store.ExecutionHead(ctx, id)
 	if err != nil {
 		return fmt.Errorf("reading execution %s: %w", id, err)
 	}

@@ -194,8 +194,9 @@ type Store interface {
 
 	// AppendLogs stores log lines and assigns their Seq.
 	AppendLogs(ctx context.Context, entries []LogEntry) error
-	// Logs returns an execution's lines with Seq > after, in order.
-	Logs(ctx context.Context, executionID string, after int64) ([]LogEntry, error)
+	// Logs returns an execution's lines with Seq > after, in order, at
+	// most limit of them (0: all).
+	Logs(ctx context.Context, executionID string, after int64, limit int) ([]LogEntry, error)
 
 	Outbox(ctx context.Context, limit int) ([]OutboxEntry, error)
 	AckOutbox(ctx context.Context, ids ...string) error
@@ -289,6 +290,23 @@ const (
 
 // Handler processes one event. Returning an error asks for redelivery.
 type Handler func(ctx context.Context, ev cloudevents.Event) error
+
+// BatchHandler processes events of one key, in order, at once. Returning
+// an error asks for the redelivery of all of them.
+type BatchHandler func(ctx context.Context, evs []cloudevents.Event) error
+
+// BatchSubscriber is a Bus that can deliver the events of a key that are
+// waiting together: the executor applies an execution's events at once,
+// and commits them in one write.
+//
+// Contract, beyond Subscribe's: a batch holds events of one key, in order,
+// at most max of them; a failed batch is delivered again, and after
+// MaxAttempts failures its events are delivered one at a time (each as a
+// batch of one), so that only the event that keeps failing goes to
+// TopicDLQ.
+type BatchSubscriber interface {
+	SubscribeBatch(ctx context.Context, topic, group string, max int, h BatchHandler) error
+}
 
 // Bus carries CloudEvents between the engine's parts.
 //

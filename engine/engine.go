@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,8 +80,16 @@ type Engine struct {
 	conflicts atomic.Int64   // conditional writes lost to another executor
 
 	mu      sync.Mutex
-	running map[string]context.CancelFunc // attempts, by "taskRunID/attempt"
-	execMu  map[string]*sync.Mutex        // serialises Apply per execution in this process
+	running map[string]context.CancelFunc // attempts, by "executionID/taskRunID/attempt"
+	killed  map[string]time.Time          // attempts killed before they ran here, by the same key
+	execMu  map[string]*execLock          // serialises Apply per execution in this process
+}
+
+// execLock is the lock of one execution, with how many hold or wait for
+// it, so that the map keeps only the executions in use.
+type execLock struct {
+	sync.Mutex
+	users int
 }
 
 // New checks cfg and builds an engine.
@@ -106,7 +115,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.AttemptLease <= 0 {
 		cfg.AttemptLease = DefaultAttemptLease
 	}
-	return &Engine{cfg: cfg, id: NewID(), cache: newExecCache(cfg.CacheExecutions), log: cfg.Logger, flows: NewFlows(cfg.Store), sem: make(chan struct{}, cfg.Workers), running: map[string]context.CancelFunc{}, execMu: map[string]*sync.Mutex{}}, nil
+	return &Engine{cfg: cfg, id: NewID(), cache: newExecCache(cfg.CacheExecutions), log: cfg.Logger, flows: NewFlows(cfg.Store), sem: make(chan struct{}, cfg.Workers), running: map[string]context.CancelFunc{}, killed: map[string]time.Time{}, execMu: map[string]*execLock{}}, nil
 }
 
 // Start runs the executor, the workers and the timer loop until ctx ends.
@@ -125,7 +134,16 @@ func (e *Engine) Start(ctx context.Context) error {
 			}
 		}()
 	}
-	subscribe(TopicExecutions, "executor", e.handleExecutionEvent)
+	if bs, ok := e.cfg.Bus.(BatchSubscriber); ok {
+		go func() {
+			ready <- struct{}{}
+			if err := bs.SubscribeBatch(ctx, TopicExecutions, "executor", maxBatchEvents, e.handleExecutionBatch); err != nil && ctx.Err() == nil && !errors.Is(err, ErrBusClosed) {
+				e.log.Error("subscription ended", slog.String("topic", TopicExecutions), slog.Any("error", err))
+			}
+		}()
+	} else {
+		subscribe(TopicExecutions, "executor", e.handleExecutionEvent)
+	}
 	subscribe(TopicTaskRuns, "worker", e.handleTaskRun)
 	<-ready
 	<-ready
@@ -153,6 +171,11 @@ func (e *Engine) Start(ctx context.Context) error {
 // ExecutorHandler is the executor: it applies an event of
 // TopicExecutions to its execution, commits and carries out the commands.
 func (e *Engine) ExecutorHandler() Handler { return e.handleExecutionEvent }
+
+// ExecutorBatchHandler is the executor for a batch of TopicExecutions
+// records, in order: each execution's events are applied together and
+// committed in as few writes as the store allows.
+func (e *Engine) ExecutorBatchHandler() BatchHandler { return e.handleExecutionBatch }
 
 // WorkerHandler is the worker: it runs a scheduled attempt from
 // TopicTaskRuns and reports its start and end.
@@ -290,12 +313,20 @@ func (e *Engine) lockExec(id string) func() {
 	e.mu.Lock()
 	m := e.execMu[id]
 	if m == nil {
-		m = &sync.Mutex{}
+		m = &execLock{}
 		e.execMu[id] = m
 	}
+	m.users++
 	e.mu.Unlock()
 	m.Lock()
-	return m.Unlock
+	return func() {
+		m.Unlock()
+		e.mu.Lock()
+		if m.users--; m.users == 0 {
+			delete(e.execMu, id)
+		}
+		e.mu.Unlock()
+	}
 }
 
 // handleExecutionEvent is the executor: load, apply, commit, carry out.
@@ -310,6 +341,36 @@ func (e *Engine) handleExecutionEvent(ctx context.Context, ce cloudevents.Event)
 		return nil
 	}
 	return e.process(ctx, ev)
+}
+
+// handleExecutionBatch is the executor for a batch of events: it groups
+// them by execution, keeping their order, and applies each execution's
+// together. The events of one execution share a key, so a batch holds them
+// in order; executions are processed one after the other.
+func (e *Engine) handleExecutionBatch(ctx context.Context, ces []cloudevents.Event) error {
+	var order []string
+	byExec := map[string][]statemachine.Event{}
+	for _, ce := range ces {
+		ce, err := e.resolveEvent(ctx, ce)
+		if err != nil {
+			return err // redelivered, then dead-lettered: the blob may be missing for good
+		}
+		ev, err := DecodeMachineEvent(ce)
+		if err != nil {
+			e.log.Error("dropping an event that does not decode", slog.String("event", ce.ID()), slog.Any("error", err))
+			continue
+		}
+		if _, ok := byExec[ev.ExecutionID]; !ok {
+			order = append(order, ev.ExecutionID)
+		}
+		byExec[ev.ExecutionID] = append(byExec[ev.ExecutionID], ev)
+	}
+	for _, id := range order {
+		if err := e.processBatch(ctx, byExec[id]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // delivery tells the engine how an event reached it.
@@ -329,26 +390,73 @@ const (
 // executions of that flow start, after the execution's own lock is
 // released (see dequeue for the lock order).
 func (e *Engine) process(ctx context.Context, ev statemachine.Event) error {
-	freed, err := e.processOne(ctx, ev, redelivered)
-	if err == nil && freed != nil {
-		e.dequeue(ctx, freed)
-	}
-	return err
+	return e.processBatch(ctx, []statemachine.Event{ev})
 }
+
+// processBatch applies events of one execution, in order, in as few
+// commits as the store's limits allow (see applyAll), then starts queued
+// executions whose slots they freed.
+func (e *Engine) processBatch(ctx context.Context, evs []statemachine.Event) error {
+	var freed []*flow.Flow
+	for len(evs) > 0 {
+		n := batchable(evs)
+		f, err := e.processOne(ctx, evs[:n], redelivered)
+		if err != nil {
+			return err
+		}
+		if f != nil && !slices.Contains(freed, f) {
+			freed = append(freed, f)
+		}
+		evs = evs[n:]
+	}
+	for _, f := range freed {
+		e.dequeue(ctx, f)
+	}
+	return nil
+}
+
+// batchable is how many of evs, from the first, may be applied together:
+// requests and dequeues (which take concurrency slots) go alone, and at
+// most maxBatchEvents.
+func batchable(evs []statemachine.Event) int {
+	alone := func(ev statemachine.Event) bool {
+		return ev.Type == statemachine.EvExecutionRequested || ev.Type == statemachine.EvDequeued
+	}
+	if alone(evs[0]) {
+		return 1
+	}
+	n := 1
+	for n < len(evs) && n < maxBatchEvents && !alone(evs[n]) {
+		n++
+	}
+	return n
+}
+
+// Batches of events applied together: at most maxBatchEvents events (far
+// fewer than an execution remembers, statemachine.SeenLimit, so that a
+// batch delivered again is recognised whole), and commits of at most
+// about maxCommitWrites runs, outbox entries and timers (DynamoDB takes
+// 100 items in a transaction). One event may write more on its own.
+const (
+	maxBatchEvents  = 32
+	maxCommitWrites = 48
+)
 
 // ResumeQueues starts queued executions whose flows have free slots (a
 // slot freed by a process that stopped before dequeuing). `relay dev`
 // calls it every few seconds.
 func (e *Engine) ResumeQueues(ctx context.Context) { e.resumeQueues(ctx) }
 
-// processOne applies ev under its execution's lock and returns the flow
-// whose concurrency slot it freed, if any.
-func (e *Engine) processOne(ctx context.Context, ev statemachine.Event, how delivery) (*flow.Flow, error) {
-	unlock := e.lockExec(ev.ExecutionID)
+// processOne applies evs, events of one execution, under its lock, and
+// returns the flow whose concurrency slot they freed, if any. It commits as
+// often as applyAll stops.
+func (e *Engine) processOne(ctx context.Context, evs []statemachine.Event, how delivery) (*flow.Flow, error) {
+	unlock := e.lockExec(evs[0].ExecutionID)
 	defer unlock()
 	const maxConflicts = 20
-	for try := 0; ; try++ {
-		out, err := e.apply(ctx, ev, how, try == 0)
+	var freed *flow.Flow
+	for try := 0; len(evs) > 0; try++ {
+		out, n, err := e.applyAll(ctx, evs, how, try == 0)
 		if errors.Is(err, ErrConflict) && try < maxConflicts {
 			e.conflicts.Add(1)
 			continue // another executor won: reload and apply again
@@ -367,13 +475,17 @@ func (e *Engine) processOne(ctx context.Context, ev statemachine.Event, how deli
 			e.cfg.OnCommit(out.ex, out.changed)
 		}
 		if out.ended != nil {
-			if err := e.releaseSlot(ctx, out.ended, ev.ExecutionID); err != nil {
+			if err := e.releaseSlot(ctx, out.ended, evs[0].ExecutionID); err != nil {
 				// The next admission that finds the slots full takes it back.
-				e.log.Error("giving back a concurrency slot", slog.String("execution", ev.ExecutionID), slog.Any("error", err))
+				e.log.Error("giving back a concurrency slot", slog.String("execution", evs[0].ExecutionID), slog.Any("error", err))
 			}
 		}
-		return out.freed, nil
+		if out.freed != nil {
+			freed = out.freed
+		}
+		evs, try = evs[n:], -1
 	}
+	return freed, nil
 }
 
 // applied is what apply committed.
@@ -418,18 +530,23 @@ func (e *Engine) dequeue(ctx context.Context, f *flow.Flow) {
 		if !ok {
 			return
 		}
-		if _, err := e.processOne(ctx, statemachine.Event{ID: ex.ID + "/dequeued", Type: statemachine.EvDequeued, ExecutionID: ex.ID}, direct); err != nil {
+		if _, err := e.processOne(ctx, []statemachine.Event{{ID: ex.ID + "/dequeued", Type: statemachine.EvDequeued, ExecutionID: ex.ID}}, direct); err != nil {
 			e.log.Error("starting a queued execution", slog.String("execution", ex.ID), slog.Any("error", err))
 			return
 		}
 	}
 }
 
-// apply loads the execution, applies ev and commits the result with its
-// commands. A new execution of a flow with a concurrency limit is admitted
-// under the flow's lock, so two requests cannot take the last slot.
-func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery, first bool) (applied, error) {
-	ex := e.cache.take(ev.ExecutionID)
+// applyAll loads the execution, applies the events of evs in order and
+// commits the result with its commands, in one commit: it stops after the
+// event that brings the commit to maxCommitWrites writes, and returns how
+// many events it applied (the caller goes on with the rest). A new
+// execution of a flow with a concurrency limit is admitted under the
+// flow's lock, so two requests cannot take the last slot (requests come
+// alone: see batchable).
+func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how delivery, first bool) (applied, int, error) {
+	ev0 := evs[0]
+	ex := e.cache.take(ev0.ExecutionID)
 	cached := ex != nil
 	// A request is, but for a redelivery, for an execution that does not
 	// exist yet: on the first try it is applied without reading, and the
@@ -437,21 +554,21 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery,
 	// again). Not for flows with a concurrency limit, whose slot is taken
 	// before the commit.
 	var f *flow.Flow // the requested flow, when it is loaded first
-	assumeNew := first && !cached && ev.Type == statemachine.EvExecutionRequested
+	assumeNew := first && !cached && ev0.Type == statemachine.EvExecutionRequested
 	if assumeNew {
 		var err error
-		if f, err = e.Flow(ctx, ev.Namespace, ev.FlowID, ev.Revision); err != nil || f.Concurrency != nil {
+		if f, err = e.Flow(ctx, ev0.Namespace, ev0.FlowID, ev0.Revision); err != nil || f.Concurrency != nil {
 			assumeNew, f = false, nil
 		}
 	}
 	if !cached && !assumeNew {
 		var err error
-		ex, err = e.cfg.Store.Execution(ctx, ev.ExecutionID)
+		ex, err = e.cfg.Store.Execution(ctx, ev0.ExecutionID)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			ex = nil
 		case err != nil:
-			return applied{}, fmt.Errorf("loading execution %s: %w", ev.ExecutionID, err)
+			return applied{}, 0, fmt.Errorf("loading execution %s: %w", ev0.ExecutionID, err)
 		}
 	}
 	var err error
@@ -459,72 +576,108 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery,
 	case ex != nil:
 		f, err = e.Flow(ctx, ex.Namespace, ex.FlowID, ex.Revision)
 	case f == nil:
-		f, err = e.Flow(ctx, ev.Namespace, ev.FlowID, ev.Revision)
+		f, err = e.Flow(ctx, ev0.Namespace, ev0.FlowID, ev0.Revision)
 	}
 	if err != nil {
-		if errors.Is(err, ErrNotFound) && ex == nil && ev.Parent != nil {
-			return applied{}, e.failMissingSubflow(ctx, ev)
+		if errors.Is(err, ErrNotFound) && ex == nil && ev0.Parent != nil {
+			return applied{}, 1, e.failMissingSubflow(ctx, ev0)
 		}
-		e.log.Error("dropping an event whose flow cannot be loaded", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.Any("error", err))
-		return applied{}, nil
+		e.log.Error("dropping an event whose flow cannot be loaded", slog.String("execution", ev0.ExecutionID), slog.String("event", ev0.ID), slog.Any("error", err))
+		return applied{}, 1, nil
 	}
 	var expected int64
-	wasDone := false
+	wasDone, wasNew := false, ex == nil
 	if ex != nil {
 		expected = ex.Version
 		wasDone = ex.State.Terminal()
 	}
-	if ex == nil && ev.Type == statemachine.EvExecutionRequested && f.Concurrency != nil {
-		ok, err := e.acquireSlot(ctx, f, ev.ExecutionID)
+	if ex == nil && ev0.Type == statemachine.EvExecutionRequested && f.Concurrency != nil {
+		ok, err := e.acquireSlot(ctx, f, ev0.ExecutionID)
 		if err != nil {
-			return applied{}, err
+			return applied{}, 0, err
 		}
 		if !ok {
-			ev.OverLimit = f.Concurrency.Behavior
+			evs[0].OverLimit = f.Concurrency.Behavior
 		}
 	}
 	now := e.cfg.Now()
-	res, err := statemachine.Apply(f, ex, ev, now, statemachine.Options{Secret: e.cfg.Secrets, AttemptTimeout: e.cfg.AttemptTimeout})
-	if (cached || assumeNew) && (err != nil || res.Ignored != "") {
-		// The cached execution may be stale: decide on the stored one.
-		return e.apply(ctx, ev, how, false)
-	}
-	if err != nil {
-		// Impossible or malformed events change nothing; they are logged
-		// and dropped rather than redelivered for ever.
-		e.log.Warn("event rejected", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.String("type", string(ev.Type)), slog.Any("error", err))
-		return applied{}, nil
-	}
-	if res.Ignored != "" {
-		e.log.Debug("event ignored", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.String("why", res.Ignored))
-		return e.replay(ctx, ex, ev, how)
-	}
-	c := Commit{Execution: res.Execution, Expected: expected, Changed: res.Changed, Items: res.NewItems, Replayable: how == redelivered}
-	for i, cmd := range res.Commands {
-		if t, ok := cmd.(statemachine.StartTimer); ok {
-			// Durable as a timer: nothing to carry out.
-			c.Timers = append(c.Timers, Timer{ID: timerID(t), ExecutionID: t.ExecutionID, TaskRunID: t.TaskRunID, Attempt: t.Attempt, Kind: t.Kind, FireAt: t.FireAt})
+	opts := statemachine.Options{Secret: e.cfg.Secrets, AttemptTimeout: e.cfg.AttemptTimeout}
+	c := Commit{Expected: expected, Replayable: how == redelivered}
+	var replays []OutboxEntry
+	changed := map[*statemachine.TaskRun]bool{}
+	n := 0
+	for k, ev := range evs {
+		if k > 0 && len(c.Changed)+len(c.Outbox)+len(c.Timers) >= maxCommitWrites {
+			break
+		}
+		n++
+		res, err := statemachine.Apply(f, ex, ev, now, opts)
+		if (cached || assumeNew) && (err != nil || res.Ignored != "") {
+			// The cached execution may be stale: decide on the stored one.
+			return e.applyAll(ctx, evs, how, false)
+		}
+		if errors.Is(err, statemachine.ErrInternal) && k > 0 {
+			// The execution may be partly changed: commit the events
+			// before this one, from the stored execution; this one comes
+			// first in the next batch, and is dropped there.
+			return e.applyAll(ctx, evs[:k], how, false)
+		}
+		if err != nil {
+			// Impossible or malformed events change nothing; they are logged
+			// and dropped rather than redelivered for ever.
+			e.log.Warn("event rejected", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.String("type", string(ev.Type)), slog.Any("error", err))
 			continue
 		}
-		entry, err := encodeCommand(cmd, fmt.Sprintf("%s/%d/%d", res.Execution.ID, res.Execution.Version, i), res.Execution.ID, now)
-		if err != nil {
-			return applied{}, err
+		if res.Ignored != "" {
+			e.log.Debug("event ignored", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.String("why", res.Ignored))
+			again, err := e.replay(ctx, ex, ev, how)
+			if err != nil {
+				return applied{}, 0, err
+			}
+			replays = append(replays, again...)
+			continue
 		}
-		c.Outbox = append(c.Outbox, entry)
+		ex = res.Execution
+		for _, r := range res.Changed {
+			if !changed[r] {
+				changed[r] = true
+				c.Changed = append(c.Changed, r)
+			}
+		}
+		c.Items = append(c.Items, res.NewItems...)
+		for i, cmd := range res.Commands {
+			if t, ok := cmd.(statemachine.StartTimer); ok {
+				// Durable as a timer: nothing to carry out.
+				c.Timers = append(c.Timers, Timer{ID: timerID(t), ExecutionID: t.ExecutionID, TaskRunID: t.TaskRunID, Attempt: t.Attempt, Kind: t.Kind, FireAt: t.FireAt})
+				continue
+			}
+			entry, err := encodeCommand(cmd, fmt.Sprintf("%s/%d/%d", ex.ID, ex.Version, i), ex.ID, now)
+			if err != nil {
+				return applied{}, 0, err
+			}
+			c.Outbox = append(c.Outbox, entry)
+		}
 	}
+	if ex == nil || ex.Version == expected { // nothing applied
+		if cached {
+			e.cache.put(ex)
+		}
+		return applied{entries: replays}, n, nil
+	}
+	c.Execution = ex
 	if err := e.cfg.Store.Commit(ctx, c); err != nil {
-		return applied{}, fmt.Errorf("committing execution %s version %d: %w", res.Execution.ID, res.Execution.Version, err)
+		return applied{}, 0, fmt.Errorf("committing execution %s version %d: %w", ex.ID, ex.Version, err)
 	}
 	fault("after-commit")
-	e.cache.put(res.Execution)
-	out := applied{entries: c.Outbox, ex: res.Execution, changed: res.Changed}
-	if f.Concurrency != nil && !wasDone && res.Execution.State.Terminal() {
+	e.cache.put(ex)
+	out := applied{entries: append(replays, c.Outbox...), ex: ex, changed: c.Changed}
+	if f.Concurrency != nil && !wasDone && ex.State.Terminal() {
 		out.ended, out.freed = f, f
 	}
-	if f.Concurrency != nil && ex == nil && res.Execution.State == statemachine.ExecQueued {
+	if f.Concurrency != nil && wasNew && ex.State == statemachine.ExecQueued {
 		out.freed = f
 	}
-	return out, nil
+	return out, n, nil
 }
 
 // replay returns the commands of ev's commit again when ev is the
@@ -532,19 +685,19 @@ func (e *Engine) apply(ctx context.Context, ev statemachine.Event, how delivery,
 // commands in the execution (OutboxKeeper): the process that committed
 // them may have stopped before carrying them out. Carrying them out twice
 // is recognised downstream by their ids.
-func (e *Engine) replay(ctx context.Context, ex *statemachine.Execution, ev statemachine.Event, how delivery) (applied, error) {
+func (e *Engine) replay(ctx context.Context, ex *statemachine.Execution, ev statemachine.Event, how delivery) ([]OutboxEntry, error) {
 	k, ok := e.cfg.Store.(OutboxKeeper)
 	if !ok || how != redelivered || ex == nil || ex.LastEvent() != ev.ID {
-		return applied{}, nil
+		return nil, nil
 	}
 	entries, err := k.LastOutbox(ctx, ex.ID)
 	if err != nil {
-		return applied{}, fmt.Errorf("reading the commands of execution %s's last event: %w", ex.ID, err)
+		return nil, fmt.Errorf("reading the commands of execution %s's last event: %w", ex.ID, err)
 	}
 	if len(entries) > 0 {
 		e.log.Debug("carrying out the commands of a redelivered event again", slog.String("execution", ex.ID), slog.String("event", ev.ID), slog.Int("commands", len(entries)))
 	}
-	return applied{entries: entries}, nil
+	return entries, nil
 }
 
 // failMissingSubflow answers a parent whose subflow does not exist.
@@ -639,12 +792,7 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 	case statemachine.StartTimer:
 		return nil // durable in the store; the timer loop fires it
 	case statemachine.KillAttempt:
-		e.mu.Lock()
-		cancel := e.running[fmt.Sprintf("%s/%s/%d", c.ExecutionID, c.TaskRunID, c.Attempt)]
-		e.mu.Unlock()
-		if cancel != nil {
-			cancel()
-		}
+		e.killAttempt(fmt.Sprintf("%s/%s/%d", c.ExecutionID, c.TaskRunID, c.Attempt))
 		return nil
 	case statemachine.StartSubflow:
 		return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{
@@ -671,6 +819,46 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 	}
 	return fmt.Errorf("unknown command %T", cmd)
 }
+
+// killAttempt stops an attempt running here, or, when it has not started
+// here, remembers that it is killed: if it comes to this process's workers
+// (queued on the bus, or waiting for a worker), it ends KILLED without
+// running. Memory is bounded: kills of attempts that never come here are
+// forgotten after killMemory.
+func (e *Engine) killAttempt(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cancel := e.running[key]; cancel != nil {
+		cancel()
+		return
+	}
+	now := e.cfg.Now()
+	if len(e.killed) >= maxKilled {
+		for k, at := range e.killed {
+			if now.Sub(at) > killMemory {
+				delete(e.killed, k)
+			}
+		}
+	}
+	e.killed[key] = now
+}
+
+// takeKilled reports whether the attempt was killed before it started
+// here, and forgets it.
+func (e *Engine) takeKilled(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.killed[key]
+	delete(e.killed, key)
+	return ok
+}
+
+// How many kills of attempts not running here are remembered, and for how
+// long once there are that many.
+const (
+	maxKilled  = 1 << 14
+	killMemory = 10 * time.Minute
+)
 
 func (e *Engine) appendLogs(ctx context.Context, entries []LogEntry) error {
 	if err := e.cfg.Store.AppendLogs(ctx, entries); err != nil {

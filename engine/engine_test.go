@@ -238,7 +238,7 @@ func TestPause_resumedByASecondProcess(t *testing.T) {
 	if ex.State != statemachine.ExecSuccess {
 		t.Fatalf("state %s: %s", ex.State, ex.Error)
 	}
-	logs, err := h2.store.Logs(context.Background(), id, 0)
+	logs, err := h2.store.Logs(context.Background(), id, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,10 +25,19 @@ type ExecutionDoc struct {
 	// Trigger holds the variables of the trigger that started the
 	// execution (`trigger.*` in expressions), Origin names it, and Depth is
 	// the execution's place in its chain of triggered executions.
-	Trigger  map[string]any       `json:"trigger,omitempty"`
-	Origin   *statemachine.Origin `json:"origin,omitempty"`
-	Depth    int                  `json:"depth,omitempty"`
-	TaskRuns []TaskRunDoc         `json:"taskRuns"`
+	Trigger map[string]any       `json:"trigger,omitempty"`
+	Origin  *statemachine.Origin `json:"origin,omitempty"`
+	Depth   int                  `json:"depth,omitempty"`
+	// TaskRuns are the task runs in creation order: all of them, or a page
+	// (see NextCursor).
+	TaskRuns []TaskRunDoc `json:"taskRuns"`
+	// TaskRunCount is how many task runs the execution has, and
+	// TaskRunCounts how many are in each state.
+	TaskRunCount  int            `json:"taskRunCount"`
+	TaskRunCounts map[string]int `json:"taskRunCounts"`
+	// NextCursor, when TaskRuns is a page that others follow, is the
+	// cursor of the next page; absent on the last one.
+	NextCursor string `json:"nextCursor,omitempty"`
 }
 
 // TaskRunDoc is one task run in ExecutionDoc.
@@ -60,12 +69,30 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// Document turns an execution into its documented JSON form.
+// Document turns an execution into its documented JSON form, with all its
+// task runs.
 func Document(ex *statemachine.Execution) ExecutionDoc {
+	return DocumentPage(ex, ex.TaskRuns, "")
+}
+
+// DocumentPage is the documented form of an execution's head with a page
+// of its task runs, and the cursor of the next page ("" for none).
+func DocumentPage(ex *statemachine.Execution, runs []*statemachine.TaskRun, next string) ExecutionDoc {
 	d := ExecutionDoc{
 		ID: ex.ID, Namespace: ex.Namespace, FlowID: ex.FlowID, Revision: ex.Revision, State: string(ex.State),
 		Inputs: ex.Inputs, Outputs: ex.Outputs, Labels: map[string]string{}, StartDate: ex.StartDate, EndDate: timePtr(ex.EndDate),
 		Error: ex.Error, Parent: ex.Parent, Trigger: ex.Trigger, Origin: ex.Origin, Depth: ex.Depth, TaskRuns: []TaskRunDoc{},
+		TaskRunCounts: map[string]int{}, NextCursor: next,
+	}
+	counts := ex.RunCounts
+	if counts == nil && len(ex.TaskRuns) > 0 { // stored before executions kept their counts
+		c := *ex
+		c.CountRuns()
+		counts = c.RunCounts
+	}
+	for st, n := range counts {
+		d.TaskRunCounts[string(st)] = n
+		d.TaskRunCount += n
 	}
 	if d.Inputs == nil {
 		d.Inputs = map[string]any{}
@@ -76,7 +103,7 @@ func Document(ex *statemachine.Execution) ExecutionDoc {
 	for _, l := range ex.Labels {
 		d.Labels[l.Key] = l.Value
 	}
-	for _, r := range ex.TaskRuns {
+	for _, r := range runs {
 		td := TaskRunDoc{ID: r.ID, TaskID: r.TaskID, ParentID: r.ParentID, Value: r.Value, State: string(r.State),
 			StartDate: timePtr(r.StartDate), EndDate: timePtr(r.EndDate), Outputs: r.Outputs, Error: r.Error, Attempts: []AttemptDoc{}}
 		if td.Outputs == nil {

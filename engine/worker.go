@@ -62,6 +62,9 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	defer func() { <-e.sem }()
 
 	base := fmt.Sprintf("%s/%s/%d", c.ExecutionID, c.TaskRunID, c.Attempt)
+	if e.takeKilled(base) {
+		return e.reportKilled(ctx, c, base)
+	}
 	lease, err := e.leaseAttempt(ctx, c, base, e.cfg.Now().Sub(ce.Time()) > staleAfter)
 	if err != nil || lease == nil {
 		return err
@@ -72,10 +75,13 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		return err
 	}
 	runCtx, cancel := context.WithDeadline(ctx, attemptDeadline(ctx, c.Deadline))
-	lost := lease.renew(runCtx, cancel)
+	lost := lease.renew(runCtx, c, cancel)
 	e.mu.Lock()
 	e.running[base] = cancel
 	e.mu.Unlock()
+	if e.takeKilled(base) { // killed while it was being leased
+		cancel()
+	}
 	defer func() {
 		e.mu.Lock()
 		delete(e.running, base)
@@ -112,6 +118,14 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		}
 	}
 	return e.publish(ctx, TopicExecutions, c.ExecutionID, fin)
+}
+
+// reportKilled ends an attempt killed before it ran: it never starts.
+func (e *Engine) reportKilled(ctx context.Context, c statemachine.ScheduleTaskRun, base string) error {
+	e.log.Debug("an attempt killed before it started ends without running", slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Int("attempt", c.Attempt))
+	return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished,
+		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt, State: statemachine.RunKilled,
+		Error: &statemachine.TaskError{Kind: statemachine.KindFatal, Type: "Killed", Message: "killed before it started"}})
 }
 
 // attemptLease is a worker's lease on one attempt.
@@ -211,14 +225,17 @@ func (e *Engine) attemptOver(ctx context.Context, c statemachine.ScheduleTaskRun
 		return true, nil // not the run at that position: the attempt is from no execution that exists
 	}
 	a := r.CurrentAttempt()
-	return ex.State.Terminal() || r.State.Terminal() || a == nil || a.Number != c.Attempt || a.State.Terminal(), nil
+	return ex.State.Terminal() || ex.State == statemachine.ExecKilling || r.State.Terminal() || a == nil || a.Number != c.Attempt || a.State.Terminal(), nil
 }
 
 // renew keeps the lease while the attempt runs (until ctx ends), every
 // third of its duration. If another worker took the attempt over (this
 // process stalled past the lease), the attempt is cancelled and the
 // returned function reports true: its end is not this worker's to report.
-func (l *attemptLease) renew(ctx context.Context, cancel context.CancelFunc) (lost func() bool) {
+// Each renewal also reads the attempt's run (one item): an attempt killed
+// by an executor in another process, or that no longer applies, is
+// cancelled, and ends KILLED.
+func (l *attemptLease) renew(ctx context.Context, c statemachine.ScheduleTaskRun, cancel context.CancelFunc) (lost func() bool) {
 	var gone atomic.Bool
 	every := l.e.cfg.AttemptLease / 3
 	go func() {
@@ -234,9 +251,15 @@ func (l *attemptLease) renew(ctx context.Context, cancel context.CancelFunc) (lo
 			switch {
 			case err != nil && ctx.Err() == nil:
 				l.e.log.Warn("renewing an attempt's lease", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.Any("error", err))
+				continue
 			case err == nil && !res.Granted:
 				l.e.log.Error("another worker took over the attempt: stopping it here", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.String("holder", res.Holder))
 				gone.Store(true)
+				cancel()
+				return
+			}
+			if over, err := l.e.attemptOver(ctx, c, true); err == nil && over {
+				l.e.log.Info("stopping an attempt that was killed or no longer applies", slog.String("execution", l.execID), slog.String("taskrun", l.runID))
 				cancel()
 				return
 			}

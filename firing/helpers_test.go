@@ -240,7 +240,7 @@ func commitExecution(t *testing.T, st engine.Store, e *statemachine.Execution) {
 // logsOf returns the log lines of an execution, as "LEVEL message".
 func logsOf(t *testing.T, st engine.Store, id string) []string {
 	t.Helper()
-	entries, err := st.Logs(t.Context(), id, 0)
+	entries, err := st.Logs(t.Context(), id, 0, 0)
 	if err != nil {
 		t.Fatalf("Logs %s: %v", id, err)
 	}

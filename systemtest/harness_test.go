@@ -151,7 +151,7 @@ func (d *deployment) waitEnded(ids []string, timeout time.Duration) []*statemach
 // logCounts counts an execution's log messages.
 func (d *deployment) logCounts(id string) map[string]int {
 	d.t.Helper()
-	lines, err := d.rt.Store.Logs(context.Background(), id, 0)
+	lines, err := d.rt.Store.Logs(context.Background(), id, 0, 0)
 	if err != nil {
 		d.t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -69,38 +68,61 @@ func docDuration(start time.Time, end *time.Time) string {
 }
 
 func execShowCmd() *cobra.Command {
-	var output string
+	var (
+		output, cursor, state string
+		limit                 int
+		all                   bool
+	)
 	cmd := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show an execution: its task runs with states, attempts, durations and outputs",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show an execution: its task runs with states, attempts, durations and outputs, a page at a time",
+		Long: "Show prints an execution, its task runs counted by state, and a page of them (--limit, from --cursor,\n" +
+			"only those in --state): each with its attempts, durations and outputs. --all prints every page.",
+		Args: cobra.ExactArgs(1),
 		RunE: onTarget(func(cmd *cobra.Command, t *target, args []string) error {
-			doc, err := t.cp.Execution(cmd.Context(), args[0])
+			if limit <= 0 || limit > api.MaxRunPage {
+				return &exitError{code: exitInvalid, err: fmt.Errorf("--limit %d: want 1 to %d", limit, api.MaxRunPage)}
+			}
+			page := api.RunPage{Cursor: cursor, Limit: limit, State: statemachine.RunState(strings.ToUpper(state))}
+			doc, err := t.cp.ExecutionPage(cmd.Context(), args[0], page)
 			if err != nil {
-				return t.notFound(err, args[0])
+				return t.notFound(requestError(err), args[0])
+			}
+			for all && doc.NextCursor != "" {
+				page.Cursor = doc.NextCursor
+				more, err := t.cp.ExecutionPage(cmd.Context(), args[0], page)
+				if err != nil {
+					return t.notFound(err, args[0])
+				}
+				doc.TaskRuns, doc.NextCursor = append(doc.TaskRuns, more.TaskRuns...), more.NextCursor
 			}
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(doc)
 			}
-			showExecution(cmd.OutOrStdout(), doc)
+			showExecution(cmd.OutOrStdout(), doc, page)
 			return nil
 		}),
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	cmd.Flags().IntVar(&limit, "limit", 100, "task runs per page")
+	cmd.Flags().StringVar(&cursor, "cursor", "", "start at this page (printed at the end of the page before)")
+	cmd.Flags().StringVar(&state, "state", "", "only the task runs in this state (FAILED, RUNNING...)")
+	cmd.Flags().BoolVar(&all, "all", false, "every page")
 	return cmd
 }
 
-func showExecution(w io.Writer, ex engine.ExecutionDoc) {
+func showExecution(w io.Writer, ex engine.ExecutionDoc, page api.RunPage) {
 	fmt.Fprintf(w, "Execution %s\n  flow      %s/%s revision %d\n  state     %s\n  started   %s\n  duration  %s\n",
 		ex.ID, ex.Namespace, ex.FlowID, ex.Revision, ex.State, ex.StartDate.Local().Format(time.RFC3339), docDuration(ex.StartDate, ex.EndDate))
 	if ex.Error != "" {
 		fmt.Fprintf(w, "  error     %s\n", ex.Error)
 	}
 	if len(ex.Inputs) > 0 {
-		fmt.Fprintf(w, "  inputs    %s\n", expr.Stringify(ex.Inputs))
+		fmt.Fprintf(w, "  inputs    %s\n", abbreviate(expr.Stringify(ex.Inputs), 200))
 	}
+	fmt.Fprintf(w, "  task runs %d: %s\n", ex.TaskRunCount, formatCounts(ex.TaskRunCounts))
 	printTaskRuns(w, ex.TaskRuns)
 	fmt.Fprintln(w)
 	for _, r := range ex.TaskRuns {
@@ -119,8 +141,15 @@ func showExecution(w io.Writer, ex engine.ExecutionDoc) {
 			fmt.Fprintf(w, "  %s outputs: %s\n", r.ID, abbreviate(expr.Stringify(r.Outputs), 200))
 		}
 	}
+	if ex.NextCursor != "" {
+		which := ""
+		if page.State != "" {
+			which = " --state " + string(page.State)
+		}
+		fmt.Fprintf(w, "\nMore task runs: relay executions show %s%s --cursor %s (or --all)\n", ex.ID, which, ex.NextCursor)
+	}
 	if len(ex.Outputs) > 0 {
-		fmt.Fprintf(w, "\nOutputs: %s\n", expr.Stringify(ex.Outputs))
+		fmt.Fprintf(w, "\nOutputs: %s\n", abbreviate(expr.Stringify(ex.Outputs), 2000))
 	}
 }
 
@@ -228,7 +257,11 @@ func waitRemote(cmd *cobra.Command, t *target, id string, o following) error {
 	if doc.Error != "" {
 		fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", doc.Error)
 	}
-	printTaskRuns(cmd.OutOrStdout(), doc.TaskRuns)
+	if doc.NextCursor == "" {
+		printTaskRuns(cmd.OutOrStdout(), doc.TaskRuns)
+	} else {
+		fmt.Fprintf(cmd.OutOrStdout(), "\n%d task runs: %s (relay executions show %s)\n", doc.TaskRunCount, formatCounts(doc.TaskRunCounts), id)
+	}
 	if len(doc.Outputs) > 0 {
 		fmt.Fprintf(cmd.OutOrStdout(), "\nOutputs: %s\n", expr.Stringify(doc.Outputs))
 	}
@@ -300,17 +333,13 @@ func control(cmd *cobra.Command, id string, wait bool, done string, remote func(
 	defer t.close()
 	var o following
 	if wait { // what the execution was, so that its change is seen
-		doc, err := t.cp.Execution(cmd.Context(), id)
+		doc, err := t.cp.ExecutionPage(cmd.Context(), id, api.RunPage{Limit: followRuns})
 		if err != nil {
 			return t.notFound(err, id)
 		}
 		o.before = &doc
-		lines, err := t.cp.Logs(cmd.Context(), id, 0)
-		if err != nil {
+		if _, err := printLogPages(cmd.Context(), t, io.Discard, id, &o.after, ""); err != nil {
 			return err
-		}
-		for _, l := range lines {
-			o.after = max(o.after, l.Seq)
 		}
 	}
 	if err := remote(t); err != nil {
@@ -440,21 +469,12 @@ func logsCmd() *cobra.Command {
 // printLogs prints lines after *after and reports whether the execution
 // has ended.
 func printLogs(cmd *cobra.Command, t *target, id, task string, after *int64) (bool, error) {
-	doc, err := t.cp.Execution(cmd.Context(), id)
+	doc, err := t.cp.ExecutionPage(cmd.Context(), id, api.RunPage{Limit: 1})
 	if err != nil {
 		return false, err
 	}
-	lines, err := t.cp.Logs(cmd.Context(), id, *after)
-	if err != nil {
+	if _, err := printLogPages(cmd.Context(), t, cmd.OutOrStdout(), id, after, task); err != nil {
 		return false, fmt.Errorf("reading logs: %w", err)
-	}
-	sort.SliceStable(lines, func(i, j int) bool { return lines[i].Seq < lines[j].Seq })
-	for _, l := range lines {
-		*after = l.Seq
-		if task != "" && l.TaskID != task && !strings.HasPrefix(l.TaskRunID, task) {
-			continue
-		}
-		printLogLine(cmd.OutOrStdout(), l)
 	}
 	return doc.EndDate != nil, nil
 }

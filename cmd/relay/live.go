@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,39 +47,78 @@ type liveRow struct {
 	attempts int
 	start    time.Time
 	end      time.Time
+	ord      int // creation order
 	seq      int // order of the last change, to keep the most recent runs in view
 }
 
-// liveStatus is the data of the status block.
+// keepFinished is how many finished runs the live view keeps to show: the
+// block shows unfinished runs first, then the most recently finished.
+const keepFinished = 64
+
+// liveStatus is the data of the status block. It keeps the unfinished runs
+// and the last finished ones, and counts every run by state, so that an
+// update costs what changed and a redraw what is shown, however many runs
+// the execution has.
 type liveStatus struct {
-	title string
-	state statemachine.ExecState
-	start time.Time
-	rows  []*liveRow // in creation order
-	byID  map[string]*liveRow
-	seq   int
+	title  string
+	state  statemachine.ExecState
+	start  time.Time
+	active map[string]*liveRow // unfinished runs
+	recent []*liveRow          // the last finished runs, oldest first
+	states map[string]statemachine.RunState
+	counts map[statemachine.RunState]int
+	depth  map[string]int // of runs that have children
+	seq    int
 }
 
 func newLiveStatus(title string) *liveStatus {
-	return &liveStatus{title: title, byID: map[string]*liveRow{}}
+	return &liveStatus{title: title, active: map[string]*liveRow{}, states: map[string]statemachine.RunState{},
+		counts: map[statemachine.RunState]int{}, depth: map[string]int{}}
 }
+
+// total is how many task runs the status knows.
+func (s *liveStatus) total() int { return len(s.states) }
 
 // update records the changed runs of one commit; prefix names a subflow's
 // execution.
 func (s *liveStatus) update(prefix string, changed []*statemachine.TaskRun) {
 	for _, r := range changed {
 		id := prefix + r.ID
-		row := s.byID[id]
+		old, known := s.states[id]
+		if known {
+			s.counts[old]--
+		}
+		s.states[id] = r.State
+		s.counts[r.State]++
+		row := s.active[id]
 		if row == nil {
-			row = &liveRow{id: id}
-			if parent := s.byID[prefix+r.ParentID]; r.ParentID != "" && parent != nil {
-				row.depth = parent.depth + 1
+			row = &liveRow{id: id, ord: len(s.states)}
+			if known { // a finished run that changes again
+				for _, f := range s.recent {
+					if f.id == id {
+						row = f
+					}
+				}
 			}
-			s.byID[id] = row
-			s.rows = append(s.rows, row)
+			if r.ParentID != "" {
+				if d, ok := s.depth[prefix+r.ParentID]; ok {
+					row.depth = d + 1
+				}
+			}
 		}
 		s.seq++
 		row.state, row.attempts, row.start, row.end, row.seq = r.State, len(r.Attempts), r.StartDate, r.EndDate, s.seq
+		if !r.State.Terminal() {
+			s.active[id] = row
+			s.depth[id] = row.depth
+			continue
+		}
+		delete(s.active, id)
+		delete(s.depth, id)
+		s.recent = slices.DeleteFunc(s.recent, func(f *liveRow) bool { return f == row })
+		if s.recent = append(s.recent, row); len(s.recent) > keepFinished {
+			s.recent = slices.Delete(s.recent, 0, len(s.recent)-keepFinished)
+		}
 	}
 }
 
@@ -87,11 +128,10 @@ func (s *liveStatus) update(prefix string, changed []*statemachine.TaskRun) {
 func (s *liveStatus) render(now time.Time, width, height int, color bool) []string {
 	lines := []string{fmt.Sprintf("%s  %s  %s", s.title, paint(color, execColor(s.state), string(s.state)), since(s.start, time.Time{}, now))}
 	room := height - 1
-	shown := s.rows
-	if len(s.rows) > room {
+	if s.total() > room {
 		room-- // the line that counts the others
-		shown = pickRows(s.rows, room)
 	}
+	shown := s.pick(max(room, 0))
 	frame := int(now.UnixMilli()/100) % len(spinner)
 	for _, r := range shown {
 		icon := stateIcon(r.state, frame)
@@ -107,8 +147,8 @@ func (s *liveStatus) render(now time.Time, width, height int, color bool) []stri
 		line := fmt.Sprintf("  %s %-30s %s%s%s", paint(color, runColor(r.state), icon), name, paint(color, runColor(r.state), fmt.Sprintf("%-9s", r.state)), attempt, dur)
 		lines = append(lines, line)
 	}
-	if hidden := len(s.rows) - len(shown); hidden > 0 {
-		lines = append(lines, "  … "+countByState(s.rows, shown, hidden))
+	if hidden := s.total() - len(shown); hidden > 0 {
+		lines = append(lines, "  … "+s.countHidden(shown, hidden))
 	}
 	for i, l := range lines {
 		lines[i] = truncate(l, width)
@@ -116,54 +156,41 @@ func (s *liveStatus) render(now time.Time, width, height int, color bool) []stri
 	return lines
 }
 
-// pickRows keeps n rows: unfinished first, then the most recently changed,
-// shown in creation order.
-func pickRows(rows []*liveRow, n int) []*liveRow {
-	if n <= 0 {
-		return nil
+// pick chooses at most n rows: unfinished first, then the most recently
+// changed, shown in creation order.
+func (s *liveStatus) pick(n int) []*liveRow {
+	ranked := make([]*liveRow, 0, len(s.active)+len(s.recent))
+	for _, r := range s.active {
+		ranked = append(ranked, r)
 	}
-	ranked := append([]*liveRow(nil), rows...)
-	sort.SliceStable(ranked, func(i, j int) bool {
-		ti, tj := ranked[i].state.Terminal(), ranked[j].state.Terminal()
-		if ti != tj {
-			return !ti
-		}
-		return ranked[i].seq > ranked[j].seq
-	})
-	keep := map[*liveRow]bool{}
-	for _, r := range ranked[:n] {
-		keep[r] = true
+	sort.Slice(ranked, func(i, j int) bool { return ranked[i].seq > ranked[j].seq })
+	for i := len(s.recent) - 1; i >= 0; i-- {
+		ranked = append(ranked, s.recent[i])
 	}
-	out := make([]*liveRow, 0, n)
-	for _, r := range rows {
-		if keep[r] {
-			out = append(out, r)
-		}
+	if len(ranked) > n {
+		ranked = ranked[:n]
 	}
-	return out
+	sort.Slice(ranked, func(i, j int) bool { return ranked[i].ord < ranked[j].ord })
+	return ranked
 }
 
-func countByState(all, shown []*liveRow, hidden int) string {
-	in := map[*liveRow]bool{}
+func (s *liveStatus) countHidden(shown []*liveRow, hidden int) string {
+	counts := maps.Clone(s.counts)
 	for _, r := range shown {
-		in[r] = true
+		counts[r.state]--
 	}
-	counts := map[statemachine.RunState]int{}
-	for _, r := range all {
-		if !in[r] {
-			counts[r.state]++
+	return fmt.Sprintf("%d more task runs: %s", hidden, formatCounts(counts))
+}
+
+// formatCounts writes counts by state, states in alphabetical order.
+func formatCounts[S ~string](counts map[S]int) string {
+	var parts []string
+	for _, st := range slices.Sorted(maps.Keys(counts)) {
+		if n := counts[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
 		}
 	}
-	states := make([]string, 0, len(counts))
-	for st := range counts {
-		states = append(states, string(st))
-	}
-	sort.Strings(states)
-	parts := make([]string, len(states))
-	for i, st := range states {
-		parts[i] = fmt.Sprintf("%d %s", counts[statemachine.RunState(st)], st)
-	}
-	return fmt.Sprintf("%d more task runs: %s", hidden, strings.Join(parts, ", "))
+	return strings.Join(parts, ", ")
 }
 
 func since(start, end, now time.Time) string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -174,10 +175,22 @@ type printer struct {
 	live     *liveView // nil in plain mode
 	stopped  chan struct{}
 	done     chan struct{}
+	// plain mode: runs seen, and when counts were last printed once
+	// there are more than plainRuns.
+	runs      *liveStatus
+	countedAt time.Time
 }
 
+// plainRuns is the most task runs plain progress shows change by change;
+// past it, it prints their counts by state every plainEvery, and still
+// every failure.
+const (
+	plainRuns  = 200
+	plainEvery = 5 * time.Second
+)
+
 func newPrinter(w io.Writer, live bool) *printer {
-	p := &printer{w: w, finished: make(chan *statemachine.Execution, 1)}
+	p := &printer{w: w, finished: make(chan *statemachine.Execution, 1), runs: newLiveStatus("")}
 	if live {
 		p.live = newLiveView(w, "")
 	}
@@ -241,7 +254,7 @@ func (p *printer) commit(ex *statemachine.Execution, changed []*statemachine.Tas
 		}
 	}
 	if p.live == nil {
-		printChanges(p.w, prefix, changed)
+		p.plain(prefix, changed)
 	}
 	if ex.ID != p.root {
 		return
@@ -252,6 +265,32 @@ func (p *printer) commit(ex *statemachine.Execution, changed []*statemachine.Tas
 		case p.finished <- ex:
 		default:
 		}
+	}
+}
+
+// plain prints the state changes of a commit, one line each, until the
+// execution has more than plainRuns task runs; then only failures one by
+// one, and the counts of all runs every plainEvery.
+func (p *printer) plain(prefix string, changed []*statemachine.TaskRun) {
+	few := p.runs.total() <= plainRuns
+	p.runs.update(prefix, changed)
+	if few && p.runs.total() <= plainRuns {
+		printChanges(p.w, prefix, changed)
+		return
+	}
+	if few {
+		fmt.Fprintf(p.w, "%s  more than %d task runs: failures shown one by one, counts every %s\n", time.Now().Format("15:04:05.000"), plainRuns, plainEvery)
+	}
+	var failed []*statemachine.TaskRun
+	for _, r := range changed {
+		if r.State == statemachine.RunFailed || r.State == statemachine.RunRetrying {
+			failed = append(failed, r)
+		}
+	}
+	printChanges(p.w, prefix, failed)
+	if now := time.Now(); now.Sub(p.countedAt) >= plainEvery {
+		p.countedAt = now
+		fmt.Fprintf(p.w, "%s  %d task runs: %s\n", now.Format("15:04:05.000"), p.runs.total(), formatCounts(p.runs.counts))
 	}
 }
 
@@ -333,6 +372,14 @@ func waitsForPerson(ex *statemachine.Execution, f *flow.Flow) bool {
 	return false
 }
 
+// summaryRuns is the most task runs the closing summary lists; past it,
+// it counts them by state and lists the failed and the slowest.
+const (
+	summaryRuns    = 50
+	summaryFailed  = 10
+	summarySlowest = 5
+)
+
 func (p *printer) summary(ex *statemachine.Execution) {
 	p.end()
 	p.mu.Lock()
@@ -345,7 +392,11 @@ func (p *printer) summary(ex *statemachine.Execution) {
 	if ex.Error != "" && ex.State == statemachine.ExecFailed {
 		fmt.Fprintf(p.w, "  %s\n", ex.Error)
 	}
-	printTaskRuns(p.w, engine.Document(ex).TaskRuns)
+	if len(ex.TaskRuns) <= summaryRuns {
+		printTaskRuns(p.w, engine.Document(ex).TaskRuns)
+	} else {
+		summarizeRuns(p.w, ex)
+	}
 	if len(ex.Outputs) > 0 {
 		fmt.Fprintln(p.w, "\nOutputs:")
 		keys := make([]string, 0, len(ex.Outputs))
@@ -354,9 +405,61 @@ func (p *printer) summary(ex *statemachine.Execution) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(p.w, "  %s: %s\n", k, expr.Stringify(ex.Outputs[k]))
+			fmt.Fprintf(p.w, "  %s: %s\n", k, abbreviate(expr.Stringify(ex.Outputs[k]), 500))
 		}
 	}
+}
+
+// summarizeRuns writes what matters of many task runs: their counts by
+// state, the first failed ones and the slowest, in one pass.
+func summarizeRuns(w io.Writer, ex *statemachine.Execution) {
+	var failed, slowest []*statemachine.TaskRun
+	took := func(r *statemachine.TaskRun) time.Duration {
+		if r.StartDate.IsZero() || r.EndDate.IsZero() {
+			return 0
+		}
+		return r.EndDate.Sub(r.StartDate)
+	}
+	counts := map[statemachine.RunState]int{}
+	nFailed := 0
+	for _, r := range ex.TaskRuns {
+		counts[r.State]++
+		if r.State == statemachine.RunFailed {
+			if nFailed++; len(failed) < summaryFailed {
+				failed = append(failed, r)
+			}
+		}
+		if d := took(r); d > 0 && len(r.Attempts) > 0 { // a flowable task lasts as long as its children: not a slow one
+			i := sort.Search(len(slowest), func(i int) bool { return took(slowest[i]) < d })
+			if i < summarySlowest {
+				slowest = slices.Insert(slowest, i, r)
+				if len(slowest) > summarySlowest {
+					slowest = slowest[:summarySlowest]
+				}
+			}
+		}
+	}
+	fmt.Fprintf(w, "\n%d task runs: %s\n", len(ex.TaskRuns), formatCounts(counts))
+	docs := func(runs []*statemachine.TaskRun) []engine.TaskRunDoc {
+		c := *ex
+		c.TaskRuns = runs
+		return engine.Document(&c).TaskRuns
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(w, "\nFailed (%d of %d):\n", len(failed), nFailed)
+		for _, r := range failed {
+			msg := ""
+			if r.Error != nil {
+				msg = r.Error.Message
+			}
+			fmt.Fprintf(w, "  %-28s %s\n", r.ID, abbreviate(msg, 200))
+		}
+	}
+	if len(slowest) > 0 {
+		fmt.Fprint(w, "\nSlowest:")
+		printTaskRuns(w, docs(slowest))
+	}
+	fmt.Fprintf(w, "\nAll of them: relay executions show %s --all\n", ex.ID)
 }
 
 // printTaskRuns writes the table of task runs, children indented under
@@ -366,8 +469,10 @@ func printTaskRuns(w io.Writer, runs []engine.TaskRunDoc) {
 	fmt.Fprintln(tw, "\nTASK RUN\tSTATE\tATTEMPTS\tDURATION\t")
 	depth := map[string]int{}
 	for _, r := range runs {
-		if r.ParentID != "" {
-			depth[r.ID] = depth[r.ParentID] + 1
+		if d, ok := depth[r.ParentID]; ok && r.ParentID != "" {
+			depth[r.ID] = d + 1
+		} else {
+			depth[r.ID] = 0
 		}
 		dur := ""
 		if r.StartDate != nil && r.EndDate != nil {

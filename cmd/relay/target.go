@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -28,8 +31,9 @@ type controlPlane interface {
 	DeployFlow(ctx context.Context, file string, source []byte) (engine.FlowRecord, error)
 	Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (api.Started, error)
 	Execution(ctx context.Context, id string) (engine.ExecutionDoc, error)
+	ExecutionPage(ctx context.Context, id string, p api.RunPage) (engine.ExecutionDoc, error)
 	Executions(ctx context.Context, f engine.ExecutionFilter) ([]engine.ExecutionDoc, error)
-	Logs(ctx context.Context, id string, after int64) ([]engine.LogEntry, error)
+	Logs(ctx context.Context, id string, after int64, limit int) ([]engine.LogEntry, error)
 	Resume(ctx context.Context, id string, inputs map[string]any) error
 	Kill(ctx context.Context, id string) error
 	Triggers(ctx context.Context) ([]firing.Info, error)
@@ -127,10 +131,17 @@ type following struct {
 	after  int64 // log lines already shown
 }
 
+// followRuns is the most task runs follow shows one by one; past it, it
+// shows their counts by state.
+const followRuns = 200
+
 // signature sums up an execution's progress.
 func signature(d *engine.ExecutionDoc) string {
 	var b strings.Builder
 	b.WriteString(d.State)
+	for _, st := range slices.Sorted(maps.Keys(d.TaskRunCounts)) {
+		fmt.Fprintf(&b, " %s=%d", st, d.TaskRunCounts[st])
+	}
 	for _, r := range d.TaskRuns {
 		fmt.Fprintf(&b, " %s=%s/%d", r.ID, r.State, len(r.Attempts))
 	}
@@ -139,7 +150,9 @@ func signature(d *engine.ExecutionDoc) string {
 
 // follow prints an execution's log lines and task-run changes until it
 // ends or pauses, polling the target, and returns its last document. An
-// execution just requested may not exist yet: it is waited for.
+// execution just requested may not exist yet: it is waited for. Each poll
+// reads a page of followRuns task runs: the runs of a bigger execution are
+// shown as counts by state, at most once a second.
 func follow(ctx context.Context, t *target, w io.Writer, id string, o following) (engine.ExecutionDoc, error) {
 	after := o.after
 	seen := map[string]string{} // task run -> state printed
@@ -150,15 +163,13 @@ func follow(ctx context.Context, t *target, w io.Writer, id string, o following)
 	}
 	appeared := time.Now().Add(o.pending)
 	printNewLines := func() error {
-		lines, err := t.cp.Logs(ctx, id, after)
-		for _, l := range lines {
-			after = max(after, l.Seq)
-			printLogLine(w, l)
-		}
+		_, err := printLogPages(ctx, t, w, id, &after, "")
 		return err
 	}
+	var counted string
+	var countedAt time.Time
 	for {
-		doc, err := t.cp.Execution(ctx, id)
+		doc, err := t.cp.ExecutionPage(ctx, id, api.RunPage{Limit: followRuns})
 		switch {
 		case errors.Is(err, engine.ErrNotFound) && time.Now().Before(appeared):
 		case err != nil:
@@ -168,19 +179,25 @@ func follow(ctx context.Context, t *target, w io.Writer, id string, o following)
 			if err := printNewLines(); err != nil {
 				return doc, t.notFound(err, id)
 			}
-			for _, r := range doc.TaskRuns {
-				if seen[r.ID] == r.State {
-					continue
+			ended := doc.EndDate != nil
+			if doc.NextCursor == "" {
+				for _, r := range doc.TaskRuns {
+					if seen[r.ID] == r.State {
+						continue
+					}
+					seen[r.ID] = r.State
+					detail := ""
+					if r.Error != nil && r.EndDate != nil {
+						detail = ": " + r.Error.Message
+					}
+					fmt.Fprintf(w, "%s  %-28s %s%s\n", time.Now().Format("15:04:05.000"), r.ID, r.State, detail)
 				}
-				seen[r.ID] = r.State
-				detail := ""
-				if r.Error != nil && r.EndDate != nil {
-					detail = ": " + r.Error.Message
-				}
-				fmt.Fprintf(w, "%s  %-28s %s%s\n", time.Now().Format("15:04:05.000"), r.ID, r.State, detail)
+			} else if c := formatCounts(doc.TaskRunCounts); c != counted && (ended || time.Since(countedAt) >= time.Second) {
+				counted, countedAt = c, time.Now()
+				fmt.Fprintf(w, "%s  %d task runs: %s\n", time.Now().Format("15:04:05.000"), doc.TaskRunCount, c)
 			}
 			changed := o.before == nil || signature(&doc) != signature(o.before)
-			if doc.EndDate != nil || doc.State == "PAUSED" && changed {
+			if ended || doc.State == "PAUSED" && changed {
 				_ = printNewLines() // lines written just before the end
 				return doc, nil
 			}
@@ -189,6 +206,31 @@ func follow(ctx context.Context, t *target, w io.Writer, id string, o following)
 		case <-ctx.Done():
 			return doc, ctx.Err()
 		case <-time.After(o.every):
+		}
+	}
+}
+
+// printLogPages prints an execution's log lines after *after, a page at a
+// time, moving *after on; task, when set, keeps the lines of that task.
+// It returns how many lines it read.
+func printLogPages(ctx context.Context, t *target, w io.Writer, id string, after *int64, task string) (int, error) {
+	read := 0
+	for {
+		lines, err := t.cp.Logs(ctx, id, *after, api.DefaultLogPage)
+		if err != nil {
+			return read, err
+		}
+		sort.SliceStable(lines, func(i, j int) bool { return lines[i].Seq < lines[j].Seq })
+		for _, l := range lines {
+			*after = max(*after, l.Seq)
+			if task != "" && l.TaskID != task && !strings.HasPrefix(l.TaskRunID, task) {
+				continue
+			}
+			printLogLine(w, l)
+		}
+		read += len(lines)
+		if len(lines) < api.DefaultLogPage {
+			return read, nil
 		}
 	}
 }

@@ -47,7 +47,7 @@ type busTest struct {
 // where the suite only looks at its own events), so buses sharing a
 // broker do not see each other's events.
 func TestBus(t *testing.T, newBus func(t *testing.T) engine.Bus, f BusFeatures) {
-	for _, tc := range busTests {
+	for _, tc := range append(busTests, batchTests...) {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.needs != nil && !tc.needs(f) {
 				t.Skip("the bus does not have this feature")

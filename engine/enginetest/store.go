@@ -578,7 +578,7 @@ var readTests = []storeTest{
 			"AppendLogs": func() error {
 				return s.AppendLogs(ctx, []engine.LogEntry{{ExecutionID: "e1", Time: t0, Level: "INFO", Message: "x"}})
 			},
-			"Logs":        func() error { _, err := s.Logs(ctx, "e1", 0); return err },
+			"Logs":        func() error { _, err := s.Logs(ctx, "e1", 0, 0); return err },
 			"Outbox":      func() error { _, err := s.Outbox(ctx, 10); return err },
 			"AckOutbox":   func() error { return s.AckOutbox(ctx, "o1") },
 			"DueTimers":   func() error { _, err := s.DueTimers(ctx, t0, 10); return err },
@@ -592,7 +592,7 @@ var readTests = []storeTest{
 		if rec, err := s.Flow(t.Context(), "demo", "hello", 0); err != nil || rec.Revision != 1 {
 			t.Errorf("SaveFlow with a cancelled ctx stored a revision: %+v, %v", rec, err)
 		}
-		if logs, err := s.Logs(t.Context(), "e1", 0); err != nil || len(logs) != 0 {
+		if logs, err := s.Logs(t.Context(), "e1", 0, 0); err != nil || len(logs) != 0 {
 			t.Errorf("AppendLogs with a cancelled ctx stored lines: %v, %v", logs, err)
 		}
 	}},
@@ -607,7 +607,7 @@ func logLine(execID, msg string) engine.LogEntry {
 
 func mustLogs(t *testing.T, s engine.Store, execID string, after int64) []engine.LogEntry {
 	t.Helper()
-	logs, err := s.Logs(t.Context(), execID, after)
+	logs, err := s.Logs(t.Context(), execID, after, 0)
 	if err != nil {
 		t.Fatalf("Logs(%s, %d): %v", execID, after, err)
 	}
@@ -667,6 +667,31 @@ var logTests = []storeTest{
 		}
 		equalIDs(t, "after the second", messages(mustLogs(t, s, "a", all[1].Seq)), []string{"2", "3", "4"})
 		equalIDs(t, "after the last", messages(mustLogs(t, s, "a", all[4].Seq)), []string{})
+	}},
+	{"Logs/limitReturnsTheFirstLines", func(t *testing.T, s engine.Store) {
+		var lines []engine.LogEntry
+		for i := range 7 {
+			lines = append(lines, logLine("a", fmt.Sprint(i)))
+		}
+		if err := s.AppendLogs(t.Context(), lines); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for after := int64(0); ; {
+			page, err := s.Logs(t.Context(), "a", after, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) > 3 {
+				t.Fatalf("%d lines with limit 3", len(page))
+			}
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, messages(page)...)
+			after = page[len(page)-1].Seq
+		}
+		equalIDs(t, "lines read 3 at a time", got, []string{"0", "1", "2", "3", "4", "5", "6"})
 	}},
 	{"Logs/unknownExecutionHasNone", func(t *testing.T, s engine.Store) {
 		equalIDs(t, "Logs(missing)", messages(mustLogs(t, s, "missing", 0)), []string{})

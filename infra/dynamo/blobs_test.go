@@ -145,7 +145,7 @@ func TestStore_largeValuesGoToBlobs(t *testing.T) {
 		if err != nil || len(out) != 1 || string(out[0].Payload) != string(entry.Payload) {
 			t.Errorf("Outbox did not read the payload back (%v)", err)
 		}
-		logs, err := s.Logs(ctx, ex.ID, 0)
+		logs, err := s.Logs(ctx, ex.ID, 0, 0)
 		if err != nil || len(logs) != 1 || logs[0].Message != big["log"] {
 			t.Errorf("Logs did not read the message back (%v)", err)
 		}

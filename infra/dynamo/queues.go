@@ -96,7 +96,7 @@ func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error
 }
 
 // Logs returns an execution's lines with Seq > after, in order.
-func (s *Store) Logs(ctx context.Context, executionID string, after int64) ([]engine.LogEntry, error) {
+func (s *Store) Logs(ctx context.Context, executionID string, after int64, limit int) ([]engine.LogEntry, error) {
 	var out []engine.LogEntry
 	err := s.query(ctx, &dynamodb.QueryInput{
 		KeyConditionExpression: aws.String("PK = :pk AND SK BETWEEN :from AND :to"),
@@ -104,7 +104,8 @@ func (s *Store) Logs(ctx context.Context, executionID string, after int64) ([]en
 			":pk": avS(pkLogs + executionID), ":from": avS(logSK(after + 1)), ":to": avS(skLog + "~"),
 		},
 		ConsistentRead: aws.Bool(true),
-	}, 0, func(item map[string]types.AttributeValue) error {
+		Limit:          limit32(limit),
+	}, limit, func(item map[string]types.AttributeValue) error {
 		var e engine.LogEntry
 		if err := s.getBody(ctx, item, &e); err != nil {
 			return err

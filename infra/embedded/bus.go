@@ -99,11 +99,13 @@ type group struct {
 	keys        map[string]*keyQueue // keys with pending events
 }
 
-// subscription is one Subscribe call.
+// subscription is one Subscribe or SubscribeBatch call.
 type subscription struct {
 	ctx    context.Context // ends when the caller's ctx does or on Close
 	cancel context.CancelFunc
 	h      engine.Handler
+	batch  engine.BatchHandler // instead of h, with up to max events
+	max    int
 	// wg counts the queue goroutines delivering to this subscription;
 	// Subscribe waits for them so that its handler is never called after
 	// it returns.
@@ -193,12 +195,28 @@ func (b *Bus) Subscribe(ctx context.Context, topic, groupName string, h engine.H
 	if h == nil {
 		return fmt.Errorf("subscribe to %s: nil handler", topic)
 	}
+	return b.subscribe(ctx, topic, groupName, &subscription{h: h})
+}
+
+// SubscribeBatch is Subscribe with the events of a key that are waiting
+// delivered together, at most max at a time, in order
+// (engine.BatchSubscriber). A batch whose handler fails is delivered
+// again; after engine.MaxAttempts failures its events are delivered one
+// at a time, so that only a poison event goes to the dead-letter topic.
+func (b *Bus) SubscribeBatch(ctx context.Context, topic, groupName string, most int, h engine.BatchHandler) error {
+	if h == nil {
+		return fmt.Errorf("subscribe to %s: nil handler", topic)
+	}
+	return b.subscribe(ctx, topic, groupName, &subscription{batch: h, max: max(most, 1)})
+}
+
+func (b *Bus) subscribe(ctx context.Context, topic, groupName string, s *subscription) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("subscribe to %s: %w", topic, err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s := &subscription{ctx: sctx, cancel: cancel, h: h}
+	s.ctx, s.cancel = sctx, cancel
 
 	b.mu.Lock()
 	if b.closed {
@@ -263,11 +281,14 @@ func (b *Bus) release(g *group) {
 }
 
 // drain delivers q's events to s in order, retrying failures, until q is
-// empty or s ends (then the rest of q moves to another subscriber).
+// empty or s ends (then the rest of q moves to another subscriber). A
+// batch subscriber gets the events waiting, up to its max, at once; after
+// MaxAttempts failures of a batch, its events go one at a time.
 func (b *Bus) drain(g *group, q *keyQueue, s *subscription) {
 	defer b.wg.Done()
 	defer s.wg.Done()
 	failures := 0
+	one := 0 // events still to deliver one at a time, after a failed batch
 	for {
 		b.mu.Lock()
 		if !s.live() {
@@ -281,10 +302,14 @@ func (b *Bus) drain(g *group, q *keyQueue, s *subscription) {
 			b.mu.Unlock()
 			return
 		}
-		ev := q.events[0]
+		n := 1
+		if s.batch != nil && one == 0 {
+			n = min(len(q.events), s.max)
+		}
+		evs := slices.Clone(q.events[:n])
 		b.mu.Unlock()
 
-		err := deliver(s, ev)
+		err := deliver(s, evs)
 		if err != nil {
 			if !s.live() {
 				// Interrupted, not failed: the next subscriber
@@ -296,12 +321,19 @@ func (b *Bus) drain(g *group, q *keyQueue, s *subscription) {
 				b.wait(s.ctx, failures)
 				continue
 			}
-			b.deadLetter(g, q.key, ev, err)
+			if n > 1 {
+				failures, one = 0, n // find the event that fails
+				continue
+			}
+			b.deadLetter(g, q.key, evs[0], err)
 		}
 		failures = 0
+		if one > 0 {
+			one--
+		}
 		b.mu.Lock()
-		q.events[0] = cloudevents.Event{} // let the GC have it
-		q.events = q.events[1:]
+		clear(q.events[:n]) // let the GC have them
+		q.events = q.events[n:]
 		b.mu.Unlock()
 	}
 }
@@ -324,16 +356,24 @@ func (b *Bus) handOver(g *group, q *keyQueue) {
 		"topic", g.topic, "group", g.name, "key", q.key, "events", len(q.events))
 }
 
-// deliver calls the handler with a copy of ev, turning a panic into an
-// error so that one bad event is retried and dead-lettered like any other
-// failure instead of killing the process.
-func deliver(s *subscription, ev cloudevents.Event) (err error) {
+// deliver calls the handler with copies of evs (one event, unless the
+// subscriber takes batches), turning a panic into an error so that one bad
+// event is retried and dead-lettered like any other failure instead of
+// killing the process.
+func deliver(s *subscription, evs []cloudevents.Event) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("handler panicked: %v", r)
 		}
 	}()
-	return s.h(s.ctx, ev.Clone())
+	if s.batch == nil {
+		return s.h(s.ctx, evs[0].Clone())
+	}
+	copies := make([]cloudevents.Event, len(evs))
+	for i, ev := range evs {
+		copies[i] = ev.Clone()
+	}
+	return s.batch(s.ctx, copies)
 }
 
 // wait sleeps the backoff after the n-th failure, or until ctx ends.

@@ -105,7 +105,11 @@ func openStore(path string, timeout time.Duration) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: create data directory: %w", err)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
+	// The free-page list is not written at every commit (it grows with the
+	// file, and with it the cost of every commit); bbolt rebuilds it when
+	// the file is opened. The hashmap list finds free pages in constant
+	// time.
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: the data directory is in use by another relay process: %w", path, err)
 	}
@@ -860,9 +864,9 @@ func (s *Store) AppendLogs(ctx context.Context, entries []engine.LogEntry) error
 	return nil
 }
 
-// Logs returns an execution's lines with Seq > after; none (and no error)
-// for an execution without lines.
-func (s *Store) Logs(ctx context.Context, executionID string, after int64) ([]engine.LogEntry, error) {
+// Logs returns an execution's lines with Seq > after, at most limit (0:
+// all); none (and no error) for an execution without lines.
+func (s *Store) Logs(ctx context.Context, executionID string, after int64, limit int) ([]engine.LogEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read logs of %s: %w", executionID, err)
 	}
@@ -874,7 +878,7 @@ func (s *Store) Logs(ctx context.Context, executionID string, after int64) ([]en
 		}
 		c := b.Cursor()
 		n := 0
-		for k, v := c.Seek(u64(uint64(max(after, 0)) + 1)); k != nil; k, v = c.Next() {
+		for k, v := c.Seek(u64(uint64(max(after, 0)) + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
 			if n++; n%256 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
