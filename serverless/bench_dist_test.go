@@ -917,3 +917,75 @@ func plainHeaders(hs []kafkago.Header) []kafka.Header {
 	}
 	return out
 }
+
+// BenchmarkDist_forEach runs one execution of a ForEach of n `debug.return`
+// items, ten at a time, on the distributed path with one worker process:
+// the time and write units per task run must not grow with n, and no
+// item of the table may approach DynamoDB's 400 KB limit.
+func BenchmarkDist_forEach(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("items=%d", n), func(b *testing.B) { benchForEach(b, n) })
+	}
+}
+
+func benchForEach(b *testing.B, n int) {
+	r := startRig(b, 1, true)
+	ctx := context.Background()
+	src := fmt.Sprintf("id: wide\nnamespace: bench\ntasks:\n  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n    values: \"{{ range(1, %d) }}\"\n    concurrencyLimit: 10\n    tasks:\n      - id: ret\n        type: io.kestra.plugin.core.debug.Return\n        format: \"{{ taskrun.value }}\"\n", n)
+	_, wide, err := r.rt.Engine.Deploy(ctx, "wide.yaml", []byte(src))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var elapsed time.Duration
+	var used units
+	taskRuns := 0
+	b.ResetTimer()
+	for range b.N {
+		before := r.units()
+		start := time.Now()
+		id, err := r.submit(ctx, wide)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ex, err := r.wait(ctx, id, 30*time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		elapsed += time.Since(start)
+		b.StopTimer()
+		if err := r.settle(ctx); err != nil {
+			b.Fatal(err)
+		}
+		used = used.add(r.units().sub(before))
+		taskRuns += len(ex.TaskRuns)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	largest, err := r.largestItem(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := float64(taskRuns)
+	b.ReportMetric(float64(elapsed.Microseconds())/tr, "µs/taskrun")
+	b.ReportMetric(tr/elapsed.Seconds(), "taskruns/s")
+	b.ReportMetric((used.execWrite+used.pollWrite+used.workerWrite)/tr, "wcu/taskrun")
+	b.ReportMetric((used.execRead+used.workerRead)/tr, "rcu/taskrun")
+	b.ReportMetric(float64(largest)/1024, "largest-item-KB")
+}
+
+// largestItem scans the rig's table for its largest item, in bytes as
+// DynamoDB counts them.
+func (r *rig) largestItem(ctx context.Context) (int, error) {
+	largest := 0
+	p := dynamodb.NewScanPaginator(r.db, &dynamodb.ScanInput{TableName: aws.String(r.cfg.Table)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("scanning %s: %w", r.cfg.Table, err)
+		}
+		for _, item := range page.Items {
+			largest = max(largest, dynamo.ItemSize(item))
+		}
+	}
+	return largest, nil
+}

@@ -88,8 +88,13 @@ func execShowCmd() *cobra.Command {
 			if err != nil {
 				return t.notFound(requestError(err), args[0])
 			}
-			for all && doc.NextCursor != "" {
+			// A page with a state filter may come back short: read on
+			// until it is full (or, with --all, to the end).
+			for doc.NextCursor != "" && (all || len(doc.TaskRuns) < limit) {
 				page.Cursor = doc.NextCursor
+				if !all {
+					page.Limit = limit - len(doc.TaskRuns)
+				}
 				more, err := t.cp.ExecutionPage(cmd.Context(), args[0], page)
 				if err != nil {
 					return t.notFound(err, args[0])
@@ -123,7 +128,11 @@ func showExecution(w io.Writer, ex engine.ExecutionDoc, page api.RunPage) {
 		fmt.Fprintf(w, "  inputs    %s\n", abbreviate(expr.Stringify(ex.Inputs), 200))
 	}
 	fmt.Fprintf(w, "  task runs %d: %s\n", ex.TaskRunCount, formatCounts(ex.TaskRunCounts))
-	printTaskRuns(w, ex.TaskRuns)
+	if len(ex.TaskRuns) == 0 && page.State != "" {
+		fmt.Fprintf(w, "\nNo task run is %s.\n", page.State)
+	} else {
+		printTaskRuns(w, ex.TaskRuns)
+	}
 	fmt.Fprintln(w)
 	for _, r := range ex.TaskRuns {
 		for i, a := range r.Attempts {
