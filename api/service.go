@@ -190,7 +190,9 @@ func (s *Service) Execution(ctx context.Context, id string) (engine.ExecutionDoc
 
 // ExecutionPage returns an execution with a page of its task runs: what it
 // reads grows with the page, not with the execution. The head and the page
-// are two reads, so the counts may be a step ahead of the runs.
+// are separate reads: the head is read again after the page, and the page
+// again when the execution moved on meanwhile (a few times at most), so
+// that the runs listed are those of the state returned.
 func (s *Service) ExecutionPage(ctx context.Context, id string, p RunPage) (engine.ExecutionDoc, error) {
 	limit := p.Limit
 	switch {
@@ -211,12 +213,32 @@ func (s *Service) ExecutionPage(ctx context.Context, id string, p RunPage) (engi
 	if err != nil {
 		return engine.ExecutionDoc{}, fmt.Errorf("reading execution %s: %w", id, err)
 	}
+	for try := 0; ; try++ {
+		runs, next, err := s.runPage(ctx, id, from, limit, p.State)
+		if err != nil {
+			return engine.ExecutionDoc{}, err
+		}
+		again, err := s.store.ExecutionHead(ctx, id)
+		if err != nil {
+			return engine.ExecutionDoc{}, fmt.Errorf("reading execution %s: %w", id, err)
+		}
+		if again.Version == head.Version || try == 3 {
+			return engine.DocumentPage(again, runs, next), nil
+		}
+		head = again
+	}
+}
+
+// runPage reads up to limit task runs from position from on, in state
+// (any when empty), reading at most runScan pages' worth, and returns the
+// cursor of what follows ("" at the end).
+func (s *Service) runPage(ctx context.Context, id string, from, limit int, state statemachine.RunState) ([]*statemachine.TaskRun, string, error) {
 	var runs []*statemachine.TaskRun
 	pos, end := from, false
 	for scanned := 0; len(runs) < limit && scanned < runScan*limit; {
 		page, err := s.store.TaskRuns(ctx, id, pos, limit)
 		if err != nil {
-			return engine.ExecutionDoc{}, fmt.Errorf("reading the task runs of %s: %w", id, err)
+			return nil, "", fmt.Errorf("reading the task runs of %s: %w", id, err)
 		}
 		if len(page) == 0 {
 			end = true
@@ -227,7 +249,7 @@ func (s *Service) ExecutionPage(ctx context.Context, id string, p RunPage) (engi
 				break
 			}
 			pos++
-			if p.State == "" || r.State == p.State {
+			if state == "" || r.State == state {
 				runs = append(runs, r)
 			}
 		}
@@ -237,15 +259,17 @@ func (s *Service) ExecutionPage(ctx context.Context, id string, p RunPage) (engi
 			break
 		}
 	}
-	next := ""
-	if !end {
-		if more, err := s.store.TaskRuns(ctx, id, pos, 1); err != nil {
-			return engine.ExecutionDoc{}, fmt.Errorf("reading the task runs of %s: %w", id, err)
-		} else if len(more) > 0 {
-			next = strconv.Itoa(pos)
-		}
+	if end {
+		return runs, "", nil
 	}
-	return engine.DocumentPage(head, runs, next), nil
+	more, err := s.store.TaskRuns(ctx, id, pos, 1)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the task runs of %s: %w", id, err)
+	}
+	if len(more) == 0 {
+		return runs, "", nil
+	}
+	return runs, strconv.Itoa(pos), nil
 }
 
 // Executions lists executions, newest first, without their task runs.

@@ -171,6 +171,21 @@ func Catalog() []EventSpec {
 			},
 		},
 		{
+			Type:      machineType(statemachine.EvContinue),
+			Summary:   "Go on starting the task runs an event left for later.",
+			Subject:   "the execution id",
+			IDs:       []string{"<execution>/continue/<version>"},
+			Dedup:     "The event id, as for every state machine input; work already started is not started again.",
+			Producers: "executor",
+			Consumers: "executor",
+			Meaning:   "One event starts at most 24 task runs (and a ForEach without a concurrency limit runs at most 256 iterations at once), so that what an event does and what its commit writes stay bounded: a Parallel of 100 branches, or a ForEach over thousands of values without a limit, starts the rest in these events, which the executor publishes to itself, one at a time.",
+			Data:      eventType,
+			Fields:    machineFields(statemachine.EvContinue),
+			Example: func() ExampleRecord {
+				return machineRecord(statemachine.Event{ID: exampleExec + "/continue/7", Type: statemachine.EvContinue, ExecutionID: exampleExec}, exampleTime)
+			},
+		},
+		{
 			Type:      TypeTaskRunScheduled,
 			Summary:   "Run one attempt of a task on a worker.",
 			Topic:     TopicTaskRuns,

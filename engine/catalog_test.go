@@ -309,6 +309,8 @@ func idPattern(t *testing.T, form string, data map[string]any) *regexp.Regexp {
 			b.WriteString(strconv.Itoa(int(n)))
 		case "random":
 			b.WriteString("[0-9a-z]+")
+		case "version":
+			b.WriteString("[0-9]+")
 		default:
 			t.Fatalf("id form %q: unknown placeholder <%s>", form, name)
 		}
@@ -329,6 +331,7 @@ var eventTypes = []statemachine.EventType{
 	statemachine.EvKill,
 	statemachine.EvSubflowFinished,
 	statemachine.EvDequeued,
+	statemachine.EvContinue,
 }
 
 // declaredEventTypes reads the values of the EventType constants declared

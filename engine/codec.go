@@ -66,6 +66,7 @@ const (
 	KindSubflow  = "subflow"
 	KindFinished = "finished"
 	KindLog      = "log"
+	KindContinue = "continue"
 )
 
 // encodeCommand turns a command into an outbox entry.
@@ -84,6 +85,8 @@ func encodeCommand(c statemachine.Command, id, execID string, at time.Time) (Out
 		kind = KindFinished
 	case statemachine.Log:
 		kind = KindLog
+	case statemachine.Continue:
+		kind = KindContinue
 	default:
 		return OutboxEntry{}, fmt.Errorf("unknown command %T", c)
 	}
@@ -102,6 +105,7 @@ var decoders = map[string]func([]byte) (statemachine.Command, error){
 	KindSubflow:  decodeAs[statemachine.StartSubflow],
 	KindFinished: decodeAs[statemachine.ExecutionFinished],
 	KindLog:      decodeAs[statemachine.Log],
+	KindContinue: decodeAs[statemachine.Continue],
 }
 
 func decodeAs[T statemachine.Command](b []byte) (statemachine.Command, error) {

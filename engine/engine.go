@@ -816,6 +816,8 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 		return nil
 	case statemachine.Log:
 		return e.appendLogs(ctx, []LogEntry{{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Time: now, Level: c.Level, Message: c.Message}})
+	case statemachine.Continue:
+		return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{ID: c.EventID, Type: statemachine.EvContinue, ExecutionID: c.ExecutionID})
 	}
 	return fmt.Errorf("unknown command %T", cmd)
 }

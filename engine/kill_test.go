@@ -49,8 +49,8 @@ tasks:
 	}
 	ex := h.waitFor(t, id, 10*time.Second, ended)
 	took := time.Since(killed)
-	if ex.State != statemachine.ExecKilled || ex.RunCounts[statemachine.RunKilled] != 301 {
-		t.Fatalf("execution %s with %v, want KILLED with all 301 runs KILLED", ex.State, ex.RunCounts)
+	if ex.State != statemachine.ExecKilled || len(ex.RunCounts) != 1 || ex.RunCounts[statemachine.RunKilled] < 20 {
+		t.Fatalf("execution %s with %v, want KILLED with every run KILLED", ex.State, ex.RunCounts)
 	}
 	if took > 5*time.Second {
 		t.Errorf("the kill took %s, want a few seconds at most (the attempts sleep 30s)", took)

@@ -27,6 +27,9 @@ func drive(tb testing.TB, f *flow.Flow, id string) (*sm.Execution, int) {
 		n++
 		ex = res.Execution
 		for _, c := range res.Commands {
+			if c, ok := c.(sm.Continue); ok {
+				queue = append(queue, sm.Event{ID: c.EventID, Type: sm.EvContinue, ExecutionID: id})
+			}
 			if c, ok := c.(sm.ScheduleTaskRun); ok {
 				base := fmt.Sprintf("%s/%d", c.TaskRunID, c.Attempt)
 				queue = append(queue,

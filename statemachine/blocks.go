@@ -132,6 +132,9 @@ func (m *machine) advance(fr *Frame) {
 			if fr.Started[t.ID] || !m.depsDone(deps[t.ID], fr.Ctx) {
 				continue
 			}
+			if !m.count(fr) {
+				return
+			}
 			fr.Started[t.ID] = true
 			fr.Next++
 			m.startTask(t, fr)
@@ -143,6 +146,9 @@ func (m *machine) advance(fr *Frame) {
 		}
 	} else {
 		for fr.Next < len(tasks) && room() {
+			if !m.count(fr) {
+				return
+			}
 			t := tasks[fr.Next]
 			fr.Next++
 			m.startTask(t, fr)
@@ -442,7 +448,15 @@ func itemsOf(v any) ([]any, error) {
 func (m *machine) nextIterations(r *TaskRun, ctx []Iter) {
 	n, _ := m.task(r).Prop("concurrencyLimit").Literal().(int64)
 	limit := int(n)
-	for r.NextItem < len(r.Items) && (limit == 0 || r.Active < limit) {
+	if limit <= 0 || limit > MaxOpenIterations {
+		limit = MaxOpenIterations
+	}
+	for r.NextItem < len(r.Items) && r.Active < limit {
+		if !m.canStart() {
+			m.deferWork("r:" + r.ID)
+			break
+		}
+		m.starts++ // the iteration starts one task run at least
 		i := r.NextItem
 		r.NextItem++
 		r.Active++

@@ -19,6 +19,9 @@ const (
 	EvKill               EventType = "execution.killed"
 	EvSubflowFinished    EventType = "subflow.finished"
 	EvDequeued           EventType = "execution.dequeued"
+	// EvContinue goes on with work an event left for later: it started
+	// MaxStartsPerEvent task runs, and more could start (see Continue).
+	EvContinue EventType = "execution.continued"
 )
 
 // Event is one input of the state machine. ID must be unique per
@@ -157,6 +160,15 @@ type Log struct {
 	Message     string `json:"message"`
 }
 
+// Continue asks for an execution.continued event: an event started as
+// many task runs as one may (MaxStartsPerEvent) and more could start. The
+// event id is EventID.
+type Continue struct {
+	ExecutionID string `json:"executionId"`
+	EventID     string `json:"eventId"`
+}
+
+func (Continue) command()          {}
 func (ScheduleTaskRun) command()   {}
 func (StartTimer) command()        {}
 func (KillAttempt) command()       {}

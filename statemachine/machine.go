@@ -117,6 +117,8 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 		err = m.subflowFinished()
 	case EvDequeued:
 		err = m.dequeued()
+	case EvContinue:
+		m.continued()
 	default:
 		err = fmt.Errorf("unknown event type %q", ev.Type)
 	}
@@ -141,12 +143,16 @@ type machine struct {
 	changed []*TaskRun
 	touched map[*TaskRun]bool // the runs of changed, once there are many
 	items   []*TaskRun        // runs whose Items were set
+	starts  int               // task runs and iterations started by this event
+	waiting bool              // Deferred held entries before this event
 	pending []string          // frames to advance
 	ignored string
 }
 
 func newMachine(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) *machine {
-	return &machine{f: f, ex: ex, ev: ev, now: now.UTC(), opts: opts}
+	m := &machine{f: f, ex: ex, ev: ev, now: now.UTC(), opts: opts}
+	m.waiting = ex != nil && len(ex.Deferred) > 0 && ev.Type != EvContinue
+	return m
 }
 
 // rng is seeded by the event id, so retry jitter and uuid() are the same
@@ -162,6 +168,11 @@ func (m *machine) rng() *rand.Rand {
 }
 
 func (m *machine) result() Result {
+	if len(m.ex.Deferred) > 0 && !m.waiting && !m.ex.State.Terminal() {
+		// One execution.continued at a time: an event that finds some in
+		// flight leaves the deferred work to it.
+		m.emit(Continue{ExecutionID: m.ex.ID, EventID: fmt.Sprintf("%s/continue/%d", m.ex.ID, m.ex.Version+1)})
+	}
 	m.ex.remember(m.ev.ID)
 	m.ex.Version++
 	return Result{Execution: m.ex, Commands: m.cmds, Changed: m.changed, NewItems: m.items}
@@ -560,6 +571,7 @@ func (m *machine) kill() error {
 		return err
 	}
 	m.ex.Frames = map[string]*Frame{}
+	m.ex.Deferred = nil
 	m.pending = nil
 	running := 0
 	for _, r := range m.ex.TaskRuns {

@@ -47,6 +47,10 @@ type Execution struct {
 	Failed bool              `json:"failed,omitempty"`
 	Warned bool              `json:"warned,omitempty"`
 	Frames map[string]*Frame `json:"frames,omitempty"`
+	// Deferred lists the blocks ("f:" and a frame id) and ForEach runs
+	// ("r:" and a run id) where an event left task runs to start for an
+	// execution.continued event (see MaxStartsPerEvent).
+	Deferred []string `json:"deferred,omitempty"`
 	// Seen remembers the ids of the last applied events, so a redelivered
 	// event changes nothing. It is bounded by SeenLimit.
 	Seen     []string `json:"seen,omitempty"`
@@ -66,6 +70,16 @@ const (
 	PhaseErrors  = "errors"
 	PhaseFinally = "finally"
 	PhaseDone    = "done"
+)
+
+// What one event may start, so that the work of an event and what its
+// commit writes stay bounded whatever the flow: an event starts at most
+// MaxStartsPerEvent task runs (a wide Parallel or ForEach goes on in
+// execution.continued events), and a ForEach without a concurrency limit
+// runs at most MaxOpenIterations iterations at once.
+const (
+	MaxStartsPerEvent = 24
+	MaxOpenIterations = 256
 )
 
 // SeenLimit is how many event ids an execution remembers. Every event is

@@ -161,7 +161,7 @@ func taskTypes() []*TypeDef {
 			Description: "Runs its tasks at the same time, at most `concurrent` at once. A failing task does not stop the others; the block fails once all have ended.",
 			Props: []*PropDef{
 				tasks("tasks", 1, "Tasks to run in parallel."),
-				withDefault(static(integer("concurrent", 0, "Most tasks running at once; 0 means no limit.")), 0),
+				withDefault(static(integer("concurrent", 0, "Most tasks running at once; 0 means no limit (Relay starts at most 24 task runs per event, the others right after).")), 0),
 				errorsProp(),
 			},
 		},
@@ -193,7 +193,7 @@ func taskTypes() []*TypeDef {
 			Description: "Runs its tasks once per value; inside one iteration the tasks run one after another. `taskrun.value` is the current value. A failing iteration does not stop the others; the block fails once all have ended.",
 			Props: []*PropDef{
 				forEachValues,
-				withDefault(aliased(static(integer("concurrencyLimit", 0, "Most iterations running at once; 0 means no limit.")), "concurrent"), 1),
+				withDefault(aliased(static(integer("concurrencyLimit", 0, "Most iterations running at once; 0 means no limit of the flow's own (Relay runs at most 256 iterations of one ForEach at once, and starts at most 24 task runs per event).")), "concurrent"), 1),
 				tasks("tasks", 1, "Tasks run for each value."),
 				errorsProp(),
 			},
@@ -214,7 +214,7 @@ func taskTypes() []*TypeDef {
 			Description: "Runs tasks as soon as the tasks they depend on have succeeded. A failure blocks only the tasks that depend on it; the block fails once the rest have ended.",
 			Props: []*PropDef{
 				{Name: "tasks", Spec: Spec{Kind: KindDag, MinItems: 1}, Required: true, Description: "List of `{task, dependsOn}`; `dependsOn` names task ids of the same Dag."},
-				withDefault(static(integer("concurrent", 0, "Most tasks running at once; 0 means no limit.")), 0),
+				withDefault(static(integer("concurrent", 0, "Most tasks running at once; 0 means no limit (Relay starts at most 24 task runs per event, the others right after).")), 0),
 				errorsProp(),
 			},
 		},
