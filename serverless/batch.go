@@ -83,7 +83,13 @@ type DeadLetters interface {
 // delivers it again, and handlers are idempotent, so the records that
 // already succeeded change nothing the second time.
 type BatchHandler struct {
-	Handle      engine.Handler
+	Handle engine.Handler
+	// HandleAll, when set, is tried first on every record of the batch
+	// that decodes, in order (the executor applies each execution's events
+	// together and commits them at once). If it fails, the records go to
+	// Handle one by one as above: handlers are idempotent, so what the
+	// failed try did changes nothing the second time.
+	HandleAll   engine.BatchHandler
 	DeadLetters DeadLetters
 	Log         *slog.Logger
 	// Backoff is the first retry delay (default 50ms), doubled each time.
@@ -96,7 +102,26 @@ func (b *BatchHandler) HandleKafka(ctx context.Context, batch events.KafkaEvent)
 	if log == nil {
 		log = slog.Default()
 	}
-	for _, r := range Records(batch) {
+	records := Records(batch)
+	if b.HandleAll != nil && len(records) > 1 {
+		evs := make([]cloudevents.Event, 0, len(records))
+		for _, r := range records {
+			if ev, err := Decode(r); err == nil {
+				evs = append(evs, ev)
+			}
+		}
+		if len(evs) == len(records) { // else the loop below dead-letters what does not decode
+			err := b.HandleAll(ctx, evs)
+			if err == nil {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("handling a batch of %d records: %w", len(evs), err)
+			}
+			log.WarnContext(ctx, "batch failed; handling its records one by one", slog.Int("records", len(evs)), slog.Any("error", err))
+		}
+	}
+	for _, r := range records {
 		where := slog.Group("record", slog.String("topic", r.Topic), slog.Int64("partition", r.Partition), slog.Int64("offset", r.Offset))
 		ev, err := Decode(r)
 		if err == nil {

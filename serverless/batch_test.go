@@ -1,7 +1,11 @@
 package serverless
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +13,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/kafka"
 )
 
@@ -75,4 +80,68 @@ func TestDecode_rejectsWhatIsNotACloudEvent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A batch handler gets every record of a batch at once; when it fails, the
+// records go one by one to the record handler, which dead-letters only the
+// one that keeps failing.
+func TestBatchHandler_triesTheWholeBatchThenRecordByRecord(t *testing.T) {
+	rec := func(offset int64, id string) kafkago.Message {
+		ev := cloudevents.New()
+		ev.SetID(id)
+		ev.SetType("io.relayflow.test")
+		ev.SetSource("/test")
+		hs, value, err := kafka.EncodeMessage(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := kafkago.Message{Topic: "relay.executions", Offset: offset, Value: value}
+		for _, h := range hs {
+			m.Headers = append(m.Headers, kafkago.Header{Key: h.Key, Value: h.Value})
+		}
+		return m
+	}
+	batch := Batch([]string{"b:9092"}, []kafkago.Message{rec(1, "a"), rec(2, "poison"), rec(3, "b")})
+	for _, poison := range []bool{false, true} {
+		var wholes, singles []string
+		dead := &deadLetters{}
+		h := &BatchHandler{
+			HandleAll: func(_ context.Context, evs []cloudevents.Event) error {
+				for _, ev := range evs {
+					wholes = append(wholes, ev.ID())
+				}
+				if poison {
+					return errors.New("one of them cannot apply")
+				}
+				return nil
+			},
+			Handle: func(_ context.Context, ev cloudevents.Event) error {
+				singles = append(singles, ev.ID())
+				if ev.ID() == "poison" {
+					return errors.New("cannot apply")
+				}
+				return nil
+			},
+			DeadLetters: dead, Backoff: time.Millisecond,
+		}
+		if err := h.HandleKafka(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(wholes, ",") != "a,poison,b" {
+			t.Errorf("poison %v: the batch handler got %v, want a,poison,b", poison, wholes)
+		}
+		switch {
+		case !poison && len(singles)+len(dead.reasons) != 0:
+			t.Errorf("a batch that succeeded went record by record too: %v, dead letters %v", singles, dead.reasons)
+		case poison && (strings.Count(strings.Join(singles, ","), "poison") != engine.MaxAttempts || len(dead.reasons) != 1 || !slices.Contains(singles, "b")):
+			t.Errorf("after a failed batch: records %v, dead letters %v; want poison tried %d times then dead-lettered, the others once", singles, dead.reasons, engine.MaxAttempts)
+		}
+	}
+}
+
+type deadLetters struct{ reasons []string }
+
+func (d *deadLetters) DeadLetter(_ context.Context, _ events.KafkaRecord, reason error) error {
+	d.reasons = append(d.reasons, reason.Error())
+	return nil
 }

@@ -305,7 +305,7 @@ func (r *Runtime) Close() error {
 
 // Executor handles batches of relay.executions.
 func (r *Runtime) Executor() *BatchHandler {
-	return &BatchHandler{Handle: r.Engine.ExecutorHandler(), DeadLetters: r, Log: r.Log}
+	return &BatchHandler{Handle: r.Engine.ExecutorHandler(), HandleAll: r.Engine.ExecutorBatchHandler(), DeadLetters: r, Log: r.Log}
 }
 
 // Worker handles batches of relay.taskruns.
