@@ -94,7 +94,7 @@ func encodeCommand(c statemachine.Command, id, execID string, at time.Time) (Out
 	if err != nil {
 		return OutboxEntry{}, fmt.Errorf("encoding %s command: %w", kind, err)
 	}
-	return OutboxEntry{ID: id, ExecutionID: execID, Kind: kind, Payload: b, Created: at}, nil
+	return OutboxEntry{ID: id, ExecutionID: execID, Kind: kind, Payload: b, Created: at, command: c}, nil
 }
 
 // decoders read each kind of outbox entry back into its command.
@@ -116,6 +116,9 @@ func decodeAs[T statemachine.Command](b []byte) (statemachine.Command, error) {
 
 // decodeCommand reads an outbox entry back into its command.
 func decodeCommand(e OutboxEntry) (statemachine.Command, error) {
+	if e.command != nil {
+		return e.command, nil
+	}
 	decode, ok := decoders[e.Kind]
 	if !ok {
 		return nil, fmt.Errorf("outbox entry %s has unknown kind %q", e.ID, e.Kind)

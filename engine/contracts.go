@@ -102,6 +102,9 @@ type OutboxEntry struct {
 	// Kept is set by an OutboxKeeper's Commit on the entries it kept in the
 	// execution.
 	Kept bool `json:"-"`
+	// command is the command the entry was encoded from, when this process
+	// did: carrying it out then decodes nothing.
+	command statemachine.Command
 }
 
 // Timer is a durable timer: at FireAt, a timer.fired event is published
