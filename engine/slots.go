@@ -104,7 +104,7 @@ func (e *Engine) acquireSlot(ctx context.Context, f *flow.Flow, id string) (bool
 func (e *Engine) reclaim(ctx context.Context, s *slots) (bool, error) {
 	kept := s.Holders[:0:0]
 	for _, h := range s.Holders {
-		ex, err := e.cfg.Store.Execution(ctx, h.ExecutionID)
+		ex, err := e.cfg.Store.ExecutionHead(ctx, h.ExecutionID)
 		young := e.cfg.Now().Sub(h.Since) < orphanAfter
 		switch {
 		case errors.Is(err, ErrNotFound):

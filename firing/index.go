@@ -54,7 +54,9 @@ type Store interface {
 	engine.RecordStore
 	Flow(ctx context.Context, namespace, id string, revision int) (engine.FlowRecord, error)
 	Flows(ctx context.Context) ([]engine.FlowRecord, error)
-	Execution(ctx context.Context, id string) (*statemachine.Execution, error)
+	// ExecutionHead reads an execution without its task runs (the depth of
+	// the one that emitted an event).
+	ExecutionHead(ctx context.Context, id string) (*statemachine.Execution, error)
 	AppendLogs(ctx context.Context, entries []engine.LogEntry) error
 }
 

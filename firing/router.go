@@ -230,7 +230,7 @@ func (r *Router) event(ctx context.Context, e *triggers.Event) error {
 		}
 		depth := 0
 		if from := e.Extensions[tasks.ExtensionExecution]; from != "" {
-			ex, err := r.store.Execution(ctx, from)
+			ex, err := r.store.ExecutionHead(ctx, from)
 			if err != nil && !errors.Is(err, engine.ErrNotFound) {
 				return fmt.Errorf("reading execution %s, which emitted event %s: %w", from, e.ID, err)
 			}
