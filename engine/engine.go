@@ -647,8 +647,12 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 		c.Items = append(c.Items, res.NewItems...)
 		for i, cmd := range res.Commands {
 			if t, ok := cmd.(statemachine.StartTimer); ok {
-				// Durable as a timer: nothing to carry out.
-				c.Timers = append(c.Timers, Timer{ID: timerID(t), ExecutionID: t.ExecutionID, TaskRunID: t.TaskRunID, Attempt: t.Attempt, Kind: t.Kind, FireAt: t.FireAt})
+				// Durable as a timer: nothing to carry out. A timer started
+				// again by a later event of the batch replaces the first
+				// (one write per item: a DynamoDB transaction takes no two).
+				timer := Timer{ID: timerID(t), ExecutionID: t.ExecutionID, TaskRunID: t.TaskRunID, Attempt: t.Attempt, Kind: t.Kind, FireAt: t.FireAt}
+				c.Timers = slices.DeleteFunc(c.Timers, func(o Timer) bool { return o.ID == timer.ID })
+				c.Timers = append(c.Timers, timer)
 				continue
 			}
 			entry, err := encodeCommand(cmd, fmt.Sprintf("%s/%d/%d", ex.ID, ex.Version, i), ex.ID, now)
