@@ -9,7 +9,7 @@ PKGS      := ./...
 BENCH_COUNT ?= 6
 BENCH_DIST_COUNT ?= 1
 
-.PHONY: all build run test test-short bench bench-dist lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy
+.PHONY: all build run test test-short bench bench-dist bench-prefect lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy
 
 all: build
 
@@ -41,6 +41,9 @@ bench: ## benchmarks (results and commands in docs/benchmarks.md)
 bench-dist: build ## distributed-path benchmarks on Kafka and DynamoDB Local, BENCH_DIST_COUNT runs (docs/benchmarks.md)
 	RELAY_BENCH_DIST=1 RELAY_BENCH_BIN=$(CURDIR)/$(BIN)/relay bash services/with-services.sh \
 		$(GO) test -run='^$$' -bench='^BenchmarkDist_' -benchtime=1x -count=$(BENCH_DIST_COUNT) -timeout=30m ./serverless/
+
+bench-prefect: build ## the same workloads with relay run and Prefect 3.9.1's local mode, side by side (bench/prefect)
+	bash bench/prefect/run.sh $(or $(RUNS),5)
 
 lint: tools ## go vet and staticcheck
 	$(GO) vet $(PKGS)
