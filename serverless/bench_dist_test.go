@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -21,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -98,6 +100,8 @@ type rig struct {
 	db    *dynamodb.Client
 	// workerDB counts the workers' DynamoDB capacity (nil: not counted).
 	workerDB *capacityProxy
+	// workerPids are the worker processes, for their CPU time.
+	workerPids []int
 
 	mu       sync.Mutex
 	finished map[string]chan struct{} // execution id -> closed at execution.finished
@@ -260,6 +264,7 @@ func startRig(b *testing.B, workers int, countWorkers bool) *rig {
 			b.Fatalf("starting a worker: %v", err)
 		}
 		procs, outs = append(procs, cmd), append(outs, out)
+		r.workerPids = append(r.workerPids, cmd.Process.Pid)
 	}
 	r.waitGroup(b, serverless.RoleExecutor.Group(cfg.TopicPrefix), cfg.TopicPrefix+serverless.RoleExecutor.Topic(), executorConsumers)
 	r.waitGroup(b, serverless.RoleWorker.Group(cfg.TopicPrefix), cfg.TopicPrefix+serverless.RoleWorker.Topic(), 2*workers) // relay dev: --consumers 2
@@ -773,6 +778,7 @@ func benchThroughput(b *testing.B, workers int) {
 		b.Fatal(err)
 	}
 	batchesBefore, recordsBefore, nanosBefore := r.execBatches.Load(), r.execRecords.Load(), r.execNanos.Load()
+	cpuBefore := r.cpu()
 	b.ResetTimer()
 	for range b.N {
 		before := r.units()
@@ -851,6 +857,51 @@ func benchThroughput(b *testing.B, workers int) {
 	b.ReportMetric(used.workerRead/tr, "worker-rcu/taskrun")
 	b.ReportMetric(used.pollRead/elapsed.Seconds(), "poll-rcu/s")
 	b.ReportMetric(float64(len(evs)-3)/tr, "scheduled/taskrun") // less the warm-up's 3
+	// Where the two cores went: CPU seconds per second of the run, by
+	// process (2 would be both cores).
+	cpu := r.cpu()
+	for _, name := range slices.Sorted(maps.Keys(cpu)) {
+		b.ReportMetric((cpu[name]-cpuBefore[name])/elapsed.Seconds(), "cores-"+name)
+	}
+}
+
+// cpu returns the CPU seconds (user and system) used so far by the
+// benchmark process (the executor and the router), the worker processes,
+// and Kafka and DynamoDB Local when services/ started them (their pid
+// files).
+func (r *rig) cpu() map[string]float64 {
+	out := map[string]float64{"executor": procCPU(os.Getpid())}
+	for _, pid := range r.workerPids {
+		out["worker"] += procCPU(pid)
+	}
+	for _, svc := range []string{"kafka", "dynamodb"} {
+		b, err := os.ReadFile(filepath.Join("..", ".cache", "services", svc+".pid")) // the tests run in serverless/
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			out[svc] = procCPU(pid)
+		}
+	}
+	return out
+}
+
+// procCPU reads a process's user and system time from /proc, in seconds;
+// 0 when it cannot.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (in parentheses, which may hold spaces):
+	// utime and stime are the 12th and 13th of them, in clock ticks.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // USER_HZ is 100 on Linux
 }
 
 // BenchmarkDist_eventToFirstTask measures the latency from a CloudEvent
