@@ -147,4 +147,27 @@ var partTests = []storeTest{
 			t.Errorf("ExecutionRun: %+v, %v", one, err)
 		}
 	}},
+	{"Commit/manyRunsAtOnceWhileTheExecutionGrows", func(t *testing.T, s engine.Store) {
+		commitNew(t, s, NewExecution("m1", "demo", "many", statemachine.ExecRunning, t0))
+		e := growTo(t, s, "m1", 30, -1, nil)
+		// One commit creating 70 runs: with the 30 before, past what one
+		// DynamoDB transaction holds when the runs leave the execution's
+		// own item.
+		expected := e.Version
+		e.Version++
+		var changed []*statemachine.TaskRun
+		for pos := 30; pos < 100; pos++ {
+			r := &statemachine.TaskRun{ID: fmt.Sprintf("m1-run%d", pos+1), TaskID: "t", State: statemachine.RunSuccess, StartDate: t0}
+			e.TaskRuns = append(e.TaskRuns, r)
+			changed = append(changed, r)
+		}
+		e.CountRuns()
+		if err := s.Commit(t.Context(), engine.Commit{Execution: e, Expected: expected, Changed: changed}); err != nil {
+			t.Fatal(err)
+		}
+		got := mustExecution(t, s, "m1")
+		if len(got.TaskRuns) != 100 || got.TaskRuns[99].ID != "m1-run100" || got.TaskRuns[5].ID != "m1-run6" {
+			t.Fatalf("read back %d task runs", len(got.TaskRuns))
+		}
+	}},
 }

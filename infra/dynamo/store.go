@@ -479,6 +479,7 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 		cond, values = "version = :expected", map[string]types.AttributeValue{":expected": avN(c.Expected)}
 	}
 	items := []map[string]types.AttributeValue{execItem}
+	var moved []map[string]types.AttributeValue // the unchanged runs moving out of the execution item
 	if paged {
 		runs, withItems := c.Changed, c.Items
 		if !prevPaged { // the task runs move out of the execution item
@@ -488,6 +489,10 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 					withItems = append(withItems, r)
 				}
 			}
+		}
+		changed := map[string]bool{}
+		for _, r := range c.Changed {
+			changed[r.ID] = true
 		}
 		written := map[string]bool{}
 		for _, r := range runs {
@@ -504,6 +509,10 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 			plain.Items = nil // written once, in an item of their own
 			if err := s.putDoc(ctx, item, ex.ID, &plain, runBlobFields); err != nil {
 				return fmt.Errorf("encoding task run %s of %s: %w", r.ID, ex.ID, err)
+			}
+			if !prevPaged && !changed[r.ID] {
+				moved = append(moved, item)
+				continue
 			}
 			items = append(items, item)
 		}
@@ -533,9 +542,26 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 	for _, t := range c.Timers {
 		items = append(items, s.timerItem(t))
 	}
-	for _, item := range items {
+	for _, item := range append(items, moved...) {
 		if size := ItemSize(item); size > maxItemSize {
 			return fmt.Errorf("committing execution %s: item %s/%s is %d KB, over DynamoDB's 400 KB limit", ex.ID, str(item, attrPK), str(item, attrSK), size/1024)
+		}
+	}
+	if len(items)+len(moved) <= maxTransactItems {
+		items, moved = append(items, moved...), nil
+	}
+	if len(moved) > 0 {
+		// Too many for one transaction: the runs that did not change are
+		// written first, as they are in the execution item. Until the
+		// transaction marks the item paged, reads take the runs from the
+		// item and ignore these; a commit that then loses its race leaves
+		// them to be written again by the one that pages the execution.
+		reqs := make([]types.WriteRequest, len(moved))
+		for i, item := range moved {
+			reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: item}}
+		}
+		if err := s.batchWrite(ctx, reqs); err != nil {
+			return fmt.Errorf("committing execution %s version %d: moving its task runs out of its item: %w", ex.ID, ex.Version, err)
 		}
 	}
 	if len(items) == 1 {
