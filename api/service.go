@@ -17,6 +17,7 @@ import (
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/firing"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/flow"
@@ -39,17 +40,29 @@ type Publisher interface {
 
 // Service carries out control-plane requests on a store and a bus.
 type Service struct {
-	store engine.Store
-	bus   Publisher
-	now   func() time.Time
-	flows *engine.Flows
+	store   engine.Store
+	bus     Publisher
+	now     func() time.Time
+	flows   *engine.Flows
+	secrets *secrets.Keyring
 }
 
 // NewService returns a Service. bus may be nil for a read-only service
 // (starting, resuming and killing then fail).
-func NewService(store engine.Store, bus Publisher) *Service {
-	return &Service{store: store, bus: bus, now: time.Now, flows: engine.NewFlows(store)}
+func NewService(store engine.Store, bus Publisher, opts ...Option) *Service {
+	s := &Service{store: store, bus: bus, now: time.Now, flows: engine.NewFlows(store)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithSecrets seals the values of SECRET inputs with k before they are
+// published: without it, a request that gives one is refused.
+func WithSecrets(k *secrets.Keyring) Option { return func(s *Service) { s.secrets = k } }
 
 // Source is the CloudEvents source of the events the API publishes.
 const Source = "relay/api"
@@ -152,6 +165,9 @@ func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[st
 	if _, err := f.ResolveInputs(inputs, &expr.Env{Now: s.now(), Secret: anySecret}); err != nil {
 		return Started{}, Invalid(fmt.Errorf("inputs of %s/%s: %w", namespace, id, err))
 	}
+	if inputs, err = engine.SealInputs(s.secrets, namespace, f.Inputs, inputs); err != nil {
+		return Started{}, err
+	}
 	st := Started{ID: engine.NewID(), Namespace: namespace, FlowID: id, Revision: f.Revision}
 	ev := statemachine.Event{ID: st.ID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: st.ID,
 		Namespace: namespace, FlowID: id, Revision: f.Revision, Inputs: inputs, Labels: labels}
@@ -161,6 +177,13 @@ func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[st
 // anySecret stands in for secrets while inputs are only being checked: the
 // executor renders them with the real ones.
 func anySecret(string) (string, error) { return "", nil }
+
+// checkSealer stands in for the deployment's key in a dry run of the state
+// machine, whose result is thrown away.
+type checkSealer struct{}
+
+func (checkSealer) Ref(string, string) (string, error)  { return "", nil }
+func (checkSealer) Seal(string, string) (string, error) { return "", nil }
 
 // RunPage selects a page of an execution's task runs.
 type RunPage struct {
@@ -331,8 +354,11 @@ func (s *Service) Resume(ctx context.Context, id string, inputs map[string]any) 
 		return err
 	}
 	ev := statemachine.Event{ID: id + "/resume/" + engine.NewID(), Type: statemachine.EvResume, ExecutionID: id, Inputs: inputs}
-	if _, err := statemachine.Apply(f, ex, ev, s.now(), statemachine.Options{Secret: anySecret}); err != nil {
+	if _, err := statemachine.Apply(f, ex, ev, s.now(), statemachine.Options{Secrets: checkSealer{}}); err != nil {
 		return Invalid(err)
+	}
+	if ev.Inputs, err = engine.SealInputs(s.secrets, ex.Namespace, engine.ResumeDecls(f, ex), inputs); err != nil {
+		return err
 	}
 	return s.send(ctx, ev)
 }

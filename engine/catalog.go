@@ -201,17 +201,18 @@ func Catalog() []EventSpec {
 			Data: reflect.TypeFor[statemachine.ScheduleTaskRun](),
 			Fields: []EventField{
 				{Path: "executionId", Doc: "Id of the execution."},
+				{Path: "namespace", Doc: "Namespace of the flow: the worker opens the secret markers of `props` for this namespace only."},
 				{Path: "taskRunId", Doc: "Id of the task run: the task id, followed by `[i]` for each enclosing `flow.foreach` value and `@i` for each enclosing `flow.waitfor` iteration."},
 				{Path: "taskId", Doc: "Id of the task in the flow."},
 				{Path: "type", Doc: "Task type, by its Relay name (`http.request`, `shell.commands`...)."},
 				{Path: "attempt", Doc: "Attempt number, from 1."},
-				{Path: "props", Doc: "The task's properties, rendered."},
+				{Path: "props", Doc: "The task's properties, rendered. A secret (`secret('NAME')`, a SECRET input) is never in clear here: it is a marker `[[relay-secret:...]]`, sealed with the deployment's key, that the worker opens just before the task runs (docs/architecture.md, Secrets)."},
 				{Path: "deadline", Doc: "When the attempt must have ended: now plus the task's `timeout`. Absent without a timeout."},
 				{Path: "position", Doc: "The task run's position in its execution, from 0 in creation order: its key in the state table, so that a worker checking an attempt reads that run alone."},
 			},
 			Notes: []string{"Task-run ids repeat across the executions of a flow, so the record key names the execution too: records with one key are handled one at a time, and the attempts of different executions never wait behind one another."},
 			Example: func() ExampleRecord {
-				c := statemachine.ScheduleTaskRun{ExecutionID: exampleExec, TaskRunID: "extract", TaskID: "extract", Type: flow.TypeHTTPRequest, Attempt: 1,
+				c := statemachine.ScheduleTaskRun{ExecutionID: exampleExec, Namespace: "shop", TaskRunID: "extract", TaskID: "extract", Type: flow.TypeHTTPRequest, Attempt: 1,
 					Props: map[string]any{"method": "GET", "uri": "https://api.example.com/orders?day=2026-03-01"}, Deadline: exampleTime.Add(5*time.Minute + time.Second), Position: 0}
 				return ExampleRecord{Key: c.ExecutionID + "/" + c.TaskRunID, Event: mustEvent(NewEvent(fmt.Sprintf("%s/%s/%d/scheduled", c.ExecutionID, c.TaskRunID, c.Attempt), TypeTaskRunScheduled, "relay/executor", c.ExecutionID, exampleTime.Add(time.Second), c))}
 			},

@@ -12,6 +12,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
@@ -29,8 +30,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now); tests may pass another.
 	Now func() time.Time
-	// Secrets resolves secret('NAME') (default: none).
-	Secrets func(name string) (string, error)
+	// Secrets seals secret('NAME') and SECRET inputs into markers when the
+	// executor renders, and opens them in the worker (package secrets).
+	// Nil: flows that use secrets fail, saying that no key is configured.
+	Secrets *secrets.Keyring
+	// SecretLookup finds the value of a named secret of a namespace for
+	// the worker (infra/secretstore). Nil: secret('NAME') fails the task.
+	SecretLookup secrets.Lookup
 	// TimerPoll is how often due timers are looked for (default 20ms).
 	TimerPoll time.Duration
 	// OnCommit is called after every durable state change once the commands
@@ -601,7 +607,7 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 		}
 	}
 	now := e.cfg.Now()
-	opts := statemachine.Options{Secret: e.cfg.Secrets, AttemptTimeout: e.cfg.AttemptTimeout}
+	opts := statemachine.Options{Secrets: e.sealer(), AttemptTimeout: e.cfg.AttemptTimeout}
 	c := Commit{Expected: expected, Replayable: how == redelivered}
 	var replays []OutboxEntry
 	changed := map[*statemachine.TaskRun]bool{}
@@ -867,6 +873,11 @@ const (
 )
 
 func (e *Engine) appendLogs(ctx context.Context, entries []LogEntry) error {
+	for i := range entries {
+		// The state machine's lines may quote rendered values, whose
+		// secrets are markers: a person sees ******.
+		entries[i].Message = secrets.MaskText(entries[i].Message)
+	}
 	if err := e.cfg.Store.AppendLogs(ctx, entries); err != nil {
 		return fmt.Errorf("storing logs: %w", err)
 	}

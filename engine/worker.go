@@ -11,6 +11,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/tasks"
 )
@@ -89,10 +90,16 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		cancel()
 	}()
 
-	logger := slog.New(&logHandler{e: e, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}})
-	res, err := e.cfg.Tasks.Run(runCtx, tasks.Request{
-		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger,
-	})
+	var res tasks.Result
+	props, masker, err := e.openSecrets(runCtx, c)
+	if err == nil {
+		logger := slog.New(&logHandler{e: e, mask: masker, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}})
+		res, err = e.cfg.Tasks.Run(runCtx, tasks.Request{
+			ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Namespace: c.Namespace, Type: c.Type, Attempt: c.Attempt, Props: props, Log: logger,
+		})
+		props = nil // the clear values go no further than the task
+		res.Outputs = maskOutputs(masker, res.Outputs)
+	}
 	reported()
 	if ctx.Err() != nil {
 		return ctx.Err() // the process is stopping: once its lease lapses, the redelivered attempt is taken over
@@ -112,7 +119,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		if msg == "" {
 			msg = te.Error()
 		}
-		fin.Error = &statemachine.TaskError{Kind: string(te.Kind), Type: te.Type, Message: msg}
+		fin.Error = &statemachine.TaskError{Kind: string(te.Kind), Type: te.Type, Message: masker.Text(msg)}
 		if errors.Is(runCtx.Err(), context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 			fin.State = statemachine.RunKilled
 		}
@@ -295,6 +302,7 @@ func (e *Engine) reportStarted(ctx context.Context, c statemachine.ScheduleTaskR
 // logHandler stores a task's slog records as execution log lines.
 type logHandler struct {
 	e     *Engine
+	mask  *secrets.Masker // hides the attempt's secrets
 	entry LogEntry
 	attrs []slog.Attr
 }
@@ -312,11 +320,12 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 			l.Message = a.Value.String()
 		}
 	}
+	l.Message = h.mask.Text(l.Message)
 	return h.e.appendLogs(context.WithoutCancel(ctx), []LogEntry{l})
 }
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logHandler{e: h.e, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+	return &logHandler{e: h.e, mask: h.mask, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
 }
 
 func (h *logHandler) WithGroup(string) slog.Handler { return h }

@@ -19,6 +19,8 @@ import (
 	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/infra/kafka"
+	"github.com/relayflow/relay/infra/secretstore"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/tasks"
 )
 
@@ -120,6 +122,12 @@ type Config struct {
 	BlobThreshold int
 	// Retention: see EnvRetention (0: for ever).
 	Retention time.Duration
+	// KeyDir is the data directory whose secret key the processes of one
+	// machine share (`relay dev`) when neither secretstore.EnvKey nor
+	// secretstore.EnvKeySecret is set; empty in Lambda.
+	KeyDir string
+	// Secrets says where the worker reads named secrets.
+	Secrets secretstore.Config
 }
 
 // durationEnv reads a Go duration from the environment: def when unset,
@@ -152,6 +160,14 @@ func ConfigFromEnv() (Config, error) {
 		return c, err
 	}
 	c.KafkaAuth = auth
+	if c.Secrets, err = secretstore.ConfigFromEnv(); err != nil {
+		return c, err
+	}
+	if os.Getenv("AWS_LAMBDA_FUNCTION_NAME") == "" {
+		if c.KeyDir, err = dataDir(); err != nil {
+			return c, err
+		}
+	}
 	if v := os.Getenv(EnvWorkers); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -211,14 +227,24 @@ func ConfigFromEnv() (Config, error) {
 // RELAY_BUCKET nor RELAY_BLOB_DIR is set: blobs/ in the data directory
 // (RELAY_DATA_DIR, else ~/.relay), shared by every process of the machine.
 func DefaultBlobDir() (string, error) {
+	d, err := dataDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the blob folder (set %s or %s): %w", EnvBlobDir, EnvBucket, err)
+	}
+	return filepath.Join(d, "blobs"), nil
+}
+
+// dataDir is RELAY_DATA_DIR, else ~/.relay: what the processes of one
+// machine share.
+func dataDir() (string, error) {
 	if d := os.Getenv("RELAY_DATA_DIR"); d != "" {
-		return filepath.Join(d, "blobs"), nil
+		return d, nil
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("finding the home directory for the blob folder (set %s or %s): %w", EnvBlobDir, EnvBucket, err)
+		return "", fmt.Errorf("finding the home directory (set RELAY_DATA_DIR): %w", err)
 	}
-	return filepath.Join(home, ".relay", "blobs"), nil
+	return filepath.Join(home, ".relay"), nil
 }
 
 // openBlobs returns the blob store cfg names, or nil for none.
@@ -250,7 +276,10 @@ type Runtime struct {
 	Scheduler *firing.Scheduler
 	// Blobs keeps large values (nil: none configured).
 	Blobs engine.Blobs
-	Log   *slog.Logger
+	// Secrets is the deployment's key (nil: none configured, and flows
+	// that use secrets fail saying so).
+	Secrets *secrets.Keyring
+	Log     *slog.Logger
 }
 
 // Open connects to the table and the brokers (creating the topics that are
@@ -288,13 +317,37 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		bus.Close()
 		return nil, fmt.Errorf("setting up tasks: %w", err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, AttemptLease: cfg.AttemptLease, StartedAfter: cfg.StartedAfter, CacheExecutions: executorCache, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold})
+	keys, lookup, err := openSecrets(ctx, cfg, log)
+	if err != nil {
+		bus.Close()
+		return nil, err
+	}
+	eng, err := engine.New(engine.Config{Secrets: keys, SecretLookup: lookup, Store: st, Bus: bus, Tasks: reg, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, AttemptLease: cfg.AttemptLease, StartedAfter: cfg.StartedAfter, CacheExecutions: executorCache, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold})
 	if err != nil {
 		bus.Close()
 		return nil, err
 	}
 	sched := firing.NewScheduler(firing.SchedulerConfig{Store: st, Bus: eng, Log: log})
-	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Log: log}, nil
+	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Secrets: keys, Log: log}, nil
+}
+
+// openSecrets loads the deployment's key and the backend of named secrets.
+// A function without a key (the router and the scheduler need none) runs,
+// and a flow that needs one fails saying so.
+func openSecrets(ctx context.Context, cfg Config, log *slog.Logger) (*secrets.Keyring, secrets.Lookup, error) {
+	lookup, err := cfg.Secrets.Lookup(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.KeyDir == "" && os.Getenv(secretstore.EnvKey) == "" && os.Getenv(secretstore.EnvKeySecret) == "" {
+		log.Debug("no secret key: flows that use secrets will fail", slog.String("set", secretstore.EnvKeySecret))
+		return nil, lookup, nil
+	}
+	keys, err := secretstore.LoadKey(ctx, cfg.KeyDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys, lookup, nil
 }
 
 // Close releases the connections.

@@ -23,6 +23,7 @@ import (
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/dynamo"
+	"github.com/relayflow/relay/infra/secretstore"
 )
 
 // cfn is a template node: map[string]any, []any, string, or nil. The
@@ -165,12 +166,13 @@ func logical(r Role) string { return strings.ToUpper(string(r[:1])) + string(r[1
 // deployments are the parameter choices whose conditions change the
 // template: each Kafka source, each API authorization.
 var deployments = []struct {
-	kafka KafkaSource
-	jwt   bool
-}{{KafkaMSK, false}, {KafkaSelfManaged, true}}
+	kafka   KafkaSource
+	jwt     bool
+	secrets SecretsBackend
+}{{KafkaMSK, false, SecretsManager}, {KafkaSelfManaged, true, SecretsSSM}}
 
-func conditions(k KafkaSource, jwt bool) map[string]bool {
-	return map[string]bool{"IsMSK": k == KafkaMSK, "IsSelfManaged": k == KafkaSelfManaged, "UseJwt": jwt}
+func conditions(k KafkaSource, jwt bool, s SecretsBackend) map[string]bool {
+	return map[string]bool{"IsMSK": k == KafkaMSK, "IsSelfManaged": k == KafkaSelfManaged, "UseJwt": jwt, "UseSSM": s == SecretsSSM}
 }
 
 // resourcesWhen are the resources created with the conditions given.
@@ -257,7 +259,7 @@ func TestTemplateFunctions(t *testing.T) {
 func TestTemplateEventSources(t *testing.T) {
 	tpl := loadTemplate(t)
 	for _, d := range deployments {
-		res := resourcesWhen(tpl, conditions(d.kafka, d.jwt))
+		res := resourcesWhen(tpl, conditions(d.kafka, d.jwt, d.secrets))
 		mappings := map[string]any{} // function -> mapping
 		for name, r := range res {
 			if get(r, "Type") != "AWS::Lambda::EventSourceMapping" {
@@ -339,7 +341,7 @@ func TestTemplateEventSources(t *testing.T) {
 		t.Errorf("ApiDefaultRoute is %v, want $default", get(route, "RouteKey"))
 	}
 	for _, jwt := range []bool{false, true} {
-		r := resolve(route, conditions(KafkaMSK, jwt))
+		r := resolve(route, conditions(KafkaMSK, jwt, SecretsManager))
 		want := map[bool]string{false: "AWS_IAM", true: "JWT"}[jwt]
 		if get(r, "AuthorizationType") != want {
 			t.Errorf("with ApiAuth %s the default route authorizes with %v", want, get(r, "AuthorizationType"))
@@ -398,6 +400,9 @@ var envDefaults = map[string]string{
 	"RELAY_TASKRUN_ID":       "set by Relay for shell tasks, not read",
 	"RELAY_TASK_ID":          "set by Relay for shell tasks, not read",
 	EnvSchedulerWindow + "*": "set on the scheduler only (checked above)",
+	secretstore.EnvKey:       "Lambda reads the key from the secret RELAY_SECRET_KEY_SECRET names",
+	secretstore.EnvCacheTTL:  "1m: a warm worker reads a secret once a minute",
+	"RELAY_SECRET_":          "the env backend of named secrets, for one machine (relay run, dev)",
 }
 
 func TestTemplateEnvironment(t *testing.T) {
@@ -524,6 +529,10 @@ func resourceOf(v cfn) Resource {
 		return ResCluster
 	case s == "map[Ref:KafkaSecretArn]":
 		return ResSecret
+	case s == "map[Ref:SecretKey]":
+		return ResSecretKey
+	case strings.Contains(s, ":secret:${SecretsPrefix}*") || strings.Contains(s, ":parameter/${SecretsPrefix}*"):
+		return ResFlowSecrets
 	case strings.Contains(s, "Logs.Arn}"):
 		return ResLogs
 	}
@@ -535,7 +544,7 @@ func resourceOf(v cfn) Resource {
 func TestTemplatePermissions(t *testing.T) {
 	tpl := loadTemplate(t)
 	for _, d := range deployments {
-		res := resourcesWhen(tpl, conditions(d.kafka, d.jwt))
+		res := resourcesWhen(tpl, conditions(d.kafka, d.jwt, d.secrets))
 		for _, r := range Roles {
 			name := logical(r) + "Role"
 			role := get(res[name], "Properties")
@@ -567,7 +576,7 @@ func TestTemplatePermissions(t *testing.T) {
 				}
 			}
 			need := map[Permission]bool{}
-			for _, p := range Permissions(r, d.kafka) {
+			for _, p := range Permissions(r, d.kafka, d.secrets) {
 				need[p] = true
 				if !granted[p] {
 					t.Errorf("%s: %s does not allow %s on %s", d.kafka, name, p.Action, p.Resource)
@@ -587,7 +596,7 @@ func TestTemplatePermissions(t *testing.T) {
 func TestPermissionsCoverCalls(t *testing.T) {
 	listed := map[string]bool{}
 	for _, r := range Roles {
-		for _, p := range Permissions(r, KafkaMSK) {
+		for _, p := range Permissions(r, KafkaMSK, SecretsManager) {
 			listed[p.Action] = true
 		}
 	}

@@ -94,13 +94,16 @@ type Command interface{ command() }
 
 // ScheduleTaskRun runs one attempt of a runnable task on a worker.
 type ScheduleTaskRun struct {
-	ExecutionID string         `json:"executionId"`
-	TaskRunID   string         `json:"taskRunId"`
-	TaskID      string         `json:"taskId"`
-	Type        string         `json:"type"`
-	Attempt     int            `json:"attempt"`
-	Props       map[string]any `json:"props"`
-	Deadline    time.Time      `json:"deadline,omitzero"`
+	ExecutionID string `json:"executionId"`
+	// Namespace is the flow's: the worker opens the secret markers of
+	// Props for it alone.
+	Namespace string         `json:"namespace,omitempty"`
+	TaskRunID string         `json:"taskRunId"`
+	TaskID    string         `json:"taskId"`
+	Type      string         `json:"type"`
+	Attempt   int            `json:"attempt"`
+	Props     map[string]any `json:"props"`
+	Deadline  time.Time      `json:"deadline,omitzero"`
 	// Position is the task run's position in the execution (its key in
 	// the store), so a worker can read that run alone.
 	Position int `json:"position"`

@@ -19,14 +19,19 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/statemachine/inputs"
 )
 
 // Options carry what the core may not fetch itself.
 type Options struct {
-	// Secret resolves secret('NAME') in expressions; nil makes secret() an error.
-	Secret func(name string) (string, error)
+	// Secrets seals secrets into markers (package secrets): secret('NAME')
+	// renders to the marker of the name, and SECRET inputs are stored as
+	// markers holding their value, encrypted. The state machine never sees
+	// a secret in clear; only the worker opens markers. Nil makes
+	// secret() and SECRET inputs given in clear an error.
+	Secrets Sealer
 	// MaxSubflowDepth cuts chains of subflows that would start without end
 	// (default MaxDepth). Subflows count the depth of the chain of triggers
 	// that started their parent too.
@@ -39,6 +44,20 @@ type Options struct {
 	// retry policy applies.
 	AttemptTimeout time.Duration
 }
+
+// Sealer turns secrets into markers; *secrets.Keyring is one. Both
+// methods must be deterministic: the same arguments give the same marker,
+// so that applying an event again gives the same execution.
+type Sealer interface {
+	// Ref returns the marker of the secret called name in namespace.
+	Ref(namespace, name string) (string, error)
+	// Seal returns the marker holding value, or value itself when it
+	// already is a marker.
+	Seal(namespace, value string) (string, error)
+}
+
+// errNoSealer is why secret() and SECRET inputs fail without Options.Secrets.
+var errNoSealer = errors.New("secrets are not available: no secret key is configured")
 
 // Result is what applying one event produced.
 type Result struct {
@@ -268,6 +287,10 @@ func (m *machine) request() {
 		m.failExecution("invalid inputs: %v", err)
 		return
 	}
+	if err := m.sealSecrets(m.f.Inputs, in); err != nil {
+		m.failExecution("invalid inputs: %v", err)
+		return
+	}
 	m.ex.Inputs = in
 	vars := map[string]any{}
 	for name, p := range m.f.Variables {
@@ -486,6 +509,9 @@ func (m *machine) timer() error {
 			return nil
 		}
 		vals, err := inputs.Resolve(t.OnResume, nil, m.resumeDefaults(r, t))
+		if err == nil {
+			err = m.sealSecrets(t.OnResume, vals)
+		}
 		if err != nil {
 			m.unpause(r)
 			m.failRun(r, t, &TaskError{Kind: KindFatal, Type: "ResumeInputs", Message: err.Error()})
@@ -524,6 +550,9 @@ func (m *machine) resume() error {
 	for i, r := range targets {
 		t := m.task(r)
 		v, err := inputs.Resolve(t.OnResume, m.ev.Inputs, m.resumeDefaults(r, t))
+		if err == nil {
+			err = m.sealSecrets(t.OnResume, v)
+		}
 		if err != nil {
 			return fmt.Errorf("resuming %s: %w", r.ID, err)
 		}
@@ -534,6 +563,34 @@ func (m *machine) resume() error {
 		m.succeed(r, m.task(r), RunSuccess, map[string]any{"onResume": values[i]})
 	}
 	return nil
+}
+
+// sealSecrets replaces, in vals, the clear values of SECRET inputs with
+// markers (values that already are markers stay as they are).
+func (m *machine) sealSecrets(decls []*inputs.Decl, vals map[string]any) error {
+	for _, d := range decls {
+		s, ok := vals[d.ID].(string)
+		if d.Type != inputs.TypeSecret || !ok || secrets.IsMarker(s) {
+			continue
+		}
+		if m.opts.Secrets == nil {
+			return fmt.Errorf("input %s: %w", d.ID, errNoSealer)
+		}
+		sealed, err := m.opts.Secrets.Seal(m.f.Namespace, s)
+		if err != nil {
+			return fmt.Errorf("input %s: sealing the secret: %w", d.ID, err)
+		}
+		vals[d.ID] = sealed
+	}
+	return nil
+}
+
+// secretRef is what secret('NAME') renders to: the name's marker.
+func (m *machine) secretRef(name string) (string, error) {
+	if m.opts.Secrets == nil {
+		return "", errNoSealer
+	}
+	return m.opts.Secrets.Ref(m.f.Namespace, name)
 }
 
 func (m *machine) resumeDefaults(r *TaskRun, t *flow.Task) inputs.ResolveOptions {

@@ -377,8 +377,11 @@ func runStored(cmd *cobra.Command, ns, id string, provided map[string]any, label
 		if err != nil {
 			return nil, ev, err
 		}
-		if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: envSecret}); err != nil {
+		if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: anySecret}); err != nil {
 			return nil, ev, &exitError{code: exitInvalid, err: err}
+		}
+		if ev.Inputs, err = engine.SealInputs(sys.secrets, ns, f.Inputs, provided); err != nil {
+			return nil, ev, err
 		}
 		ev.Revision = f.Revision
 		return f, ev, nil
@@ -398,8 +401,11 @@ func continueExecution(cmd *cobra.Command, id, progress string, ev statemachine.
 			return nil, ev, err
 		}
 		// Check the event first, so a mistake is reported, not just logged.
-		if _, err := statemachine.Apply(f, ex, ev, time.Now(), statemachine.Options{Secret: envSecret}); err != nil {
+		if _, err := statemachine.Apply(f, ex, ev, time.Now(), statemachine.Options{Secrets: checkSealer{}}); err != nil {
 			return nil, ev, &exitError{code: exitInvalid, err: err}
+		}
+		if ev.Inputs, err = engine.SealInputs(sys.secrets, ex.Namespace, engine.ResumeDecls(f, ex), ev.Inputs); err != nil {
+			return nil, ev, err
 		}
 		return f, ev, nil
 	})

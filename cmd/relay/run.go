@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/flow"
@@ -63,7 +63,7 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitInvalid, err: err}
 			}
-			if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: envSecret}); err != nil {
+			if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: anySecret}); err != nil {
 				return &exitError{code: exitInvalid, err: fmt.Errorf("invalid inputs:\n%w", err)}
 			}
 			return runFlow(cmd, args[0], src, provided, opts)
@@ -139,6 +139,9 @@ func runFlow(cmd *cobra.Command, file string, src []byte, provided map[string]an
 	rec, f, err := sys.engine.Deploy(ctx, file, src)
 	if err != nil {
 		return &exitError{code: exitInvalid, err: err}
+	}
+	if provided, err = engine.SealInputs(sys.secrets, f.Namespace, f.Inputs, provided); err != nil {
+		return err
 	}
 	id := engine.NewID()
 	p.begin(id, fmt.Sprintf("Execution %s of %s/%s (revision %d)", id, f.Namespace, f.ID, rec.Revision), f.Namespace+"/"+f.ID)
@@ -302,7 +305,7 @@ func printChanges(w io.Writer, prefix string, changed []*statemachine.TaskRun) {
 		}
 		detail := ""
 		if r.Error != nil && r.State.Terminal() {
-			detail = ": " + r.Error.Message
+			detail = ": " + secrets.MaskText(r.Error.Message)
 		}
 		fmt.Fprintf(w, "%s  %-28s %s%s%s\n", time.Now().Format("15:04:05.000"), prefix+r.ID, r.State, attempt, detail)
 	}
@@ -390,7 +393,7 @@ func (p *printer) summary(ex *statemachine.Execution) {
 	}
 	fmt.Fprintf(p.w, "\n%s/%s %s  %s in %s\n", ex.Namespace, ex.FlowID, ex.ID, ex.State, end.Sub(ex.StartDate).Round(time.Millisecond))
 	if ex.Error != "" && ex.State == statemachine.ExecFailed {
-		fmt.Fprintf(p.w, "  %s\n", ex.Error)
+		fmt.Fprintf(p.w, "  %s\n", secrets.MaskText(ex.Error))
 	}
 	if len(ex.TaskRuns) <= summaryRuns {
 		printTaskRuns(p.w, engine.Document(ex).TaskRuns)
@@ -481,11 +484,4 @@ func printTaskRuns(w io.Writer, runs []engine.TaskRunDoc) {
 		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t\n", strings.Repeat("  ", depth[r.ID]), r.ID, r.State, len(r.Attempts), dur)
 	}
 	tw.Flush()
-}
-
-func decodeBase64OrPlain(v string) string {
-	if b, err := base64.StdEncoding.DecodeString(v); err == nil {
-		return string(b)
-	}
-	return v
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/embedded"
+	"github.com/relayflow/relay/infra/secretstore"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/tasks"
 )
@@ -35,10 +36,12 @@ func dataDir(cmd *cobra.Command) (string, error) {
 // system is the whole engine in this process, on the embedded store and
 // bus.
 type system struct {
-	store  *embedded.Store
-	bus    *embedded.Bus
-	engine *engine.Engine
-	cancel context.CancelFunc
+	// secrets seals the SECRET inputs the CLI is given.
+	secrets *secrets.Keyring
+	store   *embedded.Store
+	bus     *embedded.Bus
+	engine  *engine.Engine
+	cancel  context.CancelFunc
 }
 
 type systemOptions struct {
@@ -65,6 +68,10 @@ func openStore(cmd *cobra.Command) (*embedded.Store, error) {
 
 // startSystem opens the store and starts the engine; stop with close.
 func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
+	keys, lookup, err := localSecrets(cmd)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(cmd)
 	if err != nil {
 		return nil, err
@@ -84,8 +91,8 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 	}
 	eng, err := engine.New(engine.Config{
 		Store: st, Bus: bus, Tasks: reg, Workers: o.workers,
-		Logger:   o.logger,
-		Secrets:  envSecret,
+		Logger:  o.logger,
+		Secrets: keys, SecretLookup: lookup,
 		OnCommit: o.onCommit, OnLog: o.onLog,
 		// One executor owns the store: executions stay in memory while they
 		// run, and each event reads nothing back.
@@ -103,7 +110,7 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		st.Close()
 		return nil, err
 	}
-	return &system{store: st, bus: bus, engine: eng, cancel: cancel}, nil
+	return &system{secrets: keys, store: st, bus: bus, engine: eng, cancel: cancel}, nil
 }
 
 // close stops the system: it lets the commands being carried out finish
@@ -118,15 +125,36 @@ func (s *system) close() {
 	s.store.Close()
 }
 
-// envSecret resolves secret('NAME') from the environment variable
-// SECRET_NAME, as Kestra's open-source edition does (its values there are
-// base64-encoded; Relay also accepts plain text in RELAY_SECRET_NAME).
-func envSecret(name string) (string, error) {
-	if v, ok := os.LookupEnv("RELAY_SECRET_" + name); ok {
-		return v, nil
+// localSecrets returns the key of this machine's processes (RELAY_SECRET_KEY,
+// else the data directory's) and the backend of named secrets
+// (RELAY_SECRETS_BACKEND, by default the environment: RELAY_SECRET_NAME).
+func localSecrets(cmd *cobra.Command) (*secrets.Keyring, secrets.Lookup, error) {
+	dir, err := dataDir(cmd)
+	if err != nil {
+		return nil, nil, err
 	}
-	if v, ok := os.LookupEnv("SECRET_" + name); ok {
-		return decodeBase64OrPlain(v), nil
+	keys, err := secretstore.LoadKey(cmd.Context(), dir)
+	if err != nil {
+		return nil, nil, err
 	}
-	return "", errors.New("secret " + name + " is not set (set RELAY_SECRET_" + name + ")")
+	cfg, err := secretstore.ConfigFromEnv()
+	if err != nil {
+		return nil, nil, err
+	}
+	lookup, err := cfg.Lookup(cmd.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys, lookup, nil
 }
+
+// anySecret stands in for secret() while inputs are only being checked:
+// the executor renders them with the real markers.
+func anySecret(string) (string, error) { return "", nil }
+
+// checkSealer stands in for the key in a dry run of the state machine,
+// whose result is thrown away.
+type checkSealer struct{}
+
+func (checkSealer) Ref(string, string) (string, error)  { return "", nil }
+func (checkSealer) Seal(string, string) (string, error) { return "", nil }
