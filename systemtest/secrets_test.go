@@ -1,0 +1,338 @@
+package systemtest
+
+// Secrets never in clear: a known SECRET input and a known secret('NAME')
+// go through every path a deployment has (relay run on the embedded
+// store, relay server's API, relay dev on Kafka, DynamoDB Local and S3),
+// then every byte Relay stored and printed is searched for them.
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/blob"
+	"github.com/relayflow/relay/infra/dynamo"
+	"github.com/relayflow/relay/internal/servicetest"
+	"github.com/relayflow/relay/serverless"
+)
+
+const (
+	secretInput = "hunter2-Pw-7c1e"  // given as the SECRET input pw
+	secretToken = "tok-Named-5e2f9a" // RELAY_SECRET_TOKEN, read by secret('TOKEN')
+)
+
+// secretFlowSrc uses both secrets in every way a task can: in a log
+// message, in outputs (one larger than the blob threshold, so that it is
+// stored and published by reference), in a script's environment,
+// stdout and stderr, and in an error message. The script proves that it
+// saw the clear values by printing their hashes.
+func secretFlowSrc() string {
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	return fmt.Sprintf(`id: s
+namespace: shop
+inputs:
+  - {id: pw, type: SECRET}
+tasks:
+  - id: log
+    type: log
+    message: "pw={{ inputs.pw }} token={{ secret('TOKEN') }}"
+  - id: values
+    type: output.values
+    values:
+      auth: "Bearer {{ secret('TOKEN') }}"
+      pw: "{{ inputs.pw }}"
+      big: "{{ range(1, 6000) | join(inputs.pw) }}"
+  - id: script
+    type: shell.commands
+    env: {PW: "{{ inputs.pw }}", TOKEN: "{{ secret('TOKEN') }}"}
+    commands:
+      - test "$(printf %%s "$PW" | sha256sum | cut -c1-64)" = %s && echo pw-hash-ok
+      - test "$(printf %%s "$TOKEN" | sha256sum | cut -c1-64)" = %s && echo token-hash-ok
+      - echo "stdout $PW $TOKEN"
+      - echo "stderr $PW $TOKEN" >&2
+  - id: fail
+    type: flow.fail
+    errorMessage: "failing with {{ secret('TOKEN') }}"
+`, sum(secretInput), sum(secretToken))
+}
+
+// leaks collects what a path stored and printed, and fails the test on a
+// clear secret.
+type leaks struct {
+	t       *testing.T
+	markers int // sealed markers seen: the search looked where secrets are
+}
+
+// check searches one stored or printed thing, decompressing gzip.
+func (l *leaks) check(where string, b []byte) {
+	l.t.Helper()
+	if len(b) > 2 && b[0] == 0x1f && b[1] == 0x8b {
+		if zr, err := gzip.NewReader(bytes.NewReader(b)); err == nil {
+			if plain, err := io.ReadAll(zr); err == nil {
+				b = plain
+			}
+		}
+	}
+	for _, s := range []string{secretInput, secretToken} {
+		if bytes.Contains(b, []byte(s)) {
+			i := bytes.Index(b, []byte(s))
+			l.t.Errorf("%s holds the secret %q in clear: ...%s...", where, s, b[max(0, i-80):min(len(b), i+80)])
+		}
+	}
+	l.markers += bytes.Count(b, []byte("[[relay-secret:"))
+}
+
+// checkDir searches every file under dir.
+func (l *leaks) checkDir(dir string) {
+	l.t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		n++
+		l.check(p, b)
+		return nil
+	})
+	if err != nil || n == 0 {
+		l.t.Errorf("searching %s: %d files, %v", dir, n, err)
+	}
+}
+
+// relayCmd runs the relay CLI and returns what it printed.
+func relayCmd(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(relayBinary(t), args...)
+	cmd.Env = env
+	out, _ := cmd.CombinedOutput() // several of them fail on purpose
+	return string(out)
+}
+
+// checkResult checks that the execution ended as the flow says, and that
+// the secrets reached the script in clear.
+func checkResult(t *testing.T, doc engine.ExecutionDoc) {
+	t.Helper()
+	if doc.State != "FAILED" {
+		t.Fatalf("state %s, want FAILED (flow.fail)", doc.State)
+	}
+	for _, r := range doc.TaskRuns {
+		if r.TaskID == "script" {
+			out := fmt.Sprint(r.Outputs["stdout"])
+			if !strings.Contains(out, "pw-hash-ok") || !strings.Contains(out, "token-hash-ok") || !strings.Contains(out, "stdout ****** ******") {
+				t.Errorf("script stdout %q: the task did not get the secrets, or they were not masked", out)
+			}
+			return
+		}
+	}
+	t.Error("no script task run")
+}
+
+func secretEnv(dataDir string) []string {
+	return append(os.Environ(), "RELAY_SECRET_TOKEN="+secretToken, "RELAY_DATA_DIR="+dataDir, "NO_COLOR=1")
+}
+
+func writeFlow(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(p, []byte(secretFlowSrc()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSecrets_neverInClear_relayRun(t *testing.T) {
+	dir := t.TempDir()
+	env := secretEnv(dir)
+	l := &leaks{t: t}
+	out := relayCmd(t, env, "run", writeFlow(t), "--input", "pw="+secretInput, "--progress", "plain", "--output", "json")
+	l.check("relay run's output", []byte(out))
+	var doc engine.ExecutionDoc
+	if err := json.Unmarshal([]byte(out[:strings.LastIndex(out, "}")+1][strings.Index(out, "{\n"):]), &doc); err != nil {
+		t.Fatalf("relay run --output json: %v\n%s", err, out)
+	}
+	checkResult(t, doc)
+	for _, args := range [][]string{{"executions", "show", doc.ID}, {"executions", "show", doc.ID, "-o", "json"}, {"logs", doc.ID}, {"executions", "list"}} {
+		l.check("relay "+strings.Join(args, " "), []byte(relayCmd(t, env, args...)))
+	}
+	l.checkDir(dir)
+	if l.markers == 0 {
+		t.Error("no sealed marker anywhere: the search did not look where the secrets are")
+	}
+}
+
+func TestSecrets_neverInClear_relayServerAPI(t *testing.T) {
+	dir := t.TempDir()
+	env := secretEnv(dir)
+	port := freePort(t)
+	cmd := exec.Command(relayBinary(t), "server", "--port", fmt.Sprint(port))
+	cmd.Env = env
+	p := startProc(t, "server", cmd)
+	sys := &system{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	waitAPI(t, sys, p)
+	l := &leaks{t: t}
+	runThroughAPI(t, l, env, sys.url)
+	p.kill()
+	l.check("relay server's output", []byte(p.String()))
+	l.checkDir(dir)
+	if l.markers == 0 {
+		t.Error("no sealed marker anywhere: the search did not look where the secrets are")
+	}
+}
+
+// runThroughAPI deploys and starts the flow with the CLI on the API at
+// url, waits for it, and searches what the CLI and the API return.
+func runThroughAPI(t *testing.T, l *leaks, env []string, url string) {
+	t.Helper()
+	api := []string{"--api", url}
+	l.check("relay flows deploy", []byte(relayCmd(t, env, append([]string{"flows", "deploy", writeFlow(t)}, api...)...)))
+	out := relayCmd(t, env, append([]string{"executions", "start", "shop/s", "--input", "pw=" + secretInput, "--wait", "--progress", "plain"}, api...)...)
+	l.check("relay executions start --wait", []byte(out))
+	id := ""
+	for _, f := range strings.Fields(out) {
+		if len(f) == 16 && strings.Trim(f, "0123456789abcdefghijklmnopqrstuvwxyz") == "" {
+			id = f
+			break
+		}
+	}
+	if id == "" {
+		t.Fatalf("no execution id in:\n%s", out)
+	}
+	var doc engine.ExecutionDoc
+	for _, path := range []string{"/executions/" + id, "/executions/" + id + "/logs", "/executions"} {
+		resp, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		l.check("GET "+path, b)
+		if path == "/executions/"+id {
+			if err := json.Unmarshal(b, &doc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	checkResult(t, doc)
+	for _, args := range [][]string{{"executions", "show", id}, {"logs", id}} {
+		l.check("relay "+strings.Join(args, " "), []byte(relayCmd(t, env, append(args, api...)...)))
+	}
+	// A bad SECRET input is refused without echoing it.
+	l.check("a refused start", []byte(relayCmd(t, env, append([]string{"executions", "start", "shop/s", "--input", "nope=" + secretInput}, api...)...)))
+}
+
+func TestSecrets_neverInClear_relayDev(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("RELAY_DATA_DIR", dir) // the test's own runtime shares the key file of relay dev
+	d := newDeployment(t)
+	ctx := context.Background()
+	s3c, err := blob.NewS3Client(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := fmt.Sprintf("relay-secrets-%d", time.Now().UnixNano())
+	servicetest.Bucket(t, s3c, bucket)
+	port := freePort(t)
+	env := append(secretEnv(dir), serverless.EnvBucket+"="+bucket, serverless.EnvBlobThreshold+"=4096")
+	d.env = append(d.env, env[len(os.Environ()):]...)
+	p := d.startArgs("dev", "dev", "--role", "all", "--consumers", "1", "--create-table=false", "--addr", fmt.Sprintf("127.0.0.1:%d", port))
+	sys := &system{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	waitAPI(t, sys, p)
+	l := &leaks{t: t}
+	runThroughAPI(t, l, d.env, sys.url)
+	l.check("relay executions list --direct", []byte(relayCmd(t, d.env, "executions", "list", "--direct")))
+	p.kill()
+	l.check("relay dev's output", []byte(p.String()))
+
+	// Every item of the table.
+	db, err := dynamo.NewClient(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := d.rt.Config.Table
+	items := 0
+	pages := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			items++
+			for name, v := range it {
+				where := fmt.Sprintf("table item %v attribute %s", it["PK"], name)
+				switch x := v.(type) {
+				case *ddbtypes.AttributeValueMemberB:
+					l.check(where, x.Value)
+				default:
+					b, _ := json.Marshal(v)
+					l.check(where, b)
+				}
+			}
+		}
+	}
+	// Every record of every topic.
+	records := 0
+	for _, topic := range []string{engine.TopicExecutions, engine.TopicTaskRuns, engine.TopicEvents, engine.TopicDLQ} {
+		err := servicetest.ReadTopic(ctx, d.rt.Config.Brokers[0], d.rt.Config.TopicPrefix+topic, func(m kafkago.Message) {
+			records++
+			l.check("topic "+topic+" key", m.Key)
+			l.check("topic "+topic+" value", m.Value)
+			for _, h := range m.Headers {
+				l.check("topic "+topic+" header "+h.Key, h.Value)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every object of the bucket.
+	objects := 0
+	list := s3.NewListObjectsV2Paginator(s3c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for list.HasMorePages() {
+		page, err := list.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			obj, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(obj.Body)
+			obj.Body.Close()
+			objects++
+			l.check("s3://"+bucket+"/"+aws.ToString(o.Key), b)
+		}
+	}
+	t.Logf("searched %d items, %d records, %d objects; %d markers seen", items, records, objects, l.markers)
+	if items == 0 || records == 0 || objects == 0 {
+		t.Errorf("searched %d items, %d records and %d objects: each should be some", items, records, objects)
+	}
+	l.checkDir(dir)
+	if l.markers == 0 {
+		t.Error("no sealed marker anywhere: the search did not look where the secrets are")
+	}
+}
