@@ -125,12 +125,10 @@ func New(cfg Config) (*Engine, error) {
 }
 
 // Start runs the executor, the workers and the timer loop until ctx ends.
-// It first carries out commands a previous process committed but did not
-// finish (crash recovery). Start returns once everything is subscribed.
+// Once subscribed, it carries out commands a previous process committed
+// but did not finish (crash recovery) or handed back as it stopped. Start returns once
+// everything is subscribed.
 func (e *Engine) Start(ctx context.Context) error {
-	if err := e.drainOutbox(ctx); err != nil {
-		return fmt.Errorf("recovering the outbox: %w", err)
-	}
 	ready := make(chan struct{}, 2)
 	subscribe := func(topic, group string, h Handler) {
 		go func() {
@@ -164,6 +162,11 @@ func (e *Engine) Start(ctx context.Context) error {
 			case <-time.After(time.Millisecond):
 			}
 		}
+	}
+	// Only now: the in-process bus drops what is published to a group
+	// before it subscribes.
+	if err := e.drainOutbox(ctx); err != nil {
+		return fmt.Errorf("recovering the outbox: %w", err)
 	}
 	go e.timerLoop(ctx)
 	e.resumeQueues(ctx)

@@ -102,7 +102,8 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	}
 	reported()
 	if ctx.Err() != nil {
-		return ctx.Err() // the process is stopping: once its lease lapses, the redelivered attempt is taken over
+		e.handBack(c, lease)
+		return ctx.Err() // the process is stopping: the attempt runs again on the next worker
 	}
 	if lost() {
 		return nil // another worker took the attempt over and reports it

@@ -923,6 +923,24 @@ func (s *Store) Outbox(ctx context.Context, limit int) ([]engine.OutboxEntry, er
 	return out, nil
 }
 
+// Requeue puts commands back in the outbox, to be carried out at the next
+// start (engine.Requeuer): the in-process bus keeps nothing when the
+// process stops, so the engine hands back the attempts it was running.
+func (s *Store) Requeue(ctx context.Context, entries []engine.OutboxEntry) error {
+	values := make([][]byte, len(entries))
+	for i, o := range entries {
+		v, err := json.Marshal(o)
+		if err != nil {
+			return fmt.Errorf("requeue: encode outbox entry %s: %w", o.ID, err)
+		}
+		values[i] = v
+	}
+	if err := s.update(nil, func(tx *bbolt.Tx) error { return putOutbox(tx, entries, values) }); err != nil {
+		return fmt.Errorf("requeue: %w", err)
+	}
+	return nil
+}
+
 // AckOutbox removes entries; unknown ids are ignored, so acknowledging
 // twice (after a redelivery) is harmless.
 func (s *Store) AckOutbox(ctx context.Context, ids ...string) error {
