@@ -355,7 +355,7 @@ func (s *Service) Resume(ctx context.Context, id string, inputs map[string]any) 
 	}
 	ev := statemachine.Event{ID: id + "/resume/" + engine.NewID(), Type: statemachine.EvResume, ExecutionID: id, Inputs: inputs}
 	if _, err := statemachine.Apply(f, ex, ev, s.now(), statemachine.Options{Secrets: checkSealer{}}); err != nil {
-		return Invalid(err)
+		return Invalid(fmt.Errorf("resuming execution %s: %w", id, statemachine.Reason(err)))
 	}
 	if ev.Inputs, err = engine.SealInputs(s.secrets, ex.Namespace, engine.ResumeDecls(f, ex), inputs); err != nil {
 		return err
@@ -396,16 +396,30 @@ func (s *Service) PublishEvent(ctx context.Context, ev cloudevents.Event) error 
 	return nil
 }
 
+// verb says what a request event does, for messages: people start, resume
+// and kill executions; they do not send event types.
+func verb(t statemachine.EventType) string {
+	switch t {
+	case statemachine.EvExecutionRequested:
+		return "starting"
+	case statemachine.EvResume:
+		return "resuming"
+	case statemachine.EvKill:
+		return "killing"
+	}
+	return "updating"
+}
+
 func (s *Service) send(ctx context.Context, ev statemachine.Event) error {
 	if s.bus == nil {
-		return fmt.Errorf("sending %s: this service has no bus", ev.Type)
+		return fmt.Errorf("%s execution %s: this service is read-only (it has no bus)", verb(ev.Type), ev.ExecutionID)
 	}
 	ce, err := engine.MachineEvent(ev, Source, s.now())
 	if err != nil {
 		return err
 	}
 	if err := s.bus.Publish(ctx, engine.TopicExecutions, ev.ExecutionID, ce); err != nil {
-		return fmt.Errorf("publishing %s for %s: %w", ev.Type, ev.ExecutionID, err)
+		return fmt.Errorf("%s execution %s: publishing the request: %w", verb(ev.Type), ev.ExecutionID, err)
 	}
 	return nil
 }

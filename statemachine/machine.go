@@ -74,6 +74,31 @@ type Result struct {
 	Ignored string
 }
 
+// EventError is an event Apply refused. Its message names the event, for
+// logs; Err says why in words for the person who asked (Reason).
+type EventError struct {
+	Type        EventType
+	EventID     string
+	ExecutionID string
+	Err         error
+}
+
+func (e *EventError) Error() string {
+	return fmt.Sprintf("applying %s %s to execution %s: %v", e.Type, e.EventID, e.ExecutionID, e.Err)
+}
+
+func (e *EventError) Unwrap() error { return e.Err }
+
+// Reason returns why Apply refused an event, without the event's type and
+// id: what a CLI or an API shows the person who resumed or killed.
+func Reason(err error) error {
+	var ee *EventError
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
+	return err
+}
+
 // ErrUnknownExecution is returned for an event about an execution that does
 // not exist (other than execution.requested).
 var ErrUnknownExecution = errors.New("unknown execution")
@@ -142,7 +167,7 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 		err = fmt.Errorf("unknown event type %q", ev.Type)
 	}
 	if err != nil {
-		return Result{Execution: ex}, fmt.Errorf("applying %s %s to execution %s: %w", ev.Type, ev.ID, ex.ID, err)
+		return Result{Execution: ex}, &EventError{Type: ev.Type, EventID: ev.ID, ExecutionID: ex.ID, Err: err}
 	}
 	if m.ignored != "" {
 		return Result{Execution: ex, Ignored: m.ignored}, nil

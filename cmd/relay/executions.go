@@ -212,7 +212,7 @@ func execStartCmd() *cobra.Command {
 			if err != nil {
 				return requestError(err)
 			}
-			if !wait {
+			if !wait && !t.viaServer {
 				fmt.Fprintln(cmd.OutOrStdout(), st.ID)
 				return nil
 			}
@@ -221,7 +221,9 @@ func execStartCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeatable)")
+	cmd.Flags().StringVar(&inputsFile, "inputs-file", "", "a JSON file of inputs by name")
 	cmd.Flags().StringVar(&inputsFile, "inputs", "", "a JSON file of inputs")
+	cmd.Flags().MarkDeprecated("inputs", "use --inputs-file, as relay run does")
 	cmd.Flags().StringArrayVarP(&labelKV, "label", "l", nil, "a label as key=value (repeatable)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends or pauses")
 	progressFlag(cmd, &progress)
@@ -318,9 +320,16 @@ func execKillCmd() *cobra.Command {
 		Short: "Kill an execution (one running in `relay run` is killed with Ctrl-C)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return control(cmd, args[0], wait, "kill requested", func(t *target) error { return t.cp.Kill(cmd.Context(), args[0]) }, func() error {
+			err := control(cmd, args[0], wait, "kill requested", func(t *target) error { return t.cp.Kill(cmd.Context(), args[0]) }, func() error {
 				return continueExecution(cmd, args[0], progress, statemachine.Event{ID: args[0] + "/kill", Type: statemachine.EvKill, ExecutionID: args[0]})
 			})
+			// The execution ended KILLED (or CANCELLED): what was asked.
+			// An execution that had ended already is an error with a
+			// message, and keeps its code.
+			if ee := (*exitError)(nil); errors.As(err, &ee) && ee.code == exitFailed && ee.err == nil {
+				return nil
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends")
@@ -340,6 +349,7 @@ func control(cmd *cobra.Command, id string, wait bool, done string, remote func(
 		return local()
 	}
 	defer t.close()
+	wait = wait || t.viaServer
 	var o following
 	if wait { // what the execution was, so that its change is seen
 		doc, err := t.cp.ExecutionPage(cmd.Context(), id, api.RunPage{Limit: followRuns})
@@ -401,8 +411,15 @@ func continueExecution(cmd *cobra.Command, id, progress string, ev statemachine.
 			return nil, ev, err
 		}
 		// Check the event first, so a mistake is reported, not just logged.
-		if _, err := statemachine.Apply(f, ex, ev, time.Now(), statemachine.Options{Secrets: checkSealer{}}); err != nil {
-			return nil, ev, &exitError{code: exitInvalid, err: err}
+		if ev.Type == statemachine.EvKill && ex.State.Terminal() {
+			return nil, ev, &exitError{code: exitFailed, err: fmt.Errorf("execution %s already ended %s: there is nothing to kill", id, ex.State)}
+		}
+		res, err := statemachine.Apply(f, ex, ev, time.Now(), statemachine.Options{Secrets: checkSealer{}})
+		if err != nil {
+			return nil, ev, &exitError{code: exitInvalid, err: statemachine.Reason(err)}
+		}
+		if res.Ignored != "" { // nothing would change: waiting for a change would never end
+			return nil, ev, &exitError{code: exitFailed, err: fmt.Errorf("execution %s is %s: %s", id, ex.State, res.Ignored)}
 		}
 		if ev.Inputs, err = engine.SealInputs(sys.secrets, ex.Namespace, engine.ResumeDecls(f, ex), ev.Inputs); err != nil {
 			return nil, ev, err

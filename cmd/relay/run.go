@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/expr"
@@ -24,12 +25,17 @@ import (
 	"github.com/relayflow/relay/statemachine/inputs"
 )
 
-// Exit codes of relay run.
+// Exit codes of every command (README, Exit codes).
 const (
-	exitOK      = 0 // SUCCESS or WARNING
-	exitFailed  = 1 // FAILED, KILLED or CANCELLED
-	exitInvalid = 2 // an invalid flow or inputs
+	exitOK      = 0 // SUCCESS or WARNING; a command that did what it was asked
+	exitFailed  = 1 // FAILED, KILLED or CANCELLED; a request the deployment refused; flows with problems
+	exitInvalid = 2 // an invalid flow, inputs, flag or command
 	exitPaused  = 3 // paused, waiting to be resumed
+	// exitLocked: the data directory is in use by another relay process
+	// (relay server, relay run) that keeps it locked.
+	exitLocked = 4
+	// exitUnreachable: no Relay server answers at the API address.
+	exitUnreachable = 5
 )
 
 func runCmd() *cobra.Command {
@@ -66,7 +72,15 @@ func runCmd() *cobra.Command {
 			if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: anySecret}); err != nil {
 				return &exitError{code: exitInvalid, err: fmt.Errorf("invalid inputs:\n%w", err)}
 			}
-			return runFlow(cmd, args[0], src, provided, opts)
+			err = runFlow(cmd, args[0], src, provided, opts)
+			if errors.Is(err, embedded.ErrLocked) {
+				url, err := lockedDataDir(cmd, err)
+				if err != nil {
+					return err
+				}
+				return runOnServer(cmd, url, args[0], src, provided, opts)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeat for several)")
@@ -101,6 +115,57 @@ func readInputs(kv []string, file string) (map[string]any, error) {
 		provided[k] = v
 	}
 	return provided, nil
+}
+
+// runOnServer runs the flow on the relay server at url, which holds the
+// data directory: it deploys the flow (and --flows) there, starts an
+// execution and follows it to its end, with relay run's exit codes.
+func runOnServer(cmd *cobra.Command, url, file string, src []byte, provided map[string]any, opts runOptions) error {
+	c, err := newAPIClient(cmd.Context(), url)
+	if err != nil {
+		return err
+	}
+	t := &target{cp: c, where: "relay server " + url, viaServer: true, close: func() {}}
+	stdout := cmd.OutOrStdout()
+	if opts.output == "json" {
+		cmd.SetOut(cmd.ErrOrStderr()) // progress on stderr, the execution alone on stdout
+		defer cmd.SetOut(stdout)
+	}
+	save := func(file string, src []byte) (engine.FlowRecord, error) { return c.DeployFlow(cmd.Context(), file, src) }
+	if opts.flowsDir != "" {
+		if err := deployDir(cmd, save, opts.flowsDir, cmd.OutOrStdout()); err != nil {
+			return &exitError{code: exitInvalid, err: err}
+		}
+	}
+	rec, err := save(file, src)
+	if err != nil {
+		return requestError(err)
+	}
+	st, err := c.Start(cmd.Context(), rec.Namespace, rec.ID, provided, nil)
+	if err != nil {
+		return requestError(err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Execution %s of %s/%s (revision %d) on relay server %s\n", st.ID, rec.Namespace, rec.ID, st.Revision, url)
+	err = waitRemote(cmd, t, st.ID, following{})
+	if cmd.Context().Err() != nil { // Ctrl-C or SIGTERM: as relay run does here
+		fmt.Fprintf(cmd.OutOrStdout(), "\nInterrupted: killing execution %s...\n", st.ID)
+		if kerr := c.Kill(context.WithoutCancel(cmd.Context()), st.ID); kerr != nil {
+			return kerr
+		}
+		return &exitError{code: exitFailed, err: fmt.Errorf("execution %s killed", st.ID)}
+	}
+	if opts.output == "json" {
+		doc, derr := c.Execution(context.WithoutCancel(cmd.Context()), st.ID)
+		if derr != nil {
+			return derr
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if derr := enc.Encode(doc); derr != nil {
+			return derr
+		}
+	}
+	return err
 }
 
 // runOptions are the flags of `relay run` past validation.

@@ -74,6 +74,11 @@ func serverCmd() *cobra.Command {
 			}
 			go firing.NewScheduler(firing.SchedulerConfig{Store: sys.store, Bus: sys.engine, Log: log}).Run(runCtx, time.Second, nil)
 			dir, _ := dataDir(cmd)
+			forget, err := recordServer(dir, "http://"+ln.Addr().String())
+			if err != nil {
+				return err
+			}
+			defer forget()
 			fmt.Fprintf(cmd.ErrOrStderr(), "relay server: http://%s (API, webhooks at /webhooks/{namespace}/{flowId}/{key}), data in %s; Ctrl-C stops\n", ln.Addr(), dir)
 			return serveHTTP(ctx, ln, api.Handler(svc, log))
 		},

@@ -46,12 +46,15 @@ type target struct {
 	cp    controlPlane
 	local bool   // the embedded store: executions run in this process
 	where string // for messages
+	// viaServer: the embedded store's relay server, found in the data
+	// directory; commands wait for what they start, as they would here.
+	viaServer bool
 	close func()
 }
 
 func targetFlags(root *cobra.Command) {
 	root.PersistentFlags().String("api", "", "act on a deployment through its HTTP API at this URL (default $"+EnvAPI+")")
-	root.PersistentFlags().Bool("direct", false, "act on a deployment's DynamoDB table and Kafka topics (RELAY_KAFKA_BROKERS, RELAY_TABLE, AWS_ENDPOINT_URL), as `relay dev` does")
+	root.PersistentFlags().Bool("direct", false, "act on a deployment's DynamoDB table and Kafka topics (RELAY_KAFKA_BROKERS, RELAY_TABLE, AWS_ENDPOINT_URL), as relay dev does")
 }
 
 // openTarget opens the target the flags name.
@@ -83,7 +86,15 @@ func openTarget(cmd *cobra.Command) (*target, error) {
 	}
 	st, err := openStore(cmd)
 	if err != nil {
-		return nil, err
+		url, err := lockedDataDir(cmd, err)
+		if err != nil {
+			return nil, err
+		}
+		c, err := newAPIClient(cmd.Context(), url)
+		if err != nil {
+			return nil, err
+		}
+		return &target{cp: c, where: "relay server " + url, viaServer: true, close: func() {}}, nil
 	}
 	return &target{cp: api.NewService(st, nil), local: true, where: "this data directory", close: func() { st.Close() }}, nil
 }

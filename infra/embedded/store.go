@@ -94,6 +94,10 @@ type Store struct {
 
 var _ engine.Store = (*Store)(nil)
 
+// ErrLocked is returned by OpenStore when another process has the store
+// open: one process at a time holds a data directory.
+var ErrLocked = errors.New("the data directory is in use by another relay process")
+
 // OpenStore opens (creating if needed) the store at path. The file is
 // locked: a second process opening the same path gets an error after a
 // second instead of waiting forever.
@@ -111,7 +115,7 @@ func openStore(path string, timeout time.Duration) (*Store, error) {
 	// time.
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("open store %s: the data directory is in use by another relay process: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w (%w)", path, ErrLocked, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)

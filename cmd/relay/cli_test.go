@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relayflow/relay/infra/embedded"
+)
+
+func TestUnknownSubcommand_exitsTwoNamingWhatExists(t *testing.T) {
+	for _, args := range [][]string{{"flows", "list"}, {"executions", "nosuch"}, {"triggers", "show"}, {"nosuch"}} {
+		code, out, errOut := runCLI(t, args...)
+		if code != exitInvalid || !strings.Contains(errOut, "unknown command") {
+			t.Errorf("relay %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	if code, out, _ := runCLI(t, "flows"); code != 0 || !strings.Contains(out, "deploy") {
+		t.Errorf("relay flows alone: exit %d, help %q", code, out)
+	}
+}
+
+func TestHelp_showsNoValueNameForTheDirectFlag(t *testing.T) {
+	_, out, _ := runCLI(t, "executions", "list", "--help")
+	if !strings.Contains(out, "--direct   ") || strings.Contains(out, "--direct relay") {
+		t.Errorf("help:\n%s", out)
+	}
+}
+
+func TestExecutionsStart_takesTheInputsFileFlagOfRelayRun(t *testing.T) {
+	dir := t.TempDir()
+	inputs := filepath.Join(dir, "in.json")
+	os.WriteFile(inputs, []byte(`{"order_total": 150}`), 0o644)
+	if code, out, errOut := runCLI(t, "flows", "deploy", "../../examples/flows/if_else.yaml", "--data-dir", dir); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := runCLI(t, "executions", "start", "examples.branching/if_else", "--inputs-file", inputs, "--data-dir", dir, "--progress", "plain")
+	if code != 0 || !strings.Contains(out, "SUCCESS") {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestExecutionsKill_exitsZeroOnceKilled(t *testing.T) {
+	dir := t.TempDir()
+	code, out, _ := runCLI(t, "run", "../../examples/flows/pause.yaml", "--data-dir", dir, "--progress", "plain")
+	if code != exitPaused {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	id := strings.Fields(out)[1]
+	code, out, errOut := runCLI(t, "executions", "kill", id, "--data-dir", dir, "--progress", "plain")
+	if code != 0 || !strings.Contains(out, "KILLED") {
+		t.Errorf("kill: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, "executions", "kill", id, "--data-dir", dir)
+	if code != exitFailed || !strings.Contains(errOut, "ended") {
+		t.Errorf("killing it again: exit %d, %s", code, errOut)
+	}
+}
+
+func TestLockedDataDir_exitsFourSayingWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	st, err := embedded.OpenStore(filepath.Join(dir, "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, args := range [][]string{{"executions", "list"}, {"run", "../../examples/flows/hello.yaml"}} {
+		code, out, errOut := runCLI(t, append(args, "--data-dir", dir)...)
+		if code != exitLocked || !strings.Contains(errOut, "in use") || !strings.Contains(errOut, "--api") {
+			t.Errorf("relay %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+}
+
+func TestNoServer_exitsFive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	code, _, errOut := runCLI(t, "executions", "list", "--api", "http://"+addr)
+	if code != exitUnreachable || !strings.Contains(errOut, "no Relay server") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}
+
+// With relay server holding the data directory, relay run and relay
+// executions list go through its API, found in the data directory.
+func TestRelayServer_othersUseItsRecordedAddress(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	var out safeBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"server", "--data-dir", dir, "--port", fmt.Sprint(port)}, &out, &out)
+	}()
+	defer func() {
+		stop()
+		if code := <-done; code != 0 {
+			t.Errorf("relay server: exit %d\n%s", code, out.String())
+		}
+		if _, err := os.Stat(filepath.Join(dir, serverFile)); !os.IsNotExist(err) {
+			t.Errorf("the server's address is still recorded after it stopped: %v", err)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "relay server: http://") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not start:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, runOut, errOut := runCLI(t, "run", "../../examples/flows/hello.yaml", "--data-dir", dir, "--progress", "plain")
+	if code != 0 || !strings.Contains(runOut, "on relay server http://127.0.0.1:") || !strings.Contains(runOut, "SUCCESS") {
+		t.Fatalf("relay run: exit %d\n%s%s", code, runOut, errOut)
+	}
+	code, list, errOut := runCLI(t, "executions", "list", "--data-dir", dir)
+	if code != 0 || !strings.Contains(list, "getting_started/hello_world") || !strings.Contains(errOut, "using its API") {
+		t.Errorf("relay executions list: exit %d\n%s%s", code, list, errOut)
+	}
+}
+
+func TestResume_errorsSayWhyWithoutNamingEventTypes(t *testing.T) {
+	dir := t.TempDir()
+	code, out, _ := runCLI(t, "run", "../../examples/flows/pause.yaml", "--data-dir", dir, "--progress", "plain")
+	if code != exitPaused {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	id := strings.Fields(out)[1]
+	code, _, errOut := runCLI(t, "executions", "resume", id, "--input", "approved=maybe", "--data-dir", dir)
+	if code != exitInvalid || !strings.Contains(errOut, "approved") || strings.Contains(errOut, "execution.resumed") || strings.Contains(errOut, "applying") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}
