@@ -131,7 +131,9 @@ func runOnServer(cmd *cobra.Command, url, file string, src []byte, provided map[
 		cmd.SetOut(cmd.ErrOrStderr()) // progress on stderr, the execution alone on stdout
 		defer cmd.SetOut(stdout)
 	}
-	save := func(file string, src []byte) (engine.FlowRecord, error) { return c.DeployFlow(cmd.Context(), file, src) }
+	save := func(file string, src []byte) (engine.FlowRecord, error) {
+		return c.DeployFlow(cmd.Context(), file, src)
+	}
 	if opts.flowsDir != "" {
 		if err := deployDir(cmd, save, opts.flowsDir, cmd.OutOrStdout()); err != nil {
 			return &exitError{code: exitInvalid, err: err}

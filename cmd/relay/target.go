@@ -49,7 +49,7 @@ type target struct {
 	// viaServer: the embedded store's relay server, found in the data
 	// directory; commands wait for what they start, as they would here.
 	viaServer bool
-	close func()
+	close     func()
 }
 
 func targetFlags(root *cobra.Command) {
