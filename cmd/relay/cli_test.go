@@ -144,3 +144,28 @@ func TestResume_errorsSayWhyWithoutNamingEventTypes(t *testing.T) {
 		t.Errorf("exit %d: %s", code, errOut)
 	}
 }
+
+func TestDocs_printsTheReferenceOrOneSectionAndWritesNoFile(t *testing.T) {
+	dir := t.TempDir()
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	os.Chdir(dir) // outside the repository: nothing to read there, nothing to overwrite
+	code, out, errOut := runCLI(t, "docs")
+	if code != 0 || !strings.HasPrefix(out, "# Flow reference") {
+		t.Fatalf("exit %d: %.100s %s", code, out, errOut)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("relay docs wrote %v", entries)
+	}
+	code, out, _ = runCLI(t, "docs", "io.kestra.plugin.core.log.Log")
+	if code != 0 || !strings.HasPrefix(out, "### `log`") || strings.Contains(out, "### `output.values`") {
+		t.Errorf("relay docs <alias>: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "docs", "inputs")
+	if code != 0 || !strings.HasPrefix(out, "## Inputs") || strings.Contains(out, "## Expressions") {
+		t.Errorf("relay docs inputs: exit %d\n%.300s", code, out)
+	}
+	if code, _, errOut := runCLI(t, "docs", "nope"); code != exitInvalid || !strings.Contains(errOut, "Retry") {
+		t.Errorf("relay docs nope: exit %d %s", code, errOut)
+	}
+}

@@ -2,6 +2,7 @@ package expr
 
 import (
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -55,7 +56,7 @@ var docs = []Doc{
 		Description: "The current time of the execution (fixed for the whole render). Fails when the caller provides no clock.",
 		Example:     "{{ now() }}", Result: "2024-01-31T10:00:00Z"},
 	{Name: "range", Kind: "function", Signature: "range(start, end, step=1)",
-		Description: "List of integers from start to end INCLUSIVE (Pebble semantics); step may be negative. Limited to Limits.MaxRange elements.",
+		Description: "List of integers from start to end INCLUSIVE (Pebble semantics); step may be negative. At most " + strconv.Itoa(defaultMaxRange) + " elements (Limits.MaxRange).",
 		Example:     "{{ range(1, 3) }} {{ range(6, 0, -3) }}", Result: "[1,2,3] [6,3,0]"},
 	{Name: "uuid", Kind: "function", Signature: "uuid()",
 		Description: "A new random UUID, provided by the caller.",

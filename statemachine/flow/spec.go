@@ -207,6 +207,17 @@ func (r *Registry) suggestType(c Category, name string) string {
 	if len(sameLast) > 0 {
 		return suggest(name, sameLast)
 	}
+	// A Relay name's first part alone (`shell` for shell.commands, `http`
+	// for http.request), when only one type has it.
+	var prefixed []string
+	for _, d := range r.Types(c) {
+		if strings.HasPrefix(strings.ToLower(d.Name), strings.ToLower(name)+".") {
+			prefixed = append(prefixed, d.Name)
+		}
+	}
+	if len(prefixed) == 1 {
+		return prefixed[0]
+	}
 	return ""
 }
 
