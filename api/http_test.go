@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -284,6 +285,23 @@ func TestAPI_publishEvent(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("event %s not published to %s", want, engine.TopicEvents)
 		}
+	}
+}
+
+func TestAPI_publishEventRefusesDataThatIsNotWhatItsContentTypeSays(t *testing.T) {
+	s := start(t)
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/events", strings.NewReader("total=42, not JSON"))
+	for k, v := range map[string]string{"ce-specversion": "1.0", "ce-id": "bad-1", "ce-source": "shop", "ce-type": "com.example.order.created", "Content-Type": "application/json"} {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "not valid JSON") {
+		t.Errorf("status %d: %s", res.StatusCode, body)
 	}
 }
 

@@ -8,9 +8,11 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
@@ -383,6 +385,10 @@ func (s *Service) PublishEvent(ctx context.Context, ev cloudevents.Event) error 
 	if err := ev.Validate(); err != nil {
 		return Invalid(fmt.Errorf("the CloudEvent is not valid: %w", err))
 	}
+	if ct := ev.DataMediaType(); isJSONType(ct) && len(ev.Data()) > 0 && !json.Valid(ev.Data()) {
+		// Triggers would read it as JSON (trigger.event.data) and fail later.
+		return Invalid(fmt.Errorf("the event's data is not valid JSON, although its content type is %s", ct))
+	}
 	if s.bus == nil {
 		return errors.New("publishing an event: this service has no bus")
 	}
@@ -408,6 +414,12 @@ func verb(t statemachine.EventType) string {
 		return "killing"
 	}
 	return "updating"
+}
+
+// isJSONType reports whether a media type says JSON: application/json or
+// a +json suffix.
+func isJSONType(ct string) bool {
+	return ct == "application/json" || strings.HasSuffix(ct, "+json")
 }
 
 func (s *Service) send(ctx context.Context, ev statemachine.Event) error {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/infra/embedded"
 )
 
@@ -167,5 +168,65 @@ func TestDocs_printsTheReferenceOrOneSectionAndWritesNoFile(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "docs", "nope"); code != exitInvalid || !strings.Contains(errOut, "Retry") {
 		t.Errorf("relay docs nope: exit %d %s", code, errOut)
+	}
+}
+
+func TestFlowsDeploy_refusesTwoFilesWithTheSameFlowNamingBoth(t *testing.T) {
+	dir := t.TempDir()
+	flows := filepath.Join(dir, "flows")
+	os.Mkdir(flows, 0o755)
+	doc := "id: same\nnamespace: t\ntasks:\n  - {id: a, type: log, message: %s}\n"
+	os.WriteFile(filepath.Join(flows, "a.yaml"), []byte(fmt.Sprintf(doc, "one")), 0o644)
+	os.WriteFile(filepath.Join(flows, "b.yaml"), []byte(fmt.Sprintf(doc, "two")), 0o644)
+	code, out, errOut := runCLI(t, "flows", "deploy", flows, "--data-dir", dir)
+	if code != exitFailed || !strings.Contains(errOut, "b.yaml: flow t/same is also defined by") || !strings.Contains(errOut, "a.yaml") || strings.Contains(out, "deployed") {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestServerFlowsWatcher_refusesASecondFileWithTheSameFlow(t *testing.T) {
+	dir := t.TempDir()
+	st, err := embedded.OpenStore(filepath.Join(dir, "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	flows := filepath.Join(dir, "flows")
+	os.Mkdir(flows, 0o755)
+	doc := "id: same\nnamespace: t\ntasks:\n  - {id: a, type: log, message: %s}\n"
+	os.WriteFile(filepath.Join(flows, "a.yaml"), []byte(fmt.Sprintf(doc, "one")), 0o644)
+	os.WriteFile(filepath.Join(flows, "b.yaml"), []byte(fmt.Sprintf(doc, "two")), 0o644)
+	var out safeBuffer
+	w := &flowWatcher{dir: flows, svc: api.NewService(st, nil), out: &out, seen: map[string]fileStamp{}}
+	if err := w.scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "b.yaml not deployed: flow t/same is already defined by "+filepath.Join(flows, "a.yaml")) {
+		t.Errorf("output:\n%s", out.String())
+	}
+	rec, err := st.Flow(context.Background(), "t", "same", 0)
+	if err != nil || rec.Revision != 1 {
+		t.Errorf("stored revision %d, %v: want 1, from a.yaml alone", rec.Revision, err)
+	}
+}
+
+func TestLargeInputs_refusedAtSubmissionAndShortenedWhenShown(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "in.yaml")
+	os.WriteFile(file, []byte("id: big\nnamespace: t\ninputs:\n  - {id: s, type: STRING}\ntasks:\n  - {id: a, type: log, message: \"{{ inputs.s | length }}\"}\n"), 0o644)
+	huge := filepath.Join(dir, "huge.json")
+	os.WriteFile(huge, []byte(`{"s": "`+strings.Repeat("x", 5<<20)+`"}`), 0o644)
+	code, out, errOut := runCLI(t, "run", file, "--inputs-file", huge, "--data-dir", dir)
+	if code != exitInvalid || !strings.Contains(errOut, "5 MiB: an input is at most 1 MiB") || len(errOut) > 2000 {
+		t.Fatalf("exit %d\n%.500s%.500s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, "run", file, "--input", "s="+strings.Repeat("y", 500<<10), "--data-dir", dir, "--progress", "plain")
+	if code != 0 {
+		t.Fatalf("a 500 KiB input: exit %d\n%.500s", code, out)
+	}
+	id := strings.Fields(out)[1]
+	_, show, _ := runCLI(t, "executions", "show", id, "--data-dir", dir)
+	if len(show) > 4000 || !strings.Contains(show, "…") {
+		t.Errorf("relay executions show printed %d bytes:\n%.600s", len(show), show)
 	}
 }

@@ -122,10 +122,10 @@ func showExecution(w io.Writer, ex engine.ExecutionDoc, page api.RunPage) {
 	fmt.Fprintf(w, "Execution %s\n  flow      %s/%s revision %d\n  state     %s\n  started   %s\n  duration  %s\n",
 		ex.ID, ex.Namespace, ex.FlowID, ex.Revision, ex.State, ex.StartDate.Local().Format(time.RFC3339), docDuration(ex.StartDate, ex.EndDate))
 	if ex.Error != "" {
-		fmt.Fprintf(w, "  error     %s\n", ex.Error)
+		fmt.Fprintf(w, "  error     %s\n", abbreviate(ex.Error, maxShown))
 	}
 	if len(ex.Inputs) > 0 {
-		fmt.Fprintf(w, "  inputs    %s\n", abbreviate(expr.Stringify(ex.Inputs), 200))
+		fmt.Fprintf(w, "  inputs    %s\n", abbreviate(expr.Stringify(ex.Inputs), maxShown))
 	}
 	fmt.Fprintf(w, "  task runs %d: %s\n", ex.TaskRunCount, formatCounts(ex.TaskRunCounts))
 	if len(ex.TaskRuns) == 0 && page.State != "" {
@@ -158,9 +158,16 @@ func showExecution(w io.Writer, ex engine.ExecutionDoc, page api.RunPage) {
 		fmt.Fprintf(w, "\nMore task runs: relay executions show %s%s --cursor %s (or --all)\n", ex.ID, which, ex.NextCursor)
 	}
 	if len(ex.Outputs) > 0 {
-		fmt.Fprintf(w, "\nOutputs: %s\n", abbreviate(expr.Stringify(ex.Outputs), 2000))
+		fmt.Fprintf(w, "\nOutputs: %s\n", abbreviate(expr.Stringify(ex.Outputs), maxOutputsShown))
 	}
 }
+
+// How many characters of inputs and errors, and of an execution's
+// outputs, the text views show; --output json has them whole.
+const (
+	maxShown        = 500
+	maxOutputsShown = 2000
+)
 
 func abbreviate(s string, n int) string {
 	if r := []rune(s); len(r) > n {
@@ -274,7 +281,7 @@ func waitRemote(cmd *cobra.Command, t *target, id string, o following) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "\n%d task runs: %s (relay executions show %s)\n", doc.TaskRunCount, formatCounts(doc.TaskRunCounts), id)
 	}
 	if len(doc.Outputs) > 0 {
-		fmt.Fprintf(cmd.OutOrStdout(), "\nOutputs: %s\n", expr.Stringify(doc.Outputs))
+		fmt.Fprintf(cmd.OutOrStdout(), "\nOutputs: %s\n", abbreviate(expr.Stringify(doc.Outputs), maxOutputsShown))
 	}
 	if doc.State == "PAUSED" {
 		fmt.Fprintf(cmd.OutOrStdout(), "\nThe execution is paused. Resume it with:\n  relay executions resume %s [--input name=value]\n", id)
