@@ -234,10 +234,11 @@ func Catalog() []EventSpec {
 			Fields: machineFields(statemachine.EvTaskRunStarted,
 				EventField{Path: "taskRunId", Doc: "Id of the task run.", Required: true},
 				EventField{Path: "attempt", Doc: "Attempt number, from 1.", Required: true},
+				EventField{Path: "startDate", Doc: "When the attempt started on its worker (RFC 3339), the attempt's start date. The executor's clock is used when it is absent or later than the event's application."},
 			),
 			Example: func() ExampleRecord {
 				return machineRecord(statemachine.Event{
-					ID: exampleExec + "/extract/1/started", Type: statemachine.EvTaskRunStarted, ExecutionID: exampleExec, TaskRunID: "extract", Attempt: 1,
+					ID: exampleExec + "/extract/1/started", Type: statemachine.EvTaskRunStarted, ExecutionID: exampleExec, TaskRunID: "extract", Attempt: 1, StartDate: exampleTime.Add(2 * time.Second),
 				}, exampleTime.Add(2*time.Second))
 			},
 		},

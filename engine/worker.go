@@ -281,7 +281,7 @@ func (l *attemptLease) renew(ctx context.Context, c statemachine.ScheduleTaskRun
 // long. The function it returns cancels a report not yet made and waits
 // for one in flight, so that started never follows finished.
 func (e *Engine) reportStarted(ctx context.Context, c statemachine.ScheduleTaskRun, base string) (func(), error) {
-	started := statemachine.Event{ID: base + "/started", Type: statemachine.EvTaskRunStarted, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt}
+	started := statemachine.Event{ID: base + "/started", Type: statemachine.EvTaskRunStarted, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt, StartDate: e.cfg.Now()}
 	if e.cfg.StartedAfter <= 0 {
 		return func() {}, e.publish(ctx, TopicExecutions, c.ExecutionID, started)
 	}

@@ -58,8 +58,9 @@ type Event struct {
 	State   RunState       `json:"state,omitempty"` // SUCCESS, WARNING or FAILED
 	Outputs map[string]any `json:"outputs,omitempty"`
 	Error   *TaskError     `json:"error,omitempty"`
-	// StartDate is when the attempt started on its worker. A worker
-	// reports the start of short attempts only with their end (a
+	// StartDate (taskrun.started, taskrun.finished) is when the attempt
+	// started on its worker. A worker reports the start of short attempts
+	// only with their end (a
 	// taskrun.started event would cost a write for nothing); missing or
 	// later than the event's application, the executor's clock is used.
 	StartDate time.Time `json:"startDate,omitzero"`

@@ -408,6 +408,12 @@ func (m *machine) started() error {
 		return err
 	}
 	a.State, a.StartDate = RunRunning, m.now
+	if s := m.ev.StartDate; !s.IsZero() && s.Before(m.now) {
+		a.StartDate = s // the worker's clock: when the task started there
+	}
+	if r.StartDate.IsZero() {
+		r.StartDate = a.StartDate
+	}
 	m.setRun(r, RunRunning)
 	return nil
 }

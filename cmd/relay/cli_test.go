@@ -230,3 +230,44 @@ func TestLargeInputs_refusedAtSubmissionAndShortenedWhenShown(t *testing.T) {
 		t.Errorf("relay executions show printed %d bytes:\n%.600s", len(show), show)
 	}
 }
+
+func TestRunPlain_printsATasksLogLinesAfterItsStartInTimeOrder(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("id: many\nnamespace: t\ntasks:\n  - id: par\n    type: flow.parallel\n    tasks:\n")
+	for i := range 20 {
+		fmt.Fprintf(&b, "      - {id: t%d, type: log, message: [\"first %d\", \"second %d\"]}\n", i, i, i)
+	}
+	file := filepath.Join(dir, "many.yaml")
+	os.WriteFile(file, []byte(b.String()), 0o644)
+	code, out, errOut := runCLI(t, "run", file, "--data-dir", dir, "--progress", "plain")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	seen := map[string][]string{} // run -> what it printed, in order
+	last := map[string]string{}   // run -> last time printed
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || len(f[0]) != 12 || !strings.HasPrefix(f[1], "t") {
+			continue
+		}
+		// SUBMITTED shows when it was printed: the worker may have
+		// started the attempt by then. From RUNNING on, lines carry the
+		// times of the events.
+		if f[2] != "SUBMITTED" {
+			if f[0] < last[f[1]] {
+				t.Errorf("%s: %s printed after a line of %s", f[1], f[0], last[f[1]])
+			}
+			last[f[1]] = f[0]
+		}
+		seen[f[1]] = append(seen[f[1]], f[2])
+	}
+	for run, states := range seen {
+		if got := strings.Join(states, " "); got != "SUBMITTED RUNNING INFO INFO SUCCESS" {
+			t.Errorf("%s printed %s", run, got)
+		}
+	}
+	if len(seen) != 20 {
+		t.Errorf("%d runs printed", len(seen))
+	}
+}

@@ -249,6 +249,11 @@ type printer struct {
 	// there are more than plainRuns.
 	runs      *liveStatus
 	countedAt time.Time
+	// In plain mode a task's log lines wait until its RUNNING line (or a
+	// later one) is printed: the worker writes them while the executor is
+	// still committing the start, and they would come first.
+	started map[string]bool     // runs whose start or end was printed, by execution/run
+	held    map[string][]string // their log lines until then
 }
 
 // plainRuns is the most task runs plain progress shows change by change;
@@ -325,6 +330,23 @@ func (p *printer) commit(ex *statemachine.Execution, changed []*statemachine.Tas
 	}
 	if p.live == nil {
 		p.plain(prefix, changed)
+		for _, r := range changed {
+			if r.State == statemachine.RunSubmitted || r.State == statemachine.RunCreated {
+				continue
+			}
+			key := ex.ID + "/" + r.ID
+			if p.started == nil {
+				p.started = map[string]bool{}
+			}
+			p.started[key] = true
+			for _, l := range p.held[key] {
+				fmt.Fprint(p.w, l)
+			}
+			delete(p.held, key)
+			if r.State.Terminal() { // its lines came before its end: forget it
+				delete(p.started, key)
+			}
+		}
 	}
 	if ex.ID != p.root {
 		return
@@ -364,6 +386,19 @@ func (p *printer) plain(prefix string, changed []*statemachine.TaskRun) {
 	}
 }
 
+// changeTime is when a run's state changed, by the clocks of the events
+// (the worker's for a start), so that the lines agree with the log lines'
+// times; now for changes without a date of their own.
+func changeTime(r *statemachine.TaskRun) time.Time {
+	switch a := r.CurrentAttempt(); {
+	case r.State.Terminal() && !r.EndDate.IsZero():
+		return r.EndDate
+	case r.State == statemachine.RunRunning && a != nil && !a.StartDate.IsZero():
+		return a.StartDate
+	}
+	return time.Now()
+}
+
 func printChanges(w io.Writer, prefix string, changed []*statemachine.TaskRun) {
 	for _, r := range changed {
 		attempt := ""
@@ -374,7 +409,7 @@ func printChanges(w io.Writer, prefix string, changed []*statemachine.TaskRun) {
 		if r.Error != nil && r.State.Terminal() {
 			detail = ": " + secrets.MaskText(r.Error.Message)
 		}
-		fmt.Fprintf(w, "%s  %-28s %s%s%s\n", time.Now().Format("15:04:05.000"), prefix+r.ID, r.State, attempt, detail)
+		fmt.Fprintf(w, "%s  %-28s %s%s%s\n", changeTime(r).Format("15:04:05.000"), prefix+r.ID, r.State, attempt, detail)
 	}
 }
 
@@ -383,7 +418,39 @@ func (p *printer) logLine(l engine.LogEntry) {
 	if where == "" {
 		where = "execution"
 	}
-	p.printf("%s  %-28s %-5s %s\n", l.Time.Format("15:04:05.000"), where, l.Level, l.Message)
+	line := fmt.Sprintf("%s  %-28s %-5s %s\n", l.Time.Format("15:04:05.000"), where, l.Level, l.Message)
+	if p.live == nil && l.TaskRunID != "" {
+		p.mu.Lock()
+		key := l.ExecutionID + "/" + l.TaskRunID
+		if !p.started[key] {
+			if p.held == nil {
+				p.held = map[string][]string{}
+			}
+			p.held[key] = append(p.held[key], line)
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+	}
+	p.printf("%s", line)
+}
+
+// flushHeld prints the log lines still held (of runs whose start was never
+// printed), in the order they came.
+func (p *printer) flushHeld() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	keys := make([]string, 0, len(p.held))
+	for k := range p.held {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, l := range p.held[k] {
+			fmt.Fprint(p.w, l)
+		}
+	}
+	p.held = nil
 }
 
 // printf writes a line of progress; in live mode it scrolls above the
@@ -451,6 +518,7 @@ const (
 )
 
 func (p *printer) summary(ex *statemachine.Execution) {
+	p.flushHeld()
 	p.end()
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -130,7 +130,7 @@ var variableDocs = map[string]string{
 	"outputs":   "Outputs of the tasks that ran, by task id.",
 	"vars":      "The flow's `variables`.",
 	"flow":      "The flow.",
-	"execution": "The current execution.",
+	"execution": "The current execution. `state` is RUNNING while any task runs, in `errors` and `finally` too: the execution takes its final state after them.",
 	"task":      "The task being rendered.",
 	"taskrun":   "The task run being rendered; `value` is the current ForEach value.",
 	"parents":   "Enclosing ForEach iterations, closest first, each with `taskrun.value`.",
