@@ -50,7 +50,9 @@ func runCmd() *cobra.Command {
 		Long: "Run validates FILE, stores it in the embedded store (--data-dir, RELAY_DATA_DIR, default ~/.relay),\n" +
 			"creates an execution and runs it here, showing each state change and log line.\n\n" +
 			"Exit codes: 0 SUCCESS or WARNING, 1 FAILED, KILLED or CANCELLED, 2 invalid flow or inputs,\n" +
-			"3 paused (resume with `relay executions resume ID`). Ctrl-C kills the execution and saves it.",
+			"3 paused (resume with `relay executions resume ID`), 4 data directory in use, 5 no server reachable.\n" +
+			"Ctrl-C or SIGTERM kills the execution and saves it. While relay server holds the data directory,\n" +
+			"the flow runs there, through its API.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.output != "text" && opts.output != "json" {

@@ -79,7 +79,7 @@ func serverCmd() *cobra.Command {
 				return err
 			}
 			defer forget()
-			fmt.Fprintf(cmd.ErrOrStderr(), "relay server: http://%s (API, webhooks at /webhooks/{namespace}/{flowId}/{key}), data in %s; Ctrl-C stops\n", ln.Addr(), dir)
+			fmt.Fprintf(cmd.ErrOrStderr(), "relay server: http://%s (API, webhooks at /webhooks/{namespace}/{flowId}/{key}), data in %s; Ctrl-C or SIGTERM stops, handing back running attempts\n", ln.Addr(), dir)
 			return serveHTTP(ctx, ln, api.Handler(svc, log))
 		},
 	}

@@ -62,7 +62,7 @@ var docs = []Doc{
 		Description: "A new random UUID, provided by the caller.",
 		Example:     "{{ uuid() }}", Result: "00000000-0000-4000-8000-000000000000"},
 	{Name: "secret", Kind: "function", Signature: "secret(key)",
-		Description: "The value of the named secret, resolved by the caller.",
+		Description: "The named secret of the flow's namespace. It is rendered as a sealed marker that the worker replaces with the value when the task runs (see Secrets): it can be placed in text, not read by filters or comparisons.",
 		Example:     "{{ secret('API_TOKEN') }}", Result: "s3cr3t"},
 	{Name: "fromJson", Kind: "function", Signature: "fromJson(json)",
 		Description: "Parses a JSON string into a value; integral numbers become integers, others floats. null input gives null.",

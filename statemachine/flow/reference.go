@@ -71,6 +71,16 @@ func Reference() string {
 		w("| `%s` | %s | %s |\n", t.Name, strings.Join(props, ", "), cell(desc))
 	}
 
+	w("\nA value is at most %s (as text; JSON for lists and objects): the most one template renders. A larger one is refused when the execution is submitted.\n", byteSize(inputs.MaxValueBytes))
+
+	w("\n## Secrets\n\n")
+	w("`secret('NAME')` reads a secret of the flow's namespace, and an input of type `SECRET` takes one at start. Neither is ever stored, published or shown in clear: ")
+	w("the state machine renders a sealed marker in their place, only the worker opens it, just before the task runs, and it replaces the values with `******` in what the task logs and returns (outputs, error messages). ")
+	w("Everywhere else (`relay executions show`, the API, logs) a secret shows as `******`.\n\n")
+	w("- Named secrets: `RELAY_SECRET_NAME` in the environment of the worker (`relay run`, `relay server`, `relay dev`; Kestra's base64 `SECRET_NAME` too); on AWS, Secrets Manager or SSM Parameter Store under `SecretsPrefix` + `<namespace>/NAME` (template.yaml). A missing secret fails the task, naming it.\n")
+	w("- A template may place a secret in text (`\"Bearer {{ secret('TOKEN') }}\"`, `~`, lists and maps, `default`, `join`) but not read it: a filter, a function or a comparison on a secret fails the task with a clear error.\n")
+	w("- `cloudevents.emit` keeps secrets sealed in the events it publishes; a flow of the same namespace that such an event starts can still use them.\n")
+
 	w("\n## Expressions\n\n")
 	w("`{{ expression }}` outputs a value, `{%% if %%}`, `{%% for %%}` and `{%% set %%}` are statements and `{# ... #}` is a comment, as in Kestra (Pebble). A property that is exactly one `{{ expression }}` takes the expression's type (a list, a number, a map, a boolean); text mixed with expressions is a string. ")
 	w("Reading an undefined variable is an error, except on the left of `??`, in `is defined` and in `| default(...)`. Expressions read only their variables and `secret()`: no files, environment or network; rendering is bounded in steps and output size.\n\n")
@@ -137,6 +147,14 @@ var variableDocs = map[string]string{
 	"parent":    "The closest enclosing ForEach iteration (`parent.taskrun.value`).",
 	"trigger":   "Variables of the trigger that started the execution (see Triggers).",
 	"labels":    "The execution's labels.",
+}
+
+// byteSize writes a power-of-two size.
+func byteSize(n int) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
 }
 
 // overview is a table of a category's types with their Kestra names.
