@@ -164,7 +164,7 @@ func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[st
 	if err != nil {
 		return Started{}, err
 	}
-	if _, err := f.ResolveInputs(inputs, &expr.Env{Now: s.now(), Secret: anySecret}); err != nil {
+	if _, err := f.ResolveInputs(inputs, &expr.Env{Now: s.now(), Secret: secrets.DryRunSecret}); err != nil {
 		return Started{}, Invalid(fmt.Errorf("inputs of %s/%s: %w", namespace, id, err))
 	}
 	if inputs, err = engine.SealInputs(s.secrets, namespace, f.Inputs, inputs); err != nil {
@@ -175,17 +175,6 @@ func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[st
 		Namespace: namespace, FlowID: id, Revision: f.Revision, Inputs: inputs, Labels: labels}
 	return st, s.send(ctx, ev)
 }
-
-// anySecret stands in for secrets while inputs are only being checked: the
-// executor renders them with the real ones.
-func anySecret(string) (string, error) { return "", nil }
-
-// checkSealer stands in for the deployment's key in a dry run of the state
-// machine, whose result is thrown away.
-type checkSealer struct{}
-
-func (checkSealer) Ref(string, string) (string, error)  { return "", nil }
-func (checkSealer) Seal(string, string) (string, error) { return "", nil }
 
 // RunPage selects a page of an execution's task runs.
 type RunPage struct {
@@ -356,7 +345,7 @@ func (s *Service) Resume(ctx context.Context, id string, inputs map[string]any) 
 		return err
 	}
 	ev := statemachine.Event{ID: id + "/resume/" + engine.NewID(), Type: statemachine.EvResume, ExecutionID: id, Inputs: inputs}
-	if _, err := statemachine.Apply(f, ex, ev, s.now(), statemachine.Options{Secrets: checkSealer{}}); err != nil {
+	if _, err := statemachine.Apply(f, ex, ev, s.now(), statemachine.Options{Secrets: secrets.DryRun{}}); err != nil {
 		return Invalid(fmt.Errorf("resuming execution %s: %w", id, statemachine.Reason(err)))
 	}
 	if ev.Inputs, err = engine.SealInputs(s.secrets, ex.Namespace, engine.ResumeDecls(f, ex), inputs); err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 
 	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
@@ -97,28 +96,11 @@ func maskTaskError(e *statemachine.TaskError) *statemachine.TaskError {
 // them stores and publishes no clear value. The caller checks the inputs
 // in clear first. Without a key, a SECRET value given is an error.
 func SealInputs(k *secrets.Keyring, namespace string, decls []*inputs.Decl, values map[string]any) (map[string]any, error) {
-	var out map[string]any
-	for _, d := range decls {
-		s, ok := values[d.ID].(string)
-		if d.Type != inputs.TypeSecret || !ok || secrets.IsMarker(s) {
-			continue
-		}
-		if k == nil {
-			return nil, fmt.Errorf("input %s is a SECRET, but no secret key is configured to keep it", d.ID)
-		}
-		sealed, err := k.Seal(namespace, s)
-		if err != nil {
-			return nil, fmt.Errorf("sealing input %s: %w", d.ID, err)
-		}
-		if out == nil {
-			out = maps.Clone(values)
-		}
-		out[d.ID] = sealed
+	var s statemachine.Sealer
+	if k != nil {
+		s = k
 	}
-	if out == nil {
-		return values, nil
-	}
-	return out, nil
+	return statemachine.SealInputs(s, namespace, decls, values)
 }
 
 // ResumeDecls lists the onResume inputs of the paused task runs of ex,

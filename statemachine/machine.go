@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
 	"time"
 
@@ -597,23 +598,42 @@ func (m *machine) resume() error {
 }
 
 // sealSecrets replaces, in vals, the clear values of SECRET inputs with
-// markers (values that already are markers stay as they are).
+// markers.
 func (m *machine) sealSecrets(decls []*inputs.Decl, vals map[string]any) error {
+	sealed, err := SealInputs(m.opts.Secrets, m.f.Namespace, decls, vals)
+	if err != nil {
+		return err
+	}
+	maps.Copy(vals, sealed)
+	return nil
+}
+
+// SealInputs returns vals with the clear values of the SECRET inputs among
+// decls sealed for namespace (values that already are markers stay as
+// they are); vals itself is not changed. Without a Sealer, a clear SECRET
+// value is an error. The edges that receive inputs (API, CLI) seal them
+// before publishing a request, the state machine those that reach it in
+// clear (a trigger's or a subflow's inputs).
+func SealInputs(s Sealer, namespace string, decls []*inputs.Decl, vals map[string]any) (map[string]any, error) {
+	out, copied := vals, false
 	for _, d := range decls {
-		s, ok := vals[d.ID].(string)
-		if d.Type != inputs.TypeSecret || !ok || secrets.IsMarker(s) {
+		v, ok := vals[d.ID].(string)
+		if d.Type != inputs.TypeSecret || !ok || secrets.IsMarker(v) {
 			continue
 		}
-		if m.opts.Secrets == nil {
-			return fmt.Errorf("input %s: %w", d.ID, errNoSealer)
+		if s == nil {
+			return nil, fmt.Errorf("input %s: %w", d.ID, errNoSealer)
 		}
-		sealed, err := m.opts.Secrets.Seal(m.f.Namespace, s)
+		sealed, err := s.Seal(namespace, v)
 		if err != nil {
-			return fmt.Errorf("input %s: sealing the secret: %w", d.ID, err)
+			return nil, fmt.Errorf("input %s: sealing the secret: %w", d.ID, err)
 		}
-		vals[d.ID] = sealed
+		if !copied {
+			out, copied = maps.Clone(vals), true
+		}
+		out[d.ID] = sealed
 	}
-	return nil
+	return out, nil
 }
 
 // secretRef is what secret('NAME') renders to: the name's marker.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/flow"
@@ -394,7 +395,7 @@ func runStored(cmd *cobra.Command, ns, id string, provided map[string]any, label
 		if err != nil {
 			return nil, ev, err
 		}
-		if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: anySecret}); err != nil {
+		if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: secrets.DryRunSecret}); err != nil {
 			return nil, ev, &exitError{code: exitInvalid, err: err}
 		}
 		if ev.Inputs, err = engine.SealInputs(sys.secrets, ns, f.Inputs, provided); err != nil {
@@ -421,7 +422,7 @@ func continueExecution(cmd *cobra.Command, id, progress string, ev statemachine.
 		if ev.Type == statemachine.EvKill && ex.State.Terminal() {
 			return nil, ev, &exitError{code: exitFailed, err: fmt.Errorf("execution %s already ended %s: there is nothing to kill", id, ex.State)}
 		}
-		res, err := statemachine.Apply(f, ex, ev, time.Now(), statemachine.Options{Secrets: checkSealer{}})
+		res, err := statemachine.Apply(f, ex, ev, time.Now(), statemachine.Options{Secrets: secrets.DryRun{}})
 		if err != nil {
 			return nil, ev, &exitError{code: exitInvalid, err: statemachine.Reason(err)}
 		}

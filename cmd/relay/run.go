@@ -71,7 +71,7 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitInvalid, err: err}
 			}
-			if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: anySecret}); err != nil {
+			if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: secrets.DryRunSecret}); err != nil {
 				return &exitError{code: exitInvalid, err: fmt.Errorf("invalid inputs:\n%w", err)}
 			}
 			err = runFlow(cmd, args[0], src, provided, opts)

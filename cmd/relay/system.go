@@ -147,14 +147,3 @@ func localSecrets(cmd *cobra.Command) (*secrets.Keyring, secrets.Lookup, error) 
 	}
 	return keys, lookup, nil
 }
-
-// anySecret stands in for secret() while inputs are only being checked:
-// the executor renders them with the real markers.
-func anySecret(string) (string, error) { return "", nil }
-
-// checkSealer stands in for the key in a dry run of the state machine,
-// whose result is thrown away.
-type checkSealer struct{}
-
-func (checkSealer) Ref(string, string) (string, error)  { return "", nil }
-func (checkSealer) Seal(string, string) (string, error) { return "", nil }
