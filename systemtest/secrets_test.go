@@ -210,16 +210,7 @@ func runThroughAPI(t *testing.T, l *leaks, env []string, url string) {
 	l.check("relay flows deploy", []byte(relayCmd(t, env, append([]string{"flows", "deploy", writeFlow(t)}, api...)...)))
 	out := relayCmd(t, env, append([]string{"executions", "start", "shop/s", "--input", "pw=" + secretInput, "--wait", "--progress", "plain"}, api...)...)
 	l.check("relay executions start --wait", []byte(out))
-	id := ""
-	for _, f := range strings.Fields(out) {
-		if len(f) == 16 && strings.Trim(f, "0123456789abcdefghijklmnopqrstuvwxyz") == "" {
-			id = f
-			break
-		}
-	}
-	if id == "" {
-		t.Fatalf("no execution id in:\n%s", out)
-	}
+	id := executionID(t, out)
 	var doc engine.ExecutionDoc
 	for _, path := range []string{"/executions/" + id, "/executions/" + id + "/logs", "/executions"} {
 		resp, err := http.Get(url + path)
