@@ -101,26 +101,47 @@ deploy: $(VENV)/bin/sam ## sam build, then sam deploy (GUIDED=1 the first time a
 	$(SAM) build
 	$(SAM) deploy $(if $(GUIDED),--guided)
 
-# LocalStack and Kafka in Docker (localstack/README.md): LocalStack on
-# 127.0.0.1:4566, Kafka on 127.0.0.1:9092. localstack/local.sh says what
-# is missing when Docker, Compose or a Docker daemon is not there.
-LOCALSTACK := bash localstack/local.sh
+# LocalStack (localstack/README.md). Host mode, for machines without
+# Docker: LocalStack 4.14 from PyPI under Python 3.13 in .tools/localstack,
+# DynamoDB Local from services/, Kafka from services/, all on 127.0.0.1.
+LOCALSTACK := bash localstack/host.sh
 
-.PHONY: local-up local-deploy local-dev local-down
+.PHONY: localstack-up localstack-deploy localstack-dev localstack-down test-localstack
 
-local-up: ## start LocalStack and Kafka in Docker, with the state table, bucket, secret and topics
+localstack-up: ## start LocalStack (no Docker) and Kafka, with the state table, bucket, Kafka secret and network of its init hooks
 	$(LOCALSTACK) up
 
-local-deploy: ## build the functions and sam deploy --config-env local to LocalStack (after local-up)
-	$(LOCALSTACK) deploy-check
-	@$(MAKE) -s --no-print-directory $(VENV)/bin/sam
-	VENV=$(VENV) $(LOCALSTACK) deploy
+localstack-deploy: ## deploy template.yaml, less what LocalStack's community edition lacks, as the stack relay-local (after localstack-up)
+	$(LOCALSTACK) deploy
 
-local-dev: build ## relay dev (every role, the API on 127.0.0.1:8080) on LocalStack and its Kafka
+localstack-dev: build ## relay dev (every role, the API on 127.0.0.1:8080) on LocalStack and Kafka, on the stack's table after localstack-deploy
 	$(LOCALSTACK) dev
 
-local-down: ## stop LocalStack and Kafka; their state goes with them
+localstack-down: ## stop LocalStack and Kafka; their state goes with them
 	$(LOCALSTACK) down
+
+test-localstack: ## LocalStack and Kafka, conformance suites, the stack, relay dev and the schedule on it; stops them after
+	bash localstack/test.sh
+
+# The Docker Compose variant (localstack/README.md, "With Docker"):
+# LocalStack and Kafka in containers, the functions in LocalStack's Lambda.
+LOCALSTACK_DOCKER := bash localstack/local.sh
+
+.PHONY: localstack-docker-up localstack-docker-deploy localstack-docker-dev localstack-docker-down
+
+localstack-docker-up: ## with Docker: LocalStack and Kafka in containers, with the same init hooks
+	$(LOCALSTACK_DOCKER) up
+
+localstack-docker-deploy: ## with Docker: sam build and sam deploy --config-env local, the functions in LocalStack's Lambda
+	$(LOCALSTACK_DOCKER) deploy-check
+	@$(MAKE) -s --no-print-directory $(VENV)/bin/sam
+	VENV=$(VENV) $(LOCALSTACK_DOCKER) deploy
+
+localstack-docker-dev: build ## with Docker: relay dev on the containers' LocalStack and Kafka
+	$(LOCALSTACK_DOCKER) dev
+
+localstack-docker-down: ## with Docker: stop the containers; their state goes with them
+	$(LOCALSTACK_DOCKER) down
 
 clean: ## remove build outputs
 	rm -rf $(BIN)
