@@ -208,5 +208,5 @@ dev)
 	cmd_dev "$@"
 	;;
 down) cmd_down ;;
-*) die "usage: local.sh up|deploy|dev [relay dev flags]|down (or make localstack-docker-up, local-deploy, local-dev, local-down)" ;;
+*) die "usage: local.sh up|deploy|dev [relay dev flags]|down (or make localstack-docker-up, -deploy, -dev, -down)" ;;
 esac
