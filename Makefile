@@ -106,7 +106,10 @@ deploy: $(VENV)/bin/sam ## sam build, then sam deploy (GUIDED=1 the first time a
 # DynamoDB Local from services/, Kafka from services/, all on 127.0.0.1.
 LOCALSTACK := bash localstack/host.sh
 
-.PHONY: localstack-up localstack-deploy localstack-dev localstack-down test-localstack
+.PHONY: localstack-install localstack-up localstack-deploy localstack-dev localstack-down test-localstack
+
+localstack-install: ## only install LocalStack into .tools/localstack (localstack-up does it when needed)
+	$(LOCALSTACK) install
 
 localstack-up: ## start LocalStack (no Docker) and Kafka, with the state table, bucket, Kafka secret and network of its init hooks
 	$(LOCALSTACK) up

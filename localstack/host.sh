@@ -13,6 +13,7 @@
 #   host.sh down    stop LocalStack, and Kafka if `up` started it; their state
 #                   goes with them
 #   host.sh status  what runs
+#   host.sh install only install LocalStack into .tools/localstack
 #
 # Environment:
 #   RELAY_LOCALSTACK_PORT           LocalStack's gateway (default 4566)
@@ -43,14 +44,14 @@ endpoint=http://127.0.0.1:$port
 region=us-east-1
 stack=relay-local
 
-# What is installed: LocalStack's community core with what it runs on (moto,
-# the SAM translator, the AWS CLI, which deploy uses), resolved as of
-# LocalStack 4.14.0's release: later
-# releases of cbor2 (6.x: "No component plugins found") and pyOpenSSL
-# (26.x) break it. 4.14.0 is the last release that runs without an account.
+# What is installed: requirements.txt, LocalStack 4.14.0 and what it runs on
+# (moto, the SAM translator, the AWS CLI, which deploy uses), pinned as
+# resolved with the dependencies of LocalStack's release. Byte-compiling
+# the 500 MB at install time cost minutes; Python compiles what it imports
+# at the first start instead.
 pip_version=26.0.1 # the first pip with --uploaded-prior-to
 uploaded_before=2026-02-27T00:00:00Z
-requirements=("localstack-core[runtime]==4.14.0")
+requirements=$here/requirements.txt
 
 # The services LocalStack loads (at start: EAGER_SERVICE_LOADING). ec2 is for
 # init/ready.d/30-network.py, sqs for the schedule's queue (community-template).
@@ -93,7 +94,7 @@ find_python() {
 install_localstack() {
 	local stamp=$venv/.installed want t0
 	find_python
-	want=$(printf '%s\n' "$("$python" -VV)" "$pip_version" "$uploaded_before" "${requirements[@]}" | sha256sum | cut -d' ' -f1)
+	want=$({ printf '%s\n' "$("$python" -VV)" "$pip_version" "$uploaded_before" && cat "$requirements"; } | sha256sum | cut -d' ' -f1)
 	if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
 		return
 	fi
@@ -105,7 +106,7 @@ install_localstack() {
 	if ! {
 		"$python" -m venv "$venv" &&
 			"${pip[@]}" install -q "pip==$pip_version" &&
-			"${pip[@]}" install -q --uploaded-prior-to "$uploaded_before" "${requirements[@]}"
+			"${pip[@]}" install -q --no-compile --uploaded-prior-to "$uploaded_before" -r "$requirements"
 	} >"$cache/pip.log" 2>&1; then
 		tail -n 30 "$cache/pip.log" >&2
 		rm -rf "$venv"
@@ -389,5 +390,6 @@ dev)
 	;;
 down) cmd_down ;;
 status) cmd_status ;;
-*) die "usage: host.sh up|deploy|dev [relay dev flags]|down|status (or make localstack-up, localstack-deploy, localstack-dev, localstack-down)" ;;
+install) install_localstack ;;
+*) die "usage: host.sh up|deploy|dev [relay dev flags]|down|status|install (or make localstack-up, localstack-deploy, localstack-dev, localstack-down)" ;;
 esac

@@ -38,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"gopkg.in/yaml.v3"
@@ -415,13 +416,24 @@ func (ls *onLocalStack) startDev(t *testing.T, extra map[string]string, roles st
 // exits 0.
 func (ls *onLocalStack) relay(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(ls.bin, "relay"), args...)
-	cmd.Env = ls.env(map[string]string{"RELAY_DATA_DIR": t.TempDir()})
-	out, err := cmd.CombinedOutput()
+	out, err := ls.relayWith(t, nil, args...)
 	if err != nil {
 		t.Fatalf("relay %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return out
+}
+
+// relayWith runs the CLI with extra settings.
+func (ls *onLocalStack) relayWith(t *testing.T, extra map[string]string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(ls.bin, "relay"), args...)
+	env := map[string]string{"RELAY_DATA_DIR": t.TempDir()}
+	for k, v := range extra {
+		env[k] = v
+	}
+	cmd.Env = ls.env(env)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // testDev runs relay dev, all roles, on the stack's table and bucket: every
@@ -558,6 +570,38 @@ func (ls *onLocalStack) testDev(t *testing.T) {
 		}
 		if out := ls.relay(t, "logs", id, "--api", url); !strings.Contains(out, "order order-7 from /shop: 12") {
 			t.Errorf("relay logs %s:\n%s", id, out)
+		}
+	})
+
+	// The Kafka user and password come from the secret: the same
+	// command, given a secret of the same user with another password, is
+	// refused by the broker.
+	t.Run("kafka credentials from Secrets Manager", func(t *testing.T) {
+		sm := secretsmanager.NewFromConfig(ls.aws)
+		v, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(ls.params["KafkaSecretArn"])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cred map[string]string
+		if err := json.Unmarshal([]byte(aws.ToString(v.SecretString)), &cred); err != nil || cred["username"] == "" {
+			t.Fatalf("secret %s: %v %v", ls.params["KafkaSecretArn"], cred["username"], err)
+		}
+		wrong, err := json.Marshal(map[string]string{"username": cred["username"], "password": cred["password"] + "-not"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+			Name: aws.String(fmt.Sprintf("relay/kafka-wrong-%d", time.Now().UnixNano())), SecretString: aws.String(string(wrong))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		emit := []string{"emit", "--type", "com.acme.nothing", "--source", "/localstack", "--kafka", ls.functions["RELAY_KAFKA_BROKERS"]}
+		if out, err := ls.relayWith(t, nil, emit...); err != nil {
+			t.Errorf("relay emit --kafka with the stack's secret: %v\n%s", err, out)
+		}
+		out, err := ls.relayWith(t, map[string]string{"RELAY_KAFKA_SECRET": aws.ToString(other.ARN)}, emit...)
+		if err == nil || !strings.Contains(strings.ToLower(out), "authentication") {
+			t.Errorf("relay emit --kafka with a wrong password in the secret: %v, want an authentication failure\n%s", err, out)
 		}
 	})
 
