@@ -57,5 +57,6 @@ echo "test-localstack: the stack, relay dev on it, the schedule" >&2
 RELAY_LOCALSTACK_TEST=1 "$go" test -count=1 -timeout 15m -v -run '^TestOnLocalStack$' ./localstack/ 2>&1 |
 	grep -Ev '^=== (RUN|PAUSE|CONT)'
 t_end=$SECONDS
+"${host[@]}" status 2>&1 | sed -n 1p # LocalStack's memory after the tests (sed reads all: no SIGPIPE)
 echo "test-localstack: passed in $((t_end - t0))s (up $((t_up - t0))s, suites $((t_suites - t_up))s," \
 	"deploy $((t_deploy - t_suites))s, stack and relay dev $((t_end - t_deploy))s)" >&2
