@@ -59,7 +59,9 @@ func Permissions(r Role, k KafkaSource) []Permission {
 		}
 	}
 	add(ResTable, dynamoActions...)
-	add(ResBucket, "s3:GetObject", "s3:PutObject")
+	// Files of internal storage larger than a part go up in parts
+	// (s3:PutObject covers them); a failed upload is aborted.
+	add(ResBucket, "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload")
 	add(ResLogs, "logs:CreateLogStream", "logs:PutLogEvents")
 	add(ResNetwork, "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
 		"ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs")
