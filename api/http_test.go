@@ -20,6 +20,7 @@ import (
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 // system is an engine on the embedded store and bus, with the API served
@@ -38,7 +39,7 @@ func start(t *testing.T) *system {
 		t.Fatal(err)
 	}
 	bus := embedded.NewBus()
-	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,6 +92,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	logger := slog.New(&logHandler{e: e, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}})
 	res, err := e.cfg.Tasks.Run(runCtx, tasks.Request{
 		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger,
+		Namespace: c.Namespace, FlowID: c.FlowID,
 	})
 	reported()
 	if ctx.Err() != nil {
@@ -101,7 +102,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		return nil // another worker took the attempt over and reports it
 	}
 	fin := statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
-		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate}
+		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate, Metrics: metrics(res.Metrics)}
 	if res.Warning {
 		fin.State = statemachine.RunWarning
 	}
@@ -126,6 +127,18 @@ func (e *Engine) reportKilled(ctx context.Context, c statemachine.ScheduleTaskRu
 	return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished,
 		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt, State: statemachine.RunKilled,
 		Error: &statemachine.TaskError{Kind: statemachine.KindFatal, Type: "Killed", Message: "killed before it started"}})
+}
+
+// metrics converts a task's metrics for the state machine.
+func metrics(ms []tasks.Metric) []statemachine.Metric {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]statemachine.Metric, len(ms))
+	for i, m := range ms {
+		out[i] = statemachine.Metric{Name: m.Name, Type: m.Type, Value: m.Value, Tags: m.Tags}
+	}
+	return out
 }
 
 // attemptLease is a worker's lease on one attempt.

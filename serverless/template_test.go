@@ -394,9 +394,11 @@ var envDefaults = map[string]string{
 	"RELAY_KAFKA_PASSWORD":   "Lambda reads the credentials from RELAY_KAFKA_SECRET",
 	api.EnvAPIAuth:           "read by API clients (the relay CLI), not by the function",
 	api.EnvAPIToken:          "read by API clients (the relay CLI), not by the function",
-	"RELAY_EXECUTION_ID":     "set by Relay for shell tasks, not read",
-	"RELAY_TASKRUN_ID":       "set by Relay for shell tasks, not read",
-	"RELAY_TASK_ID":          "set by Relay for shell tasks, not read",
+	"RELAY_EXECUTION_ID":     "set by Relay for script tasks, not read",
+	"RELAY_TASKRUN_ID":       "set by Relay for script tasks, not read",
+	"RELAY_TASK_ID":          "set by Relay for script tasks, not read",
+	"RELAY_NAMESPACE":        "set by Relay for script tasks, not read",
+	"RELAY_FLOW_ID":          "set by Relay for script tasks, not read",
 	EnvSchedulerWindow + "*": "set on the scheduler only (checked above)",
 }
 

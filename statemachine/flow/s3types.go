@@ -1,0 +1,3 @@
+package flow
+
+func s3TaskTypes() []*TypeDef { return nil }
