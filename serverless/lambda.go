@@ -108,7 +108,9 @@ func LambdaHandler(ctx context.Context, r Role) (func(context.Context, events.Ka
 }
 
 // API is the control plane on the runtime's table and topics.
-func (rt *Runtime) API() *api.Service { return api.NewService(rt.Store, rt.Engine) }
+func (rt *Runtime) API() *api.Service {
+	return api.NewService(rt.Store, rt.Engine).WithFiles(rt.Files)
+}
 
 // APILambdaHandler builds, at cold start, the handler of functions/api:
 // API Gateway HTTP API (payload 2.0) events served by the HTTP API.

@@ -39,6 +39,7 @@ func dataDir(cmd *cobra.Command) (string, error) {
 // system is the whole engine in this process, on the embedded store and
 // bus.
 type system struct {
+	files  *storage.Storage
 	store  *embedded.Store
 	bus    *embedded.Bus
 	engine *engine.Engine
@@ -127,7 +128,7 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		st.Close()
 		return nil, err
 	}
-	return &system{store: st, bus: bus, engine: eng, cancel: cancel}, nil
+	return &system{files: files, store: st, bus: bus, engine: eng, cancel: cancel}, nil
 }
 
 // close stops the system: it lets the commands being carried out finish

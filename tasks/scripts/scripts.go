@@ -456,7 +456,6 @@ func (r *runner) exec(ctx context.Context, log *slog.Logger, dir string, interpr
 		return out, &tasks.Error{Kind: tasks.KindFatal, Type: typeShellStart, Message: "starting " + interpreter[0], Err: startErr}
 	}
 	pgid := cmd.Process.Pid
-	log.Debug("script started", "pid", pgid, "dir", dir)
 
 	var readers sync.WaitGroup
 	var stderrMu sync.Mutex
@@ -503,7 +502,6 @@ func (r *runner) exec(ctx context.Context, log *slog.Logger, dir string, interpr
 		return out, &tasks.Error{Kind: tasks.KindRetryable, Type: typeShellStart, Message: "waiting for " + interpreter[0], Err: err}
 	}
 	out.code = code
-	log.Debug("script ended", "pid", pgid, "exitCode", code, "stopped", stopped)
 	if stopped {
 		// The group was killed because ctx ended; its exit code says only that.
 		return out, tasks.CtxError(ctx, "running the script; its process group was killed", nil)
