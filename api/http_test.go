@@ -25,7 +25,6 @@ import (
 	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
 	"github.com/relayflow/relay/tasks/builtin"
-	"github.com/relayflow/relay/tasks/scripts"
 )
 
 // system is an engine on the embedded store and bus, with the API served
@@ -49,7 +48,7 @@ func start(t *testing.T) *system {
 		t.Fatal(err)
 	}
 	files := storage.New(dir)
-	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}, Scripts: scripts.Config{Files: files}})
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}, Files: files})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -300,7 +300,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 	bcfg := builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}}
 	ecfg := engine.Config{Store: st, Bus: bus, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, AttemptLease: cfg.AttemptLease, StartedAfter: cfg.StartedAfter, CacheExecutions: executorCache, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold}
 	if files != nil { // a nil *Storage in an interface would not read as none
-		bcfg.Scripts.Files, ecfg.Files = files, files
+		bcfg.Files, ecfg.Files = files, files
 	}
 	reg, err := builtin.Registry(bcfg)
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
 	"github.com/relayflow/relay/tasks/builtin"
-	"github.com/relayflow/relay/tasks/scripts"
 )
 
 // dataDir returns where the embedded store lives: --data-dir, then
@@ -94,7 +93,7 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		st.Close()
 		return nil, err
 	}
-	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}, Scripts: scripts.Config{Files: files}})
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}, Files: files})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("setting up tasks: %w", err)
