@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -53,6 +55,53 @@ func stopGroup(pgid int, waitDone <-chan error, drained <-chan struct{}, grace t
 		waitErr = <-waitDone
 	}
 	return waitErr
+}
+
+// waitDrained waits for the readers of the output pipes to reach their
+// end once the process group is gone. A process that left the group
+// (setsid) may still hold the pipes open: they are closed once they have
+// stayed empty for pipeDrain, never while output the readers have not read
+// yet is in them (a starved reader on a busy machine would lose it).
+func waitDrained(drained <-chan struct{}, onClose func(), pipes ...*os.File) {
+	idleSince := time.Now()
+	tick := time.NewTicker(pipeDrain / 10)
+	defer tick.Stop()
+	for {
+		select {
+		case <-drained:
+			return
+		case now := <-tick.C:
+			if unread(pipes...) {
+				idleSince = now
+				continue
+			}
+			if now.Sub(idleSince) < pipeDrain {
+				continue
+			}
+			onClose()
+			for _, p := range pipes {
+				_ = p.Close()
+			}
+			<-drained
+			return
+		}
+	}
+}
+
+// unread tells whether a pipe holds bytes not read yet.
+func unread(pipes ...*os.File) bool {
+	for _, p := range pipes {
+		rc, err := p.SyscallConn() // not Fd(), which would make the pipe blocking
+		if err != nil {
+			continue
+		}
+		n := 0
+		_ = rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) })
+		if n > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // exitCode is the shell's exit status, or 128+N when signal N ended it, as a

@@ -35,7 +35,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/storage"
@@ -488,14 +487,9 @@ func (r *runner) exec(ctx context.Context, log *slog.Logger, dir string, interpr
 		waitErr = stopGroup(pgid, waitDone, drained, killGrace)
 	}
 
-	select {
-	case <-drained:
-	case <-time.After(pipeDrain):
+	waitDrained(drained, func() {
 		log.Warn("output pipes still open after the script ended; closing them", "pid", pgid)
-		_ = outR.Close()
-		_ = errR.Close()
-		<-drained
-	}
+	}, outR, errR)
 
 	code, err := exitCode(cmd.ProcessState, waitErr)
 	if err != nil {

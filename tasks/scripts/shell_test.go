@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -386,5 +387,28 @@ func TestShellLogsAsJSON(t *testing.T) {
 	// The two streams are read concurrently: compare without order.
 	if len(got) != 2 || !(reflect.DeepEqual(got, want) || reflect.DeepEqual([]map[string]any{got[1], got[0]}, want)) {
 		t.Errorf("logged %v, want %v", got, want)
+	}
+}
+
+func TestShellProcessOutsideTheGroupDoesNotHoldTheTaskForever(t *testing.T) {
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid")
+	}
+	rec := taskstest.NewRecorder()
+	req := newRequest(flow.TypeShell, map[string]any{"commands": commands("setsid sleep 5 &", "sleep 0.3", "echo done")})
+	req.Log = rec.Logger()
+	start := time.Now()
+	res, err := shell(t).Run(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("returned after %v: a process that left the group held the task", d)
+	}
+	if res.Outputs["stdout"] != "done\n" {
+		t.Errorf("outputs %v", res.Outputs)
+	}
+	if len(rec.WithMsg("output pipes still open after the script ended; closing them")) != 1 {
+		t.Errorf("no warning about the pipes: %+v", rec.All())
 	}
 }
