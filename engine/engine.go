@@ -127,6 +127,9 @@ func New(cfg Config) (*Engine, error) {
 	return &Engine{cfg: cfg, id: NewID(), cache: newExecCache(cfg.CacheExecutions), log: cfg.Logger, flows: NewFlows(cfg.Store), sem: make(chan struct{}, cfg.Workers), running: map[string]context.CancelFunc{}, killed: map[string]time.Time{}, execMu: map[string]*execLock{}}, nil
 }
 
+// Tasks returns the registry of the task runners.
+func (e *Engine) Tasks() *tasks.Registry { return e.cfg.Tasks }
+
 // reader returns read() for expressions of namespace ns, or nil when no
 // internal storage is configured.
 func (e *Engine) reader(ctx context.Context, ns string) func(string) (string, error) {

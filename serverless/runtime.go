@@ -303,6 +303,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		bcfg.Files, ecfg.Files = files, files
 	}
 	reg, err := builtin.Registry(bcfg)
+	if err == nil {
+		err = routeRunners(ctx, reg, log)
+	}
 	if err != nil {
 		bus.Close()
 		return nil, fmt.Errorf("setting up tasks: %w", err)
