@@ -169,7 +169,7 @@ console.log("::" + JSON.stringify({outputs: {rows: rows.length, node: process.ve
 			if err := json.Unmarshal(res.Payload, &reply); err != nil {
 				t.Fatalf("answer %s: %v", res.Payload, err)
 			}
-			logs, err := d.store.Logs(testCtx(t), "exec-r1", 0)
+			logs, err := d.store.Logs(testCtx(t), "exec-r1", 0, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -302,7 +302,7 @@ func TestRunner_theWorkerInvokesTheRunner(t *testing.T) {
 	if fin.State != statemachine.RunSuccess || fin.Outputs["vars"].(map[string]any)["where"] != "runner" {
 		t.Errorf("taskrun.finished: %s %v %+v", fin.State, fin.Outputs, fin.Error)
 	}
-	logs, err := d.store.Logs(testCtx(t), execID, 0)
+	logs, err := d.store.Logs(testCtx(t), execID, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
