@@ -2,6 +2,7 @@ package functions_test
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"sort"
 	"testing"
@@ -37,25 +38,14 @@ func BenchmarkRunner_scriptStep(b *testing.B) {
 	script := map[string]any{"script": "print('::{\"outputs\": {\"n\": 1}}::')\n"}
 
 	b.Run("workerInvokesRunner", func(b *testing.B) {
-		py := startRunner(b, rdir, pythonRunnerFn, d)
-		env := map[string]string{}
-		for k, v := range d.env {
-			env[k] = v
-		}
-		env["AWS_ENDPOINT_URL_LAMBDA"] = invokeEndpoint(b, map[string]*function{"relay-python-runner": py})
-		env[serverless.EnvRunnerPython] = "relay-python-runner"
-		worker := startFunction(b, dir, workerFn, env)
-		worker.waitReady(b)
-		measureSteps(b, d, worker, script)
+		measureSteps(b, d, workerWithRunner(b, dir, rdir, d), script)
 	})
 	b.Run("runnerConsumes", func(b *testing.B) {
 		fn := pythonRunnerFn
 		fn.command = ricCommand(b, serverless.RolePythonRunner)
 		fn.role = serverless.RoleWorker // it does the worker's work: its calls are the worker's
-		env := map[string]string{"PATH": os.Getenv("PATH")}
-		for k, v := range d.env {
-			env[k] = v
-		}
+		env := maps.Clone(d.env)
+		env["PATH"] = os.Getenv("PATH")
 		runner := startFunction(b, rdir, fn, env)
 		runner.waitReady(b)
 		measureSteps(b, d, runner, script)

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -246,6 +247,19 @@ func invokeEndpoint(t testing.TB, fns map[string]*function) string {
 	return srv.URL
 }
 
+// workerWithRunner starts the Python runner and the worker's bootstrap,
+// told to invoke it (RELAY_RUNNER_PYTHON) through a local Invoke endpoint.
+func workerWithRunner(t testing.TB, dir, rdir string, d *deployment) *function {
+	t.Helper()
+	py := startRunner(t, rdir, pythonRunnerFn, d)
+	env := maps.Clone(d.env)
+	env["AWS_ENDPOINT_URL_LAMBDA"] = invokeEndpoint(t, map[string]*function{"relay-python-runner": py})
+	env[serverless.EnvRunnerPython] = "relay-python-runner"
+	worker := startFunction(t, dir, workerFn, env)
+	worker.waitReady(t)
+	return worker
+}
+
 // scheduleAttempt publishes a taskrun.scheduled event for one attempt of
 // a script task and returns its record, as the executor would.
 func (d *deployment) scheduleAttempt(t testing.TB, execID, typ string, props map[string]any) kafkago.Message {
@@ -285,15 +299,7 @@ func TestRunner_theWorkerInvokesTheRunner(t *testing.T) {
 	dir := bootstraps(t)
 	rdir := runnerDir(t)
 	d := newDeployment(t)
-	py := startRunner(t, rdir, pythonRunnerFn, d)
-	env := map[string]string{}
-	for k, v := range d.env {
-		env[k] = v
-	}
-	env["AWS_ENDPOINT_URL_LAMBDA"] = invokeEndpoint(t, map[string]*function{"relay-python-runner": py})
-	env[serverless.EnvRunnerPython] = "relay-python-runner"
-	worker := startFunction(t, dir, workerFn, env)
-	worker.waitReady(t)
+	worker := workerWithRunner(t, dir, rdir, d)
 
 	execID := fmt.Sprintf("exec-w%d", time.Now().UnixNano())
 	rec := d.scheduleAttempt(t, execID, "python.script", map[string]any{"script": "print('::{\"outputs\": {\"where\": \"runner\"}}::')\nprint('hello from the runner')\n"})

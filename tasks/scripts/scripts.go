@@ -43,14 +43,13 @@ import (
 
 // Error types of the script tasks.
 const (
-	typeExitCode        = "ExitCode"
-	typeShellStart      = "ShellStart"
-	typeWorkDir         = "WorkDir"
-	typeNoInterpreter   = "InterpreterNotFound"
-	typeInputFile       = "InputFile"
-	typeOutputFile      = "OutputFile"
-	typeNoFileStorage   = "NoFileStorage"
-	typeInvalidProperty = "InvalidProperty"
+	typeExitCode      = "ExitCode"
+	typeShellStart    = "ShellStart"
+	typeWorkDir       = "WorkDir"
+	typeNoInterpreter = "InterpreterNotFound"
+	typeInputFile     = "InputFile"
+	typeOutputFile    = "OutputFile"
+	typeNoFileStorage = "NoFileStorage"
 )
 
 // Files is the internal storage as script tasks use it (storage.Storage).
