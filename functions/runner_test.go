@@ -198,6 +198,27 @@ console.log("::" + JSON.stringify({outputs: {rows: rows.length, node: process.ve
 	}
 }
 
+func TestRunner_stopsTheScriptAtTheAttemptsDeadline(t *testing.T) {
+	dir := runnerDir(t)
+	d := newDeployment(t)
+	fn := startRunner(t, dir, pythonRunnerFn, d)
+	ev := serverless.RunnerEvent{Relay: serverless.RunnerProtocol, ExecutionID: "exec-r2", TaskRunID: "slow", TaskID: "slow", Namespace: "company.team", FlowID: "etl",
+		Type: "python.script", Attempt: 1, Props: map[string]any{"script": "import time\nprint('started', flush=True)\ntime.sleep(60)\n"},
+		Deadline: time.Now().Add(3 * time.Second)}
+	start := time.Now()
+	res := fn.invoke(t, mustJSON(t, ev))
+	var reply serverless.RunnerReply
+	if err := json.Unmarshal(res.Payload, &reply); err != nil {
+		t.Fatal(err)
+	}
+	if reply.Error == nil || reply.Error.Kind != "timeout" {
+		t.Errorf("reply %+v, want a timeout", reply)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("the runner answered after %s: the attempt's 3 s deadline was not applied", took)
+	}
+}
+
 var failing = map[string]string{
 	"python.script": "import sys\nprint('bad input', file=sys.stderr)\nsys.exit(3)\n",
 	"node.script":   "console.error('bad input'); process.exit(3);\n",

@@ -66,6 +66,9 @@ type RunnerEvent struct {
 	Type        string         `json:"type"`
 	Attempt     int            `json:"attempt"`
 	Props       map[string]any `json:"props"`
+	// Deadline is when the attempt must stop (its timeout, or the worker's
+	// own invocation's end), if sooner than the runner's invocation.
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 // RunnerReply is a runner function's answer: the attempt's result, and
@@ -98,14 +101,19 @@ type LambdaInvoker interface {
 }
 
 // RemoteRunner returns a tasks.Runner that runs attempts on the runner
-// function fn: the attempt's deadline is the invocation's budget (the
-// runner stops the script before it, and the worker's own context bounds
-// the call). The lines the script prints reach the execution's logs from
-// the runner itself.
+// function fn: the attempt's deadline goes with the event, and the runner
+// stops the script by then (or before its own invocation ends). The lines
+// the script prints reach the execution's logs from the runner itself. A
+// kill of the execution cancels the worker's wait but cannot reach a
+// synchronous invocation: the script runs on until its deadline, and its
+// end is ignored.
 func RemoteRunner(invoker LambdaInvoker, fn string) tasks.Runner {
 	return tasks.RunnerFunc(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
 		ev := RunnerEvent{Relay: RunnerProtocol, ExecutionID: req.ExecutionID, TaskRunID: req.TaskRunID, TaskID: req.TaskID,
 			Namespace: req.Namespace, FlowID: req.FlowID, Type: req.Type, Attempt: req.Attempt, Props: req.Props}
+		if dl, ok := ctx.Deadline(); ok {
+			ev.Deadline = dl
+		}
 		payload, err := json.Marshal(ev)
 		if err != nil {
 			return tasks.Result{}, &tasks.Error{Kind: tasks.KindFatal, Type: "RunnerEvent", Message: "encoding the attempt for " + fn, Err: err}
@@ -266,6 +274,11 @@ func (r *Runner) run(ctx context.Context, ev RunnerEvent) RunnerReply {
 	if dl, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-runnerMargin))
+		defer cancel()
+	}
+	if !ev.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, ev.Deadline)
 		defer cancel()
 	}
 	log := engine.NewTaskLogger(r.appendLogs, engine.LogEntry{ExecutionID: ev.ExecutionID, TaskRunID: ev.TaskRunID, TaskID: ev.TaskID, Attempt: ev.Attempt})
