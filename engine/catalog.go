@@ -208,11 +208,14 @@ func Catalog() []EventSpec {
 				{Path: "props", Doc: "The task's properties, rendered."},
 				{Path: "deadline", Doc: "When the attempt must have ended: now plus the task's `timeout`. Absent without a timeout."},
 				{Path: "position", Doc: "The task run's position in its execution, from 0 in creation order: its key in the state table, so that a worker checking an attempt reads that run alone."},
+				{Path: "namespace", Doc: "Namespace of the execution's flow: the folder of the attempt's output files in internal storage."},
+				{Path: "flowId", Doc: "Id of the execution's flow."},
 			},
 			Notes: []string{"Task-run ids repeat across the executions of a flow, so the record key names the execution too: records with one key are handled one at a time, and the attempts of different executions never wait behind one another."},
 			Example: func() ExampleRecord {
 				c := statemachine.ScheduleTaskRun{ExecutionID: exampleExec, TaskRunID: "extract", TaskID: "extract", Type: flow.TypeHTTPRequest, Attempt: 1,
-					Props: map[string]any{"method": "GET", "uri": "https://api.example.com/orders?day=2026-03-01"}, Deadline: exampleTime.Add(5*time.Minute + time.Second), Position: 0}
+					Props: map[string]any{"method": "GET", "uri": "https://api.example.com/orders?day=2026-03-01"}, Deadline: exampleTime.Add(5*time.Minute + time.Second), Position: 0,
+					Namespace: "shop", FlowID: "orders"}
 				return ExampleRecord{Key: c.ExecutionID + "/" + c.TaskRunID, Event: mustEvent(NewEvent(fmt.Sprintf("%s/%s/%d/scheduled", c.ExecutionID, c.TaskRunID, c.Attempt), TypeTaskRunScheduled, "relay/executor", c.ExecutionID, exampleTime.Add(time.Second), c))}
 			},
 		},
@@ -264,6 +267,11 @@ func Catalog() []EventSpec {
 				EventField{Path: "error.type", Doc: "Error type named by the task (`ExitCode`, `HTTPStatus`, `Timeout`...)."},
 				EventField{Path: "error.message", Doc: "Error message."},
 				EventField{Path: "startDate", Doc: "When the attempt started on its worker (RFC 3339). The executor's clock is used when it is absent or later than the event's application."},
+				EventField{Path: "metrics", Doc: "What the attempt measured (a script's `::{\"metrics\": [...]}::` lines), kept on the task run whatever its end."},
+				EventField{Path: "metrics[].name", Doc: "Name of the metric."},
+				EventField{Path: "metrics[].type", Doc: "`counter` (a number) or `timer` (seconds).", Enum: []string{"counter", "timer"}},
+				EventField{Path: "metrics[].value", Doc: "The value."},
+				EventField{Path: "metrics[].tags", Doc: "Tags of the metric, by name."},
 			),
 			Example: func() ExampleRecord {
 				return machineRecord(statemachine.Event{

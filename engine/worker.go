@@ -89,9 +89,10 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		cancel()
 	}()
 
-	logger := slog.New(&logHandler{e: e, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}})
+	logger := NewTaskLogger(e.appendLogs, LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt})
 	res, err := e.cfg.Tasks.Run(runCtx, tasks.Request{
 		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger,
+		Namespace: c.Namespace, FlowID: c.FlowID,
 	})
 	reported()
 	if ctx.Err() != nil {
@@ -101,7 +102,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		return nil // another worker took the attempt over and reports it
 	}
 	fin := statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
-		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate}
+		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate, Metrics: metrics(res.Metrics)}
 	if res.Warning {
 		fin.State = statemachine.RunWarning
 	}
@@ -126,6 +127,18 @@ func (e *Engine) reportKilled(ctx context.Context, c statemachine.ScheduleTaskRu
 	return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished,
 		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt, State: statemachine.RunKilled,
 		Error: &statemachine.TaskError{Kind: statemachine.KindFatal, Type: "Killed", Message: "killed before it started"}})
+}
+
+// metrics converts a task's metrics for the state machine.
+func metrics(ms []tasks.Metric) []statemachine.Metric {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]statemachine.Metric, len(ms))
+	for i, m := range ms {
+		out[i] = statemachine.Metric{Name: m.Name, Type: m.Type, Value: m.Value, Tags: m.Tags}
+	}
+	return out
 }
 
 // attemptLease is a worker's lease on one attempt.
@@ -292,11 +305,19 @@ func (e *Engine) reportStarted(ctx context.Context, c statemachine.ScheduleTaskR
 	}, nil
 }
 
+// NewTaskLogger returns the logger of one attempt (tasks.Request.Log):
+// each record becomes an execution log line, stored by appendLogs (a
+// Store's AppendLogs), with the ids of entry. A process that runs
+// attempts outside an engine (a runner function) logs through it too.
+func NewTaskLogger(appendLogs func(context.Context, []LogEntry) error, entry LogEntry) *slog.Logger {
+	return slog.New(&logHandler{appendLogs: appendLogs, entry: entry})
+}
+
 // logHandler stores a task's slog records as execution log lines.
 type logHandler struct {
-	e     *Engine
-	entry LogEntry
-	attrs []slog.Attr
+	appendLogs func(context.Context, []LogEntry) error
+	entry      LogEntry
+	attrs      []slog.Attr
 }
 
 func (h *logHandler) Enabled(context.Context, slog.Level) bool { return true }
@@ -312,11 +333,11 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 			l.Message = a.Value.String()
 		}
 	}
-	return h.e.appendLogs(context.WithoutCancel(ctx), []LogEntry{l})
+	return h.appendLogs(context.WithoutCancel(ctx), []LogEntry{l})
 }
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logHandler{e: h.e, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+	return &logHandler{appendLogs: h.appendLogs, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
 }
 
 func (h *logHandler) WithGroup(string) slog.Handler { return h }

@@ -58,6 +58,8 @@ type Event struct {
 	State   RunState       `json:"state,omitempty"` // SUCCESS, WARNING or FAILED
 	Outputs map[string]any `json:"outputs,omitempty"`
 	Error   *TaskError     `json:"error,omitempty"`
+	// Metrics are what the attempt measured (a script's metrics).
+	Metrics []Metric `json:"metrics,omitempty"`
 	// StartDate is when the attempt started on its worker. A worker
 	// reports the start of short attempts only with their end (a
 	// taskrun.started event would cost a write for nothing); missing or
@@ -104,6 +106,10 @@ type ScheduleTaskRun struct {
 	// Position is the task run's position in the execution (its key in
 	// the store), so a worker can read that run alone.
 	Position int `json:"position"`
+	// Namespace and FlowID name the execution's flow, so that a worker
+	// can file what the attempt stores (output files) under it.
+	Namespace string `json:"namespace,omitempty"`
+	FlowID    string `json:"flowId,omitempty"`
 }
 
 // StartTimer asks for a timer.fired event at FireAt.

@@ -27,6 +27,10 @@ import (
 type Options struct {
 	// Secret resolves secret('NAME') in expressions; nil makes secret() an error.
 	Secret func(name string) (string, error)
+	// Read returns the content of a file of internal storage for
+	// read(uri) in expressions; nil makes read() an error. Files never
+	// change once stored, so rendering stays deterministic.
+	Read func(uri string) (string, error)
 	// MaxSubflowDepth cuts chains of subflows that would start without end
 	// (default MaxDepth). Subflows count the depth of the chain of triggers
 	// that started their parent too.
@@ -392,6 +396,7 @@ func (m *machine) finished() error {
 		return nil
 	}
 	a.Error = m.ev.Error
+	r.Metrics = m.ev.Metrics
 	if m.ev.State == RunFailed {
 		a.State = RunFailed
 		if a.Error == nil {

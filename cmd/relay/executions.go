@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -208,7 +209,15 @@ func execStartCmd() *cobra.Command {
 				return runStored(cmd, ns, id, provided, labels, progress)
 			}
 			defer t.close()
-			st, err := t.cp.Start(cmd.Context(), ns, id, provided, labels)
+			files, closeFiles, err := remoteFileInputs(cmd.Context(), t, ns, id, provided)
+			if err != nil {
+				return err
+			}
+			defer closeFiles()
+			for name := range files {
+				delete(provided, name)
+			}
+			st, err := t.cp.StartWithFiles(cmd.Context(), ns, id, provided, files, labels)
 			if err != nil {
 				return requestError(err)
 			}
@@ -220,12 +229,43 @@ func execStartCmd() *cobra.Command {
 			return waitRemote(cmd, t, st.ID, following{})
 		},
 	}
-	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeatable)")
+	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeatable); name=@path uploads a file for a FILE input")
 	cmd.Flags().StringVar(&inputsFile, "inputs", "", "a JSON file of inputs")
 	cmd.Flags().StringArrayVarP(&labelKV, "label", "l", nil, "a label as key=value (repeatable)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends or pauses")
 	progressFlag(cmd, &progress)
 	return cmd
+}
+
+// remoteFileInputs opens the local files given for FILE inputs of a
+// deployed flow (its declaration read from the deployment).
+func remoteFileInputs(ctx context.Context, t *target, ns, id string, provided map[string]any) (map[string]api.File, func(), error) {
+	nothing := func() {}
+	if !hasFileArgument(provided) {
+		return nil, nothing, nil
+	}
+	rec, err := t.cp.Flow(ctx, ns, id, 0)
+	if err != nil {
+		return nil, nothing, requestError(t.notFound(err, ns+"/"+id))
+	}
+	f, err := engine.ParseFlow(rec.Namespace+"/"+rec.ID, rec.Source)
+	if err != nil {
+		return nil, nothing, err
+	}
+	files, closeAll, err := openFileInputs(fileInputs(f, provided))
+	if err != nil {
+		return nil, nothing, &exitError{code: exitInvalid, err: err}
+	}
+	return files, closeAll, nil
+}
+
+func hasFileArgument(provided map[string]any) bool {
+	for _, v := range provided {
+		if s, ok := v.(string); ok && strings.HasPrefix(s, "@") {
+			return true
+		}
+	}
+	return false
 }
 
 func parseLabels(kv []string) ([]flow.Label, error) {
@@ -377,7 +417,10 @@ func runStored(cmd *cobra.Command, ns, id string, provided map[string]any, label
 		if err != nil {
 			return nil, ev, err
 		}
-		if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: envSecret}); err != nil {
+		if ev.Inputs, err = storeFileInputs(cmd.Context(), sys.files, f, execID, provided); err != nil {
+			return nil, ev, &exitError{code: exitInvalid, err: err}
+		}
+		if _, err := f.ResolveInputs(ev.Inputs, &expr.Env{Now: time.Now(), Secret: envSecret}); err != nil {
 			return nil, ev, &exitError{code: exitInvalid, err: err}
 		}
 		ev.Revision = f.Revision
