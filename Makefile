@@ -9,7 +9,8 @@ PKGS      := ./...
 BENCH_COUNT ?= 6
 BENCH_DIST_COUNT ?= 1
 
-.PHONY: all build run test test-short bench bench-dist bench-prefect lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy
+.PHONY: build-PythonRunnerFunction build-NodeRunnerFunction
+.PHONY: all build run test test-short ric bench bench-dist bench-prefect lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy
 
 all: build
 
@@ -22,12 +23,18 @@ build: ## build the relay CLI into bin/
 run: build ## run examples/flows/hello.yaml in this process (no services needed)
 	$(BIN)/relay run examples/flows/hello.yaml
 
+# The runtime interface clients build while the services' jars and packages
+# download (a fresh machine's two slowest steps, one CPU-bound, one not).
 test: ## go vet, then all the tests with Kafka and DynamoDB Local running (services/README.md)
+	bash functions/runner/ric.sh >/dev/null & ric=$$!; bash services/services.sh fetch; fetched=$$?; wait $$ric && test $$fetched = 0
 	$(GO) vet $(PKGS)
 	bash services/with-services.sh $(GO) test -count=1 $(PKGS)
 
 test-short: ## the quick subset of the tests
 	$(GO) test -short -count=1 $(PKGS)
+
+ric: ## install the Lambda runtime interface clients the runner functions are tested under (.cache/ric)
+	bash functions/runner/ric.sh >/dev/null
 
 services-up: ## start Kafka, DynamoDB Local and an S3 server (moto) on 127.0.0.1 for integration tests
 	bash services/services.sh up
@@ -81,7 +88,19 @@ build-$(2)Function:
 endef
 $(foreach f,$(LAMBDA_FUNCTIONS),$(eval $(call lambda_target,$(f),$(shell echo $(f) | sed 's/./\U&/'))))
 
-lambdas: $(foreach f,$(LAMBDA_FUNCTIONS),build-$(shell echo $(f) | sed 's/./\U&/')Function) ## build the Lambda functions into bin/lambda/
+# The runner functions: the relay-runner binary beside the handler of a
+# managed runtime (functions/runner).
+RUNNER_OUT = $(or $(ARTIFACTS_DIR),$(BIN)/lambda/$(1))
+
+build-PythonRunnerFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(LAMBDA_FLAGS) -o $(call RUNNER_OUT,python-runner)/relay-runner ./functions/runner
+	cp functions/runner/python/relay_runner.py $(call RUNNER_OUT,python-runner)/
+
+build-NodeRunnerFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(LAMBDA_FLAGS) -o $(call RUNNER_OUT,node-runner)/relay-runner ./functions/runner
+	cp functions/runner/node/index.mjs $(call RUNNER_OUT,node-runner)/
+
+lambdas: $(foreach f,$(LAMBDA_FUNCTIONS),build-$(shell echo $(f) | sed 's/./\U&/')Function) build-PythonRunnerFunction build-NodeRunnerFunction ## build the Lambda functions into bin/lambda/
 
 # AWS SAM CLI and cfn-lint, from PyPI into a virtualenv of the project.
 VENV := $(CURDIR)/.tools/venv
@@ -101,26 +120,50 @@ deploy: $(VENV)/bin/sam ## sam build, then sam deploy (GUIDED=1 the first time a
 	$(SAM) build
 	$(SAM) deploy $(if $(GUIDED),--guided)
 
-# LocalStack and Kafka in Docker (localstack/README.md): LocalStack on
-# 127.0.0.1:4566, Kafka on 127.0.0.1:9092. localstack/local.sh says what
-# is missing when Docker, Compose or a Docker daemon is not there.
-LOCALSTACK := bash localstack/local.sh
+# LocalStack (localstack/README.md). Host mode, for machines without
+# Docker: LocalStack 4.14 from PyPI under Python 3.13 in .tools/localstack,
+# DynamoDB Local from services/, Kafka from services/, all on 127.0.0.1.
+LOCALSTACK := bash localstack/host.sh
 
-.PHONY: local-up local-deploy local-dev local-down
+.PHONY: localstack-install localstack-up localstack-deploy localstack-dev localstack-down test-localstack
 
-local-up: ## start LocalStack and Kafka in Docker, with the state table, bucket, secret and topics
+localstack-install: ## only install LocalStack into .tools/localstack (localstack-up does it when needed)
+	$(LOCALSTACK) install
+
+localstack-up: ## start LocalStack (no Docker) and Kafka, with the state table, bucket, Kafka secret and network of its init hooks
 	$(LOCALSTACK) up
 
-local-deploy: ## build the functions and sam deploy --config-env local to LocalStack (after local-up)
-	$(LOCALSTACK) deploy-check
-	@$(MAKE) -s --no-print-directory $(VENV)/bin/sam
-	VENV=$(VENV) $(LOCALSTACK) deploy
+localstack-deploy: ## deploy template.yaml, less what LocalStack's community edition lacks, as the stack relay-local (after localstack-up)
+	$(LOCALSTACK) deploy
 
-local-dev: build ## relay dev (every role, the API on 127.0.0.1:8080) on LocalStack and its Kafka
+localstack-dev: build ## relay dev (every role, the API on 127.0.0.1:8080) on LocalStack and Kafka, on the stack's table after localstack-deploy
 	$(LOCALSTACK) dev
 
-local-down: ## stop LocalStack and Kafka; their state goes with them
+localstack-down: ## stop LocalStack and Kafka; their state goes with them
 	$(LOCALSTACK) down
+
+test-localstack: ## LocalStack and Kafka, conformance suites, the stack, relay dev and the schedule on it; stops them after
+	bash localstack/test.sh
+
+# The Docker Compose variant (localstack/README.md, "With Docker"):
+# LocalStack and Kafka in containers, the functions in LocalStack's Lambda.
+LOCALSTACK_DOCKER := bash localstack/local.sh
+
+.PHONY: localstack-docker-up localstack-docker-deploy localstack-docker-dev localstack-docker-down
+
+localstack-docker-up: ## with Docker: LocalStack and Kafka in containers, with the same init hooks
+	$(LOCALSTACK_DOCKER) up
+
+localstack-docker-deploy: ## with Docker: sam build and sam deploy --config-env local, the functions in LocalStack's Lambda
+	$(LOCALSTACK_DOCKER) deploy-check
+	@$(MAKE) -s --no-print-directory $(VENV)/bin/sam
+	VENV=$(VENV) $(LOCALSTACK_DOCKER) deploy
+
+localstack-docker-dev: build ## with Docker: relay dev on the containers' LocalStack and Kafka
+	$(LOCALSTACK_DOCKER) dev
+
+localstack-docker-down: ## with Docker: stop the containers; their state goes with them
+	$(LOCALSTACK_DOCKER) down
 
 clean: ## remove build outputs
 	rm -rf $(BIN)

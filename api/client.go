@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -151,6 +152,13 @@ func (c *Client) Start(ctx context.Context, namespace, id string, inputs map[str
 	if err != nil {
 		return st, err
 	}
+	path := startPath(namespace, id, labels)
+	err = c.do(ctx, http.MethodPost, path, "application/json", body, &st)
+	return st, err
+}
+
+// startPath is the path that starts an execution of namespace/id.
+func startPath(namespace, id string, labels []flow.Label) string {
 	q := url.Values{}
 	for _, l := range labels {
 		q.Add("labels", l.Key+":"+l.Value)
@@ -159,7 +167,49 @@ func (c *Client) Start(ctx context.Context, namespace, id string, inputs map[str
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	err = c.do(ctx, http.MethodPost, path, "application/json", body, &st)
+	return path
+}
+
+// StartWithFiles requests an execution with FILE inputs: the inputs and
+// the files go as multipart/form-data (inputs as form fields, so each is
+// a string the service converts to its declared type).
+func (c *Client) StartWithFiles(ctx context.Context, namespace, id string, inputs map[string]any, files map[string]File, labels []flow.Label) (Started, error) {
+	if len(files) == 0 {
+		return c.Start(ctx, namespace, id, inputs, labels)
+	}
+	var st Started
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range inputs {
+		text, ok := v.(string)
+		if !ok {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return st, fmt.Errorf("encoding input %s: %w", k, err)
+			}
+			text = string(b)
+		}
+		if err := mw.WriteField(k, text); err != nil {
+			return st, err
+		}
+	}
+	for k, f := range files {
+		w, err := mw.CreateFormFile(k, f.Filename)
+		if err != nil {
+			return st, err
+		}
+		if _, err := io.Copy(w, io.LimitReader(f.Body, MaxUpload+1)); err != nil {
+			return st, fmt.Errorf("reading the file of input %s: %w", k, err)
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return st, err
+	}
+	if buf.Len() > MaxUpload {
+		return st, Invalid(fmt.Errorf("the files are larger than the %d MB the API accepts: run the flow with `relay run`, or put the file in a bucket and read it with s3.download", MaxUpload>>20))
+	}
+	path := startPath(namespace, id, labels)
+	err := c.do(ctx, http.MethodPost, path, mw.FormDataContentType(), buf.Bytes(), &st)
 	return st, err
 }
 

@@ -25,13 +25,18 @@ import (
 // Lambda's 6 MB; a Kafka record's default limit is 1 MB.
 const MaxBody = 512 << 10
 
+// MaxUpload is the largest multipart/form-data body of a start with FILE
+// inputs: under Lambda's 6 MB request payload (in base64). Larger files go
+// through `relay run`, or an S3 bucket and s3.download.
+const MaxUpload = 4 << 20
+
 // Routes lists the HTTP API: method and path pattern, and what it does.
 // docs/api.md is checked against it.
 var Routes = []struct{ Pattern, Doc string }{
 	{"POST /flows", "Deploy a flow: the YAML document is the body (`?file=` names it in errors). 201 with the stored revision; 400 with `diagnostics` (file, line, column, message) when it does not validate."},
 	{"GET /flows", "The latest revision of every flow."},
 	{"GET /flows/{namespace}/{id}", "A flow's latest revision (`?revision=N` for another), with its source."},
-	{"POST /executions/{namespace}/{id}", "Start an execution of the flow's latest revision. Inputs as a JSON object, or as form fields; labels as `?labels=key:value` (repeatable). 201 with the execution id; 400 naming each bad input."},
+	{"POST /executions/{namespace}/{id}", "Start an execution of the flow's latest revision. Inputs as a JSON object, or as form fields; the files of FILE inputs as multipart/form-data file fields (4 MB in all at most), stored in internal storage, each input's value being its relay:/// URI; labels as `?labels=key:value` (repeatable). 201 with the execution id; 400 naming each bad input."},
 	{"GET /executions", "Executions, newest first, without task runs. Filters: `namespace`, `flowId`, `state`, `limit` (default 50)."},
 	{"GET /executions/{id}", "An execution with a page of its task runs, attempts and outputs (the document of docs/execution.md): `?limit=N` task runs (default 1,000, at most 10,000) from `?cursor=` (the `nextCursor` of the page before); `?state=FAILED` keeps the runs in one state (such a page may come back short, with a cursor to go on from). `taskRunCount` and `taskRunCounts` count them all."},
 	{"GET /executions/{id}/logs", "An execution's log lines after `?after=SEQ` (default 0), in order, at most `?limit=N` (default 1,000, at most 10,000): read on from the last line's `seq` until a page comes back empty."},
@@ -69,7 +74,11 @@ func Handler(s *Service, log *slog.Logger) http.Handler {
 			panic("api: no handler for route " + r.Pattern)
 		}
 		mux.HandleFunc(r.Pattern, func(w http.ResponseWriter, req *http.Request) {
-			req.Body = http.MaxBytesReader(w, req.Body, MaxBody)
+			limit := int64(MaxBody)
+			if isMultipart(req) {
+				limit = MaxUpload
+			}
+			req.Body = http.MaxBytesReader(w, req.Body, limit)
 			if err := f(w, req); err != nil {
 				h.fail(w, req, err)
 			}
@@ -125,7 +134,9 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		body.Error = "internal error: " + err.Error()
 	}
 	if code == http.StatusRequestEntityTooLarge {
-		body.Error = fmt.Sprintf("the body is larger than %d KB", MaxBody>>10)
+		var mbe *http.MaxBytesError
+		errors.As(err, &mbe)
+		body.Error = fmt.Sprintf("the body is larger than %d KB", mbe.Limit>>10)
 	}
 	writeJSON(w, code, body)
 }
@@ -193,6 +204,10 @@ func intParam(r *http.Request, name string, def int) (int, error) {
 }
 
 func (h *handler) start(w http.ResponseWriter, r *http.Request) error {
+	files, err := readFiles(r)
+	if err != nil {
+		return err
+	}
 	inputs, err := readValues(r)
 	if err != nil {
 		return err
@@ -205,13 +220,46 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) error {
 		}
 		labels = append(labels, flow.Label{Key: k, Value: v})
 	}
-	st, err := h.s.Start(r.Context(), r.PathValue("namespace"), r.PathValue("id"), inputs, labels)
+	st, err := h.s.StartWithFiles(r.Context(), r.PathValue("namespace"), r.PathValue("id"), inputs, files, labels)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/executions/"+st.ID)
 	writeJSON(w, http.StatusCreated, st)
 	return nil
+}
+
+func isMultipart(r *http.Request) bool {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return ct == "multipart/form-data"
+}
+
+// readFiles returns the files of a multipart/form-data body, one per
+// field, for FILE inputs; the fields that are not files are read by
+// readValues. Parts past memory go to temporary files (net/http).
+func readFiles(r *http.Request) (map[string]File, error) {
+	if !isMultipart(r) {
+		return nil, nil
+	}
+	if err := r.ParseMultipartForm(MaxBody); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, err
+		}
+		return nil, Invalid(fmt.Errorf("reading the form: %w", err))
+	}
+	files := map[string]File{}
+	for name, fhs := range r.MultipartForm.File {
+		if len(fhs) != 1 {
+			return nil, Invalid(fmt.Errorf("input %s: %d files sent, want one", name, len(fhs)))
+		}
+		f, err := fhs[0].Open()
+		if err != nil {
+			return nil, fmt.Errorf("reading the file of input %s: %w", name, err)
+		}
+		files[name] = File{Filename: fhs[0].Filename, Body: f, Size: fhs[0].Size}
+	}
+	return files, nil
 }
 
 // readValues reads inputs from a JSON object body or from form fields (a
@@ -222,9 +270,6 @@ func readValues(r *http.Request) (map[string]any, error) {
 	case "application/x-www-form-urlencoded", "multipart/form-data":
 		if err := r.ParseMultipartForm(MaxBody); err != nil && !errors.Is(err, http.ErrNotMultipart) {
 			return nil, Invalid(fmt.Errorf("reading the form: %w", err))
-		}
-		if r.MultipartForm != nil && len(r.MultipartForm.File) > 0 {
-			return nil, Invalid(errors.New("file inputs are not supported: send the content as a STRING or JSON input"))
 		}
 		out := map[string]any{}
 		for k, vs := range r.PostForm {

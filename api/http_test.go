@@ -1,10 +1,12 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,9 +20,12 @@ import (
 
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 // system is an engine on the embedded store and bus, with the API served
@@ -39,11 +44,16 @@ func start(t *testing.T) *system {
 		t.Fatal(err)
 	}
 	bus := embedded.NewBus()
-	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	dir, err := blob.NewDir(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg})
+	files := storage.New(dir)
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}, Files: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Files: files})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +61,7 @@ func start(t *testing.T) *system {
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.Handler(api.NewService(st, bus), nil))
+	srv := httptest.NewServer(api.Handler(api.NewService(st, bus, api.WithFiles(files)), nil))
 	t.Cleanup(func() {
 		srv.Close()
 		eng.Wait()
@@ -338,4 +348,47 @@ func TestLambdaHandler(t *testing.T) {
 	if res, _ = h(context.Background(), ev); res.StatusCode != http.StatusOK || !strings.Contains(res.Body, `"state": "SUCCESS"`) {
 		t.Errorf("GET execution through the stage path: %d %s", res.StatusCode, res.Body)
 	}
+}
+
+func TestAPI_fileInputsAsMultipart(t *testing.T) {
+	s := start(t)
+	ctx := context.Background()
+	deploy(t, s.client, "../examples/flows/data_pipeline.yaml")
+	csv, err := os.Open("../examples/data/orders.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer csv.Close()
+	st, err := s.client.StartWithFiles(ctx, "production", "data-pipeline", nil, map[string]api.File{"raw_data": {Filename: "orders.csv", Body: csv, Size: -1}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := waitState(t, s.client, st.ID, "SUCCESS")
+	if want := "relay:///production/data-pipeline/executions/" + st.ID + "/inputs/raw_data/orders.csv"; doc.Inputs["raw_data"] != want {
+		t.Errorf("input raw_data = %v, want %s", doc.Inputs["raw_data"], want)
+	}
+
+	t.Run("a file for an input that is not FILE is refused", func(t *testing.T) {
+		deploy(t, s.client, "../examples/flows/parameterized.yaml")
+		_, err := s.client.StartWithFiles(ctx, "advanced_demo", "parameterized_flow", nil, map[string]api.File{"data_source": {Filename: "x", Body: strings.NewReader("x"), Size: 1}}, nil)
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Error(), "declares no FILE input data_source") {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("a body past the upload limit is 413", func(t *testing.T) {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		w, _ := mw.CreateFormFile("raw_data", "big.csv")
+		w.Write(bytes.Repeat([]byte("x"), api.MaxUpload+1))
+		mw.Close()
+		res, err := http.Post(s.url+"/executions/production/data-pipeline", mw.FormDataContentType(), &body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("status %d, want 413", res.StatusCode)
+		}
+	})
 }

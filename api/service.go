@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,8 @@ import (
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/statemachine/inputs"
+	"github.com/relayflow/relay/storage"
 )
 
 // Errors a Service returns besides engine.ErrNotFound; test with errors.Is.
@@ -47,6 +50,7 @@ type Service struct {
 	now     func() time.Time
 	flows   *engine.Flows
 	secrets *secrets.Keyring
+	files   *storage.Storage // nil: FILE inputs are refused
 }
 
 // NewService returns a Service. bus may be nil for a read-only service
@@ -65,6 +69,20 @@ type Option func(*Service)
 // WithSecrets seals the values of SECRET inputs with k before they are
 // published: without it, a request that gives one is refused.
 func WithSecrets(k *secrets.Keyring) Option { return func(s *Service) { s.secrets = k } }
+
+// WithFiles lets the service store the files of FILE inputs in files:
+// without it, a request that sends one is refused.
+func WithFiles(files *storage.Storage) Option { return func(s *Service) { s.files = files } }
+
+// File is the content of a FILE input sent when starting an execution.
+type File struct {
+	// Filename is the file's name where it came from; its base name names
+	// it in internal storage.
+	Filename string
+	Body     io.Reader
+	// Size is Body's length, or -1.
+	Size int64
+}
 
 // Source is the CloudEvents source of the events the API publishes.
 const Source = "relay/api"
@@ -157,6 +175,14 @@ func (s *Service) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
 // checked first, so a mistake is an error here rather than a failed
 // execution; labels are added to the flow's own.
 func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (Started, error) {
+	return s.StartWithFiles(ctx, namespace, id, inputs, nil, labels)
+}
+
+// StartWithFiles is Start with the content of FILE inputs, by input id:
+// each is stored in internal storage under the new execution, and the
+// input's value is its URI. A file for an input that is not declared FILE
+// is refused.
+func (s *Service) StartWithFiles(ctx context.Context, namespace, id string, inputs map[string]any, files map[string]File, labels []flow.Label) (Started, error) {
 	f, err := s.flows.Get(ctx, namespace, id, 0)
 	if errors.Is(err, engine.ErrNotFound) {
 		return Started{}, fmt.Errorf("no flow %s/%s is deployed (see `relay flows deploy`): %w", namespace, id, engine.ErrNotFound)
@@ -164,16 +190,54 @@ func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[st
 	if err != nil {
 		return Started{}, err
 	}
+	st := Started{ID: engine.NewID(), Namespace: namespace, FlowID: id, Revision: f.Revision}
+	if len(files) > 0 {
+		if inputs, err = s.storeFiles(ctx, f, st.ID, inputs, files); err != nil {
+			return Started{}, err
+		}
+	}
 	if _, err := f.ResolveInputs(inputs, &expr.Env{Now: s.now(), Secret: secrets.DryRunSecret}); err != nil {
 		return Started{}, Invalid(fmt.Errorf("inputs of %s/%s: %w", namespace, id, err))
 	}
 	if inputs, err = engine.SealInputs(s.secrets, namespace, f.Inputs, inputs); err != nil {
 		return Started{}, err
 	}
-	st := Started{ID: engine.NewID(), Namespace: namespace, FlowID: id, Revision: f.Revision}
 	ev := statemachine.Event{ID: st.ID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: st.ID,
 		Namespace: namespace, FlowID: id, Revision: f.Revision, Inputs: inputs, Labels: labels}
 	return st, s.send(ctx, ev)
+}
+
+// storeFiles stores the files of FILE inputs of an execution of f and
+// returns the inputs with their URIs.
+func (s *Service) storeFiles(ctx context.Context, f *flow.Flow, execID string, inputs map[string]any, files map[string]File) (map[string]any, error) {
+	if s.files == nil {
+		return nil, Invalid(errors.New("this deployment has no internal storage for FILE inputs (RELAY_BUCKET, RELAY_BLOB_DIR)"))
+	}
+	out := make(map[string]any, len(inputs)+len(files))
+	for k, v := range inputs {
+		out[k] = v
+	}
+	for name, file := range files {
+		if !isFileInput(f, name) {
+			return nil, Invalid(fmt.Errorf("input %s: a file was sent, but %s/%s declares no FILE input %s", name, f.Namespace, f.ID, name))
+		}
+		uri, err := s.files.PutInput(ctx, f.Namespace, f.ID, execID, name, file.Filename, file.Body, file.Size)
+		if err != nil {
+			return nil, fmt.Errorf("storing the file of input %s: %w", name, err)
+		}
+		out[name] = uri
+	}
+	return out, nil
+}
+
+// isFileInput tells whether f declares input name as FILE.
+func isFileInput(f *flow.Flow, name string) bool {
+	for _, in := range f.Inputs {
+		if in.ID == name {
+			return in.Type == inputs.TypeFile
+		}
+	}
+	return false
 }
 
 // RunPage selects a page of an execution's task runs.

@@ -15,6 +15,7 @@ import (
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 // bigFlow renders a ~108 KB string of random ids (so that it does not
@@ -52,7 +53,7 @@ func blobEngine(t *testing.T, threshold int) (*engine.Engine, *embedded.Store, *
 		t.Fatal(err)
 	}
 	bus := embedded.NewBus()
-	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +248,7 @@ func TestBlobs_unreadableReferenceIsAnError(t *testing.T) {
 			defer st.Close()
 			bus := embedded.NewBus()
 			defer bus.Close()
-			reg, _ := tasks.Builtin(tasks.Config{})
+			reg, _ := builtin.Registry(builtin.Config{Tasks: tasks.Config{}})
 			eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Blobs: tc.blobs})
 			if err != nil {
 				t.Fatal(err)

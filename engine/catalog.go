@@ -201,7 +201,8 @@ func Catalog() []EventSpec {
 			Data: reflect.TypeFor[statemachine.ScheduleTaskRun](),
 			Fields: []EventField{
 				{Path: "executionId", Doc: "Id of the execution."},
-				{Path: "namespace", Doc: "Namespace of the flow: the worker opens the secret markers of `props` for this namespace only."},
+				{Path: "namespace", Doc: "Namespace of the execution's flow: the worker opens the secret markers of `props` for this namespace only, and files the attempt's output files under it in internal storage."},
+				{Path: "flowId", Doc: "Id of the execution's flow."},
 				{Path: "taskRunId", Doc: "Id of the task run: the task id, followed by `[i]` for each enclosing `flow.foreach` value and `@i` for each enclosing `flow.waitfor` iteration."},
 				{Path: "taskId", Doc: "Id of the task in the flow."},
 				{Path: "type", Doc: "Task type, by its Relay name (`http.request`, `shell.commands`...)."},
@@ -212,7 +213,7 @@ func Catalog() []EventSpec {
 			},
 			Notes: []string{"Task-run ids repeat across the executions of a flow, so the record key names the execution too: records with one key are handled one at a time, and the attempts of different executions never wait behind one another."},
 			Example: func() ExampleRecord {
-				c := statemachine.ScheduleTaskRun{ExecutionID: exampleExec, Namespace: "shop", TaskRunID: "extract", TaskID: "extract", Type: flow.TypeHTTPRequest, Attempt: 1,
+				c := statemachine.ScheduleTaskRun{ExecutionID: exampleExec, Namespace: "shop", FlowID: "orders", TaskRunID: "extract", TaskID: "extract", Type: flow.TypeHTTPRequest, Attempt: 1,
 					Props: map[string]any{"method": "GET", "uri": "https://api.example.com/orders?day=2026-03-01"}, Deadline: exampleTime.Add(5*time.Minute + time.Second), Position: 0}
 				return ExampleRecord{Key: c.ExecutionID + "/" + c.TaskRunID, Event: mustEvent(NewEvent(fmt.Sprintf("%s/%s/%d/scheduled", c.ExecutionID, c.TaskRunID, c.Attempt), TypeTaskRunScheduled, "relay/executor", c.ExecutionID, exampleTime.Add(time.Second), c))}
 			},
@@ -266,6 +267,11 @@ func Catalog() []EventSpec {
 				EventField{Path: "error.type", Doc: "Error type named by the task (`ExitCode`, `HTTPStatus`, `Timeout`...)."},
 				EventField{Path: "error.message", Doc: "Error message."},
 				EventField{Path: "startDate", Doc: "When the attempt started on its worker (RFC 3339). The executor's clock is used when it is absent or later than the event's application."},
+				EventField{Path: "metrics", Doc: "What the attempt measured (a script's `::{\"metrics\": [...]}::` lines), kept on the task run whatever its end."},
+				EventField{Path: "metrics[].name", Doc: "Name of the metric."},
+				EventField{Path: "metrics[].type", Doc: "`counter` (a number) or `timer` (seconds).", Enum: []string{"counter", "timer"}},
+				EventField{Path: "metrics[].value", Doc: "The value."},
+				EventField{Path: "metrics[].tags", Doc: "Tags of the metric, by name."},
 			),
 			Example: func() ExampleRecord {
 				return machineRecord(statemachine.Event{

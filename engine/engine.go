@@ -70,6 +70,15 @@ type Config struct {
 	// BlobThreshold is the data size in bytes above which an event's data
 	// goes to Blobs (default DefaultBlobThreshold).
 	BlobThreshold int
+	// Files reads the internal storage for read(uri) in expressions (nil:
+	// read() fails, saying it is not available).
+	Files FileReader
+}
+
+// FileReader reads a file of the internal storage (storage.Storage): at
+// most limit bytes (0: its default), for a task of namespace ns.
+type FileReader interface {
+	Read(ctx context.Context, ns, uri string, limit int64) ([]byte, error)
 }
 
 // Engine applies events to executions and carries out the commands.
@@ -122,6 +131,21 @@ func New(cfg Config) (*Engine, error) {
 		cfg.AttemptLease = DefaultAttemptLease
 	}
 	return &Engine{cfg: cfg, id: NewID(), cache: newExecCache(cfg.CacheExecutions), log: cfg.Logger, flows: NewFlows(cfg.Store), sem: make(chan struct{}, cfg.Workers), running: map[string]context.CancelFunc{}, killed: map[string]time.Time{}, execMu: map[string]*execLock{}}, nil
+}
+
+// Tasks returns the registry of the task runners.
+func (e *Engine) Tasks() *tasks.Registry { return e.cfg.Tasks }
+
+// reader returns read() for expressions of namespace ns, or nil when no
+// internal storage is configured.
+func (e *Engine) reader(ctx context.Context, ns string) func(string) (string, error) {
+	if e.cfg.Files == nil {
+		return nil
+	}
+	return func(uri string) (string, error) {
+		b, err := e.cfg.Files.Read(ctx, ns, uri, 0)
+		return string(b), err
+	}
 }
 
 // Start runs the executor, the workers and the timer loop until ctx ends.
@@ -610,7 +634,7 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 		}
 	}
 	now := e.cfg.Now()
-	opts := statemachine.Options{Secrets: e.sealer(), AttemptTimeout: e.cfg.AttemptTimeout}
+	opts := statemachine.Options{Secrets: e.sealer(), Read: e.reader(ctx, f.Namespace), AttemptTimeout: e.cfg.AttemptTimeout}
 	c := Commit{Expected: expected, Replayable: how == redelivered}
 	var replays []OutboxEntry
 	changed := map[*statemachine.TaskRun]bool{}

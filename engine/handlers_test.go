@@ -14,6 +14,7 @@ import (
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 // bareEngines returns an embedded store and a constructor of engines on it
@@ -27,7 +28,7 @@ func bareEngines(t *testing.T) (*embedded.Store, func(cache int) *engine.Engine)
 	t.Cleanup(func() { st.Close() })
 	bus := embedded.NewBus()
 	t.Cleanup(func() { bus.Close() })
-	reg, err := tasks.Builtin(tasks.Config{})
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func (s *laggingStore) ExecutionRunLagging(ctx context.Context, id string, posit
 func TestWorker_staleAttemptsAreCheckedFirst(t *testing.T) {
 	st, _ := bareEngines(t)
 	ls := &laggingStore{Store: st}
-	reg, err := tasks.Builtin(tasks.Config{})
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{}})
 	if err != nil {
 		t.Fatal(err)
 	}

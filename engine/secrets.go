@@ -49,19 +49,44 @@ func (e *Engine) openSecrets(ctx context.Context, c statemachine.ScheduleTaskRun
 	return props.(map[string]any), m, nil
 }
 
-// maskOutputs hides the secrets of m in a task's outputs. Outputs are JSON
-// values once published; they are made so first, so that any Go type a
-// runner returned is masked too.
+// MaskResult hides the secrets of m in what an attempt returns: its
+// outputs and metrics. Outputs are JSON values once published; they are
+// made so first, so that any Go type a runner returned is masked too.
+// A runner function masks its reply with it before answering, and the
+// worker masks it again.
+func MaskResult(m *secrets.Masker, res tasks.Result) tasks.Result {
+	if m.Len() == 0 {
+		return res
+	}
+	res.Outputs = maskOutputs(m, res.Outputs)
+	if len(res.Metrics) > 0 {
+		ms := make([]tasks.Metric, len(res.Metrics))
+		for i, x := range res.Metrics {
+			x.Name = m.Text(x.Name)
+			if len(x.Tags) > 0 {
+				tags := make(map[string]string, len(x.Tags))
+				for k, v := range x.Tags {
+					tags[m.Text(k)] = m.Text(v)
+				}
+				x.Tags = tags
+			}
+			ms[i] = x
+		}
+		res.Metrics = ms
+	}
+	return res
+}
+
 func maskOutputs(m *secrets.Masker, outputs map[string]any) map[string]any {
-	if m.Len() == 0 || outputs == nil {
-		return outputs
+	if outputs == nil {
+		return nil
 	}
 	raw, err := json.Marshal(outputs)
 	if err != nil {
 		return map[string]any{"error": "the outputs could not be encoded to hide secrets"}
 	}
-	var plain map[string]any
-	if err := json.Unmarshal(raw, &plain); err != nil {
+	plain, err := tasks.DecodeJSON(raw) // the kinds expressions compute with (int64)
+	if _, ok := plain.(map[string]any); err != nil || !ok {
 		return map[string]any{"error": "the outputs could not be encoded to hide secrets"}
 	}
 	return m.Value(plain).(map[string]any)

@@ -13,6 +13,7 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/tasks"
 )
 
 const secretsFlow = `
@@ -131,5 +132,28 @@ func TestWorker_withoutAKeyAFlowThatUsesSecretsFailsSayingSo(t *testing.T) {
 	ex := h.waitFor(t, id, 10*time.Second, ended)
 	if ex.State != statemachine.ExecFailed || !strings.Contains(ex.Error, "no secret key") {
 		t.Fatalf("state %s, error %q", ex.State, ex.Error)
+	}
+}
+
+func TestMaskResult_hidesSecretsInOutputsAndMetricsAndKeepsKinds(t *testing.T) {
+	m := &secrets.Masker{}
+	m.Add("tok-9f8e7d")
+	in := tasks.Result{
+		Outputs: map[string]any{"vars": map[string]any{"auth": "Bearer tok-9f8e7d", "rows": int64(3)}},
+		Metrics: []tasks.Metric{{Name: "calls tok-9f8e7d", Type: tasks.MetricCounter, Value: 1, Tags: map[string]string{"token": "tok-9f8e7d", "table": "orders"}}},
+	}
+	out := engine.MaskResult(m, in)
+	vars := out.Outputs["vars"].(map[string]any)
+	if vars["auth"] != "Bearer ******" || vars["rows"] != int64(3) {
+		t.Errorf("vars %#v: want the secret masked and rows an int64", vars)
+	}
+	if mt := out.Metrics[0]; mt.Name != "calls ******" || mt.Tags["token"] != "******" || mt.Tags["table"] != "orders" {
+		t.Errorf("metric %+v", mt)
+	}
+	if in.Metrics[0].Tags["token"] != "tok-9f8e7d" || in.Outputs["vars"].(map[string]any)["auth"] != "Bearer tok-9f8e7d" {
+		t.Error("MaskResult changed its input")
+	}
+	if got := engine.MaskResult(nil, in); got.Metrics[0].Tags["token"] != "tok-9f8e7d" {
+		t.Error("no masker: the result should come back as it is")
 	}
 }

@@ -52,6 +52,7 @@ type TaskRunDoc struct {
 	Attempts  []AttemptDoc            `json:"attempts"`
 	Outputs   map[string]any          `json:"outputs"`
 	Error     *statemachine.TaskError `json:"error,omitempty"`
+	Metrics   []statemachine.Metric   `json:"metrics,omitempty"`
 }
 
 // AttemptDoc is one attempt of a task run.
@@ -105,7 +106,7 @@ func DocumentPage(ex *statemachine.Execution, runs []*statemachine.TaskRun, next
 	}
 	for _, r := range runs {
 		td := TaskRunDoc{ID: r.ID, TaskID: r.TaskID, ParentID: r.ParentID, Value: r.Value, State: string(r.State),
-			StartDate: timePtr(r.StartDate), EndDate: timePtr(r.EndDate), Outputs: r.Outputs, Error: r.Error, Attempts: []AttemptDoc{}}
+			StartDate: timePtr(r.StartDate), EndDate: timePtr(r.EndDate), Outputs: r.Outputs, Error: r.Error, Metrics: r.Metrics, Attempts: []AttemptDoc{}}
 		if td.Outputs == nil {
 			td.Outputs = map[string]any{}
 		}

@@ -93,12 +93,13 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	var res tasks.Result
 	props, masker, err := e.openSecrets(runCtx, c)
 	if err == nil {
-		logger := slog.New(&logHandler{e: e, mask: masker, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}})
+		logger := NewTaskLogger(e.appendLogs, LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, masker)
 		res, err = e.cfg.Tasks.Run(runCtx, tasks.Request{
-			ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Namespace: c.Namespace, Type: c.Type, Attempt: c.Attempt, Props: props, Log: logger,
+			ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Namespace: c.Namespace, FlowID: c.FlowID, Type: c.Type, Attempt: c.Attempt,
+			Props: props, Log: logger,
 		})
 		props = nil // the clear values go no further than the task
-		res.Outputs = maskOutputs(masker, res.Outputs)
+		res = MaskResult(masker, res)
 	}
 	reported()
 	if ctx.Err() != nil {
@@ -109,7 +110,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		return nil // another worker took the attempt over and reports it
 	}
 	fin := statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
-		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate}
+		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate, Metrics: metrics(res.Metrics)}
 	if res.Warning {
 		fin.State = statemachine.RunWarning
 	}
@@ -134,6 +135,18 @@ func (e *Engine) reportKilled(ctx context.Context, c statemachine.ScheduleTaskRu
 	return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished,
 		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt, State: statemachine.RunKilled,
 		Error: &statemachine.TaskError{Kind: statemachine.KindFatal, Type: "Killed", Message: "killed before it started"}})
+}
+
+// metrics converts a task's metrics for the state machine.
+func metrics(ms []tasks.Metric) []statemachine.Metric {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]statemachine.Metric, len(ms))
+	for i, m := range ms {
+		out[i] = statemachine.Metric{Name: m.Name, Type: m.Type, Value: m.Value, Tags: m.Tags}
+	}
+	return out
 }
 
 // attemptLease is a worker's lease on one attempt.
@@ -300,12 +313,21 @@ func (e *Engine) reportStarted(ctx context.Context, c statemachine.ScheduleTaskR
 	}, nil
 }
 
+// NewTaskLogger returns the logger of one attempt (tasks.Request.Log):
+// each record becomes an execution log line, stored by appendLogs (a
+// Store's AppendLogs), with the ids of entry, the attempt's secrets hidden
+// by mask (nil: markers only). A process that runs attempts outside an
+// engine (a runner function) logs through it too.
+func NewTaskLogger(appendLogs func(context.Context, []LogEntry) error, entry LogEntry, mask *secrets.Masker) *slog.Logger {
+	return slog.New(&logHandler{appendLogs: appendLogs, mask: mask, entry: entry})
+}
+
 // logHandler stores a task's slog records as execution log lines.
 type logHandler struct {
-	e     *Engine
-	mask  *secrets.Masker // hides the attempt's secrets
-	entry LogEntry
-	attrs []slog.Attr
+	appendLogs func(context.Context, []LogEntry) error
+	mask       *secrets.Masker // hides the attempt's secrets
+	entry      LogEntry
+	attrs      []slog.Attr
 }
 
 func (h *logHandler) Enabled(context.Context, slog.Level) bool { return true }
@@ -322,11 +344,11 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 		}
 	}
 	l.Message = h.mask.Text(l.Message)
-	return h.e.appendLogs(context.WithoutCancel(ctx), []LogEntry{l})
+	return h.appendLogs(context.WithoutCancel(ctx), []LogEntry{l})
 }
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logHandler{e: h.e, mask: h.mask, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+	return &logHandler{appendLogs: h.appendLogs, mask: h.mask, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
 }
 
 func (h *logHandler) WithGroup(string) slog.Handler { return h }

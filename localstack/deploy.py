@@ -1,4 +1,4 @@
-"""The steps of `make local-deploy` around `sam deploy` (localstack/local.sh).
+"""The steps of `make localstack-docker-deploy` around `sam deploy` (localstack/local.sh).
 
 Run with the Python of the project's sam virtualenv, which has boto3 and the
 SAM CLI's YAML reader; boto3 reaches LocalStack through AWS_ENDPOINT_URL,
@@ -85,7 +85,7 @@ def finish(stack, envfile):
     url = url.rstrip("/")
     with open(envfile, "w", encoding="utf-8") as f:
         f.write(
-            f"# Written by `make local-deploy`: the {stack} stack on LocalStack.\n"
+            f"# Written by `make localstack-docker-deploy`: the {stack} stack on LocalStack.\n"
             f"# Source it after .cache/localstack/env.\n"
             f"export RELAY_TABLE={outputs['TableName']}\n"
             f"export RELAY_BUCKET={outputs['BucketName']}\n"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Relay on LocalStack and Kafka in Docker (localstack/README.md), behind the
-# Makefile's local-* targets:
+# Makefile's localstack-docker-* targets:
 #
 #   local.sh up       docker compose up --wait; check the init hooks; write
 #                     .cache/localstack/env
@@ -76,7 +76,7 @@ get() {
 
 need_localstack() {
 	get "$endpoint/_localstack/health" >/dev/null 2>&1 ||
-		die "LocalStack does not answer at $endpoint: start it with \`make local-up\`"
+		die "LocalStack does not answer at $endpoint: start it with \`make localstack-docker-up\`"
 }
 
 # aws_env points the AWS SDKs (sam's, relay's) at LocalStack, whatever
@@ -92,8 +92,8 @@ aws_env() {
 write_env() {
 	mkdir -p "$cache"
 	cat >"$cache/env" <<EOF
-# Written by \`make local-up\`: LocalStack and Kafka of localstack/docker-compose.yml.
-# \`. .cache/localstack/env\` to use them from a shell; after \`make local-deploy\`,
+# Written by \`make localstack-docker-up\`: LocalStack and Kafka of localstack/docker-compose.yml.
+# \`. .cache/localstack/env\` to use them from a shell; after \`make localstack-docker-deploy\`,
 # \`. .cache/localstack/deploy.env\` as well for the deployed stack's table,
 # bucket and API.
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_S3
@@ -115,14 +115,14 @@ cmd_up() {
 	if compose ps --status running --services 2>/dev/null | grep -qx localstack &&
 		get "$endpoint/_localstack/init/ready" 2>/dev/null | grep -Eq '"completed": *true'; then
 		write_env
-		say "LocalStack and Kafka are already running (\`make local-down\` first to start afresh); settings in .cache/localstack/env"
+		say "LocalStack and Kafka are already running (\`make localstack-docker-down\` first to start afresh); settings in .cache/localstack/env"
 		return
 	fi
 	say "starting LocalStack and Kafka (the first start pulls the images)"
 	if ! compose up -d --wait; then
 		compose ps -a >&2 || true
 		compose logs --no-color --tail 30 kafka kafka-init localstack >&2 || true
-		die "docker compose up failed (the end of the logs is above); \`make local-down\` removes what started"
+		die "docker compose up failed (the end of the logs is above); \`make localstack-docker-down\` removes what started"
 	fi
 	local hooks
 	hooks=$(get "$endpoint/_localstack/init/ready") || die "LocalStack does not answer at $endpoint"
@@ -132,7 +132,7 @@ cmd_up() {
 	fi
 	write_env
 	say "LocalStack at $endpoint, Kafka at $brokers: table relay, bucket relay-large-values, secret relay/kafka, Relay's topics"
-	say "next: \`make local-dev\` (relay dev here), or \`make local-deploy\` (the functions into LocalStack); settings in .cache/localstack/env"
+	say "next: \`make localstack-docker-dev\` (relay dev here), or \`make localstack-docker-deploy\` (the functions into LocalStack); settings in .cache/localstack/env"
 }
 
 # lambda_arch is the GOARCH of the Docker host, on which LocalStack runs the
@@ -152,7 +152,7 @@ lambda_arch() {
 
 cmd_deploy() {
 	need_localstack
-	[ -x "$venv/bin/sam" ] || die "no sam in $venv: \`make local-deploy\` installs it (as \`make deploy\` does)"
+	[ -x "$venv/bin/sam" ] || die "no sam in $venv: \`make localstack-docker-deploy\` installs it (as \`make deploy\` does)"
 	aws_env
 	export SAM_CLI_TELEMETRY=0
 	local arch
@@ -208,5 +208,5 @@ dev)
 	cmd_dev "$@"
 	;;
 down) cmd_down ;;
-*) die "usage: local.sh up|deploy|dev [relay dev flags]|down (or make local-up, local-deploy, local-dev, local-down)" ;;
+*) die "usage: local.sh up|deploy|dev [relay dev flags]|down (or make localstack-docker-up, -deploy, -dev, -down)" ;;
 esac

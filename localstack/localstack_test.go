@@ -46,9 +46,9 @@ func TestStateTable_isInfraDynamosTableDefinition(t *testing.T) {
 }
 
 func TestStateTable_hookTurnsOnTimeToLive(t *testing.T) {
-	hook := read(t, "init/ready.d/10-state.sh")
-	if want := "AttributeName=" + dynamo.TTLAttribute; !strings.Contains(hook, want) {
-		t.Errorf("init/ready.d/10-state.sh does not enable time to live with %s", want)
+	hook := read(t, "init/ready.d/10-state.py")
+	if want := `"AttributeName": "` + dynamo.TTLAttribute + `"`; !strings.Contains(hook, want) {
+		t.Errorf("init/ready.d/10-state.py does not enable time to live with %s", want)
 	}
 }
 
@@ -67,21 +67,48 @@ func TestSamconfigLocal_namesWhatTheHooksCreate(t *testing.T) {
 	if !ok {
 		t.Fatal("samconfig.toml has no [local.deploy.parameters]")
 	}
-	network := read(t, "init/ready.d/30-network.sh")
-	ids := regexp.MustCompile(`\b(?:subnet|sg)-[0-9a-f]{17}\b`).FindAllString(network, -1)
-	if len(ids) != 3 {
-		t.Fatalf("init/ready.d/30-network.sh: want 2 subnets and a security group, found %v", ids)
-	}
+	ids := networkIDs(t)
 	for _, id := range ids {
 		if !strings.Contains(local, id) {
-			t.Errorf("samconfig.toml's local environment does not name %s, which init/ready.d/30-network.sh creates", id)
+			t.Errorf("samconfig.toml's local environment does not name %s, which init/ready.d/30-network.py creates", id)
 		}
 	}
-	secret := regexp.MustCompile(`(?m)^name=(\S+)$`).FindStringSubmatch(read(t, "init/ready.d/20-kafka-secret.sh"))
-	if secret == nil {
-		t.Fatal("init/ready.d/20-kafka-secret.sh: no name=")
+	secret := secretName(t)
+	if want := "KafkaSecretArn=arn:aws:secretsmanager:us-east-1:000000000000:secret:" + secret + " "; !strings.Contains(local, want) {
+		t.Errorf("samconfig.toml's local KafkaSecretArn does not name the secret %s of init/ready.d/20-kafka-secret.py", secret)
 	}
-	if want := "KafkaSecretArn=arn:aws:secretsmanager:us-east-1:000000000000:secret:" + secret[1] + " "; !strings.Contains(local, want) {
-		t.Errorf("samconfig.toml's local KafkaSecretArn does not name the secret %s of init/ready.d/20-kafka-secret.sh", secret[1])
+}
+
+func TestHostDeploy_namesWhatTheHooksCreate(t *testing.T) {
+	host := read(t, "host.sh")
+	for _, id := range networkIDs(t) {
+		if !strings.Contains(host, id) {
+			t.Errorf("host.sh deploy does not name %s, which init/ready.d/30-network.py creates", id)
+		}
 	}
+	if want := "--secret-id " + secretName(t); !strings.Contains(host, want) {
+		t.Errorf("host.sh does not look the secret up with %s", want)
+	}
+}
+
+// networkIDs are the ids of the subnets and the security group that
+// init/ready.d/30-network.py creates.
+func networkIDs(t *testing.T) []string {
+	t.Helper()
+	ids := regexp.MustCompile(`\b(?:subnet|sg)-[0-9a-f]{17}\b`).FindAllString(read(t, "init/ready.d/30-network.py"), -1)
+	if len(ids) != 3 {
+		t.Fatalf("init/ready.d/30-network.py: want 2 subnets and a security group, found %v", ids)
+	}
+	return ids
+}
+
+// secretName is the name of the secret init/ready.d/20-kafka-secret.py
+// creates.
+func secretName(t *testing.T) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^name = "([^"]+)"$`).FindStringSubmatch(read(t, "init/ready.d/20-kafka-secret.py"))
+	if m == nil {
+		t.Fatal(`init/ready.d/20-kafka-secret.py: no name = "..."`)
+	}
+	return m[1]
 }

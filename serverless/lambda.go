@@ -28,7 +28,14 @@ const (
 	RoleScheduler Role = "scheduler"
 	// RoleAPI serves the HTTP API (functions/api); it consumes no topic.
 	RoleAPI Role = "api"
+	// RolePythonRunner and RoleNodeRunner run script task attempts the
+	// worker invokes them with (functions/runner); they consume no topic.
+	RolePythonRunner Role = "pythonRunner"
+	RoleNodeRunner   Role = "nodeRunner"
 )
+
+// Runner tells whether r is a runner function's role.
+func (r Role) Runner() bool { return r == RolePythonRunner || r == RoleNodeRunner }
 
 // Topic is the topic the role consumes (before any prefix); "" for the
 // roles that consume none.
@@ -109,7 +116,7 @@ func LambdaHandler(ctx context.Context, r Role) (func(context.Context, events.Ka
 
 // API is the control plane on the runtime's table and topics.
 func (rt *Runtime) API() *api.Service {
-	return api.NewService(rt.Store, rt.Engine, api.WithSecrets(rt.Secrets))
+	return api.NewService(rt.Store, rt.Engine, api.WithSecrets(rt.Secrets), api.WithFiles(rt.Files))
 }
 
 // APILambdaHandler builds, at cold start, the handler of functions/api:

@@ -21,7 +21,9 @@ import (
 	"github.com/relayflow/relay/infra/kafka"
 	"github.com/relayflow/relay/infra/secretstore"
 	"github.com/relayflow/relay/secrets"
+	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 // Environment variables of every Relay process on the serverless path, in
@@ -266,6 +268,15 @@ func openBlobs(ctx context.Context, cfg Config) (engine.Blobs, error) {
 	return nil, nil
 }
 
+// fileStorage returns the internal storage on the blob store: the files
+// of script tasks, FILE inputs and S3 tasks live beside the large values.
+func fileStorage(blobs engine.Blobs) *storage.Storage {
+	if b, ok := blobs.(storage.Backend); ok {
+		return storage.New(b)
+	}
+	return nil
+}
+
 // Runtime is the engine on the DynamoDB table and the Kafka topics.
 type Runtime struct {
 	Config Config
@@ -276,6 +287,8 @@ type Runtime struct {
 	Scheduler *firing.Scheduler
 	// Blobs keeps large values (nil: none configured).
 	Blobs engine.Blobs
+	// Files is the internal storage, on Blobs (nil when Blobs is).
+	Files *storage.Storage
 	// Secrets is the deployment's key (nil: none configured, and flows
 	// that use secrets fail saying so).
 	Secrets *secrets.Keyring
@@ -312,7 +325,16 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		bus.Close()
 		return nil, fmt.Errorf("creating Relay's topics: %w", err)
 	}
-	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	files := fileStorage(blobs)
+	bcfg := builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}}
+	ecfg := engine.Config{Store: st, Bus: bus, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, AttemptLease: cfg.AttemptLease, StartedAfter: cfg.StartedAfter, CacheExecutions: executorCache, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold}
+	if files != nil { // a nil *Storage in an interface would not read as none
+		bcfg.Files, ecfg.Files = files, files
+	}
+	reg, err := builtin.Registry(bcfg)
+	if err == nil {
+		err = routeRunners(ctx, reg, log)
+	}
 	if err != nil {
 		bus.Close()
 		return nil, fmt.Errorf("setting up tasks: %w", err)
@@ -322,13 +344,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		bus.Close()
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{Secrets: keys, SecretLookup: lookup, Store: st, Bus: bus, Tasks: reg, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, AttemptLease: cfg.AttemptLease, StartedAfter: cfg.StartedAfter, CacheExecutions: executorCache, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold})
+	ecfg.Tasks, ecfg.Secrets, ecfg.SecretLookup = reg, keys, lookup
+	eng, err := engine.New(ecfg)
 	if err != nil {
 		bus.Close()
 		return nil, err
 	}
 	sched := firing.NewScheduler(firing.SchedulerConfig{Store: st, Bus: eng, Log: log})
-	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Secrets: keys, Log: log}, nil
+	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Files: files, Secrets: keys, Log: log}, nil
 }
 
 // openSecrets loads the deployment's key and the backend of named secrets.

@@ -255,7 +255,7 @@ func (m *machine) schedule(r *TaskRun, t *flow.Task, attempt int) {
 	r.Attempts = append(r.Attempts, a)
 	m.setRun(r, RunSubmitted)
 	pos, _ := m.ex.Position(r.ID)
-	m.emit(ScheduleTaskRun{ExecutionID: m.ex.ID, Namespace: m.ex.Namespace, TaskRunID: r.ID, TaskID: t.ID, Type: t.Type.Name, Attempt: attempt, Props: props, Deadline: a.Deadline, Position: pos})
+	m.emit(ScheduleTaskRun{ExecutionID: m.ex.ID, Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, TaskRunID: r.ID, TaskID: t.ID, Type: t.Type.Name, Attempt: attempt, Props: props, Deadline: a.Deadline, Position: pos})
 }
 
 // timeout is how long an attempt of t may run: its own timeout, else the

@@ -58,6 +58,8 @@ type Event struct {
 	State   RunState       `json:"state,omitempty"` // SUCCESS, WARNING or FAILED
 	Outputs map[string]any `json:"outputs,omitempty"`
 	Error   *TaskError     `json:"error,omitempty"`
+	// Metrics are what the attempt measured (a script's metrics).
+	Metrics []Metric `json:"metrics,omitempty"`
 	// StartDate (taskrun.started, taskrun.finished) is when the attempt
 	// started on its worker. A worker reports the start of short attempts
 	// only with their end (a
@@ -96,9 +98,11 @@ type Command interface{ command() }
 // ScheduleTaskRun runs one attempt of a runnable task on a worker.
 type ScheduleTaskRun struct {
 	ExecutionID string `json:"executionId"`
-	// Namespace is the flow's: the worker opens the secret markers of
-	// Props for it alone.
+	// Namespace and FlowID name the execution's flow: the worker opens the
+	// secret markers of Props for that namespace alone, and files what the
+	// attempt stores (output files) under it.
 	Namespace string         `json:"namespace,omitempty"`
+	FlowID    string         `json:"flowId,omitempty"`
 	TaskRunID string         `json:"taskRunId"`
 	TaskID    string         `json:"taskId"`
 	Type      string         `json:"type"`

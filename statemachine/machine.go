@@ -33,6 +33,10 @@ type Options struct {
 	// a secret in clear; only the worker opens markers. Nil makes
 	// secret() and SECRET inputs given in clear an error.
 	Secrets Sealer
+	// Read returns the content of a file of internal storage for
+	// read(uri) in expressions; nil makes read() an error. Files never
+	// change once stored, so rendering stays deterministic.
+	Read func(uri string) (string, error)
 	// MaxSubflowDepth cuts chains of subflows that would start without end
 	// (default MaxDepth). Subflows count the depth of the chain of triggers
 	// that started their parent too.
@@ -447,6 +451,7 @@ func (m *machine) finished() error {
 		return nil
 	}
 	a.Error = m.ev.Error
+	r.Metrics = m.ev.Metrics
 	if m.ev.State == RunFailed {
 		a.State = RunFailed
 		if a.Error == nil {

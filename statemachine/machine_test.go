@@ -2,6 +2,7 @@ package statemachine_test
 
 import (
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -786,5 +787,31 @@ func TestLastEvent_followsTheRing(t *testing.T) {
 	}
 	if got := s.exec(id).LastEvent(); got != "s1" {
 		t.Errorf("after s1: %q", got)
+	}
+}
+
+func TestEvents_finishedKeepsTheAttemptsMetrics(t *testing.T) {
+	f := parseFlow(t, "id: d\nnamespace: t\ntasks:\n  - {id: a, type: log, message: x, retry: {type: constant, maxAttempts: 2, interval: PT1S}}\n")
+	s := newSim(t, f)
+	id := s.start(f, nil)
+	s.step() // requested
+	m1 := []sm.Metric{{Name: "rows", Type: "counter", Value: 3, Tags: map[string]string{"table": "orders"}}}
+	if _, err := s.deliver(sm.Event{ID: "f1", Type: sm.EvTaskRunFinished, ExecutionID: id, TaskRunID: "a", Attempt: 1, State: sm.RunFailed, Metrics: m1,
+		Error: &sm.TaskError{Kind: sm.KindRetryable, Message: "exit code 1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.exec(id).Run("a"); !reflect.DeepEqual(r.Metrics, m1) {
+		t.Errorf("after a failed attempt the run has metrics %+v, want %+v", r.Metrics, m1)
+	}
+	s.now = s.now.Add(time.Second)
+	if _, err := s.deliver(sm.Event{ID: "t1", Type: sm.EvTimerFired, ExecutionID: id, TaskRunID: "a", Attempt: 1, Timer: sm.TimerRetry}); err != nil {
+		t.Fatal(err)
+	}
+	m2 := []sm.Metric{{Name: "took", Type: "timer", Value: 0.5}}
+	if _, err := s.deliver(sm.Event{ID: "f2", Type: sm.EvTaskRunFinished, ExecutionID: id, TaskRunID: "a", Attempt: 2, State: sm.RunSuccess, Metrics: m2}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.exec(id).Run("a"); r.State != sm.RunSuccess || !reflect.DeepEqual(r.Metrics, m2) {
+		t.Errorf("run %s with metrics %+v, want SUCCESS with the last attempt's %+v", r.State, r.Metrics, m2)
 	}
 }

@@ -129,6 +129,9 @@ type TaskRun struct {
 	StartDate time.Time      `json:"startDate,omitzero"`
 	EndDate   time.Time      `json:"endDate,omitzero"`
 	Error     *TaskError     `json:"error,omitempty"`
+	// Metrics are what its last attempt measured (Kestra's counters and
+	// timers, from a script's `::{"metrics": [...]}::` lines).
+	Metrics []Metric `json:"metrics,omitempty"`
 
 	// Bookkeeping of flowable tasks.
 	Branch string `json:"branch,omitempty"` // the branch an If or Switch chose
@@ -161,6 +164,15 @@ type TaskError struct {
 	Kind    string `json:"kind"` // retryable, fatal, timeout
 	Type    string `json:"type,omitempty"`
 	Message string `json:"message"`
+}
+
+// Metric is one measurement a task reported, as Kestra has them: a
+// counter (a number) or a timer (a duration in seconds), with tags.
+type Metric struct {
+	Name  string            `json:"name"`
+	Type  string            `json:"type"` // counter or timer
+	Value float64           `json:"value"`
+	Tags  map[string]string `json:"tags,omitempty"`
 }
 
 // Error kinds.

@@ -14,7 +14,7 @@ import (
 // template uses, never the execution's size.
 func (m *machine) env(r *TaskRun, t *flow.Task, ctx []Iter) *expr.Env {
 	sc := &scope{m: m, r: r, t: t, ctx: ctx}
-	return &expr.Env{Lookup: sc.lookup, Now: m.now, Secret: m.secretRef, UUID: m.uuid}
+	return &expr.Env{Lookup: sc.lookup, Now: m.now, Secret: m.secretRef, Read: m.opts.Read, UUID: m.uuid}
 }
 
 // scope resolves the root variables of one render.

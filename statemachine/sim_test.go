@@ -47,6 +47,15 @@ func defaultOutcome(c sm.ScheduleTaskRun) outcome {
 		return outcome{state: sm.RunSuccess, outputs: map[string]any{"code": int64(200), "body": "ok"}}
 	case flow.TypeShell:
 		return outcome{state: sm.RunSuccess, outputs: map[string]any{"exitCode": int64(0), "stdout": "", "stderr": ""}}
+	case flow.TypePython, flow.TypePythonCmds, flow.TypeNode, flow.TypeNodeCmds, flow.TypeShellScript:
+		files := map[string]any{}
+		if globs, ok := c.Props["outputFiles"].([]any); ok {
+			for _, g := range globs {
+				name := fmt.Sprint(g)
+				files[name] = "relay:///" + c.Namespace + "/" + c.FlowID + "/executions/" + c.ExecutionID + "/tasks/" + c.TaskID + "/" + c.TaskRunID + "/" + name
+			}
+		}
+		return outcome{state: sm.RunSuccess, outputs: map[string]any{"exitCode": int64(0), "vars": map[string]any{}, "outputFiles": files}}
 	}
 	return outcome{state: sm.RunSuccess}
 }

@@ -25,7 +25,7 @@ namespace: sig
 tasks:
   - id: nap
     type: shell.commands
-    commands: ["sleep %s"]
+    commands: ["echo nap started", "sleep %s"]
   - {id: after, type: log, message: done}
 `
 
@@ -35,7 +35,7 @@ tasks:
   - {id: wait, type: flow.pause}
   - id: nap
     type: shell.commands
-    commands: ["sleep 60"]
+    commands: ["echo nap started", "sleep 60"]
 `
 
 // signal sends sig to the process alone (not its group, as a service
@@ -88,7 +88,7 @@ func TestSignals_SIGTERMKillsRelayRunAndSavesTheExecution(t *testing.T) {
 	cmd := exec.Command(relayBinary(t), "run", flowFile(t, fmt.Sprintf(longFlow, "60")), "--progress", "plain")
 	cmd.Env = env
 	p := startProc(t, "run", cmd)
-	p.waitOutput("commands started", 30*time.Second)
+	p.waitOutput("nap started", 30*time.Second)
 	if code := p.signal(syscall.SIGTERM, 20*time.Second); code != 1 {
 		t.Fatalf("exit code %d, want 1 (KILLED):\n%s", code, p.String())
 	}
@@ -108,7 +108,7 @@ func TestSignals_SIGTERMKillsRelayExecutionsResumeAndSavesTheExecution(t *testin
 	cmd := exec.Command(relayBinary(t), "executions", "resume", id, "--progress", "plain")
 	cmd.Env = env
 	p := startProc(t, "resume", cmd)
-	p.waitOutput("commands started", 30*time.Second)
+	p.waitOutput("nap started", 30*time.Second)
 	if code := p.signal(syscall.SIGTERM, 20*time.Second); code != 1 {
 		t.Fatalf("exit code %d, want 1 (KILLED):\n%s", code, p.String())
 	}
@@ -181,7 +181,7 @@ func waitLog(t *testing.T, env []string, id string, args ...string) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out := relayCmd(t, env, append([]string{"logs", id}, args...)...)
-		if strings.Contains(out, "commands started") {
+		if strings.Contains(out, "nap started") {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -209,7 +209,7 @@ func TestLambdaInvokeFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := newRecorder()
 			req := newRequest(flow.TypeLambdaInvoke, tt.props)
-			req.Log = rec.logger()
+			req.Log = rec.Logger()
 			res, err := run.Run(context.Background(), req)
 			te := wantTaskError(t, err, tt.kind, tt.typ)
 			if !strings.Contains(te.Message, tt.contains) {
@@ -224,14 +224,14 @@ func TestLambdaInvokeFailures(t *testing.T) {
 	t.Run("function error payload is in the outputs and the log", func(t *testing.T) {
 		rec := newRecorder()
 		req := newRequest(flow.TypeLambdaInvoke, map[string]any{"function": "fails"})
-		req.Log = rec.logger()
+		req.Log = rec.Logger()
 		res, _ := run.Run(context.Background(), req)
 		if p, _ := res.Outputs["payload"].(map[string]any); p["errorType"] != "ValueError" {
 			t.Errorf("outputs %v", res.Outputs)
 		}
-		logged := rec.withMsg("function failed")
+		logged := rec.WithMsg("function failed")
 		if len(logged) != 1 || logged[0].Attrs["errorType"] != "ValueError" {
-			t.Errorf("logged %v", rec.all())
+			t.Errorf("logged %v", rec.All())
 		}
 	})
 

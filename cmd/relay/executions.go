@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -216,7 +217,15 @@ func execStartCmd() *cobra.Command {
 				return runStored(cmd, ns, id, provided, labels, progress)
 			}
 			defer t.close()
-			st, err := t.cp.Start(cmd.Context(), ns, id, provided, labels)
+			files, closeFiles, err := remoteFileInputs(cmd.Context(), t, ns, id, provided)
+			if err != nil {
+				return err
+			}
+			defer closeFiles()
+			for name := range files {
+				delete(provided, name)
+			}
+			st, err := t.cp.StartWithFiles(cmd.Context(), ns, id, provided, files, labels)
 			if err != nil {
 				return requestError(err)
 			}
@@ -228,7 +237,7 @@ func execStartCmd() *cobra.Command {
 			return waitRemote(cmd, t, st.ID, following{})
 		},
 	}
-	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeatable)")
+	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeatable); name=@path uploads a file for a FILE input")
 	cmd.Flags().StringVar(&inputsFile, "inputs-file", "", "a JSON file of inputs by name")
 	cmd.Flags().StringVar(&inputsFile, "inputs", "", "a JSON file of inputs")
 	cmd.Flags().MarkDeprecated("inputs", "use --inputs-file, as relay run does")
@@ -236,6 +245,37 @@ func execStartCmd() *cobra.Command {
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends or pauses")
 	progressFlag(cmd, &progress)
 	return cmd
+}
+
+// remoteFileInputs opens the local files given for FILE inputs of a
+// deployed flow (its declaration read from the deployment).
+func remoteFileInputs(ctx context.Context, t *target, ns, id string, provided map[string]any) (map[string]api.File, func(), error) {
+	nothing := func() {}
+	if !hasFileArgument(provided) {
+		return nil, nothing, nil
+	}
+	rec, err := t.cp.Flow(ctx, ns, id, 0)
+	if err != nil {
+		return nil, nothing, requestError(t.notFound(err, ns+"/"+id))
+	}
+	f, err := engine.ParseFlow(rec.Namespace+"/"+rec.ID, rec.Source)
+	if err != nil {
+		return nil, nothing, err
+	}
+	files, closeAll, err := openFileInputs(fileInputs(f, provided))
+	if err != nil {
+		return nil, nothing, &exitError{code: exitInvalid, err: err}
+	}
+	return files, closeAll, nil
+}
+
+func hasFileArgument(provided map[string]any) bool {
+	for _, v := range provided {
+		if s, ok := v.(string); ok && strings.HasPrefix(s, "@") {
+			return true
+		}
+	}
+	return false
 }
 
 func parseLabels(kv []string) ([]flow.Label, error) {
@@ -395,10 +435,14 @@ func runStored(cmd *cobra.Command, ns, id string, provided map[string]any, label
 		if err != nil {
 			return nil, ev, err
 		}
-		if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: secrets.DryRunSecret}); err != nil {
+		withFiles, err := storeFileInputs(cmd.Context(), sys.files, f, execID, provided)
+		if err != nil {
 			return nil, ev, &exitError{code: exitInvalid, err: err}
 		}
-		if ev.Inputs, err = engine.SealInputs(sys.secrets, ns, f.Inputs, provided); err != nil {
+		if _, err := f.ResolveInputs(withFiles, &expr.Env{Now: time.Now(), Secret: secrets.DryRunSecret}); err != nil {
+			return nil, ev, &exitError{code: exitInvalid, err: err}
+		}
+		if ev.Inputs, err = engine.SealInputs(sys.secrets, ns, f.Inputs, withFiles); err != nil {
 			return nil, ev, err
 		}
 		ev.Revision = f.Revision

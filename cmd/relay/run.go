@@ -71,7 +71,7 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitInvalid, err: err}
 			}
-			if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: secrets.DryRunSecret}); err != nil {
+			if _, err := f.ResolveInputs(dryRunFiles(f, provided), &expr.Env{Now: time.Now(), Secret: secrets.DryRunSecret}); err != nil {
 				return &exitError{code: exitInvalid, err: fmt.Errorf("invalid inputs:\n%w", err)}
 			}
 			err = runFlow(cmd, args[0], src, provided, opts)
@@ -80,12 +80,12 @@ func runCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return runOnServer(cmd, url, args[0], src, provided, opts)
+				return runOnServer(cmd, url, args[0], src, f, provided, opts)
 			}
 			return err
 		},
 	}
-	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeat for several)")
+	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeat for several); name=@path uploads a file for a FILE input")
 	cmd.Flags().StringVar(&inputsFile, "inputs-file", "", "a JSON file of inputs by name")
 	cmd.Flags().StringVarP(&opts.output, "output", "o", "text", "text, or json: only the final execution on stdout, progress on stderr")
 	cmd.Flags().StringVar(&opts.flowsDir, "flows", "", "deploy the flows in this directory first (for subflows)")
@@ -122,10 +122,18 @@ func readInputs(kv []string, file string) (map[string]any, error) {
 // runOnServer runs the flow on the relay server at url, which holds the
 // data directory: it deploys the flow (and --flows) there, starts an
 // execution and follows it to its end, with relay run's exit codes.
-func runOnServer(cmd *cobra.Command, url, file string, src []byte, provided map[string]any, opts runOptions) error {
+func runOnServer(cmd *cobra.Command, url, file string, src []byte, f *flow.Flow, provided map[string]any, opts runOptions) error {
 	c, err := newAPIClient(cmd.Context(), url)
 	if err != nil {
 		return err
+	}
+	files, closeFiles, err := openFileInputs(fileInputs(f, provided))
+	if err != nil {
+		return &exitError{code: exitInvalid, err: err}
+	}
+	defer closeFiles()
+	for name := range files {
+		delete(provided, name)
 	}
 	t := &target{cp: c, where: "relay server " + url, viaServer: true, close: func() {}}
 	stdout := cmd.OutOrStdout()
@@ -145,7 +153,7 @@ func runOnServer(cmd *cobra.Command, url, file string, src []byte, provided map[
 	if err != nil {
 		return requestError(err)
 	}
-	st, err := c.Start(cmd.Context(), rec.Namespace, rec.ID, provided, nil)
+	st, err := c.StartWithFiles(cmd.Context(), rec.Namespace, rec.ID, provided, files, nil)
 	if err != nil {
 		return requestError(err)
 	}
@@ -209,10 +217,13 @@ func runFlow(cmd *cobra.Command, file string, src []byte, provided map[string]an
 	if err != nil {
 		return &exitError{code: exitInvalid, err: err}
 	}
+	id := engine.NewID()
+	if provided, err = storeFileInputs(ctx, sys.files, f, id, provided); err != nil {
+		return &exitError{code: exitInvalid, err: err}
+	}
 	if provided, err = engine.SealInputs(sys.secrets, f.Namespace, f.Inputs, provided); err != nil {
 		return err
 	}
-	id := engine.NewID()
 	p.begin(id, fmt.Sprintf("Execution %s of %s/%s (revision %d)", id, f.Namespace, f.ID, rec.Revision), f.Namespace+"/"+f.ID)
 	if err := sys.engine.Submit(ctx, statemachine.Event{ExecutionID: id, Namespace: f.Namespace, FlowID: f.ID, Revision: rec.Revision, Inputs: provided}); err != nil {
 		return err

@@ -10,11 +10,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/infra/secretstore"
 	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 // dataDir returns where the embedded store lives: --data-dir, then
@@ -38,6 +41,7 @@ func dataDir(cmd *cobra.Command) (string, error) {
 type system struct {
 	// secrets seals the SECRET inputs the CLI is given.
 	secrets *secrets.Keyring
+	files   *storage.Storage
 	store   *embedded.Store
 	bus     *embedded.Bus
 	engine  *engine.Engine
@@ -66,6 +70,20 @@ func openStore(cmd *cobra.Command) (*embedded.Store, error) {
 	return st, nil
 }
 
+// openFiles returns the internal storage of the data directory: the
+// folder blobs/ in it, where `relay dev` keeps its large values too.
+func openFiles(cmd *cobra.Command) (*storage.Storage, error) {
+	dir, err := dataDir(cmd)
+	if err != nil {
+		return nil, err
+	}
+	d, err := blob.NewDir(filepath.Join(dir, "blobs"))
+	if err != nil {
+		return nil, fmt.Errorf("opening the internal storage: %w", err)
+	}
+	return storage.New(d), nil
+}
+
 // startSystem opens the store and starts the engine; stop with close.
 func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 	keys, lookup, err := localSecrets(cmd)
@@ -77,7 +95,12 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		return nil, err
 	}
 	bus := embedded.NewBus()
-	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	files, err := openFiles(cmd)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}, Files: files})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("setting up tasks: %w", err)
@@ -93,6 +116,7 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		Store: st, Bus: bus, Tasks: reg, Workers: o.workers,
 		Logger:  o.logger,
 		Secrets: keys, SecretLookup: lookup,
+		Files:    files,
 		OnCommit: o.onCommit, OnLog: o.onLog,
 		// One executor owns the store: executions stay in memory while they
 		// run, and each event reads nothing back.
@@ -110,7 +134,7 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		st.Close()
 		return nil, err
 	}
-	return &system{secrets: keys, store: st, bus: bus, engine: eng, cancel: cancel}, nil
+	return &system{secrets: keys, files: files, store: st, bus: bus, engine: eng, cancel: cancel}, nil
 }
 
 // close stops the system: it lets the commands being carried out finish

@@ -30,6 +30,8 @@ const EnvAPI = "RELAY_API_URL"
 type controlPlane interface {
 	DeployFlow(ctx context.Context, file string, source []byte) (engine.FlowRecord, error)
 	Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (api.Started, error)
+	StartWithFiles(ctx context.Context, namespace, id string, inputs map[string]any, files map[string]api.File, labels []flow.Label) (api.Started, error)
+	Flow(ctx context.Context, namespace, id string, revision int) (engine.FlowRecord, error)
 	Execution(ctx context.Context, id string) (engine.ExecutionDoc, error)
 	ExecutionPage(ctx context.Context, id string, p api.RunPage) (engine.ExecutionDoc, error)
 	Executions(ctx context.Context, f engine.ExecutionFilter) ([]engine.ExecutionDoc, error)

@@ -47,7 +47,12 @@ func NewS3Client(ctx context.Context, pathStyle bool) (*s3.Client, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
-	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle }), nil
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = pathStyle
+		// S3-compatible servers send no checksums; the SDK would log a
+		// line about it for every object read.
+		o.DisableLogOutputChecksumValidationSkipped = true
+	}), nil
 }
 
 // Bucket returns the bucket's name.

@@ -9,7 +9,7 @@
 #    LocalStack Pro) find them.
 # 2. The SCRAM-SHA-512 user that the functions deployed to LocalStack sign
 #    in with on the broker's kafka:29093 listener (the same pair as the
-#    Secrets Manager secret relay/kafka of init/ready.d/20-kafka-secret.sh).
+#    Secrets Manager secret relay/kafka of init/ready.d/20-kafka-secret.py).
 set -euo pipefail
 
 bin=/opt/kafka/bin

@@ -24,6 +24,14 @@ import software.amazon.dynamodb.services.local.server.DynamoDBProxyServer;
 public final class LoopbackDynamoDB {
     private LoopbackDynamoDB() {}
 
+    /**
+     * A Java agent that does nothing, so that this jar can stand where a
+     * launcher expects an agent jar beside DynamoDB Local (LocalStack passes
+     * {@code -javaagent:} a patch of its own, fetched at run time, that lifts
+     * the limit of 20 global secondary indexes; Relay's table has two).
+     */
+    public static void premain(String agentArgs) {}
+
     public static void main(String[] args) throws Exception {
         String host = System.getProperty("relay.dynamodb.host", "127.0.0.1");
         DynamoDBProxyServer proxy = ServerRunner.createServerFromCommandLineArgs(args);

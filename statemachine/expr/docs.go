@@ -15,7 +15,8 @@ import (
 //	inputs = {"name": "Relay", "n": 3, "items": ["a", "b"]}
 //
 // with now() = 2024-01-31T10:00:00Z, uuid() = 00000000-0000-4000-8000-000000000000
-// and secret(name) = "s3cr3t" for any name.
+// and secret(name) = "s3cr3t" for any name, and read(uri) = "a,b\n1,2" for
+// any URI.
 type Doc struct {
 	Name        string
 	Kind        string // "function", "filter", "test" or "operator"
@@ -34,6 +35,7 @@ func DocsEnv() *Env {
 		Now:    time.Date(2024, 1, 31, 10, 0, 0, 0, time.UTC),
 		UUID:   func() string { return "00000000-0000-4000-8000-000000000000" },
 		Secret: func(string) (string, error) { return "s3cr3t", nil },
+		Read:   func(string) (string, error) { return "a,b\n1,2", nil },
 	}
 }
 
@@ -58,6 +60,9 @@ var docs = []Doc{
 	{Name: "range", Kind: "function", Signature: "range(start, end, step=1)",
 		Description: "List of integers from start to end INCLUSIVE (Pebble semantics); step may be negative. At most " + strconv.Itoa(defaultMaxRange) + " elements (Limits.MaxRange).",
 		Example:     "{{ range(1, 3) }} {{ range(6, 0, -3) }}", Result: "[1,2,3] [6,3,0]"},
+	{Name: "read", Kind: "function", Signature: "read(uri)",
+		Description: "The content, as text, of a file of internal storage: a relay:// (or kestra://) URI of the execution's own namespace, such as an output file of a script task or a FILE input. At most 1 MiB: a larger file is an error (hand it to a script in `inputFiles` instead).",
+		Example:     "{{ read('relay:///company.team/etl/executions/e1/tasks/transform/transform/summary.csv') | split('\\n') | first }}", Result: "a,b"},
 	{Name: "uuid", Kind: "function", Signature: "uuid()",
 		Description: "A new random UUID, provided by the caller.",
 		Example:     "{{ uuid() }}", Result: "00000000-0000-4000-8000-000000000000"},

@@ -40,6 +40,7 @@ var functions = table("function", []*builtin{
 	{name: "range", params: []string{"start", "end", "step"}, min: 2, fn: fnRange},
 	{name: "uuid", fn: fnUUID},
 	{name: "secret", params: []string{"key"}, min: 1, fn: fnSecret},
+	{name: "read", params: []string{"path"}, min: 1, fn: fnRead},
 	{name: "fromJson", params: []string{"json"}, min: 1, fn: fnFromJSON},
 	{name: "json", params: []string{"json"}, min: 1, fn: fnFromJSON},
 	{name: "currentEachOutput", params: []string{"outputs"}, min: 1, fn: fnCurrentEachOutput},
@@ -80,6 +81,24 @@ func fnSecret(s *state, _ any, args []any) (any, error) {
 	v, err := s.env.Secret(name)
 	if err != nil {
 		return nil, fmt.Errorf("secret %q: %w", name, err)
+	}
+	return v, nil
+}
+
+func fnRead(s *state, _ any, args []any) (any, error) {
+	uri, ok := args[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("read() wants a file URI, got %s", typeName(args[0]))
+	}
+	if s.env.Read == nil {
+		return nil, errors.New("read() is not available")
+	}
+	v, err := s.env.Read(uri)
+	if err != nil {
+		return nil, fmt.Errorf("read(%q): %w", uri, err)
+	}
+	if err := s.chargeBytes(len(v)); err != nil {
+		return nil, err
 	}
 	return v, nil
 }

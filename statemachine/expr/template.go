@@ -19,6 +19,9 @@ type Env struct {
 	Now time.Time
 	// Secret resolves secret('NAME'); nil makes secret() fail.
 	Secret func(name string) (string, error)
+	// Read returns the content of a file of internal storage for
+	// read(uri); nil makes read() fail.
+	Read func(uri string) (string, error)
 	// UUID generates uuid(); nil makes uuid() fail.
 	UUID func() string
 	// Limits bounds the work of one render; zero fields take defaults.

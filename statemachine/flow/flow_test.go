@@ -385,8 +385,8 @@ func TestParse_typeSuggestionsStayWithinAPackage(t *testing.T) {
 		{"io.kestra.plugin.core.flows.Parallel", "did you mean `io.kestra.plugin.core.flow.Parallel`?"},
 		{"flow.paralel", "did you mean `flow.parallel`?"},
 		{"lgo", "did you mean `log`?"},
-		{"io.kestra.plugin.scripts.python.Commands", "Relay runs Kestra's core tasks"},
-		{"io.kestra.plugin.aws.s3.Download", "Relay runs Kestra's core tasks"},
+		{"io.kestra.plugin.scripts.r.Script", "Relay runs Kestra's core tasks"},
+		{"io.kestra.plugin.gcp.bigquery.Load", "Relay runs Kestra's core tasks"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.typ, func(t *testing.T) {

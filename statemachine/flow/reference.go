@@ -83,7 +83,7 @@ func Reference() string {
 
 	w("\n## Expressions\n\n")
 	w("`{{ expression }}` outputs a value, `{%% if %%}`, `{%% for %%}` and `{%% set %%}` are statements and `{# ... #}` is a comment, as in Kestra (Pebble). A property that is exactly one `{{ expression }}` takes the expression's type (a list, a number, a map, a boolean); text mixed with expressions is a string. ")
-	w("Reading an undefined variable is an error, except on the left of `??`, in `is defined` and in `| default(...)`. Expressions read only their variables and `secret()`: no files, environment or network; rendering is bounded in steps and output size.\n\n")
+	w("Reading an undefined variable is an error, except on the left of `??`, in `is defined` and in `| default(...)`. Expressions read only their variables, `secret()` and, with `read()`, files of internal storage of the flow's namespace: no other files, environment or network; rendering is bounded in steps and output size.\n\n")
 	w("### Variables\n\n| Variable | Attributes |\n|---|---|\n")
 	for _, root := range sortedKeys(ExprRoots) {
 		attrs := ExprRoots[root]

@@ -19,6 +19,16 @@ const (
 	TypeFail         = "flow.fail"
 	TypeHTTPRequest  = "http.request"
 	TypeShell        = "shell.commands"
+	TypeShellScript  = "shell.script"
+	TypePython       = "python.script"
+	TypePythonCmds   = "python.commands"
+	TypeNode         = "node.script"
+	TypeNodeCmds     = "node.commands"
+	TypeS3Upload     = "s3.upload"
+	TypeS3Download   = "s3.download"
+	TypeS3List       = "s3.list"
+	TypeS3Delete     = "s3.delete"
+	TypeS3Copy       = "s3.copy"
 	TypeLambdaInvoke = "lambda.invoke"
 	TypeEmit         = "cloudevents.emit"
 )
@@ -124,6 +134,10 @@ var (
 )
 
 func taskTypes() []*TypeDef {
+	return append(append(coreTaskTypes(), scriptTaskTypes()...), s3TaskTypes()...)
+}
+
+func coreTaskTypes() []*TypeDef {
 	forEachValues := aliased(required(anyValue("values", "Items to iterate: a list, or a JSON array string, or an expression yielding a list.")), "value")
 	return []*TypeDef{
 		{
@@ -296,30 +310,6 @@ func taskTypes() []*TypeDef {
 				{Name: "code", Kind: KindInt, Description: "HTTP status code."},
 				{Name: "headers", Kind: KindMap, Description: "Response headers."},
 				{Name: "body", Kind: KindAny, Description: "Response body; decoded when it is JSON."},
-			},
-		},
-		{
-			Name: TypeShell, Category: CategoryTask,
-			Aliases:     kestra("plugin.scripts.shell.Commands"),
-			Description: "Runs commands with /bin/sh in a fresh temporary directory; a non-zero exit fails the attempt.",
-			Props: []*PropDef{
-				required(listOf("commands", stringSpec, "Commands, run in order in one shell.")),
-				mapOf("env", stringSpec, "Environment variables of the commands."),
-			},
-			Outputs: []OutputDef{
-				{Name: "exitCode", Kind: KindInt, Description: "Exit status of the shell."},
-				{Name: "stdout", Kind: KindString, Description: "Last 64 KiB of standard output."},
-				{Name: "stderr", Kind: KindString, Description: "Last 64 KiB of standard error."},
-			},
-			Unsupported: map[string]string{
-				"taskRunner":     "Relay runs commands with /bin/sh in the worker itself",
-				"containerImage": "Relay runs commands with /bin/sh in the worker itself, not in a container",
-				"docker":         "Relay runs commands with /bin/sh in the worker itself, not in a container",
-				"runner":         "Relay runs commands with /bin/sh in the worker itself",
-				"inputFiles":     "files are not supported yet",
-				"outputFiles":    "files are not supported yet",
-				"namespaceFiles": "files are not supported yet",
-				"beforeCommands": "put them first in `commands`",
 			},
 		},
 		{
