@@ -36,58 +36,44 @@ func (m *machine) drain() {
 	}
 }
 
-// blockTasks returns the enabled tasks of a frame.
+// blockTasks returns the enabled tasks of a frame (from the flow's index:
+// no scan of the block).
 func (m *machine) blockTasks(fr *Frame) []*flow.Task {
-	var list []*flow.Task
 	if fr.Owner == "" {
 		switch fr.Role {
 		case PhaseMain:
-			list = m.f.Tasks
+			return m.f.Enabled(m.f.Tasks)
 		case PhaseErrors:
-			list = m.f.Errors
+			return m.f.Enabled(m.f.Errors)
 		case PhaseFinally:
-			list = m.f.Finally
+			return m.f.Enabled(m.f.Finally)
 		}
-	} else {
-		owner, _ := m.ex.Run(fr.Owner)
-		t := m.task(owner)
-		switch fr.Role {
-		case "tasks", "iter":
-			list = t.Tasks
-			if len(t.Dag) > 0 {
-				list = make([]*flow.Task, len(t.Dag))
-				for i, n := range t.Dag {
-					list[i] = n.Task
-				}
-			}
-		case "then":
-			list = t.Then
-		case "else":
-			list = t.Else
-		case "defaults":
-			list = t.Defaults
-		case "errors":
-			list = t.Errors
-		case "case":
-			for _, c := range t.Cases {
-				if c.Value == owner.Branch {
-					list = c.Tasks
-				}
+		return nil
+	}
+	owner, _ := m.ex.Run(fr.Owner)
+	t := m.task(owner)
+	switch fr.Role {
+	case "tasks", "iter":
+		if len(t.Dag) > 0 {
+			return m.f.DagTasks(t)
+		}
+		return m.f.Enabled(t.Tasks)
+	case "then":
+		return m.f.Enabled(t.Then)
+	case "else":
+		return m.f.Enabled(t.Else)
+	case "defaults":
+		return m.f.Enabled(t.Defaults)
+	case "errors":
+		return m.f.Enabled(t.Errors)
+	case "case":
+		for _, c := range t.Cases {
+			if c.Value == owner.Branch {
+				return m.f.Enabled(c.Tasks)
 			}
 		}
 	}
-	for i, t := range list {
-		if t.Disabled {
-			enabled := append([]*flow.Task(nil), list[:i]...)
-			for _, t := range list[i+1:] {
-				if !t.Disabled {
-					enabled = append(enabled, t)
-				}
-			}
-			return enabled
-		}
-	}
-	return list
+	return nil
 }
 
 // frameMode returns how a frame runs its tasks: the concurrency limit (0:

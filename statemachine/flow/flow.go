@@ -9,6 +9,7 @@
 package flow
 
 import (
+	"slices"
 	"time"
 
 	"github.com/relayflow/relay/statemachine/expr"
@@ -42,6 +43,84 @@ type Flow struct {
 	Source []byte // the document as written
 
 	tasks map[string]*Task
+	// blocks holds, by the first task of a block that has disabled tasks
+	// or is a Dag's, the block's enabled tasks (see Enabled), computed once.
+	blocks map[*Task][]*Task
+}
+
+// Enabled returns the enabled tasks of a block (a flow's tasks, a
+// flowable task's children, a branch), in order, without scanning the block:
+// the state machine asks at every step, and a block may hold thousands of
+// tasks.
+func (f *Flow) Enabled(block []*Task) []*Task {
+	if len(block) == 0 {
+		return nil
+	}
+	if f.blocks == nil { // a flow made without Parse
+		return slices.DeleteFunc(slices.Clone(block), func(t *Task) bool { return t.Disabled })
+	}
+	if list, ok := f.blocks[block[0]]; ok {
+		return list
+	}
+	return block
+}
+
+// DagTasks returns the tasks of a flow.dag's nodes, enabled ones only.
+func (f *Flow) DagTasks(t *Task) []*Task {
+	if len(t.Dag) == 0 {
+		return nil
+	}
+	if list, ok := f.blocks[t.Dag[0].Task]; ok {
+		return list
+	}
+	var list []*Task // a flow made without Parse
+	for _, n := range t.Dag {
+		if !n.Task.Disabled {
+			list = append(list, n.Task)
+		}
+	}
+	return list
+}
+
+// indexBlocks fills f.blocks: the enabled tasks of every block that has
+// disabled ones, and of every Dag.
+func (f *Flow) indexBlocks() {
+	f.blocks = map[*Task][]*Task{}
+	add := func(block []*Task) {
+		if len(block) == 0 || !slices.ContainsFunc(block, func(t *Task) bool { return t.Disabled }) {
+			return
+		}
+		f.blocks[block[0]] = slices.DeleteFunc(slices.Clone(block), func(t *Task) bool { return t.Disabled })
+	}
+	var walk func([]*Task)
+	walkTask := func(t *Task) {
+		for _, sub := range [][]*Task{t.Tasks, t.Then, t.Else, t.Defaults, t.Errors} {
+			walk(sub)
+		}
+		for _, c := range t.Cases {
+			walk(c.Tasks)
+		}
+	}
+	walk = func(block []*Task) {
+		add(block)
+		for _, t := range block {
+			walkTask(t)
+			if len(t.Dag) == 0 {
+				continue
+			}
+			nodes := make([]*Task, 0, len(t.Dag))
+			for _, n := range t.Dag {
+				if !n.Task.Disabled {
+					nodes = append(nodes, n.Task)
+				}
+				walkTask(n.Task)
+			}
+			f.blocks[t.Dag[0].Task] = nodes
+		}
+	}
+	for _, block := range [][]*Task{f.Tasks, f.Errors, f.Finally} {
+		walk(block)
+	}
 }
 
 // Task returns the task with the given id, wherever it is nested.

@@ -35,6 +35,7 @@ var rootHints = map[string]string{
 // and Dag dependencies.
 func (d *decoder) validate(f *Flow) {
 	f.tasks = d.ids
+	f.indexBlocks()
 	for _, p := range d.templates {
 		if p.tmpl == nil {
 			continue
