@@ -136,8 +136,7 @@ func TestWorker_withoutAKeyAFlowThatUsesSecretsFailsSayingSo(t *testing.T) {
 }
 
 func TestMaskResult_hidesSecretsInOutputsAndMetricsAndKeepsKinds(t *testing.T) {
-	m := &secrets.Masker{}
-	m.Add("tok-9f8e7d")
+	m := secrets.NewMasker("tok-9f8e7d")
 	in := tasks.Result{
 		Outputs: map[string]any{"vars": map[string]any{"auth": "Bearer tok-9f8e7d", "rows": int64(3)}},
 		Metrics: []tasks.Metric{{Name: "calls tok-9f8e7d", Type: tasks.MetricCounter, Value: 1, Tags: map[string]string{"token": "tok-9f8e7d", "table": "orders"}}},

@@ -96,7 +96,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		logger := NewTaskLogger(e.appendLogs, LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, masker)
 		res, err = e.cfg.Tasks.Run(runCtx, tasks.Request{
 			ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Namespace: c.Namespace, FlowID: c.FlowID, Type: c.Type, Attempt: c.Attempt,
-			Props: props, Log: logger,
+			Props: props, Secrets: masker, Log: logger,
 		})
 		props = nil // the clear values go no further than the task
 		res = MaskResult(masker, res)

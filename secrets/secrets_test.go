@@ -145,3 +145,45 @@ func TestRef_refusesNamesThatLeaveTheNamespace(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestMasker_hidesEachLineOfAMultiLineSecretAndItsJSONForm(t *testing.T) {
+	m := NewMasker("-----BEGIN KEY-----\nMIIEv0AB\n-----END KEY-----", `pa"ss\word`)
+	for in, want := range map[string]string{
+		"MIIEv0AB":                      Mask,
+		"key: -----END KEY-----":        "key: " + Mask,
+		`{"pw": "pa\"ss\\word"}`:        `{"pw": "` + Mask + `"}`,
+		`pa"ss\word`:                    Mask,
+		"nothing secret in this line":   "nothing secret in this line",
+		"-----BEGIN KEY-----\nMIIEv0AB": Mask + "\n" + Mask,
+	} {
+		if got := m.Text(in); got != want {
+			t.Errorf("Text(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := NewMasker(m.Values()...).Text("MIIEv0AB"); got != Mask {
+		t.Errorf("a masker rebuilt from Values() left %q", got)
+	}
+}
+
+func TestMaskerPiece_neverLeavesPartOfASecretAtACut(t *testing.T) {
+	m := NewMasker("hunter2")
+	for _, c := range []struct {
+		in               string
+		cutStart, cutEnd bool
+		want             string
+	}{
+		{"pw=hunt", false, true, "pw=" + Mask},
+		{"er2 and more", true, false, Mask + " and more"},
+		{"r2 hunter2 hun", true, true, Mask + " " + Mask + " " + Mask},
+		{"pw=hunt", false, false, "pw=hunt"},
+		{"plain", true, true, "plain"},
+	} {
+		if got := m.Piece(c.in, c.cutStart, c.cutEnd); got != c.want {
+			t.Errorf("Piece(%q, %v, %v) = %q, want %q", c.in, c.cutStart, c.cutEnd, got, c.want)
+		}
+	}
+	var none *Masker
+	if got := none.Piece("x", true, true); got != "x" {
+		t.Errorf("a nil masker's Piece = %q", got)
+	}
+}

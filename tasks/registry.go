@@ -28,6 +28,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine/flow"
 )
 
@@ -44,6 +45,12 @@ type Request struct {
 	// Log receives the task's logs: the caller attaches the execution,
 	// task run and attempt attributes. Nil discards them.
 	Log *slog.Logger
+	// Secrets hides the secrets opened in Props (nil: none). The caller
+	// masks what the task logs and returns with it; a runner that cuts
+	// text (a long line, a tail) masks before cutting, so that no part of
+	// a secret is left, and a runner that runs the attempt elsewhere sends
+	// its values along (docs/architecture.md, Secrets).
+	Secrets *secrets.Masker
 }
 
 // Result is what a successful attempt (and some failed ones) produced.

@@ -79,6 +79,7 @@ func Reference() string {
 	w("Everywhere else (`relay executions show`, the API, logs) a secret shows as `******`.\n\n")
 	w("- Named secrets: `RELAY_SECRET_NAME` in the environment of the worker (`relay run`, `relay server`, `relay dev`; Kestra's base64 `SECRET_NAME` too); on AWS, Secrets Manager or SSM Parameter Store under `SecretsPrefix` + `<namespace>/NAME` (template.yaml). A missing secret fails the task, naming it.\n")
 	w("- A template may place a secret in text (`\"Bearer {{ secret('TOKEN') }}\"`, `~`, lists and maps, `default`, `join`) but not read it: a filter, a function or a comparison on a secret fails the task with a clear error.\n")
+	w("- Script tasks (`python.script`, `shell.commands`...) get the values in their `script`, `commands`, `env` and `inputFiles`. What Relay keeps of a script is masked: its log lines, the `vars` and metrics it prints, `stdout` and `stderr`, and the last stderr lines of its error, masked before any line is cut. A secret's lines each, and its JSON-escaped form, are masked too; a value the script transforms (base64, a hash) is not. The files it writes (`outputFiles`) are stored as they are: what they hold is the flow's business.\n")
 	w("- `cloudevents.emit` keeps secrets sealed in the events it publishes; a flow of the same namespace that such an event starts can still use them.\n")
 
 	w("\n## Expressions\n\n")
