@@ -20,6 +20,7 @@ import (
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/dynamo"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
 	"github.com/relayflow/relay/tasks/builtin"
@@ -57,15 +58,20 @@ const RunnerProtocol = "relay.runner/1"
 // RunnerEvent is the event the worker invokes a runner function with: one
 // attempt, its properties rendered.
 type RunnerEvent struct {
-	Relay       string         `json:"relay"` // RunnerProtocol
-	ExecutionID string         `json:"executionId"`
-	TaskRunID   string         `json:"taskRunId"`
-	TaskID      string         `json:"taskId"`
-	Namespace   string         `json:"namespace"`
-	FlowID      string         `json:"flowId"`
-	Type        string         `json:"type"`
-	Attempt     int            `json:"attempt"`
-	Props       map[string]any `json:"props"`
+	Relay       string `json:"relay"` // RunnerProtocol
+	ExecutionID string `json:"executionId"`
+	TaskRunID   string `json:"taskRunId"`
+	TaskID      string `json:"taskId"`
+	Namespace   string `json:"namespace"`
+	FlowID      string `json:"flowId"`
+	Type        string `json:"type"`
+	Attempt     int    `json:"attempt"`
+	// Props are the attempt's properties, their secrets opened by the
+	// worker; Secrets are those secrets' values, which the runner hides
+	// (******) in every log line it stores and in its reply. The event
+	// travels in the invocation's request only: nothing stores it.
+	Props   map[string]any `json:"props"`
+	Secrets []string       `json:"secrets,omitempty"`
 	// Deadline is when the attempt must stop (its timeout, or the worker's
 	// own invocation's end), if sooner than the runner's invocation.
 	Deadline time.Time `json:"deadline,omitzero"`
@@ -110,7 +116,7 @@ type LambdaInvoker interface {
 func RemoteRunner(invoker LambdaInvoker, fn string) tasks.Runner {
 	return tasks.RunnerFunc(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
 		ev := RunnerEvent{Relay: RunnerProtocol, ExecutionID: req.ExecutionID, TaskRunID: req.TaskRunID, TaskID: req.TaskID,
-			Namespace: req.Namespace, FlowID: req.FlowID, Type: req.Type, Attempt: req.Attempt, Props: req.Props}
+			Namespace: req.Namespace, FlowID: req.FlowID, Type: req.Type, Attempt: req.Attempt, Props: req.Props, Secrets: req.Secrets.Values()}
 		if dl, ok := ctx.Deadline(); ok {
 			ev.Deadline = dl
 		}
@@ -281,9 +287,13 @@ func (r *Runner) run(ctx context.Context, ev RunnerEvent) RunnerReply {
 		ctx, cancel = context.WithDeadline(ctx, ev.Deadline)
 		defer cancel()
 	}
-	log := engine.NewTaskLogger(r.appendLogs, engine.LogEntry{ExecutionID: ev.ExecutionID, TaskRunID: ev.TaskRunID, TaskID: ev.TaskID, Attempt: ev.Attempt}, nil)
+	// The runner stores log lines itself: they are masked here, before
+	// they reach the table, and so is the reply.
+	mask := secrets.NewMasker(ev.Secrets...)
+	log := engine.NewTaskLogger(r.appendLogs, engine.LogEntry{ExecutionID: ev.ExecutionID, TaskRunID: ev.TaskRunID, TaskID: ev.TaskID, Attempt: ev.Attempt}, mask)
 	res, err := r.reg.Run(ctx, tasks.Request{ExecutionID: ev.ExecutionID, TaskRunID: ev.TaskRunID, TaskID: ev.TaskID, Namespace: ev.Namespace, FlowID: ev.FlowID,
-		Type: ev.Type, Attempt: ev.Attempt, Props: ev.Props, Log: log})
+		Type: ev.Type, Attempt: ev.Attempt, Props: ev.Props, Secrets: mask, Log: log})
+	res = engine.MaskResult(mask, res)
 	reply := RunnerReply{Outputs: res.Outputs, Warning: res.Warning}
 	for _, m := range res.Metrics {
 		reply.Metrics = append(reply.Metrics, RunnerMetric{Name: m.Name, Type: m.Type, Value: m.Value, Tags: m.Tags})
@@ -294,7 +304,7 @@ func (r *Runner) run(ctx context.Context, ev RunnerEvent) RunnerReply {
 		if msg == "" {
 			msg = te.Error()
 		}
-		reply.Error = &RunnerError{Kind: string(te.Kind), Type: te.Type, Message: msg}
+		reply.Error = &RunnerError{Kind: string(te.Kind), Type: te.Type, Message: mask.Text(msg)}
 	}
 	return reply
 }
