@@ -42,9 +42,12 @@ const (
 
 // secretFlowSrc uses both secrets in every way a task can: in a log
 // message, in outputs (one larger than the blob threshold, so that it is
-// stored and published by reference), in a script's environment,
-// stdout and stderr, and in an error message. The script proves that it
-// saw the clear values by printing their hashes.
+// stored and published by reference), in scripts' environment, input
+// files, stdout and stderr (a line of over 8 KiB cut with a secret
+// across the cut), protocol outputs, metrics and logs, a protocol line
+// that is not JSON, the last stderr lines of a failed script, and in an
+// error message. The scripts prove that they saw the clear values by
+// printing their hashes.
 func secretFlowSrc() string {
 	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 	return fmt.Sprintf(`id: s
@@ -65,10 +68,39 @@ tasks:
     type: shell.commands
     env: {PW: "{{ inputs.pw }}", TOKEN: "{{ secret('TOKEN') }}"}
     commands:
-      - test "$(printf %%s "$PW" | sha256sum | cut -c1-64)" = %s && echo pw-hash-ok
-      - test "$(printf %%s "$TOKEN" | sha256sum | cut -c1-64)" = %s && echo token-hash-ok
+      - test "$(printf %%s "$PW" | sha256sum | cut -c1-64)" = %[1]s && echo pw-hash-ok
+      - test "$(printf %%s "$TOKEN" | sha256sum | cut -c1-64)" = %[2]s && echo token-hash-ok
       - echo "stdout $PW $TOKEN"
       - echo "stderr $PW $TOKEN" >&2
+  - id: py
+    type: io.kestra.plugin.scripts.python.Script
+    warningOnStdErr: false
+    env: {TOKEN: "{{ secret('TOKEN') }}"}
+    inputFiles:
+      pw.txt: "{{ inputs.pw }}"
+    outputFiles: [done.txt]
+    script: |
+      import hashlib, json, os, sys
+      pw, token = open("pw.txt").read(), os.environ["TOKEN"]
+      sha = lambda s: hashlib.sha256(s.encode()).hexdigest()
+      print("py-hashes-ok" if (sha(pw), sha(token)) == ("%[1]s", "%[2]s") else "py-hashes-wrong")
+      print("py stdout", pw, token)
+      print("py stderr", pw, token, file=sys.stderr)
+      print("x" * 8187 + pw + " " + token)
+      print("::" + json.dumps({"outputs": {"pw": pw, "auth": "Bearer " + token},
+          "metrics": [{"name": "calls", "type": "counter", "value": 1, "tags": {"token": token}}],
+          "logs": [{"level": "WARN", "message": "protocol log " + pw}]}) + "::")
+      print("::{not json " + token + "}::")
+      open("done.txt", "w").write("done")
+  - id: cmds
+    type: io.kestra.plugin.scripts.shell.Commands
+    allowFailure: true
+    env: {PW: "{{ inputs.pw }}", TOKEN: "{{ secret('TOKEN') }}"}
+    commands:
+      - echo "cmds stdout $PW $TOKEN"
+      - 'echo "::{\"outputs\": {\"token\": \"$TOKEN\"}}::"'
+      - echo "cmds failing with $PW $TOKEN" >&2
+      - exit 3
   - id: fail
     type: flow.fail
     errorMessage: "failing with {{ secret('TOKEN') }}"
@@ -131,23 +163,48 @@ func relayCmd(t *testing.T, env []string, args ...string) string {
 	return string(out)
 }
 
-// checkResult checks that the execution ended as the flow says, and that
-// the secrets reached the script in clear.
+// checkResult checks that the execution ended as the flow says, that the
+// secrets reached the scripts in clear, and that what the scripts returned
+// shows them masked.
 func checkResult(t *testing.T, doc engine.ExecutionDoc) {
 	t.Helper()
 	if doc.State != "FAILED" {
 		t.Fatalf("state %s, want FAILED (flow.fail)", doc.State)
 	}
+	runs := map[string]engine.TaskRunDoc{}
 	for _, r := range doc.TaskRuns {
-		if r.TaskID == "script" {
-			out := fmt.Sprint(r.Outputs["stdout"])
-			if !strings.Contains(out, "pw-hash-ok") || !strings.Contains(out, "token-hash-ok") || !strings.Contains(out, "stdout ****** ******") {
-				t.Errorf("script stdout %q: the task did not get the secrets, or they were not masked", out)
-			}
-			return
+		runs[r.TaskID] = r
+	}
+	if out := fmt.Sprint(runs["script"].Outputs["stdout"]); !strings.Contains(out, "pw-hash-ok") || !strings.Contains(out, "token-hash-ok") || !strings.Contains(out, "stdout ****** ******") {
+		t.Errorf("script stdout %q: the task did not get the secrets, or they were not masked", out)
+	}
+	py := runs["py"]
+	vars, _ := py.Outputs["vars"].(map[string]any)
+	files, _ := py.Outputs["outputFiles"].(map[string]any)
+	if py.State != "SUCCESS" || vars["pw"] != "******" || vars["auth"] != "Bearer ******" || files["done.txt"] == nil {
+		t.Errorf("python.Script: %s, outputs %v: want SUCCESS, vars masked and done.txt stored", py.State, py.Outputs)
+	}
+	if len(py.Metrics) != 1 || py.Metrics[0].Tags["token"] != "******" {
+		t.Errorf("python.Script metrics %+v: want the tag masked", py.Metrics)
+	}
+	cmds := runs["cmds"]
+	if cmds.State != "WARNING" || len(cmds.Attempts) == 0 || cmds.Attempts[0].Error == nil || !strings.Contains(cmds.Attempts[0].Error.Message, "cmds failing with ****** ******") {
+		t.Errorf("shell.Commands: %s, attempts %+v: want WARNING (allowFailure), its error quoting stderr masked", cmds.State, cmds.Attempts)
+	}
+	if v, _ := cmds.Outputs["vars"].(map[string]any); v != nil && v["token"] != "******" {
+		t.Errorf("shell.Commands vars %v: want the secret masked", v)
+	}
+}
+
+// checkScriptLogs checks that the scripts' lines reached the logs, masked,
+// and that the python script saw the secrets.
+func checkScriptLogs(t *testing.T, logs string) {
+	t.Helper()
+	for _, want := range []string{"py-hashes-ok", "py stdout ****** ******", "py stderr ****** ******", "protocol log ******", "cmds stdout ****** ******", "cmds failing with ****** ******"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the logs lack %q", want)
 		}
 	}
-	t.Error("no script task run")
 }
 
 func secretEnv(dataDir string) []string {
@@ -175,7 +232,11 @@ func TestSecrets_neverInClear_relayRun(t *testing.T) {
 	}
 	checkResult(t, doc)
 	for _, args := range [][]string{{"executions", "show", doc.ID}, {"executions", "show", doc.ID, "-o", "json"}, {"logs", doc.ID}, {"executions", "list"}} {
-		l.check("relay "+strings.Join(args, " "), []byte(relayCmd(t, env, args...)))
+		out := relayCmd(t, env, args...)
+		l.check("relay "+strings.Join(args, " "), []byte(out))
+		if args[0] == "logs" {
+			checkScriptLogs(t, out)
+		}
 	}
 	l.checkDir(dir)
 	if l.markers == 0 {
@@ -220,6 +281,14 @@ func runThroughAPI(t *testing.T, l *leaks, env []string, url string) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		l.check("GET "+path, b)
+		if path == "/executions/"+id+"/logs" {
+			checkScriptLogs(t, string(b))
+			// The line of over 8 KiB is logged cut, and no part of the
+			// secret across the cut is left.
+			if !strings.Contains(string(b), strings.Repeat("x", 8187)+"******") {
+				t.Error("the logs lack the head of the long line, cut with the secret masked")
+			}
+		}
 		if path == "/executions/"+id {
 			if err := json.Unmarshal(b, &doc); err != nil {
 				t.Fatal(err)
