@@ -272,6 +272,9 @@ func Catalog() []EventSpec {
 				EventField{Path: "metrics[].type", Doc: "`counter` (a number) or `timer` (seconds).", Enum: []string{"counter", "timer"}},
 				EventField{Path: "metrics[].value", Doc: "The value."},
 				EventField{Path: "metrics[].tags", Doc: "Tags of the metric, by name."},
+				EventField{Path: "errorLogs", Doc: "The ERROR lines the attempt logged (at most 20, each cut at 2 KB), kept by the execution for `errorLogs()`."},
+				EventField{Path: "errorLogs[].time", Doc: "When the line was logged."},
+				EventField{Path: "errorLogs[].message", Doc: "The line."},
 			),
 			Example: func() ExampleRecord {
 				return machineRecord(statemachine.Event{

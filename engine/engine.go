@@ -67,6 +67,9 @@ type Config struct {
 	// Files reads the internal storage for read(uri) in expressions (nil:
 	// read() fails, saying it is not available).
 	Files FileReader
+	// Envs and Globals are the `envs` and `globals` variables of
+	// expressions (see ExpressionVariables).
+	Envs, Globals map[string]any
 }
 
 // FileReader reads a file of the internal storage (storage.Storage): at
@@ -625,7 +628,7 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 		}
 	}
 	now := e.cfg.Now()
-	opts := statemachine.Options{Secret: e.cfg.Secrets, Read: e.reader(ctx, f.Namespace), AttemptTimeout: e.cfg.AttemptTimeout}
+	opts := e.machineOptions(ctx, f.Namespace)
 	c := Commit{Expected: expected, Replayable: how == redelivered}
 	var replays []OutboxEntry
 	changed := map[*statemachine.TaskRun]bool{}
@@ -713,6 +716,11 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 // commands in the execution (OutboxKeeper): the process that committed
 // them may have stopped before carrying them out. Carrying them out twice
 // is recognised downstream by their ids.
+// machineOptions are what the state machine may not fetch itself.
+func (e *Engine) machineOptions(ctx context.Context, namespace string) statemachine.Options {
+	return statemachine.Options{Secret: e.cfg.Secrets, Read: e.reader(ctx, namespace), AttemptTimeout: e.cfg.AttemptTimeout, Envs: e.cfg.Envs, Globals: e.cfg.Globals}
+}
+
 func (e *Engine) replay(ctx context.Context, ex *statemachine.Execution, ev statemachine.Event, how delivery) ([]OutboxEntry, error) {
 	k, ok := e.cfg.Store.(OutboxKeeper)
 	if !ok || how != redelivered || ex == nil || ex.LastEvent() != ev.ID {

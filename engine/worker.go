@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,7 +90,8 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		cancel()
 	}()
 
-	logger := NewTaskLogger(e.appendLogs, LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt})
+	errLines := &errorLines{}
+	logger := slog.New(&logHandler{appendLogs: e.appendLogs, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, errors: errLines})
 	res, err := e.cfg.Tasks.Run(runCtx, tasks.Request{
 		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger,
 		Namespace: c.Namespace, FlowID: c.FlowID,
@@ -102,7 +104,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		return nil // another worker took the attempt over and reports it
 	}
 	fin := statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
-		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate, Metrics: metrics(res.Metrics)}
+		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate, Metrics: metrics(res.Metrics), ErrorLogs: errLines.take()}
 	if res.Warning {
 		fin.State = statemachine.RunWarning
 	}
@@ -318,6 +320,34 @@ type logHandler struct {
 	appendLogs func(context.Context, []LogEntry) error
 	entry      LogEntry
 	attrs      []slog.Attr
+	// errors, when set, keeps the ERROR lines for the attempt's
+	// taskrun.finished event.
+	errors *errorLines
+}
+
+// errorLines collects the ERROR lines of one attempt, bounded as the
+// state machine keeps them.
+type errorLines struct {
+	mu    sync.Mutex
+	lines []statemachine.LogLine
+}
+
+func (l *errorLines) add(at time.Time, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) >= statemachine.ErrorLogsPerAttempt {
+		return
+	}
+	if len(msg) > statemachine.ErrorLogLength {
+		msg = msg[:statemachine.ErrorLogLength]
+	}
+	l.lines = append(l.lines, statemachine.LogLine{Time: at, Message: msg})
+}
+
+func (l *errorLines) take() []statemachine.LogLine {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lines
 }
 
 func (h *logHandler) Enabled(context.Context, slog.Level) bool { return true }
@@ -333,11 +363,14 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 			l.Message = a.Value.String()
 		}
 	}
+	if l.Level == "ERROR" && h.errors != nil {
+		h.errors.add(l.Time, l.Message)
+	}
 	return h.appendLogs(context.WithoutCancel(ctx), []LogEntry{l})
 }
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logHandler{appendLogs: h.appendLogs, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+	return &logHandler{appendLogs: h.appendLogs, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), errors: h.errors}
 }
 
 func (h *logHandler) WithGroup(string) slog.Handler { return h }

@@ -310,7 +310,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		bus.Close()
 		return nil, fmt.Errorf("setting up tasks: %w", err)
 	}
-	ecfg.Tasks = reg
+	envs, globals, err := engine.ExpressionVariables(os.Environ())
+	if err != nil {
+		bus.Close()
+		return nil, err
+	}
+	ecfg.Tasks, ecfg.Envs, ecfg.Globals = reg, envs, globals
 	eng, err := engine.New(ecfg)
 	if err != nil {
 		bus.Close()

@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -209,7 +210,7 @@ func (m *machine) startTask(t *flow.Task, fr *Frame) {
 			return
 		}
 	}
-	if !t.Type.Flowable && t.Type.Name != flow.TypeFail {
+	if !t.Type.Flowable {
 		m.schedule(r, t, 1)
 		return
 	}
@@ -223,6 +224,10 @@ func renderError(err error) *TaskError {
 // schedule submits an attempt of a runnable task to a worker, with its
 // properties rendered now.
 func (m *machine) schedule(r *TaskRun, t *flow.Task, attempt int) {
+	if t.Type.Name == flow.TypeFail {
+		m.runFail(r, t, attempt)
+		return
+	}
 	env := m.env(r, t, m.ctxOf(r))
 	props := make(map[string]any, len(t.Props))
 	for name, p := range t.Props {
@@ -326,24 +331,6 @@ func (m *machine) startFlowable(r *TaskRun, t *flow.Task, fr *Frame, env *expr.E
 	}
 	ctx := fr.Ctx
 	switch t.Type.Name {
-	case flow.TypeFail:
-		cond := true
-		if t.Prop("condition") != nil {
-			v, ok := render("condition")
-			if !ok {
-				return
-			}
-			cond = expr.Truthy(v)
-		}
-		if !cond {
-			m.succeed(r, t, RunSuccess, nil)
-			return
-		}
-		msg, ok := render("errorMessage")
-		if !ok {
-			return
-		}
-		fail(KindFatal, "Fail", "%s", expr.Stringify(msg))
 	case flow.TypeSequential, flow.TypeParallel, flow.TypeAllowFailure, flow.TypeDag:
 		m.setRun(r, RunRunning)
 		m.openFrame(r.ID+"/tasks", r.ID, "tasks", ctx)
@@ -414,20 +401,85 @@ func (m *machine) startFlowable(r *TaskRun, t *flow.Task, fr *Frame, env *expr.E
 	}
 }
 
-// itemsOf turns a rendered ForEach `values` into a list: a list, or a
-// string holding a JSON array.
+// runFail runs one attempt of a flow.fail in the state machine itself: it
+// records an attempt, as Kestra does, so the task's retry policy applies
+// to the failure like to any other task's.
+func (m *machine) runFail(r *TaskRun, t *flow.Task, attempt int) {
+	// Rendered before the attempt is added: taskrun.attemptsCount counts
+	// the earlier ones, as for a task a worker runs.
+	env := m.env(r, t, m.ctxOf(r))
+	fails, msg := true, any(nil)
+	err := func() error {
+		if p := t.Prop("condition"); p != nil {
+			v, err := p.Render(env)
+			if err != nil {
+				return err
+			}
+			fails = expr.Truthy(v)
+		}
+		if fails {
+			v, err := t.Prop("errorMessage").Render(env)
+			msg = v
+			return err
+		}
+		return nil
+	}()
+	if r.State != RunSubmitted {
+		m.setRun(r, RunSubmitted)
+	}
+	m.setRun(r, RunRunning)
+	r.Attempts = append(r.Attempts, Attempt{Number: attempt, State: RunRunning, StartDate: m.now, EndDate: m.now})
+	a := r.CurrentAttempt()
+	switch {
+	case err != nil:
+		a.State, a.Error = RunFailed, renderError(err)
+		m.failRun(r, t, a.Error)
+	case !fails:
+		a.State = RunSuccess
+		m.succeed(r, t, RunSuccess, nil)
+	default:
+		a.State = RunFailed
+		a.Error = &TaskError{Kind: KindRetryable, Type: "Fail", Message: expr.Stringify(msg)}
+		m.failAttempt(r, t, a.Error)
+	}
+}
+
+// itemsOf turns a rendered ForEach `values` into the list of iteration
+// values, as Kestra: a list, or a string holding a JSON array; an empty
+// list runs no iteration; null (the list or an item) fails; duplicates,
+// compared by text form, are run once (outputs are keyed by that text).
 func itemsOf(v any) ([]any, error) {
+	var items []any
 	switch x := v.(type) {
+	case nil:
+		return nil, errors.New("the values are null; expected a list (an empty list runs no iteration)")
 	case []any:
-		return x, nil
+		items = x
 	case string:
-		var out []any
-		if err := json.Unmarshal([]byte(x), &out); err != nil {
+		if err := json.Unmarshal([]byte(x), &items); err != nil {
 			return nil, fmt.Errorf("expected a list or a JSON array, got %q", x)
 		}
-		return out, nil
+		if items == nil {
+			return nil, errors.New("the values are null; expected a list (an empty list runs no iteration)")
+		}
+		items = expr.NormalizeJSON(items).([]any)
+	default:
+		return nil, fmt.Errorf("expected a list, got %s", expr.Stringify(v))
 	}
-	return nil, fmt.Errorf("expected a list, got %s", expr.Stringify(v))
+	seen := make(map[string]bool, len(items))
+	out := items[:0:0]
+	for i, it := range items {
+		if it == nil {
+			return nil, fmt.Errorf("found a null value at index %d of the values %s", i, expr.Stringify(items))
+		}
+		k := expr.Stringify(it)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, it)
+	}
+	return out, nil
 }
 
 // nextIterations starts ForEach iterations up to the concurrency limit. A
@@ -456,9 +508,13 @@ func (m *machine) nextIterations(r *TaskRun, ctx []Iter) {
 	}
 }
 
-// nextWaitFor starts the next iteration of a flow.waitfor.
+// nextWaitFor starts the next iteration of a flow.waitfor. Its
+// iterationCount output is readable from the iteration's start, by its
+// tasks and its condition (Kestra's WaitFor example counts with it).
 func (m *machine) nextWaitFor(r *TaskRun) {
 	r.Iteration++
+	r.Outputs = map[string]any{"iterationCount": int64(r.Iteration)}
+	m.indexOutputs(r)
 	ctx := append(append([]Iter(nil), m.ctxOf(r)...), Iter{Index: r.Iteration, Loop: true})
 	m.touch(r)
 	m.openFrame(r.ID+"/iter/"+strconv.Itoa(r.Iteration), r.ID, "iter", ctx)

@@ -65,6 +65,10 @@ type Event struct {
 	// taskrun.started event would cost a write for nothing); missing or
 	// later than the event's application, the executor's clock is used.
 	StartDate time.Time `json:"startDate,omitzero"`
+	// ErrorLogs are the ERROR lines the attempt logged (at most
+	// ErrorLogsPerAttempt, each at most ErrorLogLength long), for
+	// errorLogs().
+	ErrorLogs []LogLine `json:"errorLogs,omitempty"`
 
 	// timer.fired
 	Timer TimerKind `json:"timer,omitempty"`
@@ -74,6 +78,15 @@ type Event struct {
 	ChildState       ExecState      `json:"childState,omitempty"`
 	ChildOutputs     map[string]any `json:"childOutputs,omitempty"`
 }
+
+// LogLine is a line a task logged.
+type LogLine struct {
+	Time    time.Time `json:"time"`
+	Message string    `json:"message"`
+}
+
+// ErrorLogsPerAttempt bounds the ERROR lines a finished event carries.
+const ErrorLogsPerAttempt = 20
 
 // TimerKind says what a timer is for.
 type TimerKind string

@@ -42,6 +42,13 @@ type Options struct {
 	// none): an attempt not finished by then fails with a timeout and its
 	// retry policy applies.
 	AttemptTimeout time.Duration
+	// KV reads the KV store for kv('key'); nil makes kv() an error. Like
+	// Secret, it is read when a template asks, so a value changed between
+	// two deliveries of an event may render differently.
+	KV func(namespace, key string) (any, bool, error)
+	// Envs and Globals are the `envs` and `globals` variables (Kestra's
+	// environment variables prefixed ENV_, and its global variables).
+	Envs, Globals map[string]any
 }
 
 // Result is what applying one event produced.
@@ -210,7 +217,40 @@ func (m *machine) touch(r *TaskRun) {
 }
 
 func (m *machine) log(runID, level, format string, args ...any) {
-	m.emit(Log{ExecutionID: m.ex.ID, TaskRunID: runID, Level: level, Message: fmt.Sprintf(format, args...)})
+	msg := fmt.Sprintf(format, args...)
+	m.emit(Log{ExecutionID: m.ex.ID, TaskRunID: runID, Level: level, Message: msg})
+	if level == "ERROR" {
+		taskID := ""
+		if r, ok := m.ex.Run(runID); ok {
+			taskID = r.TaskID
+		}
+		m.keepErrorLog(ErrorLog{TaskID: taskID, TaskRunID: runID, Message: msg, Time: m.now})
+	}
+}
+
+// keepErrorLog adds a line to the execution's bounded errorLogs().
+func (m *machine) keepErrorLog(l ErrorLog) {
+	if len(l.Message) > ErrorLogLength {
+		l.Message = l.Message[:ErrorLogLength] + "…"
+	}
+	if len(m.ex.ErrorLogs) >= ErrorLogLimit {
+		m.ex.ErrorLogs = append(m.ex.ErrorLogs[:0:0], m.ex.ErrorLogs[len(m.ex.ErrorLogs)-ErrorLogLimit+1:]...)
+	}
+	m.ex.ErrorLogs = append(m.ex.ErrorLogs, l)
+}
+
+// errorLogs is errorLogs(): the kept ERROR lines, as Kestra's log entries.
+func (m *machine) errorLogs() []any {
+	out := make([]any, len(m.ex.ErrorLogs))
+	for i, l := range m.ex.ErrorLogs {
+		e := map[string]any{"executionId": m.ex.ID, "namespace": m.ex.Namespace, "flowId": m.ex.FlowID,
+			"level": "ERROR", "message": l.Message, "timestamp": formatTime(l.Time)}
+		if l.TaskID != "" {
+			e["taskId"], e["taskRunId"], e["attemptNumber"] = l.TaskID, l.TaskRunID, int64(l.Attempt)
+		}
+		out[i] = e
+	}
+	return out
 }
 
 // setExec moves the execution, checking the table.
@@ -379,6 +419,16 @@ func (m *machine) finished() error {
 		return fmt.Errorf("a finished attempt ends in SUCCESS, WARNING, FAILED or KILLED, not %q", m.ev.State)
 	}
 	t := m.task(r)
+	for i, l := range m.ev.ErrorLogs {
+		if i >= ErrorLogsPerAttempt {
+			break
+		}
+		at := l.Time
+		if at.IsZero() || at.After(m.now) {
+			at = m.now
+		}
+		m.keepErrorLog(ErrorLog{TaskID: r.TaskID, TaskRunID: r.ID, Attempt: a.Number, Message: l.Message, Time: at})
+	}
 	a.EndDate = m.now
 	if a.StartDate.IsZero() {
 		a.StartDate = m.now

@@ -31,6 +31,13 @@ type Execution struct {
 	EndDate   time.Time `json:"endDate,omitzero"`
 	// Error says why the execution failed, when it did.
 	Error string `json:"error,omitempty"`
+	// OriginalID is the execution a replay started from (the first of a
+	// chain of replays), read as execution.originalId.
+	OriginalID string `json:"originalId,omitempty"`
+	// ErrorLogs are the last ErrorLogLimit ERROR log lines of the
+	// execution, for errorLogs(): the tasks' own and why each failed task
+	// run failed.
+	ErrorLogs []ErrorLog `json:"errorLogs,omitempty"`
 
 	// TaskRuns are every task run, in creation order. Stores keep them as
 	// records of their own (a run's position in this list is its key), so
@@ -63,6 +70,22 @@ type Execution struct {
 	outputs map[string]any // task outputs by task id, ForEach outputs keyed by value
 	seenSet map[string]struct{}
 }
+
+// ErrorLog is one ERROR log line kept for errorLogs().
+type ErrorLog struct {
+	TaskID    string    `json:"taskId,omitempty"`
+	TaskRunID string    `json:"taskRunId,omitempty"`
+	Attempt   int       `json:"attempt,omitempty"`
+	Message   string    `json:"message"`
+	Time      time.Time `json:"timestamp"`
+}
+
+// ErrorLogLimit bounds the ERROR lines an execution keeps, and
+// ErrorLogLength each line.
+const (
+	ErrorLogLimit  = 100
+	ErrorLogLength = 2048
+)
 
 // Phases of an execution.
 const (

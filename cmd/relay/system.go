@@ -105,6 +105,11 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 	}
+	envs, globals, err := engine.ExpressionVariables(os.Environ())
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	eng, err := engine.New(engine.Config{
 		Store: st, Bus: bus, Tasks: reg, Workers: o.workers,
 		Logger:   o.logger,
@@ -114,6 +119,7 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		// One executor owns the store: executions stay in memory while they
 		// run, and each event reads nothing back.
 		CacheExecutions: 1000,
+		Envs: envs, Globals: globals,
 	})
 	if err != nil {
 		st.Close()

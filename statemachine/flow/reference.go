@@ -73,7 +73,7 @@ func Reference() string {
 
 	w("\n## Expressions\n\n")
 	w("`{{ expression }}` outputs a value, `{%% if %%}`, `{%% for %%}` and `{%% set %%}` are statements and `{# ... #}` is a comment, as in Kestra (Pebble). A property that is exactly one `{{ expression }}` takes the expression's type (a list, a number, a map, a boolean); text mixed with expressions is a string. ")
-	w("Reading an undefined variable is an error, except on the left of `??`, in `is defined` and in `| default(...)`. Expressions read only their variables and `secret()`: no files, environment or network; rendering is bounded in steps and output size.\n\n")
+	w("Reading an undefined variable is an error, except on the left of `??`, in `is defined` and in `| default(...)`; validation accepts references to unknown inputs, variables and outputs there (and elsewhere in the same expression once guarded), and rejects them everywhere else. Expressions read only their variables and `secret()`: no files, environment or network; rendering is bounded in steps and output size.\n\n")
 	w("### Variables\n\n| Variable | Attributes |\n|---|---|\n")
 	for _, root := range sortedKeys(ExprRoots) {
 		attrs := ExprRoots[root]
@@ -110,6 +110,16 @@ func Reference() string {
 		}
 		w("\n")
 	}
+	w("### Not supported\n\nThese Kestra functions and filters are rejected when a flow is validated, with the reason:\n\n| Name | Why |\n|---|---|\n")
+	for _, list := range []struct {
+		kind string
+		m    map[string]string
+	}{{"function", expr.UnsupportedFunctions()}, {"filter", expr.UnsupportedFilters()}} {
+		for _, name := range sortedKeys(list.m) {
+			w("| %s `%s` | %s |\n", list.kind, name, cell(list.m[name]))
+		}
+	}
+	w("\nThe variables `tasks`, `kestra`, `item` and Kestra Enterprise's `namespace` are not supported either; the statements `macro`, `block`, `extends`, `include`, `import`, `embed`, `parallel`, `cache`, `autoescape` and `flush` are rejected with the reason.\n")
 	return b.String()
 }
 
@@ -122,6 +132,7 @@ var StatementDocs = []expr.Doc{
 	{Kind: "statement", Signature: "{% set name = expr %}", Example: "{% set total = inputs.n * 2 %}{{ total }}", Result: "6"},
 	{Kind: "statement", Signature: "{# comment #}", Example: "a{# not printed #}b", Result: "ab"},
 	{Kind: "statement", Signature: "{{- expr -}} (trims whitespace)", Example: "a   {{- 'b' -}}   c", Result: "abc"},
+	{Kind: "statement", Signature: "{% filter f | g %}...{% endfilter %}", Example: "{% filter upper %}hi {{ inputs.name }}{% endfilter %}", Result: "HI RELAY"},
 	{Kind: "statement", Signature: "{% raw %}...{% endraw %}", Example: "{% raw %}{{ not rendered }}{% endraw %}", Result: "{{ not rendered }}"},
 }
 
@@ -132,11 +143,13 @@ var variableDocs = map[string]string{
 	"flow":      "The flow.",
 	"execution": "The current execution.",
 	"task":      "The task being rendered.",
-	"taskrun":   "The task run being rendered; `value` is the current ForEach value.",
-	"parents":   "Enclosing ForEach iterations, closest first, each with `taskrun.value`.",
-	"parent":    "The closest enclosing ForEach iteration (`parent.taskrun.value`).",
+	"taskrun":   "The task run being rendered; `value` is the value of the innermost ForEach iteration it is in (Kestra sets it only for direct children of the ForEach), `iteration` the WaitFor iteration, `startDate` when the task run was created.",
+	"parents":   "The flowable task runs the task run is nested in, closest first, as Kestra lists them: each has `task.id`, and `taskrun.value` when it is a direct child of a ForEach iteration.",
+	"parent":    "`parents[0]`: the closest enclosing flowable task run (`parent.taskrun.value`).",
 	"trigger":   "Variables of the trigger that started the execution (see Triggers).",
-	"labels":    "The execution's labels.",
+	"labels":    "The execution's labels; dotted keys are also nested, so `labels.system.correlationId` reads the label `system.correlationId`.",
+	"envs":      "Environment variables of the executor whose names start with `ENV_`, without the prefix and in lower case: `ENV_REGION` is `envs.region` (as Kestra).",
+	"globals":   "Global variables of the deployment: the JSON object in the executor's environment variable `RELAY_GLOBALS`.",
 }
 
 // overview is a table of a category's types with their Kestra names.

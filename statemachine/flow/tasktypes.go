@@ -152,9 +152,9 @@ func coreTaskTypes() []*TypeDef {
 		{
 			Name: TypeReturn, Category: CategoryTask,
 			Aliases:     kestra("plugin.core.debug.Return", "plugin.core.debug.Echo", "core.tasks.debugs.Return", "core.tasks.debugs.Echo"),
-			Description: "Renders `format` and returns it as the output `value`.",
+			Description: "Renders `format` and returns it, as text (as Kestra), as the output `value`.",
 			Props:       []*PropDef{required(str("format", "Text or expression to render."))},
-			Outputs:     []OutputDef{{Name: "value", Kind: KindAny, Description: "The rendered `format`."}},
+			Outputs:     []OutputDef{{Name: "value", Kind: KindString, Description: "The rendered `format`, as text: a list or a map as JSON."}},
 		},
 		{
 			Name: TypeOutputValues, Category: CategoryTask,
