@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -414,6 +415,49 @@ func (s *Service) Kill(ctx context.Context, id string) error {
 		return fmt.Errorf("killing execution %s, which already ended %s: %w", id, ex.State, ErrState)
 	}
 	return s.send(ctx, statemachine.Event{ID: id + "/kill", Type: statemachine.EvKill, ExecutionID: id})
+}
+
+// Restart runs a FAILED or KILLED execution again, in place: its failed
+// and killed task runs run again, with their attempts going on, and the
+// ones that succeeded keep their outputs (Kestra's restart). It runs the
+// flow revision the execution ran.
+func (s *Service) Restart(ctx context.Context, id string) error {
+	ex, err := s.store.Execution(ctx, id)
+	if err != nil {
+		return fmt.Errorf("reading execution %s: %w", id, err)
+	}
+	if ex.State != statemachine.ExecFailed && ex.State != statemachine.ExecKilled {
+		return fmt.Errorf("restarting execution %s, which is %s (only FAILED and KILLED executions restart): %w", id, ex.State, ErrState)
+	}
+	f, err := s.flows.Get(ctx, ex.Namespace, ex.FlowID, ex.Revision)
+	if err != nil {
+		return err
+	}
+	ev := statemachine.Event{ID: id + "/restart/" + engine.NewID(), Type: statemachine.EvRestart, ExecutionID: id}
+	if _, err := statemachine.Apply(f, ex, ev, s.now(), statemachine.Options{Secret: anySecret}); err != nil {
+		return Invalid(err)
+	}
+	return s.send(ctx, ev)
+}
+
+// Replay starts a new execution of the revision an execution ran, reusing
+// the outputs of the task runs before from (a task run id, or a task id:
+// its first run) and running the rest again (Kestra's replay). Any
+// execution can be replayed, whatever its state.
+func (s *Service) Replay(ctx context.Context, id, from string) (Started, error) {
+	src, err := s.store.Execution(ctx, id)
+	if err != nil {
+		return Started{}, fmt.Errorf("reading execution %s: %w", id, err)
+	}
+	if from == "" {
+		return Started{}, Invalid(errors.New("name the task run to replay from"))
+	}
+	if _, ok := src.Run(from); !ok && !slices.ContainsFunc(src.TaskRuns, func(r *statemachine.TaskRun) bool { return r.TaskID == from }) {
+		return Started{}, Invalid(fmt.Errorf("execution %s has no task run or task %q to replay from", id, from))
+	}
+	st := Started{ID: engine.NewID(), Namespace: src.Namespace, FlowID: src.FlowID, Revision: src.Revision}
+	return st, s.send(ctx, statemachine.Event{ID: st.ID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: st.ID,
+		Namespace: src.Namespace, FlowID: src.FlowID, Revision: src.Revision, Replay: &statemachine.Replay{ExecutionID: id, From: from}})
 }
 
 // PublishEvent validates a CloudEvent and publishes it to relay.events,

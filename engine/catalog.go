@@ -142,6 +142,9 @@ func Catalog() []EventSpec {
 				EventField{Path: "origin.triggerId", Doc: "Id of the trigger in the flow."},
 				EventField{Path: "origin.type", Doc: "Type of the trigger.", Enum: []string{"schedule", "flow", "cloudevents.trigger", "webhook"}},
 				EventField{Path: "depth", Doc: "Place of a triggered execution in its chain: its upstream execution's depth plus one. The router starts nothing past the limit (10)."},
+				EventField{Path: "replay", Doc: "Set by `relay executions replay`: the new execution replays an earlier one of the same revision from a task run, reusing the outputs of the task runs before it. Its inputs, labels and trigger are the earlier execution's."},
+				EventField{Path: "replay.executionId", Doc: "Id of the execution replayed."},
+				EventField{Path: "replay.from", Doc: "The task run to run again from (a task id: its first run)."},
 			),
 			Notes: []string{"`overLimit`, a member of `statemachine.Event`, is not part of this event: the executor sets it in memory when it finds the concurrency limit reached."},
 			Example: func() ExampleRecord {
@@ -335,6 +338,28 @@ func Catalog() []EventSpec {
 			},
 		},
 		{
+			Type:      machineType(statemachine.EvRestart),
+			Summary:   "Restart a FAILED or KILLED execution in place.",
+			Topic:     TopicExecutions,
+			Key:       KeyExecution,
+			Source:    "relay/engine",
+			Subject:   "the execution id",
+			IDs:       []string{"<execution>/restart/<random>", "<execution>/restart/<parent execution>/<restart>"},
+			Dedup:     "The event id, new for each request: a redelivery is ignored, a second request is applied (and rejected unless the execution is FAILED or KILLED again).",
+			Producers: "`relay executions restart`, `POST /executions/{id}/restart`; the executor, for a failed child of a restarted parent (a `flow.subflow` with restartBehavior RETRY_FAILED)",
+			Consumers: "executor",
+			Meaning: "Runs a FAILED or KILLED execution again with the flow revision it ran: its blocks start from the top, task runs that ended well keep their state and outputs, the others (and those of `errors` and `finally` blocks) run again with their attempts going on. The execution gets the label `system.restarted: true`. " +
+				"When the flow's concurrency limit is reached, the execution waits in QUEUED. The executor rejects (logs and drops) a restart of an execution in any other state.",
+			Data:   eventType,
+			Fields: machineFields(statemachine.EvRestart),
+			Notes:  []string{"`overLimit`, a member of `statemachine.Event`, is not part of this event: the executor sets it in memory when it finds the concurrency limit reached."},
+			Example: func() ExampleRecord {
+				return machineRecord(statemachine.Event{
+					ID: exampleExec + "/restart/" + formatBase36(exampleTime.Add(3*time.Hour).UnixMilli()) + "c7d21e04", Type: statemachine.EvRestart, ExecutionID: exampleExec,
+				}, exampleTime.Add(3*time.Hour))
+			},
+		},
+		{
 			Type:      machineType(statemachine.EvKill),
 			Summary:   "Kill an execution.",
 			Topic:     TopicExecutions,
@@ -388,8 +413,8 @@ func Catalog() []EventSpec {
 			Key:       KeyExecution,
 			Source:    "relay/executor",
 			Subject:   "the execution id",
-			IDs:       []string{"<execution>/finished"},
-			Dedup:     "The event id: an execution ends once, so a second event with the id is a redelivery.",
+			IDs:       []string{"<execution>/finished", "<execution>/finished/<restarts>"},
+			Dedup:     "The event id: an execution ends once (once more after each restart, under a new id), so a second event with the id is a redelivery.",
 			Producers: "executor",
 			Consumers: "router (flow triggers; see docs/reference.md#triggers)",
 			Meaning: "Announces the end of an execution, with its final state and outputs, for flow triggers and other listeners. " +
@@ -416,6 +441,7 @@ func Catalog() []EventSpec {
 				{Path: "labels[].value", Doc: "Label value."},
 				{Path: "startDate", Doc: "When the execution was created."},
 				{Path: "endDate", Doc: "When it ended; preconditions place it in their time window."},
+				{Path: "restarts", Doc: "How many times the execution was restarted before this end."},
 			},
 			Example: func() ExampleRecord {
 				c := statemachine.ExecutionFinished{ExecutionID: exampleExec, Namespace: exampleNamespace, FlowID: exampleFlow, State: statemachine.ExecSuccess, Outputs: map[string]any{"orders": 42}}

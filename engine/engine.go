@@ -618,7 +618,10 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 		expected = ex.Version
 		wasDone = ex.State.Terminal()
 	}
-	if ex == nil && ev0.Type == statemachine.EvExecutionRequested && f.Concurrency != nil {
+	// A restart takes a slot as a request does: it is applied first in its
+	// batch (see the loop) and, once applied, the execution is no longer done.
+	restarting := ev0.Type == statemachine.EvRestart && ex != nil && (ex.State == statemachine.ExecFailed || ex.State == statemachine.ExecKilled)
+	if (ex == nil && ev0.Type == statemachine.EvExecutionRequested || restarting) && f.Concurrency != nil {
 		ok, err := e.acquireSlot(ctx, f, ev0.ExecutionID)
 		if err != nil {
 			return applied{}, 0, err
@@ -627,8 +630,18 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 			evs[0].OverLimit = f.Concurrency.Behavior
 		}
 	}
+	if restarting {
+		wasDone = false
+	}
 	now := e.cfg.Now()
 	opts := e.machineOptions(ctx, f.Namespace)
+	if ex == nil && ev0.Type == statemachine.EvExecutionRequested && ev0.Replay != nil {
+		src, err := e.cfg.Store.Execution(ctx, ev0.Replay.ExecutionID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return applied{}, 0, fmt.Errorf("reading execution %s to replay: %w", ev0.Replay.ExecutionID, err)
+		}
+		opts.ReplaySource = src // nil: the replay fails, saying so
+	}
 	c := Commit{Expected: expected, Replayable: how == redelivered}
 	var replays []OutboxEntry
 	changed := map[*statemachine.TaskRun]bool{}
@@ -636,6 +649,9 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 	for k, ev := range evs {
 		if k > 0 && len(c.Changed)+len(c.Outbox)+len(c.Timers) >= maxCommitWrites {
 			break
+		}
+		if k > 0 && ev.Type == statemachine.EvRestart && f.Concurrency != nil {
+			break // first in the next batch, where it takes a slot
 		}
 		n++
 		res, err := statemachine.Apply(f, ex, ev, now, opts)
@@ -705,7 +721,7 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 	if f.Concurrency != nil && !wasDone && ex.State.Terminal() {
 		out.ended, out.freed = f, f
 	}
-	if f.Concurrency != nil && wasNew && ex.State == statemachine.ExecQueued {
+	if f.Concurrency != nil && (wasNew || restarting) && ex.State == statemachine.ExecQueued {
 		out.freed = f
 	}
 	return out, n, nil

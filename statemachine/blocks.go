@@ -185,18 +185,30 @@ func (m *machine) ctxOf(r *TaskRun) []Iter {
 	return nil
 }
 
-// startTask creates the task run of t in fr and starts it.
+// startTask creates the task run of t in fr and starts it. In a restarted
+// or replayed execution the run may exist already (see existingRun).
 func (m *machine) startTask(t *flow.Task, fr *Frame) {
-	r := &TaskRun{ID: t.ID + suffix(fr.Ctx), TaskID: t.ID, ParentID: fr.Owner, Frame: fr.ID, State: RunCreated}
-	for _, it := range fr.Ctx {
-		if !it.Loop {
-			r.Value = it.Value
-			r.Keys = append(r.Keys, expr.Stringify(it.Value))
-		}
+	id := t.ID + suffix(fr.Ctx)
+	r, exists := (*TaskRun)(nil), false
+	if m.reruns() {
+		r, exists = m.ex.Run(id)
 	}
-	m.ex.addRun(r)
-	m.touch(r)
-	fr.Running++
+	if exists {
+		if m.existingRun(r, fr) {
+			return
+		}
+	} else {
+		r = &TaskRun{ID: id, TaskID: t.ID, ParentID: fr.Owner, Frame: fr.ID, State: RunCreated}
+		for _, it := range fr.Ctx {
+			if !it.Loop {
+				r.Value = it.Value
+				r.Keys = append(r.Keys, expr.Stringify(it.Value))
+			}
+		}
+		m.ex.addRun(r)
+		m.touch(r)
+		fr.Running++
+	}
 	if t.RunIf != nil {
 		v, err := t.RunIf.Render(m.env(r, t, fr.Ctx))
 		if err != nil {
@@ -211,7 +223,7 @@ func (m *machine) startTask(t *flow.Task, fr *Frame) {
 		}
 	}
 	if !t.Type.Flowable {
-		m.schedule(r, t, 1)
+		m.schedule(r, t, len(r.Attempts)+1)
 		return
 	}
 	m.startFlowable(r, t, fr, m.env(r, t, fr.Ctx))
@@ -360,17 +372,19 @@ func (m *machine) startFlowable(r *TaskRun, t *flow.Task, fr *Frame, env *expr.E
 		}
 		m.openFrame(r.ID+"/"+role, r.ID, role, ctx)
 	case flow.TypeForEach:
-		v, ok := render("values")
-		if !ok {
-			return
+		if r.Items == nil { // a restarted ForEach keeps the values it had
+			v, ok := render("values")
+			if !ok {
+				return
+			}
+			items, err := itemsOf(v)
+			if err != nil {
+				fail(KindFatal, "ForEach", "values: %v", err)
+				return
+			}
+			r.Items = items
+			m.items = append(m.items, r)
 		}
-		items, err := itemsOf(v)
-		if err != nil {
-			fail(KindFatal, "ForEach", "values: %v", err)
-			return
-		}
-		r.Items = items
-		m.items = append(m.items, r)
 		m.setRun(r, RunRunning)
 		m.nextIterations(r, ctx)
 	case flow.TypeWaitFor:
@@ -569,7 +583,15 @@ func (m *machine) startSubflow(r *TaskRun, t *flow.Task, env *expr.Env) {
 	}
 	depth := m.ex.Depth + 1
 	child := m.ex.ID + "." + r.ID
-	cmd := StartSubflow{
+	restart := 0
+	if r.ChildExec != "" { // the parent was restarted: this run started a child before
+		if b := t.Prop("restartBehavior").String(); b == flow.RestartNewExecution {
+			child = fmt.Sprintf("%s.%s.%d", m.ex.ID, r.ID, m.ex.Restarts)
+		} else {
+			child, restart = r.ChildExec, m.ex.Restarts // Kestra's default: restart the failed child
+		}
+	}
+	cmd := StartSubflow{Restart: restart,
 		ExecutionID: child, Namespace: expr.Stringify(vals["namespace"]), FlowID: expr.Stringify(vals["flowId"]),
 		Parent: ParentRef{ExecutionID: m.ex.ID, TaskRunID: r.ID, Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, Depth: depth},
 	}

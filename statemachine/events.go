@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/relayflow/relay/statemachine/flow"
@@ -22,6 +23,7 @@ const (
 	// EvContinue goes on with work an event left for later: it started
 	// MaxStartsPerEvent task runs, and more could start (see Continue).
 	EvContinue EventType = "execution.continued"
+	EvRestart  EventType = "execution.restarted"
 )
 
 // Event is one input of the state machine. ID must be unique per
@@ -47,8 +49,13 @@ type Event struct {
 	// Execution.Depth); a subflow's is its Parent's.
 	Depth int `json:"depth,omitempty"`
 	// OverLimit is set by the engine when the flow's concurrency limit is
-	// reached: the flow's behavior (QUEUE, CANCEL or FAIL) applies.
+	// reached: the flow's behavior (QUEUE, CANCEL or FAIL) applies (also
+	// execution.restarted, which then waits in QUEUED).
 	OverLimit string `json:"overLimit,omitempty"`
+	// Replay asks for a new execution that replays an earlier one from a
+	// task run (Kestra's replay); the engine gives the state machine that
+	// execution (Options.ReplaySource).
+	Replay *Replay `json:"replay,omitempty"`
 
 	// taskrun.started, taskrun.finished, timer.fired, subflow.finished
 	TaskRunID string `json:"taskRunId,omitempty"`
@@ -152,6 +159,10 @@ type StartSubflow struct {
 	Labels      []flow.Label   `json:"labels,omitempty"`
 	Parent      ParentRef      `json:"parent"`
 	Wait        bool           `json:"wait"`
+	// Restart, when not 0, restarts the child ExecutionID, which failed,
+	// instead of creating it: the parent's restart number Restart runs the
+	// task again (the Subflow's restartBehavior RETRY_FAILED).
+	Restart int `json:"restart,omitempty"`
 }
 
 // ExecutionFinished announces the end of an execution: downstream flow
@@ -168,6 +179,19 @@ type ExecutionFinished struct {
 	Labels      []flow.Label   `json:"labels,omitempty"`
 	StartDate   time.Time      `json:"startDate,omitzero"`
 	EndDate     time.Time      `json:"endDate,omitzero"`
+	// Restarts is how many times the execution was restarted before this
+	// end: each end of a restarted execution is announced anew.
+	Restarts int `json:"restarts,omitempty"`
+}
+
+// FinishedID is the id of the events announcing an execution's end (the
+// execution.finished event, the parent's subflow.finished): the same for
+// every redelivery of one end, new for each end of a restarted execution.
+func (c ExecutionFinished) FinishedID() string {
+	if c.Restarts == 0 {
+		return c.ExecutionID + "/finished"
+	}
+	return fmt.Sprintf("%s/finished/%d", c.ExecutionID, c.Restarts)
 }
 
 // Log is a line the state machine writes to an execution's log (a skipped

@@ -49,6 +49,9 @@ type Options struct {
 	// Envs and Globals are the `envs` and `globals` variables (Kestra's
 	// environment variables prefixed ENV_, and its global variables).
 	Envs, Globals map[string]any
+	// ReplaySource is the execution an execution.requested event with
+	// Replay replays (read by the engine, as the flow is).
+	ReplaySource *Execution
 }
 
 // Result is what applying one event produced.
@@ -130,6 +133,8 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 		err = m.dequeued()
 	case EvContinue:
 		m.continued()
+	case EvRestart:
+		err = m.restart()
 	default:
 		err = fmt.Errorf("unknown event type %q", ev.Type)
 	}
@@ -307,6 +312,18 @@ func (m *machine) request() {
 		m.failExecution("subflows are nested more than %d deep (%s/%s started by %s)", m.opts.MaxSubflowDepth, m.f.Namespace, m.f.ID, p.ExecutionID)
 		return
 	}
+	if ev.Replay != nil {
+		// A replay runs with the inputs of the execution it replays, as
+		// they were resolved then.
+		if src := m.opts.ReplaySource; src != nil {
+			ev.Inputs = src.Inputs
+			m.ex.Labels, m.ex.Trigger = append([]flow.Label(nil), src.Labels...), src.Trigger
+		}
+		if err := m.replayFrom(m.opts.ReplaySource, ev.Replay.From); err != nil {
+			m.failExecution("%v", err)
+			return
+		}
+	}
 	in, err := m.f.ResolveInputs(ev.Inputs, m.env(nil, nil, nil))
 	if err != nil {
 		m.failExecution("invalid inputs: %v", err)
@@ -371,7 +388,7 @@ func (m *machine) failExecution(format string, args ...any) {
 
 func (m *machine) emitFinished() {
 	m.emit(ExecutionFinished{ExecutionID: m.ex.ID, Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, State: m.ex.State, Outputs: m.ex.Outputs, Parent: m.ex.Parent,
-		Origin: m.ex.Origin, Depth: m.ex.Depth, Labels: m.ex.Labels, StartDate: m.ex.StartDate, EndDate: m.ex.EndDate})
+		Origin: m.ex.Origin, Depth: m.ex.Depth, Labels: m.ex.Labels, StartDate: m.ex.StartDate, EndDate: m.ex.EndDate, Restarts: m.ex.Restarts})
 }
 
 // currentRun finds the event's task run and checks that the event is about

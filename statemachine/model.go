@@ -34,6 +34,9 @@ type Execution struct {
 	// OriginalID is the execution a replay started from (the first of a
 	// chain of replays), read as execution.originalId.
 	OriginalID string `json:"originalId,omitempty"`
+	// Restarts counts the times the execution was restarted (by a user or
+	// its retry policy); its current attempt is Restarts+1.
+	Restarts int `json:"restarts,omitempty"`
 	// ErrorLogs are the last ErrorLogLimit ERROR log lines of the
 	// execution, for errorLogs(): the tasks' own and why each failed task
 	// run failed.

@@ -15,7 +15,8 @@ import (
 )
 
 // randomFlow writes a random flow of runnable tasks nested in Parallel,
-// If, ForEach and Sequential blocks, with retries, allowFailure and errors.
+// If, ForEach and Sequential blocks, with retries, allowFailure, errors and
+// flow.fail tasks (which the state machine retries itself).
 func randomFlow(r *rand.Rand) string {
 	var b strings.Builder
 	b.WriteString("id: rnd\nnamespace: prop\nretry: {type: constant, interval: PT1S, maxAttempts: 2}\ntasks:\n")
@@ -30,7 +31,7 @@ func randomFlow(r *rand.Rand) string {
 	block = func(indent string, depth, count int) {
 		in := indent + "  "
 		for i := 0; i < count; i++ {
-			k := r.IntN(7)
+			k := r.IntN(8)
 			if depth >= 2 {
 				k = 0
 			}
@@ -62,6 +63,9 @@ func randomFlow(r *rand.Rand) string {
 				block(in+"  ", depth+1, 1+r.IntN(3))
 				fmt.Fprintf(&b, "%serrors:\n", in)
 				block(in+"  ", depth+1, 1)
+			case 7:
+				task(indent)
+				fmt.Fprintf(&b, "%stype: flow.fail\n%scondition: \"{{ %d > 0 }}\"\n%sallowFailure: %v\n", in, in, r.IntN(2), in, r.IntN(2) == 0)
 			}
 		}
 	}
@@ -91,11 +95,12 @@ func outcomeOf(c sm.ScheduleTaskRun) (sm.RunState, *sm.TaskError) {
 // Each attempt's events form a stream (started before finished, as one
 // worker produces them); streams interleave in any order.
 type deliverer struct {
-	f       *flow.Flow
-	ex      *sm.Execution
-	streams [][]sm.Event
-	rng     *rand.Rand // nil: in-order delivery, first stream first
-	dupes   int
+	f         *flow.Flow
+	ex        *sm.Execution
+	streams   [][]sm.Event
+	rng       *rand.Rand // nil: in-order delivery, first stream first
+	dupes     int
+	restarted bool
 }
 
 func (d *deliverer) add(evs ...sm.Event) { d.streams = append(d.streams, evs) }
@@ -103,7 +108,7 @@ func (d *deliverer) add(evs ...sm.Event) { d.streams = append(d.streams, evs) }
 func (d *deliverer) run(t *testing.T) *sm.Execution {
 	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	d.add(sm.Event{ID: "req", Type: sm.EvExecutionRequested, ExecutionID: "x"})
-	for steps := 0; len(d.streams) > 0; steps++ {
+	for steps := 0; len(d.streams) > 0 || d.restart(); steps++ {
 		if steps > 100000 {
 			t.Fatal("delivery does not end")
 		}
@@ -144,6 +149,17 @@ func (d *deliverer) run(t *testing.T) *sm.Execution {
 	return d.ex
 }
 
+// restart restarts the execution once, when it ended FAILED: the
+// restarted run's events interleave as freely as the first run's.
+func (d *deliverer) restart() bool {
+	if d.restarted || d.ex == nil || d.ex.State != sm.ExecFailed {
+		return false
+	}
+	d.restarted = true
+	d.add(sm.Event{ID: "restart", Type: sm.EvRestart, ExecutionID: "x"})
+	return true
+}
+
 // checkRunCounts fails when the counts Apply keeps differ from a count of
 // the task runs.
 func checkRunCounts(t *testing.T, ex *sm.Execution) {
@@ -176,16 +192,20 @@ func TestProperty_anyDeliveryOrderWithDuplicatesGivesTheSameExecution(t *testing
 	if testing.Short() {
 		flows = 30
 	}
-	dupes := 0
+	dupes, restarts := 0, 0
 	for seed := 0; seed < flows; seed++ {
 		src := randomFlow(rand.New(rand.NewPCG(uint64(seed), 1)))
 		f, err := flow.Parse("random.yaml", []byte(src))
 		if err != nil {
 			t.Fatalf("seed %d: generated an invalid flow: %v\n%s", seed, err, src)
 		}
-		want := summary((&deliverer{f: f}).run(t))
+		first := &deliverer{f: f}
+		want := summary(first.run(t))
 		if !strings.HasPrefix(want, "SUCCESS") && !strings.HasPrefix(want, "WARNING") && !strings.HasPrefix(want, "FAILED") {
 			t.Fatalf("seed %d: in-order delivery ended %s", seed, want)
+		}
+		if first.restarted {
+			restarts++
 		}
 		for o := 0; o < orders; o++ {
 			d := &deliverer{f: f, rng: rand.New(rand.NewPCG(uint64(seed), uint64(o+2)))}
@@ -198,5 +218,8 @@ func TestProperty_anyDeliveryOrderWithDuplicatesGivesTheSameExecution(t *testing
 	}
 	if dupes == 0 {
 		t.Error("no event was redelivered: the test checks nothing about duplicates")
+	}
+	if restarts == 0 {
+		t.Error("no execution was restarted: the test checks nothing about restarts")
 	}
 }

@@ -2,6 +2,7 @@ package statemachine_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -249,4 +250,273 @@ func TestExecutionStartDate_rendersWithKestrasPrecision(t *testing.T) {
 func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// scheduledCount counts the attempts scheduled for each task run.
+func scheduledCount(s *sim) map[string]int {
+	out := map[string]int{}
+	for _, c := range s.schedule {
+		out[c.TaskRunID]++
+	}
+	return out
+}
+
+// failFirst fails the first attempt of the given task runs.
+func failFirst(ids ...string) worker {
+	return func(c sm.ScheduleTaskRun) outcome {
+		for _, id := range ids {
+			if c.TaskRunID == id && c.Attempt == 1 {
+				return outcome{state: sm.RunFailed, err: &sm.TaskError{Kind: sm.KindRetryable, Message: "boom"}}
+			}
+		}
+		return outcome{}
+	}
+}
+
+// Restart runs the failed task runs of a FAILED or KILLED execution again,
+// in the same execution, keeping what succeeded (item 7).
+func TestRestart_rerunsFailedTaskRunsInPlace(t *testing.T) {
+	tests := []struct {
+		name      string
+		flow      string
+		work      worker
+		kill      bool
+		scheduled map[string]int // attempts scheduled over both runs
+		attempts  map[string]int // attempts recorded on the run
+	}{
+		{
+			name: "a failed task, the ones after it never ran",
+			flow: `
+id: f
+namespace: t
+tasks:
+  - {id: a, type: debug.return, format: "a"}
+  - {id: b, type: debug.return, format: "{{ outputs.a.value }}b"}
+  - {id: c, type: debug.return, format: "{{ outputs.b.value }}c"}
+`,
+			work:      failFirst("b"),
+			scheduled: map[string]int{"a": 1, "b": 2, "c": 1},
+			attempts:  map[string]int{"a": 1, "b": 2, "c": 1},
+		},
+		{
+			name: "one failed ForEach iteration",
+			flow: `
+id: f
+namespace: t
+tasks:
+  - id: each
+    type: flow.foreach
+    values: [x, y]
+    concurrencyLimit: 0
+    tasks:
+      - {id: t, type: debug.return, format: "{{ taskrun.value }}"}
+`,
+			work:      failFirst("t[1]"),
+			scheduled: map[string]int{"t[0]": 1, "t[1]": 2},
+			attempts:  map[string]int{"t[0]": 1, "t[1]": 2},
+		},
+		{
+			name: "errors handlers run again; a Dag reruns only the failed branch",
+			flow: `
+id: f
+namespace: t
+tasks:
+  - id: dag
+    type: flow.dag
+    tasks:
+      - task: {id: x, type: debug.return, format: x}
+      - task: {id: y, type: debug.return, format: y}
+      - task: {id: z, type: debug.return, format: "{{ outputs.x.value }}{{ outputs.y.value }}"}
+        dependsOn: [x, y]
+errors:
+  - {id: alert, type: log, message: failed}
+`,
+			work:      failFirst("y"),
+			scheduled: map[string]int{"x": 1, "y": 2, "z": 1, "alert": 1},
+			attempts:  map[string]int{"x": 1, "y": 2, "z": 1, "alert": 1},
+		},
+		{
+			name: "a killed execution",
+			flow: `
+id: f
+namespace: t
+tasks:
+  - {id: a, type: debug.return, format: a}
+  - {id: slow, type: shell.commands, commands: [sleep 100]}
+`,
+			work: func(c sm.ScheduleTaskRun) outcome {
+				return outcome{hang: c.TaskID == "slow" && c.Attempt == 1}
+			},
+			kill:      true,
+			scheduled: map[string]int{"a": 1, "slow": 2},
+			attempts:  map[string]int{"a": 1, "slow": 2},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := parseFlow(t, tt.flow)
+			s := newSim(t, f)
+			s.work = tt.work
+			id := s.start(f, nil)
+			if tt.kill {
+				s.runFor(time.Second)
+				s.push(s.now, sm.Event{Type: sm.EvKill, ExecutionID: id})
+			}
+			s.run()
+			first := s.exec(id)
+			if first.State != sm.ExecFailed && first.State != sm.ExecKilled {
+				t.Fatalf("first run ended %s", first.State)
+			}
+			s.push(s.now, sm.Event{Type: sm.EvRestart, ExecutionID: id})
+			s.run()
+			ex := s.exec(id)
+			if ex.State != sm.ExecSuccess || ex.Restarts != 1 {
+				t.Fatalf("after the restart: %s (%s), restarts %d", ex.State, ex.Error, ex.Restarts)
+			}
+			if got := scheduledCount(s); !equalCounts(got, tt.scheduled) {
+				t.Errorf("scheduled %v, want %v", got, tt.scheduled)
+			}
+			for run, n := range tt.attempts {
+				if r, _ := ex.Run(run); r == nil || len(r.Attempts) != n || r.State != sm.RunSuccess {
+					t.Errorf("%s: %+v, want SUCCESS after %d attempts", run, r, n)
+				}
+			}
+			if !hasLabel(ex, sm.RestartedLabel, "true") {
+				t.Errorf("labels %v lack %s", ex.Labels, sm.RestartedLabel)
+			}
+		})
+	}
+}
+
+func equalCounts(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func hasLabel(ex *sm.Execution, k, v string) bool {
+	for _, l := range ex.Labels {
+		if l.Key == k && l.Value == v {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRestart_refusedUnlessFailedOrKilled(t *testing.T) {
+	f := parseFlow(t, "id: f\nnamespace: t\ntasks:\n  - {id: a, type: log, message: hi}\n")
+	s := newSim(t, f)
+	id := s.start(f, nil)
+	s.run()
+	_, err := s.deliver(sm.Event{ID: "r", Type: sm.EvRestart, ExecutionID: id})
+	if !errors.Is(err, sm.ErrInvalidTransition) || !strings.Contains(err.Error(), "only a FAILED or KILLED execution can be restarted, this one is SUCCESS") {
+		t.Errorf("restarting a SUCCESS execution: %v", err)
+	}
+}
+
+// A restarted parent restarts its failed child execution (Kestra's
+// RETRY_FAILED), or starts a new one (NEW_EXECUTION).
+func TestRestart_subflowRestartBehavior(t *testing.T) {
+	child := parseFlow(t, "id: child\nnamespace: t\ntasks:\n  - {id: work, type: debug.return, format: w}\n")
+	for _, behavior := range []string{"RETRY_FAILED", "NEW_EXECUTION"} {
+		t.Run(behavior, func(t *testing.T) {
+			parent := parseFlow(t, "id: parent\nnamespace: t\ntasks:\n  - {id: call, type: flow.subflow, namespace: t, flowId: child, restartBehavior: "+behavior+"}\n")
+			s := newSim(t, parent, child)
+			id := "exec-1"
+			s.work = func(c sm.ScheduleTaskRun) outcome { // the first child fails once
+				if c.ExecutionID == id+".call" && c.Attempt == 1 {
+					return outcome{state: sm.RunFailed, err: &sm.TaskError{Kind: sm.KindRetryable, Message: "boom"}}
+				}
+				return outcome{}
+			}
+			s.start(parent, nil)
+			s.run()
+			if st := s.exec(id).State; st != sm.ExecFailed {
+				t.Fatalf("first run %s", st)
+			}
+			s.push(s.now, sm.Event{Type: sm.EvRestart, ExecutionID: id})
+			s.run()
+			ex := s.exec(id)
+			r, _ := ex.Run("call")
+			if ex.State != sm.ExecSuccess || r.State != sm.RunSuccess {
+				t.Fatalf("after the restart: %s, call %s", ex.State, r.State)
+			}
+			children := 0
+			for cid := range s.execs {
+				if strings.HasPrefix(cid, id+".") {
+					children++
+				}
+			}
+			want := map[string]int{"RETRY_FAILED": 1, "NEW_EXECUTION": 2}[behavior]
+			if children != want {
+				t.Errorf("%d child executions, want %d", children, want)
+			}
+			if behavior == "RETRY_FAILED" && s.exec(r.ChildExec).Restarts != 1 {
+				t.Errorf("the child was not restarted: %+v", s.exec(r.ChildExec))
+			}
+		})
+	}
+}
+
+// Replay starts a new execution that reuses the runs before the task it
+// replays from (Kestra's replay).
+func TestReplay_reusesTheRunsBeforeTheTask(t *testing.T) {
+	f := parseFlow(t, `
+id: f
+namespace: t
+tasks:
+  - {id: a, type: debug.return, format: a}
+  - id: seq
+    type: flow.sequential
+    tasks:
+      - {id: b, type: debug.return, format: "{{ outputs.a.value }}b"}
+      - {id: c, type: debug.return, format: "{{ outputs.b.value }}c"}
+  - {id: d, type: debug.return, format: "{{ outputs.c.value }}d"}
+errors:
+  - {id: alert, type: log, message: x}
+`)
+	tests := []struct {
+		from      string
+		scheduled map[string]int // scheduled by the replay
+	}{
+		{"c", map[string]int{"c": 1, "d": 1}},
+		{"seq", map[string]int{"b": 1, "c": 1, "d": 1}},
+		{"a", map[string]int{"a": 1, "b": 1, "c": 1, "d": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.from, func(t *testing.T) {
+			s := newSim(t, f)
+			src := s.start(f, nil)
+			s.run()
+			before := len(s.schedule)
+			s.push(s.now, sm.Event{Type: sm.EvExecutionRequested, ExecutionID: "replay", Namespace: "t", FlowID: "f",
+				Replay: &sm.Replay{ExecutionID: src, From: tt.from}})
+			s.run()
+			ex := s.exec("replay")
+			if ex.State != sm.ExecSuccess || ex.OriginalID != src {
+				t.Fatalf("replay %s (%s), original %q", ex.State, ex.Error, ex.OriginalID)
+			}
+			s.schedule = s.schedule[before:]
+			if got := scheduledCount(s); !equalCounts(got, tt.scheduled) {
+				t.Errorf("scheduled %v, want %v", got, tt.scheduled)
+			}
+			if d, _ := ex.Run("d"); d.Outputs["value"] != "abcd" {
+				t.Errorf("d returned %v", d.Outputs)
+			}
+		})
+	}
+	s := newSim(t, f)
+	src := s.start(f, nil)
+	s.run()
+	s.push(s.now, sm.Event{Type: sm.EvExecutionRequested, ExecutionID: "bad", Namespace: "t", FlowID: "f", Replay: &sm.Replay{ExecutionID: src, From: "nope"}})
+	s.run()
+	if ex := s.exec("bad"); ex.State != sm.ExecFailed || !strings.Contains(ex.Error, `has no task run or task "nope"`) {
+		t.Errorf("replaying from an unknown task: %s %s", ex.State, ex.Error)
+	}
 }

@@ -191,6 +191,9 @@ func (s *sim) deliver(ev sm.Event) (sm.Result, error) {
 	}
 	opts := s.opts
 	opts.Secret = func(n string) (string, error) { return "secret-" + n, nil }
+	if ev.Replay != nil {
+		opts.ReplaySource = s.execs[ev.Replay.ExecutionID]
+	}
 	res, err := sm.Apply(f, ex, ev, s.now, opts)
 	if err != nil {
 		return res, err
@@ -245,6 +248,10 @@ func (s *sim) carryOut(c sm.Command) {
 	case sm.StartSubflow:
 		if c.Wait {
 			s.waiting[c.ExecutionID] = true
+		}
+		if c.Restart > 0 {
+			s.push(s.now, sm.Event{Type: sm.EvRestart, ExecutionID: c.ExecutionID})
+			return
 		}
 		s.push(s.now, sm.Event{Type: sm.EvExecutionRequested, ExecutionID: c.ExecutionID, Namespace: c.Namespace, FlowID: c.FlowID, Inputs: c.Inputs, Labels: c.Labels, Parent: &c.Parent})
 	case sm.ExecutionFinished:

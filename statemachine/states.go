@@ -26,7 +26,8 @@ const (
 	ExecCancelled ExecState = "CANCELLED"
 )
 
-// Terminal reports whether nothing more happens to an execution in s.
+// Terminal reports whether nothing more happens to an execution in s,
+// unless it is restarted (FAILED and KILLED executions can be).
 func (s ExecState) Terminal() bool {
 	switch s {
 	case ExecSuccess, ExecWarning, ExecFailed, ExecKilled, ExecCancelled:
@@ -81,6 +82,8 @@ var ExecTransitions = []Transition[ExecState]{
 	{[]ExecState{ExecRunning}, ExecSuccess, "every task ended well"},
 	{[]ExecState{ExecRunning}, ExecWarning, "ended with a task in WARNING"},
 	{[]ExecState{ExecRunning, ExecPaused}, ExecFailed, "a task failed, or a pause timed out"},
+	{[]ExecState{ExecFailed, ExecKilled}, ExecRunning, "restarted: its failed and killed task runs run again, in the same execution (relay executions restart)"},
+	{[]ExecState{ExecFailed, ExecKilled}, ExecQueued, "restarted while its flow's concurrency limit is reached"},
 }
 
 // RunTransitions is every move a task run may make.
@@ -94,6 +97,7 @@ var RunTransitions = []Transition[RunState]{
 	{[]RunState{RunCreated, RunSubmitted, RunRunning, RunPaused, RunRetrying}, RunFailed, "failed, timed out with no retry left, or a pause timed out"},
 	{[]RunState{RunCreated}, RunSkipped, "runIf rendered false"},
 	{[]RunState{RunCreated, RunSubmitted, RunRunning, RunPaused, RunRetrying}, RunKilled, "the execution was killed"},
+	{[]RunState{RunFailed, RunKilled, RunSuccess, RunWarning, RunSkipped}, RunCreated, "the execution was restarted or replayed and the run runs again (a failed or killed run, or one in an `errors` or `finally` block); its attempts go on"},
 }
 
 type table[S comparable] map[S]map[S]bool

@@ -106,3 +106,82 @@ func TestValidate_guardedReferencesAndUnsupportedNames(t *testing.T) {
 		t.Errorf("exit %d\n%s", code, out)
 	}
 }
+
+// writeFlow writes a flow into dir and returns its path.
+func writeFlow(t *testing.T, dir, name, src string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Restart runs the failed task runs of a FAILED execution again, in the
+// same execution; replay runs an execution again from a task in a new one
+// (item 7).
+func TestExecutions_restartAndReplay(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "fixed")
+	file := writeFlow(t, dir, "flaky.yaml", `
+id: flaky
+namespace: compat
+tasks:
+  - id: first
+    type: io.kestra.plugin.core.debug.Return
+    format: one
+  - id: flaky
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands:
+      - test -f `+marker+`
+  - id: last
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.first.value }} two"
+`)
+	data := filepath.Join(dir, "data")
+	code, doc, errOut := runJSON(t, "run", "--data-dir", data, file)
+	if code != exitFailed || doc.State != "FAILED" {
+		t.Fatalf("first run: exit %d, %s\n%s", code, doc.State, errOut)
+	}
+	if err := os.WriteFile(marker, nil, 0o644); err != nil { // the cause is fixed
+		t.Fatal(err)
+	}
+	code, restarted, errOut := runJSON(t, "executions", "restart", doc.ID, "--data-dir", data)
+	if code != exitOK || restarted.ID != doc.ID || restarted.State != "SUCCESS" {
+		t.Fatalf("restart: exit %d, %s %s\n%s", code, restarted.ID, restarted.State, errOut)
+	}
+	for id, want := range map[string]int{"first": 1, "flaky": 2, "last": 1} {
+		if st, n, _ := restarted.run(t, id); st != "SUCCESS" || n != want {
+			t.Errorf("%s: %s after %d attempts, want SUCCESS after %d", id, st, n, want)
+		}
+	}
+	if _, _, out := restarted.run(t, "last"); out["value"] != "one two" {
+		t.Errorf("last returned %v: the output of first was not kept", out["value"])
+	}
+	if restarted.Labels["system.restarted"] != "true" {
+		t.Errorf("labels %v", restarted.Labels)
+	}
+	if code, _, _ := runJSON(t, "executions", "restart", doc.ID, "--data-dir", data); code != exitInvalid {
+		t.Errorf("restarting a SUCCESS execution exited %d, want %d", code, exitInvalid)
+	}
+
+	code, replayed, errOut := runJSON(t, "executions", "replay", doc.ID, "--from", "flaky", "--data-dir", data)
+	if code != exitOK || replayed.ID == doc.ID || replayed.State != "SUCCESS" {
+		t.Fatalf("replay: exit %d, %s %s\n%s", code, replayed.ID, replayed.State, errOut)
+	}
+	for id, want := range map[string]int{"first": 1, "flaky": 1, "last": 1} {
+		if st, n, _ := replayed.run(t, id); st != "SUCCESS" || n != want {
+			t.Errorf("replay %s: %s after %d attempts, want SUCCESS after %d", id, st, n, want)
+		}
+	}
+	var raw struct {
+		OriginalID string `json:"originalId"`
+	}
+	_, out, _ := runCLI(t, "executions", "show", replayed.ID, "-o", "json", "--data-dir", data)
+	if json.Unmarshal([]byte(out), &raw); raw.OriginalID != doc.ID {
+		t.Errorf("the replay's originalId is %q, want %s", raw.OriginalID, doc.ID)
+	}
+	if code, _, _ := runJSON(t, "executions", "replay", doc.ID, "--from", "nope", "--data-dir", data); code != exitInvalid {
+		t.Errorf("replaying from an unknown task exited %d", code)
+	}
+}

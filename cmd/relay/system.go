@@ -119,7 +119,7 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		// One executor owns the store: executions stay in memory while they
 		// run, and each event reads nothing back.
 		CacheExecutions: 1000,
-		Envs: envs, Globals: globals,
+		Envs:            envs, Globals: globals,
 	})
 	if err != nil {
 		st.Close()

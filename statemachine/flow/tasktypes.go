@@ -33,6 +33,12 @@ const (
 	TypeEmit         = "cloudevents.emit"
 )
 
+// Subflow restart behaviors.
+const (
+	RestartRetryFailed  = "RETRY_FAILED"
+	RestartNewExecution = "NEW_EXECUTION"
+)
+
 // Log levels, as Kestra spells them.
 var LogLevels = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR"}
 
@@ -244,6 +250,7 @@ func coreTaskTypes() []*TypeDef {
 				mapOf("labels", stringSpec, "Labels added to the child execution."),
 				withDefault(boolean("wait", "Wait for the child execution to end and take its outputs."), true),
 				withDefault(boolean("transmitFailed", "With `wait`, fail this task when the child execution fails."), true),
+				withDefault(enum("restartBehavior", []string{RestartRetryFailed, RestartNewExecution}, "When the parent execution is restarted and this task runs again: restart the failed child execution (RETRY_FAILED), or start a new one (NEW_EXECUTION)."), RestartRetryFailed),
 			},
 			Outputs: []OutputDef{
 				{Name: "executionId", Kind: KindString, Description: "Id of the child execution."},
