@@ -283,6 +283,15 @@ func (m *machine) retryPolicy(t *flow.Task) *flow.Retry {
 func (m *machine) failAttempt(r *TaskRun, t *flow.Task, e *TaskError) {
 	p := m.retryPolicy(t)
 	a := r.CurrentAttempt()
+	if p != nil && p.Behavior == flow.CreateNewExecution {
+		// The policy retries the execution, not the task run: see
+		// retryExecution.
+		if !t.AllowFailure && m.ex.RetryPolicyOf == "" {
+			m.ex.RetryPolicyOf = t.ID
+		}
+		m.failRun(r, t, e)
+		return
+	}
 	if p != nil && e.Kind != KindFatal && (p.MaxAttempts == 0 || a.Number < p.MaxAttempts) {
 		delay := RetryDelay(p, a.Number, m.rng().Float64(), m.rng().Float64())
 		first := r.Attempts[0].StartDate
@@ -305,6 +314,8 @@ func (m *machine) failAttempt(r *TaskRun, t *flow.Task, e *TaskError) {
 func RetryDelay(p *flow.Retry, n int, u1, u2 float64) time.Duration {
 	var d time.Duration
 	switch p.Type {
+	case flow.RetryDelays:
+		d = p.Delays[min(n, len(p.Delays))-1]
 	case flow.RetryExponential:
 		f := float64(p.Interval)
 		for i := 1; i < n && f < float64(p.MaxInterval); i++ {
@@ -694,6 +705,9 @@ func (m *machine) endPhase(fr *Frame) {
 	switch fr.Role {
 	case PhaseMain:
 		m.ex.Failed, m.ex.Warned = fr.Failed, fr.Warned
+		if fr.Failed && m.retryExecution() {
+			return
+		}
 		if fr.Failed && len(m.f.Errors) > 0 {
 			m.ex.Phase = PhaseErrors
 			m.openFrame(PhaseErrors, "", PhaseErrors, nil)
@@ -707,6 +721,47 @@ func (m *machine) endPhase(fr *Frame) {
 		m.ex.Warned = m.ex.Warned || fr.Warned
 		m.finish()
 	}
+}
+
+// retryExecution applies a retry policy with behavior
+// CREATE_NEW_EXECUTION (Kestra's flow-level retry) to an execution whose
+// tasks failed: if attempts remain, it waits in RETRYING for the policy's
+// delay, then runs again in place (as a restart), its `errors` and
+// `finally` blocks left for the last attempt. It reports whether it did.
+func (m *machine) retryExecution() bool {
+	if m.ex.RetryPolicyOf == "" {
+		return false
+	}
+	t, ok := m.f.Task(m.ex.RetryPolicyOf)
+	if !ok {
+		return false
+	}
+	p := m.retryPolicy(t)
+	attempt := m.ex.Restarts + 1
+	if p == nil || p.MaxAttempts > 0 && attempt >= p.MaxAttempts {
+		return false
+	}
+	delay := RetryDelay(p, attempt, m.rng().Float64(), m.rng().Float64())
+	if p.MaxDuration > 0 && m.now.Add(delay).Sub(m.ex.StartDate) > p.MaxDuration {
+		return false
+	}
+	m.setExec(ExecRetrying)
+	m.ex.Phase = PhaseRetrying
+	m.log("", "WARN", "execution attempt %d failed (%s failed); its retry policy runs it again in %s", attempt, t.ID, delay)
+	m.emit(StartTimer{ExecutionID: m.ex.ID, Attempt: attempt, Kind: TimerRestart, FireAt: m.now.Add(delay)})
+	return true
+}
+
+// restartTimer runs a RETRYING execution again (retryExecution).
+func (m *machine) restartTimer() error {
+	if m.ex.State != ExecRetrying || m.ev.Attempt != m.ex.Restarts+1 {
+		m.ignored = "the restart timer no longer applies"
+		return nil
+	}
+	m.reopen()
+	m.ex.RetryPolicyOf = ""
+	m.begin()
+	return nil
 }
 
 func (m *machine) startFinally() {

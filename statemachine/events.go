@@ -107,6 +107,7 @@ const (
 	TimerPauseTimeout TimerKind = "pause.timeout" // fail a flow.pause not resumed in time
 	TimerWaitFor      TimerKind = "waitfor"       // start the next flow.waitfor iteration
 	TimerKillGrace    TimerKind = "kill.grace"    // end a kill whose attempts did not stop
+	TimerRestart      TimerKind = "restart"       // run a RETRYING execution again
 )
 
 // Command is a side effect the state machine asks for. Commands are data:

@@ -512,8 +512,11 @@ func (m *machine) failRun(r *TaskRun, t *flow.Task, e *TaskError) {
 func (m *machine) timer() error {
 	r, ok := m.ex.Run(m.ev.TaskRunID)
 	if !ok {
-		if m.ev.Timer == TimerKillGrace {
+		switch m.ev.Timer {
+		case TimerKillGrace:
 			return m.killGrace()
+		case TimerRestart:
+			return m.restartTimer()
 		}
 		return fmt.Errorf("unknown task run %q", m.ev.TaskRunID)
 	}

@@ -37,6 +37,9 @@ type Execution struct {
 	// Restarts counts the times the execution was restarted (by a user or
 	// its retry policy); its current attempt is Restarts+1.
 	Restarts int `json:"restarts,omitempty"`
+	// RetryPolicyOf names the task whose retry policy, of behavior
+	// CREATE_NEW_EXECUTION, runs the execution again if it fails.
+	RetryPolicyOf string `json:"retryPolicyOf,omitempty"`
 	// ErrorLogs are the last ErrorLogLimit ERROR log lines of the
 	// execution, for errorLogs(): the tasks' own and why each failed task
 	// run failed.
@@ -92,10 +95,11 @@ const (
 
 // Phases of an execution.
 const (
-	PhaseMain    = "main"
-	PhaseErrors  = "errors"
-	PhaseFinally = "finally"
-	PhaseDone    = "done"
+	PhaseMain     = "main"
+	PhaseErrors   = "errors"
+	PhaseFinally  = "finally"
+	PhaseDone     = "done"
+	PhaseRetrying = "retrying" // failed; waits to run again (retry behavior CREATE_NEW_EXECUTION)
 )
 
 // What one event may start, so that the work of an event and what its

@@ -15,11 +15,16 @@ import (
 )
 
 // randomFlow writes a random flow of runnable tasks nested in Parallel,
-// If, ForEach and Sequential blocks, with retries, allowFailure, errors and
-// flow.fail tasks (which the state machine retries itself).
+// If, ForEach and Sequential blocks, with retries (of task runs, or of the
+// execution), allowFailure, errors and flow.fail tasks (which the state
+// machine retries itself).
 func randomFlow(r *rand.Rand) string {
 	var b strings.Builder
-	b.WriteString("id: rnd\nnamespace: prop\nretry: {type: constant, interval: PT1S, maxAttempts: 2}\ntasks:\n")
+	behavior := "RETRY_FAILED_TASK"
+	if r.IntN(3) == 0 {
+		behavior = "CREATE_NEW_EXECUTION"
+	}
+	fmt.Fprintf(&b, "id: rnd\nnamespace: prop\nretry: {type: constant, interval: PT1S, maxAttempts: 2, behavior: %s}\ntasks:\n", behavior)
 	n := 0
 	var block func(indent string, depth, count int)
 	task := func(indent string) string {

@@ -520,3 +520,86 @@ errors:
 		t.Errorf("replaying from an unknown task: %s %s", ex.State, ex.Error)
 	}
 }
+
+// failUntil fails the given task runs until their attempt n.
+func failUntil(n int, ids ...string) worker {
+	return func(c sm.ScheduleTaskRun) outcome {
+		for _, id := range ids {
+			if c.TaskRunID == id && c.Attempt < n {
+				return outcome{state: sm.RunFailed, err: &sm.TaskError{Kind: sm.KindRetryable, Message: "boom"}}
+			}
+		}
+		return outcome{}
+	}
+}
+
+// A retry policy with behavior CREATE_NEW_EXECUTION runs the failed
+// execution again in place, counting execution attempts; RETRY_FAILED_TASK
+// retries the task run; Prefect's list of delays gives each wait (item 11).
+func TestRetry_behaviorsAndDelays(t *testing.T) {
+	tests := []struct {
+		name     string
+		retry    string // the flow's retry
+		task     string // the task's own retry, or ""
+		failFor  int    // b's attempts before this one fail
+		state    sm.ExecState
+		restarts int
+		bRuns    int // attempts of b
+		alert    bool
+		gaps     []time.Duration // waits between b's attempts
+	}{
+		{"flow CREATE_NEW_EXECUTION succeeds on the third execution attempt", "{behavior: CREATE_NEW_EXECUTION, type: constant, interval: PT1S, maxAttempts: 3}", "", 3,
+			sm.ExecSuccess, 2, 3, false, []time.Duration{time.Second, time.Second}},
+		{"flow CREATE_NEW_EXECUTION gives up after maxAttempts executions", "{behavior: CREATE_NEW_EXECUTION, type: constant, interval: PT1S, maxAttempts: 2}", "", 9,
+			sm.ExecFailed, 1, 2, true, []time.Duration{time.Second}},
+		{"task-level CREATE_NEW_EXECUTION", "{type: constant, interval: PT9S, maxAttempts: 5}", "{behavior: CREATE_NEW_EXECUTION, delays: [PT2S], maxAttempts: 2}", 2,
+			sm.ExecSuccess, 1, 2, false, []time.Duration{2 * time.Second}},
+		{"RETRY_FAILED_TASK with Prefect's delays", "{delays: [PT1S, PT5S]}", "", 3,
+			sm.ExecSuccess, 0, 3, false, []time.Duration{time.Second, 5 * time.Second}},
+		{"the last delay repeats", "{delays: [PT1S, PT5S], maxAttempts: 4}", "", 4,
+			sm.ExecSuccess, 0, 4, false, []time.Duration{time.Second, 5 * time.Second, 5 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			own := ""
+			if tt.task != "" {
+				own = ", retry: " + tt.task
+			}
+			f := parseFlow(t, "id: f\nnamespace: t\nretry: "+tt.retry+"\ntasks:\n  - {id: a, type: debug.return, format: a}\n  - {id: b, type: debug.return, format: b"+own+"}\nerrors:\n  - {id: alert, type: log, message: x}\n")
+			s := newSim(t, f)
+			s.work = failUntil(tt.failFor, "b")
+			id := s.start(f, nil)
+			s.run()
+			ex := s.exec(id)
+			b, _ := ex.Run("b")
+			_, alerted := ex.Run("alert")
+			if ex.State != tt.state || ex.Restarts != tt.restarts || len(b.Attempts) != tt.bRuns || alerted != tt.alert {
+				t.Fatalf("execution %s after %d restarts, b %d attempts, alert ran %v", ex.State, ex.Restarts, len(b.Attempts), alerted)
+			}
+			if a, _ := ex.Run("a"); len(a.Attempts) != 1 {
+				t.Errorf("a ran %d times: a restarted execution keeps what succeeded", len(a.Attempts))
+			}
+			for i, want := range tt.gaps {
+				if gap := b.Attempts[i+1].StartDate.Sub(b.Attempts[i].EndDate); gap != want {
+					t.Errorf("wait before attempt %d: %s, want %s", i+2, gap, want)
+				}
+			}
+		})
+	}
+}
+
+func TestRetry_retryingExecutionCanBeKilled(t *testing.T) {
+	f := parseFlow(t, "id: f\nnamespace: t\nretry: {behavior: CREATE_NEW_EXECUTION, type: constant, interval: PT1H, maxAttempts: 3}\ntasks:\n  - {id: b, type: debug.return, format: b}\n")
+	s := newSim(t, f)
+	s.work = failUntil(9, "b")
+	id := s.start(f, nil)
+	s.runFor(time.Minute)
+	if st := s.exec(id).State; st != sm.ExecRetrying {
+		t.Fatalf("state %s, want RETRYING", st)
+	}
+	s.push(s.now, sm.Event{Type: sm.EvKill, ExecutionID: id})
+	s.run()
+	if ex := s.exec(id); ex.State != sm.ExecKilled || ex.Restarts != 0 {
+		t.Errorf("after the kill: %s, %d restarts (the restart timer must no longer apply)", ex.State, ex.Restarts)
+	}
+}

@@ -24,6 +24,7 @@ const (
 	ExecFailed    ExecState = "FAILED"
 	ExecKilled    ExecState = "KILLED"
 	ExecCancelled ExecState = "CANCELLED"
+	ExecRetrying  ExecState = "RETRYING" // failed, to run again after its retry policy's delay
 )
 
 // Terminal reports whether nothing more happens to an execution in s,
@@ -84,6 +85,9 @@ var ExecTransitions = []Transition[ExecState]{
 	{[]ExecState{ExecRunning, ExecPaused}, ExecFailed, "a task failed, or a pause timed out"},
 	{[]ExecState{ExecFailed, ExecKilled}, ExecRunning, "restarted: its failed and killed task runs run again, in the same execution (relay executions restart)"},
 	{[]ExecState{ExecFailed, ExecKilled}, ExecQueued, "restarted while its flow's concurrency limit is reached"},
+	{[]ExecState{ExecRunning}, ExecRetrying, "a task failed under a retry policy with behavior CREATE_NEW_EXECUTION that allows another execution attempt"},
+	{[]ExecState{ExecRetrying}, ExecRunning, "the retry policy's delay passed: the execution runs again, in place"},
+	{[]ExecState{ExecRetrying}, ExecKilled, "killed while waiting to run again"},
 }
 
 // RunTransitions is every move a task run may make.

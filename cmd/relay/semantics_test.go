@@ -185,3 +185,51 @@ tasks:
 		t.Errorf("replaying from an unknown task exited %d", code)
 	}
 }
+
+// Retry behaviors: CREATE_NEW_EXECUTION runs the failed execution again
+// in place; Prefect's list of delays spaces a task's retries (item 11).
+func TestRun_retryBehaviorsAndDelays(t *testing.T) {
+	dir := t.TempDir()
+	once := filepath.Join(dir, "once")
+	count := filepath.Join(dir, "count")
+	file := writeFlow(t, dir, "retries.yaml", `
+id: retries
+namespace: compat
+retry:
+  behavior: CREATE_NEW_EXECUTION
+  type: constant
+  interval: PT0.05S
+  maxAttempts: 2
+tasks:
+  - id: first
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ execution.id }}"
+  - id: once
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands:
+      - test -f `+once+` || { touch `+once+`; exit 1; }
+  - id: thrice
+    type: io.kestra.plugin.scripts.shell.Commands
+    retry:
+      delays: [PT0.01S, PT0.02S]
+    commands:
+      - echo x >> `+count+`
+      - test $(wc -l < `+count+`) -ge 3
+`)
+	code, doc, errOut := runJSON(t, "run", "--data-dir", filepath.Join(dir, "data"), file)
+	if code != exitOK || doc.State != "SUCCESS" {
+		t.Fatalf("exit %d, %s\n%s", code, doc.State, errOut)
+	}
+	var raw struct {
+		Restarts int `json:"restarts"`
+	}
+	_, out, _ := runCLI(t, "executions", "show", doc.ID, "-o", "json", "--data-dir", filepath.Join(dir, "data"))
+	if json.Unmarshal([]byte(out), &raw); raw.Restarts != 1 || doc.Labels["system.restarted"] != "true" {
+		t.Errorf("restarts %d, labels %v: the failed execution should have run again once", raw.Restarts, doc.Labels)
+	}
+	for id, want := range map[string]int{"first": 1, "once": 2, "thrice": 3} {
+		if st, n, _ := doc.run(t, id); st != "SUCCESS" || n != want {
+			t.Errorf("%s: %s after %d attempts, want SUCCESS after %d", id, st, n, want)
+		}
+	}
+}

@@ -317,12 +317,26 @@ func (d *decoder) retry(v *Property) *Retry {
 		r.Jitter = dur("jitter")
 	}
 	r.WarningOnRetry, _ = v.Get("warningOnRetry").Literal().(bool)
+	r.Behavior = v.Get("behavior").String()
+	if r.Behavior == "" {
+		r.Behavior = RetryFailedTask
+	}
+	for _, e := range v.Get("delays").Items() {
+		x, _ := parseDuration(e.String())
+		r.Delays = append(r.Delays, x)
+	}
 	r.Type = v.Get("type").String()
 	if r.Type == "" {
 		r.Type = RetryConstant
-		if v.Get("maxInterval") != nil || v.Get("delayFactor") != nil {
+		switch {
+		case r.Delays != nil:
+			r.Type = RetryDelays
+		case v.Get("maxInterval") != nil || v.Get("delayFactor") != nil:
 			r.Type = RetryExponential
 		}
+	}
+	if r.Type == RetryDelays && r.MaxAttempts == 0 && r.MaxDuration == 0 {
+		r.MaxAttempts = len(r.Delays) + 1 // one retry per delay listed
 	}
 	need := func(field string, ok bool) {
 		if !ok {
@@ -338,12 +352,17 @@ func (d *decoder) retry(v *Property) *Retry {
 		if r.MaxInterval > 0 && r.Interval > r.MaxInterval {
 			d.errorf(v.Pos, v.Path, "`interval` (%s) is longer than `maxInterval` (%s)", r.Interval, r.MaxInterval)
 		}
+	case RetryDelays:
+		need("delays", len(r.Delays) > 0)
 	case RetryRandom:
 		need("minInterval", r.MinInterval > 0)
 		need("maxInterval", r.MaxInterval > 0)
 		if r.MinInterval > r.MaxInterval && r.MaxInterval > 0 {
 			d.errorf(v.Pos, v.Path, "`minInterval` (%s) is longer than `maxInterval` (%s)", r.MinInterval, r.MaxInterval)
 		}
+	}
+	if r.Delays != nil && r.Type != RetryDelays {
+		d.errorf(v.Pos, v.Path, "`delays` lists the waits of a `delays` retry; a %s retry computes them", r.Type)
 	}
 	if r.MaxAttempts == 0 && r.MaxDuration == 0 {
 		d.errorf(v.Pos, v.Path, "a retry needs `maxAttempts` or `maxDuration`, or it would retry for ever")

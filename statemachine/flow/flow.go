@@ -203,6 +203,13 @@ type Retry struct {
 	Jitter         time.Duration // a random delay in [0, Jitter] added to each wait
 	JitterFactor   float64       // or a random fraction of the wait (jitter: true is 0.2)
 	WarningOnRetry bool
+	// Delays lists the wait before each retry (Prefect's list of retry
+	// delays); past its end, the last repeats.
+	Delays []time.Duration
+	// Behavior is RETRY_FAILED_TASK (a new attempt of the failed task run)
+	// or CREATE_NEW_EXECUTION (the failed execution runs again, counted
+	// in execution attempts).
+	Behavior string
 }
 
 // Retry policy types.
@@ -210,6 +217,13 @@ const (
 	RetryConstant    = "constant"
 	RetryExponential = "exponential"
 	RetryRandom      = "random"
+	RetryDelays      = "delays"
+)
+
+// Retry behaviors, as Kestra names them.
+const (
+	RetryFailedTask    = "RETRY_FAILED_TASK"
+	CreateNewExecution = "CREATE_NEW_EXECUTION"
 )
 
 // Task is one task of a flow. Common properties are typed fields; the

@@ -119,8 +119,8 @@ func RetryFields() []*PropDef {
 	jitter := duration("jitter", "Random delay added to each wait: a duration (a delay in [0, jitter]) or `true` (up to 20% of the wait).")
 	jitter.Spec.BoolOr = true
 	return []*PropDef{
-		enum("type", []string{RetryConstant, RetryExponential, RetryRandom}, "Policy; when left out, `exponential` if `maxInterval` or `delayFactor` is given, else `constant`."),
-		aliased(integer("maxAttempts", 1, "Most attempts in all, the first one included."), "maxAttempt"),
+		enum("type", []string{RetryConstant, RetryExponential, RetryRandom, RetryDelays}, "Policy; when left out, `delays` if `delays` is given, `exponential` if `maxInterval` or `delayFactor` is, else `constant`."),
+		aliased(integer("maxAttempts", 1, "Most attempts in all, the first one included; with `delays` alone, one more than the delays listed."), "maxAttempt"),
 		aliased(duration("interval", "Wait before the first retry (constant: before every retry)."), "delay"),
 		aliased(duration("maxInterval", "Longest wait between attempts (exponential and random)."), "maxDelay"),
 		duration("minInterval", "Shortest wait between attempts (random)."),
@@ -128,6 +128,8 @@ func RetryFields() []*PropDef {
 		duration("maxDuration", "Longest time from the first attempt after which no retry starts."),
 		jitter,
 		withDefault(boolean("warningOnRetry", "End in WARNING instead of SUCCESS when a retry was needed."), false),
+		{Name: "delays", Spec: Spec{Kind: KindList, Elem: &Spec{Kind: KindDuration}, MinItems: 1}, Description: "The wait before each retry, in order (Prefect's list of retry delays); past the end of the list the last wait repeats."},
+		withDefault(enum("behavior", []string{RetryFailedTask, CreateNewExecution}, "RETRY_FAILED_TASK: retry the failed task run (a new attempt). CREATE_NEW_EXECUTION: when the execution fails, run it again, in place, after the wait (its failed task runs run again; `maxAttempts` counts execution attempts)."), RetryFailedTask),
 	}
 }
 
