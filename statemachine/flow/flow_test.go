@@ -2,11 +2,11 @@ package flow_test
 
 import (
 	"bytes"
-	"reflect"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
