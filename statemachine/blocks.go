@@ -637,7 +637,7 @@ func (m *machine) ended(r *TaskRun) {
 	}
 	fr.Running--
 	switch r.State {
-	case RunFailed:
+	case RunFailed, RunCrashed:
 		fr.Failed = true
 	case RunWarning:
 		fr.Warned = true

@@ -431,9 +431,9 @@ func (m *machine) finished() error {
 		return err
 	}
 	switch m.ev.State {
-	case RunSuccess, RunWarning, RunFailed, RunKilled:
+	case RunSuccess, RunWarning, RunFailed, RunKilled, RunCrashed:
 	default:
-		return fmt.Errorf("a finished attempt ends in SUCCESS, WARNING, FAILED or KILLED, not %q", m.ev.State)
+		return fmt.Errorf("a finished attempt ends in SUCCESS, WARNING, FAILED, CRASHED or KILLED, not %q", m.ev.State)
 	}
 	t := m.task(r)
 	for i, l := range m.ev.ErrorLogs {
@@ -464,9 +464,18 @@ func (m *machine) finished() error {
 	}
 	a.Error = m.ev.Error
 	r.Metrics = m.ev.Metrics
-	if m.ev.State == RunFailed {
-		a.State = RunFailed
-		if a.Error == nil {
+	if m.ev.State == RunFailed || m.ev.State == RunCrashed {
+		a.State = m.ev.State
+		switch {
+		case m.ev.State == RunCrashed && (a.Error == nil || a.Error.Kind != KindCrashed):
+			// Prefect's Crashed: the attempt's infrastructure failed, not
+			// the task. The retry policy applies as to a failure.
+			msg := "the attempt's worker or process stopped before it ended"
+			if a.Error != nil {
+				msg = a.Error.Message
+			}
+			a.Error = &TaskError{Kind: KindCrashed, Type: "Crashed", Message: msg}
+		case a.Error == nil:
 			a.Error = &TaskError{Kind: KindRetryable, Message: "the task failed"}
 		}
 		r.Outputs = m.ev.Outputs
@@ -497,13 +506,16 @@ func (m *machine) succeed(r *TaskRun, t *flow.Task, state RunState, outputs map[
 func (m *machine) failRun(r *TaskRun, t *flow.Task, e *TaskError) {
 	r.Error = e
 	m.log(r.ID, "ERROR", "%s failed: %s", r.ID, e.Message)
-	if t.AllowFailure {
+	switch {
+	case t.AllowFailure:
 		state := RunWarning
 		if t.AllowWarning {
 			state = RunSuccess
 		}
 		m.setRun(r, state)
-	} else {
+	case e.Kind == KindCrashed:
+		m.setRun(r, RunCrashed)
+	default:
 		m.setRun(r, RunFailed)
 	}
 	m.ended(r)

@@ -191,7 +191,7 @@ type Attempt struct {
 
 // TaskError is why an attempt failed.
 type TaskError struct {
-	Kind    string `json:"kind"` // retryable, fatal, timeout
+	Kind    string `json:"kind"` // retryable, fatal, timeout, crashed
 	Type    string `json:"type,omitempty"`
 	Message string `json:"message"`
 }
@@ -210,6 +210,7 @@ const (
 	KindRetryable = "retryable"
 	KindFatal     = "fatal"
 	KindTimeout   = "timeout"
+	KindCrashed   = "crashed" // the worker died or the OS killed the task's process
 )
 
 // Iter is one level of ForEach (or WaitFor) iteration a block runs in.

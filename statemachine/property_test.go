@@ -92,6 +92,8 @@ func outcomeOf(c sm.ScheduleTaskRun) (sm.RunState, *sm.TaskError) {
 		return sm.RunFailed, &sm.TaskError{Kind: sm.KindRetryable, Message: "fails once"}
 	case v == 2:
 		return sm.RunWarning, nil
+	case v == 3 && c.Attempt == 1:
+		return sm.RunCrashed, &sm.TaskError{Kind: sm.KindCrashed, Message: "its worker died"}
 	}
 	return sm.RunSuccess, nil
 }

@@ -603,3 +603,48 @@ func TestRetry_retryingExecutionCanBeKilled(t *testing.T) {
 		t.Errorf("after the kill: %s, %d restarts (the restart timer must no longer apply)", ex.State, ex.Restarts)
 	}
 }
+
+// An attempt whose worker died or whose process the OS killed is CRASHED
+// (Prefect's meaning), then retried per its policy (item 13).
+func TestCrashed_attemptsAreRetriedAndTheRunEndsCrashedWithoutRetries(t *testing.T) {
+	tests := []struct {
+		name     string
+		retry    string
+		crashes  int // attempts that crash
+		run      sm.RunState
+		exec     sm.ExecState
+		attempts []sm.RunState
+	}{
+		{"a crash is retried", ", retry: {type: constant, interval: PT1S, maxAttempts: 3}", 1, sm.RunSuccess, sm.ExecSuccess, []sm.RunState{sm.RunCrashed, sm.RunSuccess}},
+		{"no retry left: the run ends CRASHED", ", retry: {type: constant, interval: PT1S, maxAttempts: 2}", 2, sm.RunCrashed, sm.ExecFailed, []sm.RunState{sm.RunCrashed, sm.RunCrashed}},
+		{"no policy", "", 1, sm.RunCrashed, sm.ExecFailed, []sm.RunState{sm.RunCrashed}},
+		{"allowFailure", ", allowFailure: true", 1, sm.RunWarning, sm.ExecWarning, []sm.RunState{sm.RunCrashed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := parseFlow(t, "id: f\nnamespace: t\ntasks:\n  - {id: w, type: shell.commands, commands: [make]"+tt.retry+"}\n  - {id: after, type: log, message: x}\n")
+			s := newSim(t, f)
+			s.work = func(c sm.ScheduleTaskRun) outcome {
+				if c.TaskID == "w" && c.Attempt <= tt.crashes {
+					return outcome{state: sm.RunCrashed, err: &sm.TaskError{Kind: sm.KindCrashed, Type: "WorkerLost", Message: "its worker stopped renewing its lease"}}
+				}
+				return outcome{}
+			}
+			id := s.start(f, nil)
+			s.run()
+			ex := s.exec(id)
+			r, _ := ex.Run("w")
+			if r.State != tt.run || ex.State != tt.exec || len(r.Attempts) != len(tt.attempts) {
+				t.Fatalf("run %s, execution %s, %d attempts", r.State, ex.State, len(r.Attempts))
+			}
+			for i, st := range tt.attempts {
+				if r.Attempts[i].State != st {
+					t.Errorf("attempt %d %s, want %s", i+1, r.Attempts[i].State, st)
+				}
+			}
+			if tt.exec == sm.ExecFailed && !strings.Contains(logText(s), "w failed: its worker stopped renewing its lease") {
+				t.Errorf("logs:\n%s", logText(s))
+			}
+		})
+	}
+}

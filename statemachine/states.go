@@ -52,12 +52,13 @@ const (
 	RunFailed    RunState = "FAILED"
 	RunSkipped   RunState = "SKIPPED"
 	RunKilled    RunState = "KILLED"
+	RunCrashed   RunState = "CRASHED" // its worker died or the OS killed its process (Prefect's Crashed)
 )
 
 // Terminal reports whether nothing more happens to a task run in s.
 func (s RunState) Terminal() bool {
 	switch s {
-	case RunSuccess, RunWarning, RunFailed, RunSkipped, RunKilled:
+	case RunSuccess, RunWarning, RunFailed, RunSkipped, RunKilled, RunCrashed:
 		return true
 	}
 	return false
@@ -101,7 +102,8 @@ var RunTransitions = []Transition[RunState]{
 	{[]RunState{RunCreated, RunSubmitted, RunRunning, RunPaused, RunRetrying}, RunFailed, "failed, timed out with no retry left, or a pause timed out"},
 	{[]RunState{RunCreated}, RunSkipped, "runIf rendered false"},
 	{[]RunState{RunCreated, RunSubmitted, RunRunning, RunPaused, RunRetrying}, RunKilled, "the execution was killed"},
-	{[]RunState{RunFailed, RunKilled, RunSuccess, RunWarning, RunSkipped}, RunCreated, "the execution was restarted or replayed and the run runs again (a failed or killed run, or one in an `errors` or `finally` block); its attempts go on"},
+	{[]RunState{RunSubmitted, RunRunning}, RunCrashed, "its worker died (its lease on the attempt expired) or the OS killed its process, and the retry policy allows no other attempt"},
+	{[]RunState{RunFailed, RunKilled, RunCrashed, RunSuccess, RunWarning, RunSkipped}, RunCreated, "the execution was restarted or replayed and the run runs again (a failed or killed run, or one in an `errors` or `finally` block); its attempts go on"},
 }
 
 type table[S comparable] map[S]map[S]bool

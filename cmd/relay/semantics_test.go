@@ -233,3 +233,33 @@ tasks:
 		}
 	}
 }
+
+// An attempt whose process the OS killed is CRASHED, then retried per its
+// policy; relay run shows the state (item 13).
+func TestRun_crashedAttemptIsRetried(t *testing.T) {
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "crashed-once")
+	file := writeFlow(t, dir, "crash.yaml", `
+id: crash
+namespace: compat
+tasks:
+  - id: victim
+    type: io.kestra.plugin.scripts.shell.Commands
+    retry: {type: constant, interval: PT0.01S, maxAttempts: 2}
+    commands:
+      - test -f `+mark+` && exit 0
+      - touch `+mark+`
+      - kill -KILL $$
+`)
+	code, doc, errOut := runJSON(t, "run", "--progress", "plain", "--data-dir", filepath.Join(dir, "data"), file)
+	if code != exitOK || doc.State != "SUCCESS" {
+		t.Fatalf("exit %d, %s\n%s", code, doc.State, errOut)
+	}
+	r := doc.TaskRuns[0]
+	if len(r.Attempts) != 2 || r.Attempts[0].State != "CRASHED" || r.Attempts[0].Error == nil || r.Attempts[0].Error.Kind != "crashed" || r.Attempts[1].State != "SUCCESS" {
+		t.Errorf("attempts %+v, want CRASHED then SUCCESS", r.Attempts)
+	}
+	if !strings.Contains(errOut, "killed by signal KILL") {
+		t.Errorf("progress does not say why the attempt crashed:\n%s", errOut)
+	}
+}
