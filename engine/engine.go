@@ -847,12 +847,17 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 		e.killAttempt(fmt.Sprintf("%s/%s/%d", c.ExecutionID, c.TaskRunID, c.Attempt))
 		return nil
 	case statemachine.StartSubflow:
+		if c.Restart > 0 {
+			return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{
+				ID: fmt.Sprintf("%s/restart/%s/%d", c.ExecutionID, c.Parent.ExecutionID, c.Restart), Type: statemachine.EvRestart, ExecutionID: c.ExecutionID,
+			})
+		}
 		return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{
 			ID: c.ExecutionID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: c.ExecutionID,
 			Namespace: c.Namespace, FlowID: c.FlowID, Revision: c.Revision, Inputs: c.Inputs, Labels: c.Labels, Parent: &c.Parent,
 		})
 	case statemachine.ExecutionFinished:
-		ce, err := NewEvent(c.ExecutionID+"/finished", TypeExecutionFinished, "relay/executor", c.ExecutionID, now, c)
+		ce, err := NewEvent(c.FinishedID(), TypeExecutionFinished, "relay/executor", c.ExecutionID, now, c)
 		if err != nil {
 			return err
 		}
@@ -861,7 +866,7 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 		}
 		if p := c.Parent; p != nil {
 			return e.publish(ctx, TopicExecutions, p.ExecutionID, statemachine.Event{
-				ID: c.ExecutionID + "/finished", Type: statemachine.EvSubflowFinished, ExecutionID: p.ExecutionID, TaskRunID: p.TaskRunID,
+				ID: c.FinishedID(), Type: statemachine.EvSubflowFinished, ExecutionID: p.ExecutionID, TaskRunID: p.TaskRunID,
 				ChildExecutionID: c.ExecutionID, ChildState: c.State, ChildOutputs: c.Outputs,
 			})
 		}

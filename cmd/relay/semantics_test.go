@@ -263,3 +263,49 @@ tasks:
 		t.Errorf("progress does not say why the attempt crashed:\n%s", errOut)
 	}
 }
+
+// Restarting a parent whose subflow failed restarts the child execution
+// (Kestra's RETRY_FAILED), which then reports its new end to the parent.
+func TestExecutions_restartRestartsAFailedSubflow(t *testing.T) {
+	dir := t.TempDir()
+	flows := filepath.Join(dir, "flows")
+	os.Mkdir(flows, 0o755)
+	marker := filepath.Join(dir, "fixed")
+	writeFlow(t, flows, "child.yaml", `
+id: child
+namespace: compat
+tasks:
+  - id: work
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands:
+      - test -f `+marker+`
+`)
+	parent := writeFlow(t, dir, "parent.yaml", `
+id: parent
+namespace: compat
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: compat
+    flowId: child
+`)
+	data := filepath.Join(dir, "data")
+	code, doc, errOut := runJSON(t, "run", "--data-dir", data, "--flows", flows, parent)
+	if code != exitFailed {
+		t.Fatalf("first run: exit %d, %s\n%s", code, doc.State, errOut)
+	}
+	os.WriteFile(marker, nil, 0o644)
+	code, again, errOut := runJSON(t, "executions", "restart", doc.ID, "--data-dir", data)
+	if code != exitOK || again.State != "SUCCESS" {
+		t.Fatalf("restart: exit %d, %s\n%s", code, again.State, errOut)
+	}
+	_, _, out := again.run(t, "call")
+	child, _ := out["executionId"].(string)
+	if child != doc.ID+".call" {
+		t.Errorf("the restarted call ran child %q, want the failed child %s restarted", child, doc.ID+".call")
+	}
+	_, c, _ := runJSON(t, "executions", "show", child, "--data-dir", data)
+	if c.State != "SUCCESS" || c.Labels["system.restarted"] != "true" {
+		t.Errorf("child %s %s, labels %v", child, c.State, c.Labels)
+	}
+}
