@@ -447,6 +447,7 @@ var envDefaults = map[string]string{
 	"RELAY_NAMESPACE":        "set by Relay for script tasks, not read",
 	"RELAY_FLOW_ID":          "set by Relay for script tasks, not read",
 	EnvSchedulerWindow + "*": "set on the scheduler only (checked above)",
+	"RELAY_GLOBALS":          "Kestra's globals (`globals.*` in expressions): none unless the deployment sets them",
 }
 
 func TestTemplateEnvironment(t *testing.T) {
