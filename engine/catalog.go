@@ -211,8 +211,11 @@ func Catalog() []EventSpec {
 				{Path: "props", Doc: "The task's properties, rendered."},
 				{Path: "deadline", Doc: "When the attempt must have ended: now plus the task's `timeout`. Absent without a timeout."},
 				{Path: "position", Doc: "The task run's position in its execution, from 0 in creation order: its key in the state table, so that a worker checking an attempt reads that run alone."},
-				{Path: "namespace", Doc: "Namespace of the execution's flow: the folder of the attempt's output files in internal storage."},
+				{Path: "namespace", Doc: "Namespace of the execution's flow: the folder of the attempt's output files in internal storage, and the default namespace of the kv.* tasks."},
 				{Path: "flowId", Doc: "Id of the execution's flow."},
+				{Path: "cache", Doc: "For a task with `taskCache` enabled: its entry in the task cache. The executor looks it up before publishing the attempt; on a hit it publishes io.relayflow.taskrun.finished with the cached outputs instead, and no worker runs the attempt. A worker fills the entry when the attempt succeeds."},
+				{Path: "cache.key", Doc: "SHA-256 of the flow's namespace, id and revision, the task id and the rendered properties."},
+				{Path: "cache.ttl", Doc: "How long the outputs of a successful attempt are reused, in nanoseconds."},
 			},
 			Notes: []string{"Task-run ids repeat across the executions of a flow, so the record key names the execution too: records with one key are handled one at a time, and the attempts of different executions never wait behind one another."},
 			Example: func() ExampleRecord {
@@ -255,7 +258,7 @@ func Catalog() []EventSpec {
 			Subject:   "the execution id",
 			IDs:       []string{"<execution>/<taskrun>/<attempt>/finished"},
 			Dedup:     "The event id; an event about an attempt that is no longer current is ignored too.",
-			Producers: "worker",
+			Producers: "worker; the executor for a task-cache hit",
 			Consumers: "executor",
 			Meaning: "The attempt ended. SUCCESS and WARNING end the task run with the outputs. FAILED and CRASHED apply the task's retry policy: a retry timer (io.relayflow.timer.fired), or the end of the task run in FAILED or CRASHED (WARNING with `allowFailure`). " +
 				"KILLED is reported for an attempt stopped by a kill.",
@@ -278,6 +281,7 @@ func Catalog() []EventSpec {
 				EventField{Path: "errorLogs", Doc: "The ERROR lines the attempt logged (at most 20, each cut at 2 KB), kept by the execution for `errorLogs()`."},
 				EventField{Path: "errorLogs[].time", Doc: "When the line was logged."},
 				EventField{Path: "errorLogs[].message", Doc: "The line."},
+				EventField{Path: "cachedFrom", Doc: "Set when the outputs come from the task cache (the executor published the event; no worker ran the attempt): the execution whose run produced them."},
 			),
 			Example: func() ExampleRecord {
 				return machineRecord(statemachine.Event{

@@ -90,6 +90,7 @@ type Engine struct {
 	cache     *execCache     // executions committed last (Config.CacheExecutions)
 	acks      sync.WaitGroup // background outbox acknowledgements
 	conflicts atomic.Int64   // conditional writes lost to another executor
+	swept     atomic.Int64   // when expired records were last deleted (UnixNano)
 
 	mu      sync.Mutex
 	running map[string]context.CancelFunc // attempts, by "executionID/taskRunID/attempt"
@@ -239,6 +240,9 @@ func (e *Engine) FireTimers(ctx context.Context) error {
 			}
 		}
 		if failed != nil || len(due) < 256 {
+			if failed == nil {
+				failed = e.sweepExpired(ctx)
+			}
 			return failed
 		}
 	}
@@ -732,9 +736,12 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 // commands in the execution (OutboxKeeper): the process that committed
 // them may have stopped before carrying them out. Carrying them out twice
 // is recognised downstream by their ids.
+// kv is the KV store, in the engine's store.
+func (e *Engine) kv() RecordKV { return RecordKV{Store: e.cfg.Store, Now: e.cfg.Now} }
+
 // machineOptions are what the state machine may not fetch itself.
 func (e *Engine) machineOptions(ctx context.Context, namespace string) statemachine.Options {
-	return statemachine.Options{Secret: e.cfg.Secrets, Read: e.reader(ctx, namespace), AttemptTimeout: e.cfg.AttemptTimeout, Envs: e.cfg.Envs, Globals: e.cfg.Globals}
+	return statemachine.Options{Secret: e.cfg.Secrets, Read: e.reader(ctx, namespace), AttemptTimeout: e.cfg.AttemptTimeout, Envs: e.cfg.Envs, Globals: e.cfg.Globals, KV: e.kv().exprKV(ctx)}
 }
 
 func (e *Engine) replay(ctx context.Context, ex *statemachine.Execution, ev statemachine.Event, how delivery) ([]OutboxEntry, error) {
@@ -833,6 +840,11 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 	now := e.cfg.Now()
 	switch c := cmd.(type) {
 	case statemachine.ScheduleTaskRun:
+		if c.Cache != nil {
+			if v, ok := e.cachedOutputs(ctx, c); ok {
+				return e.reportCached(ctx, c, v)
+			}
+		}
 		ce, err := NewEvent(fmt.Sprintf("%s/%s/%d/scheduled", c.ExecutionID, c.TaskRunID, c.Attempt), TypeTaskRunScheduled, "relay/executor", c.ExecutionID, now, c)
 		if err != nil {
 			return err
@@ -872,7 +884,7 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 		}
 		return nil
 	case statemachine.Log:
-		return e.appendLogs(ctx, []LogEntry{{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Time: now, Level: c.Level, Message: c.Message}})
+		return e.appendLogs(ctx, []LogEntry{{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Time: now, Level: c.Level, Message: c.Message}})
 	case statemachine.Continue:
 		return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{ID: c.EventID, Type: statemachine.EvContinue, ExecutionID: c.ExecutionID})
 	}

@@ -57,6 +57,9 @@ type TaskRunDoc struct {
 	Outputs   map[string]any          `json:"outputs"`
 	Error     *statemachine.TaskError `json:"error,omitempty"`
 	Metrics   []statemachine.Metric   `json:"metrics,omitempty"`
+	// Cached says the outputs came from the task cache: the task did not
+	// run.
+	Cached bool `json:"cached,omitempty"`
 }
 
 // AttemptDoc is one attempt of a task run.
@@ -110,7 +113,7 @@ func DocumentPage(ex *statemachine.Execution, runs []*statemachine.TaskRun, next
 	}
 	for _, r := range runs {
 		td := TaskRunDoc{ID: r.ID, TaskID: r.TaskID, ParentID: r.ParentID, Value: r.Value, State: string(r.State),
-			StartDate: timePtr(r.StartDate), EndDate: timePtr(r.EndDate), Outputs: r.Outputs, Error: r.Error, Metrics: r.Metrics, Attempts: []AttemptDoc{}}
+			StartDate: timePtr(r.StartDate), EndDate: timePtr(r.EndDate), Outputs: r.Outputs, Error: r.Error, Metrics: r.Metrics, Attempts: []AttemptDoc{}, Cached: r.Cached}
 		if td.Outputs == nil {
 			td.Outputs = map[string]any{}
 		}

@@ -99,8 +99,8 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	errLines := &errorLines{}
 	logger := slog.New(&logHandler{appendLogs: e.appendLogs, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, errors: errLines})
 	res, err := e.cfg.Tasks.Run(runCtx, tasks.Request{
-		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger,
-		Namespace: c.Namespace, FlowID: c.FlowID,
+		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Namespace: c.Namespace, FlowID: c.FlowID,
+		Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger, KV: e.kv(), Logs: storeLogs{e.cfg.Store},
 	})
 	reported()
 	if ctx.Err() != nil {
@@ -128,6 +128,9 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		case te.Kind == tasks.KindCrashed: // the OS killed the task's process
 			fin.State = statemachine.RunCrashed
 		}
+	}
+	if c.Cache != nil && fin.State == statemachine.RunSuccess {
+		e.fillCache(ctx, c, fin.Outputs)
 	}
 	return e.publish(ctx, TopicExecutions, c.ExecutionID, fin)
 }

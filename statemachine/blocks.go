@@ -1,6 +1,8 @@
 package statemachine
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -236,8 +238,12 @@ func renderError(err error) *TaskError {
 // schedule submits an attempt of a runnable task to a worker, with its
 // properties rendered now.
 func (m *machine) schedule(r *TaskRun, t *flow.Task, attempt int) {
-	if t.Type.Name == flow.TypeFail {
+	switch t.Type.Name {
+	case flow.TypeFail:
 		m.runFail(r, t, attempt)
+		return
+	case flow.TypeLabels:
+		m.runLabels(r, t, attempt)
 		return
 	}
 	env := m.env(r, t, m.ctxOf(r))
@@ -259,7 +265,22 @@ func (m *machine) schedule(r *TaskRun, t *flow.Task, attempt int) {
 	m.setRun(r, RunSubmitted)
 	pos, _ := m.ex.Position(r.ID)
 	m.emit(ScheduleTaskRun{ExecutionID: m.ex.ID, TaskRunID: r.ID, TaskID: t.ID, Type: t.Type.Name, Attempt: attempt, Props: props, Deadline: a.Deadline, Position: pos,
-		Namespace: m.ex.Namespace, FlowID: m.ex.FlowID})
+		Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, Cache: m.cacheEntry(t, props)})
+}
+
+// cacheEntry names the task-cache entry of an attempt of t with these
+// rendered properties, when t has taskCache enabled: the same flow
+// revision, task and properties share an entry.
+func (m *machine) cacheEntry(t *flow.Task, props map[string]any) *CacheEntry {
+	if t.Cache == nil {
+		return nil
+	}
+	b, err := json.Marshal([]any{m.f.Namespace, m.f.ID, m.f.Revision, t.ID, props}) // map keys sorted
+	if err != nil {
+		return nil // not JSON: not cacheable
+	}
+	sum := sha256.Sum256(b)
+	return &CacheEntry{Key: hex.EncodeToString(sum[:]), TTL: t.Cache.TTL}
 }
 
 // timeout is how long an attempt of t may run: its own timeout, else the
@@ -467,6 +488,72 @@ func (m *machine) runFail(r *TaskRun, t *flow.Task, attempt int) {
 		a.Error = &TaskError{Kind: KindRetryable, Type: "Fail", Message: expr.Stringify(msg)}
 		m.failAttempt(r, t, a.Error)
 	}
+}
+
+// runLabels runs an execution.labels task in the state machine itself:
+// it sets the execution's labels (Kestra's Labels task), which the tasks
+// after it see. Labels of Relay's own (system.*) cannot be set.
+func (m *machine) runLabels(r *TaskRun, t *flow.Task, attempt int) {
+	v, err := t.Prop("labels").Render(m.env(r, t, m.ctxOf(r)))
+	var labels []flow.Label
+	if err == nil {
+		labels, err = labelsOf(v)
+	}
+	if r.State != RunSubmitted {
+		m.setRun(r, RunSubmitted)
+	}
+	m.setRun(r, RunRunning)
+	r.Attempts = append(r.Attempts, Attempt{Number: attempt, State: RunRunning, StartDate: m.now, EndDate: m.now})
+	a := r.CurrentAttempt()
+	if err != nil {
+		a.State, a.Error = RunFailed, &TaskError{Kind: KindFatal, Type: "Labels", Message: err.Error()}
+		m.failRun(r, t, a.Error)
+		return
+	}
+	for _, l := range labels {
+		setLabel(&m.ex.Labels, l.Key, l.Value)
+	}
+	a.State = RunSuccess
+	m.succeed(r, t, RunSuccess, nil)
+}
+
+// labelsOf reads the labels of an execution.labels task: a map (its keys
+// sorted) or a list of {key, value}; values print as text.
+func labelsOf(v any) ([]flow.Label, error) {
+	var out []flow.Label
+	switch x := v.(type) {
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			out = append(out, flow.Label{Key: k, Value: expr.Stringify(x[k])})
+		}
+	case []any:
+		for i, e := range x {
+			kv, ok := e.(map[string]any)
+			if !ok || kv["key"] == nil {
+				return nil, fmt.Errorf("labels item %d: want a map with key and value, got %s", i, expr.Stringify(e))
+			}
+			out = append(out, flow.Label{Key: expr.Stringify(kv["key"]), Value: expr.Stringify(kv["value"])})
+		}
+	case string:
+		var j any
+		if err := json.Unmarshal([]byte(x), &j); err == nil {
+			if _, ok := j.(string); !ok {
+				return labelsOf(expr.NormalizeJSON(j))
+			}
+		}
+		return nil, fmt.Errorf("labels: want a map or a list of {key, value}, got %q", x)
+	default:
+		return nil, fmt.Errorf("labels: want a map or a list of {key, value}, got %s", expr.Stringify(v))
+	}
+	for _, l := range out {
+		switch {
+		case strings.TrimSpace(l.Key) == "":
+			return nil, errors.New("labels: a label needs a key")
+		case strings.HasPrefix(l.Key, "system."):
+			return nil, fmt.Errorf("labels: %s is a system label, which Relay sets itself", l.Key)
+		}
+	}
+	return out, nil
 }
 
 // itemsOf turns a rendered ForEach `values` into the list of iteration

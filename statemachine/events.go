@@ -76,6 +76,9 @@ type Event struct {
 	// ErrorLogsPerAttempt, each at most ErrorLogLength long), for
 	// errorLogs().
 	ErrorLogs []LogLine `json:"errorLogs,omitempty"`
+	// CachedFrom, when set, says the outputs come from the task cache:
+	// the execution whose run produced them. The attempt did not run.
+	CachedFrom string `json:"cachedFrom,omitempty"`
 
 	// timer.fired
 	Timer TimerKind `json:"timer,omitempty"`
@@ -131,6 +134,17 @@ type ScheduleTaskRun struct {
 	// can file what the attempt stores (output files) under it.
 	Namespace string `json:"namespace,omitempty"`
 	FlowID    string `json:"flowId,omitempty"`
+	// Cache, for a task with taskCache enabled, is the entry of the task
+	// cache the attempt may reuse, or that its success fills.
+	Cache *CacheEntry `json:"cache,omitempty"`
+}
+
+// CacheEntry names an entry of the task cache: the SHA-256 of the flow
+// revision, the task and its rendered properties, and how long a
+// successful run's outputs are reused.
+type CacheEntry struct {
+	Key string        `json:"key"`
+	TTL time.Duration `json:"ttl"`
 }
 
 // StartTimer asks for a timer.fired event at FireAt.
@@ -200,6 +214,7 @@ func (c ExecutionFinished) FinishedID() string {
 type Log struct {
 	ExecutionID string `json:"executionId"`
 	TaskRunID   string `json:"taskRunId,omitempty"`
+	TaskID      string `json:"taskId,omitempty"`
 	Level       string `json:"level"`
 	Message     string `json:"message"`
 }

@@ -223,12 +223,12 @@ func (m *machine) touch(r *TaskRun) {
 
 func (m *machine) log(runID, level, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	m.emit(Log{ExecutionID: m.ex.ID, TaskRunID: runID, Level: level, Message: msg})
+	taskID := ""
+	if r, ok := m.ex.Run(runID); ok {
+		taskID = r.TaskID
+	}
+	m.emit(Log{ExecutionID: m.ex.ID, TaskRunID: runID, TaskID: taskID, Level: level, Message: msg})
 	if level == "ERROR" {
-		taskID := ""
-		if r, ok := m.ex.Run(runID); ok {
-			taskID = r.TaskID
-		}
 		m.keepErrorLog(ErrorLog{TaskID: taskID, TaskRunID: runID, Message: msg, Time: m.now})
 	}
 }
@@ -481,6 +481,10 @@ func (m *machine) finished() error {
 		r.Outputs = m.ev.Outputs
 		m.failAttempt(r, t, a.Error)
 		return nil
+	}
+	if m.ev.CachedFrom != "" {
+		r.Cached = true
+		m.log(r.ID, "INFO", "%s: outputs reused from the task cache (a run of execution %s); the task did not run", r.ID, m.ev.CachedFrom)
 	}
 	a.State = m.ev.State
 	state := m.ev.State

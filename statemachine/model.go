@@ -169,13 +169,16 @@ type TaskRun struct {
 	// starts (Result.NewItems), and never change: stores write them apart
 	// from the run, once, since the run itself changes with every
 	// iteration.
-	Items     []any  `json:"items,omitempty"`
-	NextItem  int    `json:"nextItem,omitempty"`  // next ForEach value to start
-	Active    int    `json:"active,omitempty"`    // ForEach iterations running
-	Iteration int    `json:"iteration,omitempty"` // WaitFor iterations started
-	ChildFail bool   `json:"childFail,omitempty"` // a child block failed
-	ChildWarn bool   `json:"childWarn,omitempty"` // a child ended in WARNING
-	InErrors  bool   `json:"inErrors,omitempty"`  // running its local errors
+	Items     []any `json:"items,omitempty"`
+	NextItem  int   `json:"nextItem,omitempty"`  // next ForEach value to start
+	Active    int   `json:"active,omitempty"`    // ForEach iterations running
+	Iteration int   `json:"iteration,omitempty"` // WaitFor iterations started
+	ChildFail bool  `json:"childFail,omitempty"` // a child block failed
+	ChildWarn bool  `json:"childWarn,omitempty"` // a child ended in WARNING
+	InErrors  bool  `json:"inErrors,omitempty"`  // running its local errors
+	// Cached says the run's outputs came from the task cache (Prefect's
+	// Cached state; Kestra keeps SUCCESS, as Relay does).
+	Cached    bool   `json:"cached,omitempty"`
 	ChildExec string `json:"childExec,omitempty"` // subflow execution id
 }
 

@@ -16,8 +16,8 @@ import (
 
 // randomFlow writes a random flow of runnable tasks nested in Parallel,
 // If, ForEach and Sequential blocks, with retries (of task runs, or of the
-// execution), allowFailure, errors and flow.fail tasks (which the state
-// machine retries itself).
+// execution), allowFailure, errors, the task cache, and flow.fail and
+// execution.labels tasks (which the state machine runs itself).
 func randomFlow(r *rand.Rand) string {
 	var b strings.Builder
 	behavior := "RETRY_FAILED_TASK"
@@ -36,7 +36,7 @@ func randomFlow(r *rand.Rand) string {
 	block = func(indent string, depth, count int) {
 		in := indent + "  "
 		for i := 0; i < count; i++ {
-			k := r.IntN(8)
+			k := r.IntN(9)
 			if depth >= 2 {
 				k = 0
 			}
@@ -46,6 +46,9 @@ func randomFlow(r *rand.Rand) string {
 				fmt.Fprintf(&b, "%stype: debug.return\n%sformat: \"{{ task.id }}-{{ taskrun.value ?? 'none' }}\"\n", in, in)
 				if r.IntN(4) == 0 {
 					fmt.Fprintf(&b, "%sallowFailure: true\n", in)
+				}
+				if r.IntN(4) == 0 {
+					fmt.Fprintf(&b, "%staskCache: {enabled: true, ttl: PT1H}\n", in)
 				}
 				_ = id
 			case 3:
@@ -71,6 +74,9 @@ func randomFlow(r *rand.Rand) string {
 			case 7:
 				task(indent)
 				fmt.Fprintf(&b, "%stype: flow.fail\n%scondition: \"{{ %d > 0 }}\"\n%sallowFailure: %v\n", in, in, r.IntN(2), in, r.IntN(2) == 0)
+			case 8:
+				id := task(indent) // its own label key: parallel branches set different keys
+				fmt.Fprintf(&b, "%stype: execution.labels\n%slabels: {%s: \"{{ taskrun.value ?? 'none' }}\"}\n", in, in, id)
 			}
 		}
 	}
@@ -81,18 +87,27 @@ func randomFlow(r *rand.Rand) string {
 }
 
 // outcomeOf decides an attempt's result from its identity alone, so every
-// delivery order sees the same worker behaviour.
-func outcomeOf(c sm.ScheduleTaskRun) (sm.RunState, *sm.TaskError) {
+// delivery order sees the same worker behaviour. cached: the task cache
+// has the attempt's entry (the engine finishes it; no worker runs it).
+func outcomeOf(c sm.ScheduleTaskRun) (st sm.RunState, err *sm.TaskError, cached bool) {
 	h := fnv.New32a()
 	h.Write([]byte(c.TaskRunID))
-	switch v := h.Sum32() % 7; {
+	if c.Cache != nil && h.Sum32()%3 == 0 {
+		return sm.RunSuccess, nil, true
+	}
+	st, err = outcomeOfWorker(h.Sum32(), c.Attempt)
+	return st, err, false
+}
+
+func outcomeOfWorker(sum uint32, attempt int) (sm.RunState, *sm.TaskError) {
+	switch v := sum % 7; {
 	case v == 0:
 		return sm.RunFailed, &sm.TaskError{Kind: sm.KindRetryable, Message: "always fails"}
-	case v == 1 && c.Attempt == 1:
+	case v == 1 && attempt == 1:
 		return sm.RunFailed, &sm.TaskError{Kind: sm.KindRetryable, Message: "fails once"}
 	case v == 2:
 		return sm.RunWarning, nil
-	case v == 3 && c.Attempt == 1:
+	case v == 3 && attempt == 1:
 		return sm.RunCrashed, &sm.TaskError{Kind: sm.KindCrashed, Message: "its worker died"}
 	}
 	return sm.RunSuccess, nil
@@ -144,8 +159,12 @@ func (d *deliverer) run(t *testing.T) *sm.Execution {
 		for _, c := range res.Commands {
 			switch c := c.(type) {
 			case sm.ScheduleTaskRun:
-				st, e := outcomeOf(c)
+				st, e, cached := outcomeOf(c)
 				id := fmt.Sprintf("%s/%d", c.TaskRunID, c.Attempt)
+				if cached {
+					d.add(sm.Event{ID: id + "/f", Type: sm.EvTaskRunFinished, ExecutionID: "x", TaskRunID: c.TaskRunID, Attempt: c.Attempt, State: st, Outputs: map[string]any{"value": "cached"}, CachedFrom: "earlier"})
+					break
+				}
 				d.add(sm.Event{ID: id + "/s", Type: sm.EvTaskRunStarted, ExecutionID: "x", TaskRunID: c.TaskRunID, Attempt: c.Attempt},
 					sm.Event{ID: id + "/f", Type: sm.EvTaskRunFinished, ExecutionID: "x", TaskRunID: c.TaskRunID, Attempt: c.Attempt, State: st, Error: e, Outputs: map[string]any{"value": c.Props["format"]}})
 			case sm.StartTimer:
@@ -188,10 +207,15 @@ func checkRunCounts(t *testing.T, ex *sm.Execution) {
 func summary(ex *sm.Execution) string {
 	var lines []string
 	for _, r := range ex.TaskRuns {
-		lines = append(lines, fmt.Sprintf("%s %s attempts=%d outputs=%v", r.ID, r.State, len(r.Attempts), r.Outputs))
+		lines = append(lines, fmt.Sprintf("%s %s attempts=%d outputs=%v cached=%v", r.ID, r.State, len(r.Attempts), r.Outputs, r.Cached))
 	}
 	sort.Strings(lines)
-	return fmt.Sprintf("%s %v\n%s", ex.State, ex.Outputs, strings.Join(lines, "\n"))
+	var labels []string
+	for _, l := range ex.Labels {
+		labels = append(labels, l.Key+"="+l.Value)
+	}
+	sort.Strings(labels)
+	return fmt.Sprintf("%s %v %v\n%s", ex.State, ex.Outputs, labels, strings.Join(lines, "\n"))
 }
 
 func TestProperty_anyDeliveryOrderWithDuplicatesGivesTheSameExecution(t *testing.T) {
@@ -199,7 +223,7 @@ func TestProperty_anyDeliveryOrderWithDuplicatesGivesTheSameExecution(t *testing
 	if testing.Short() {
 		flows = 30
 	}
-	dupes, restarts := 0, 0
+	dupes, restarts, cachedRuns, labelled := 0, 0, 0, 0
 	for seed := 0; seed < flows; seed++ {
 		src := randomFlow(rand.New(rand.NewPCG(uint64(seed), 1)))
 		f, err := flow.Parse("random.yaml", []byte(src))
@@ -213,6 +237,10 @@ func TestProperty_anyDeliveryOrderWithDuplicatesGivesTheSameExecution(t *testing
 		}
 		if first.restarted {
 			restarts++
+		}
+		cachedRuns += strings.Count(want, "cached=true")
+		if len(first.ex.Labels) > 0 {
+			labelled++
 		}
 		for o := 0; o < orders; o++ {
 			d := &deliverer{f: f, rng: rand.New(rand.NewPCG(uint64(seed), uint64(o+2)))}
@@ -228,5 +256,8 @@ func TestProperty_anyDeliveryOrderWithDuplicatesGivesTheSameExecution(t *testing
 	}
 	if restarts == 0 {
 		t.Error("no execution was restarted: the test checks nothing about restarts")
+	}
+	if cachedRuns == 0 || labelled == 0 {
+		t.Errorf("%d runs came from the task cache, %d executions were labelled: the test checks nothing about them", cachedRuns, labelled)
 	}
 }

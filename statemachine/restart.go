@@ -84,7 +84,7 @@ func (m *machine) existingRun(r *TaskRun, fr *Frame) (reused bool) {
 	r.Frame = fr.ID
 	r.EndDate = zeroTime
 	r.Error, r.Outputs, r.Branch = nil, nil, ""
-	r.NextItem, r.Active, r.ChildFail, r.ChildWarn, r.InErrors = 0, 0, false, false, false
+	r.NextItem, r.Active, r.ChildFail, r.ChildWarn, r.InErrors, r.Cached = 0, 0, false, false, false, false
 	// Iteration goes on counting: a restarted WaitFor starts its next
 	// iteration, whose task runs are new.
 	fr.Running++

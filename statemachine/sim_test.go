@@ -96,6 +96,15 @@ type sim struct {
 	trace    io.Writer       // when set, every event applied and its commands
 	began    time.Time
 	opts     sm.Options // Secret is set by the sim
+	// cache, when not nil, is a task cache as the engine keeps one: a
+	// scheduled attempt whose entry is there ends with its outputs and
+	// does not run; a successful one fills it.
+	cache map[string]cached
+}
+
+type cached struct {
+	outputs map[string]any
+	from    string
 }
 
 func newSim(t *testing.T, flows ...*flow.Flow) *sim {
@@ -215,6 +224,11 @@ func (s *sim) deliver(ev sm.Event) (sm.Result, error) {
 func (s *sim) carryOut(c sm.Command) {
 	switch c := c.(type) {
 	case sm.ScheduleTaskRun:
+		if e, ok := s.cache[cacheKey(c)]; ok {
+			s.push(s.now, sm.Event{Type: sm.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
+				State: sm.RunSuccess, Outputs: e.outputs, CachedFrom: e.from})
+			return
+		}
 		s.schedule = append(s.schedule, c)
 		w := s.work
 		if w == nil {
@@ -237,6 +251,9 @@ func (s *sim) carryOut(c sm.Command) {
 		s.push(s.now, sm.Event{Type: sm.EvTaskRunStarted, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt})
 		if o.hang {
 			return
+		}
+		if s.cache != nil && c.Cache != nil && o.state == sm.RunSuccess {
+			s.cache[c.Cache.Key] = cached{outputs: o.outputs, from: c.ExecutionID}
 		}
 		s.push(s.now.Add(took), sm.Event{Type: simDone, ExecutionID: c.ExecutionID})
 		s.push(s.now.Add(took), sm.Event{Type: sm.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
@@ -334,4 +351,11 @@ func roundTrip(t testing.TB, ex *sm.Execution) *sm.Execution {
 		t.Fatalf("decoding execution: %v", err)
 	}
 	return &out
+}
+
+func cacheKey(c sm.ScheduleTaskRun) string {
+	if c.Cache == nil {
+		return ""
+	}
+	return c.Cache.Key
 }

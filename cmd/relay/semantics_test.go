@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -307,5 +308,76 @@ tasks:
 	_, c, _ := runJSON(t, "executions", "show", child, "--data-dir", data)
 	if c.State != "SUCCESS" || c.Labels["system.restarted"] != "true" {
 		t.Errorf("child %s %s, labels %v", child, c.State, c.Labels)
+	}
+}
+
+// The KV store outlives executions; a task with taskCache runs once per
+// ttl for the same properties; execution.labels labels the execution;
+// log.fetch reads its logs (items 8 and 9).
+func TestRun_taskCacheKVLabelsAndFetch(t *testing.T) {
+	dir := t.TempDir()
+	counter := filepath.Join(dir, "runs")
+	file := writeFlow(t, dir, "store.yaml", `
+id: store
+namespace: company.team
+tasks:
+  - id: previous
+    type: io.kestra.plugin.core.kv.Get
+    key: runs
+  - id: count
+    type: io.kestra.plugin.core.kv.Set
+    key: runs
+    value: "{{ (outputs.previous.value ?? 0) + 1 }}"
+    kvType: NUMBER
+  - id: conf
+    type: kv.set
+    key: conf
+    value: '{"team": "data"}'
+    kvType: JSON
+    ttl: PT1H
+  - id: once
+    type: kv.set
+    key: conf
+    value: x
+    overwrite: false
+    allowFailure: true
+  - id: expensive
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands: ["echo ran >> `+counter+`; wc -l < `+counter+`"]
+    taskCache: {enabled: true, ttl: PT1H}
+  - id: label
+    type: io.kestra.plugin.core.execution.Labels
+    labels:
+      team: "{{ kv('conf').team }}"
+      run: "{{ kv('runs') }}"
+  - id: keys
+    type: io.kestra.plugin.core.kv.GetKeys
+  - id: fetch
+    type: io.kestra.plugin.core.log.Fetch
+    level: ERROR
+  - id: show
+    type: debug.return
+    format: "{{ kv('runs') }} {{ outputs.expensive.stdout | trim }} {{ labels.team }} {{ outputs.keys.keys }} {{ outputs.fetch.size }}"
+`)
+	data := filepath.Join(dir, "data")
+	for run, want := range []string{`1 1 data ["conf","runs"] 1`, `2 1 data ["conf","runs"] 1`} {
+		code, doc, errOut := runJSON(t, "run", "--data-dir", data, file)
+		if code != exitOK || doc.State != "WARNING" {
+			t.Fatalf("run %d: exit %d, %s (the overwrite: false set warns)\n%s", run+1, code, doc.State, errOut)
+		}
+		if _, _, out := doc.run(t, "show"); out["value"] != want {
+			t.Errorf("run %d: show %q, want %q", run+1, out["value"], want)
+		}
+		if doc.Labels["team"] != "data" || doc.Labels["run"] != strconv.Itoa(run+1) {
+			t.Errorf("run %d: labels %v", run+1, doc.Labels)
+		}
+		for _, r := range doc.TaskRuns {
+			if r.ID == "expensive" && r.Cached != (run == 1) {
+				t.Errorf("run %d: expensive cached=%v", run+1, r.Cached)
+			}
+		}
+	}
+	if b, _ := os.ReadFile(counter); strings.Count(string(b), "ran") != 1 {
+		t.Errorf("the cached task ran %d times, want once", strings.Count(string(b), "ran"))
 	}
 }

@@ -241,7 +241,9 @@ type Task struct {
 	Retry        *Retry
 	RunIf        *Property
 	LogLevel     string
-	Props        map[string]*Property
+	// Cache is the task cache (Kestra's taskCache), when enabled.
+	Cache *TaskCache
+	Props map[string]*Property
 
 	// Children of flowable tasks.
 	Tasks    []*Task   // flow.sequential, parallel, foreach, allowfailure, waitfor
@@ -258,6 +260,11 @@ type Task struct {
 	Parent *Task // nil for top-level tasks
 	Pos    Pos
 	Path   string
+}
+
+// TaskCache is an enabled task cache: how long outputs are reused.
+type TaskCache struct {
+	TTL time.Duration
 }
 
 // Case is one branch of a flow.switch.

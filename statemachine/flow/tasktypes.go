@@ -31,7 +31,16 @@ const (
 	TypeS3Copy       = "s3.copy"
 	TypeLambdaInvoke = "lambda.invoke"
 	TypeEmit         = "cloudevents.emit"
+	TypeKVSet        = "kv.set"
+	TypeKVGet        = "kv.get"
+	TypeKVDelete     = "kv.delete"
+	TypeKVGetKeys    = "kv.getkeys"
+	TypeLogFetch     = "log.fetch"
+	TypeLabels       = "execution.labels"
 )
+
+// KVTypes are the types of KV store values (kv.set's kvType).
+var KVTypes = []string{"STRING", "NUMBER", "BOOLEAN", "DATETIME", "DATE", "DURATION", "JSON"}
 
 // Subflow restart behaviors.
 const (
@@ -111,6 +120,10 @@ func CommonTaskProps() []*PropDef {
 		retryProp(),
 		withDefault(str("runIf", "Expression; when it renders false (see truthiness) the task is SKIPPED."), "true"),
 		enum("logLevel", LogLevels, "Least level of the task's logs that is kept."),
+		object("taskCache", "Kestra's task cache: a run of this (runnable) task whose flow revision and rendered properties match a successful run's within `ttl` is not run again; it ends SUCCESS with that run's outputs and is marked `cached`.",
+			withDefault(boolean("enabled", "Use the cache."), false),
+			duration("ttl", "How long a successful run's outputs are reused; required when enabled."),
+		),
 	}
 }
 
@@ -346,6 +359,76 @@ func coreTaskTypes() []*TypeDef {
 				mapOf("extensions", stringSpec, "CloudEvent extension attributes."),
 			},
 			Outputs: []OutputDef{{Name: "id", Kind: KindString, Description: "Id of the published event."}},
+		},
+		{
+			Name: TypeKVSet, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.kv.Set"),
+			Description: "Writes a value to the KV store of a namespace (shared by every flow and execution; read with kv.get or kv('key')).",
+			Props: []*PropDef{
+				required(str("key", "Key: letters, digits, '.', '_' and '-', starting with a letter or a digit.")),
+				required(anyValue("value", "Value. Its type is kvType, else the value's own: text, number, boolean, or JSON for lists and maps.")),
+				str("namespace", "Namespace of the key; the flow's by default."),
+				enum("kvType", KVTypes, "Type of the value; a text value is parsed as that type (NUMBER `42`, BOOLEAN `true`, DATETIME `2024-01-31T10:00:00Z`, DATE `2024-01-31`, DURATION `PT5M`, JSON `{\"a\": 1}`)."),
+				withDefault(boolean("overwrite", "Replace a value that is there; false fails the task instead."), true),
+				str("ttl", "How long the value lives (ISO 8601 or Go duration); for ever by default."),
+				str("kvDescription", "Description of the value."),
+			},
+		},
+		{
+			Name: TypeKVGet, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.kv.Get"),
+			Description: "Reads a value of the KV store as the output `value`.",
+			Props: []*PropDef{
+				required(str("key", "Key to read.")),
+				str("namespace", "Namespace of the key; the flow's by default."),
+				withDefault(boolean("errorOnMissing", "Fail when the key is missing or expired; otherwise the value is null."), false),
+			},
+			Outputs: []OutputDef{{Name: "value", Kind: KindAny, Description: "The value, with its type; null when missing."}},
+		},
+		{
+			Name: TypeKVDelete, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.kv.Delete"),
+			Description: "Deletes a key of the KV store.",
+			Props: []*PropDef{
+				required(str("key", "Key to delete.")),
+				str("namespace", "Namespace of the key; the flow's by default."),
+				withDefault(boolean("errorOnMissing", "Fail when the key is missing."), false),
+			},
+			Outputs: []OutputDef{{Name: "deleted", Kind: KindBool, Description: "Whether the key was there."}},
+		},
+		{
+			Name: TypeKVGetKeys, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.kv.GetKeys"),
+			Description: "Lists the keys of a namespace in the KV store.",
+			Props: []*PropDef{
+				str("prefix", "Only keys that start with it."),
+				str("namespace", "Namespace; the flow's by default."),
+			},
+			Outputs: []OutputDef{{Name: "keys", Kind: KindList, Description: "The live keys, sorted."}},
+		},
+		{
+			Name: TypeLogFetch, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.log.Fetch", "core.tasks.log.Fetch"),
+			Description: "Reads the stored logs of an execution (this one by default) as outputs: Relay has no internal storage, so the lines are the output `logs` (the first 1000) instead of a file.",
+			Props: []*PropDef{
+				str("executionId", "Execution whose logs to read; this one by default. It must be an execution of this flow unless namespace and flowId name another."),
+				str("namespace", "Namespace of the flow of executionId."),
+				str("flowId", "Flow of executionId."),
+				withDefault(enum("level", LogLevels, "Least level of the lines read."), "INFO"),
+				listOf("tasksId", stringSpec, "Only the lines of these tasks."),
+			},
+			Outputs: []OutputDef{
+				{Name: "size", Kind: KindInt, Description: "Number of lines that match."},
+				{Name: "logs", Kind: KindList, Description: "The first 1000 of them: maps with namespace, flowId, executionId, taskId, taskRunId, attemptNumber, timestamp, level and message."},
+			},
+		},
+		{
+			Name: TypeLabels, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.execution.Labels"),
+			Description: "Adds labels to the execution, or changes them (the state machine runs it; no worker). Labels starting with `system.` are Relay's own and cannot be set.",
+			Props: []*PropDef{
+				required(anyValue("labels", "Labels: a map of key to value, or a list of {key, value}.")),
+			},
 		},
 	}
 }
