@@ -50,7 +50,7 @@ func (m *machine) reopen() {
 	setLabel(&ex.Labels, RestartedLabel, "true")
 	ex.EndDate, ex.Error, ex.Outputs = zeroTime, "", nil
 	ex.Phase, ex.Failed, ex.Warned = PhaseMain, false, false
-	ex.Frames = map[string]*Frame{}
+	ex.Frames, ex.Deferred = map[string]*Frame{}, nil
 }
 
 func setLabel(labels *[]flow.Label, key, value string) {
