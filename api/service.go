@@ -48,6 +48,15 @@ type Service struct {
 	now   func() time.Time
 	flows *engine.Flows
 	files *storage.Storage // nil: FILE inputs are refused
+	// secret resolves secret() in webhook keys given as expressions.
+	secret func(string) (string, error)
+}
+
+// WithSecrets makes secret() available to webhook keys given as
+// expressions, and returns s.
+func (s *Service) WithSecrets(secret func(string) (string, error)) *Service {
+	s.secret = secret
+	return s
 }
 
 // NewService returns a Service. bus may be nil for a read-only service
@@ -132,7 +141,7 @@ func (s *Service) Webhook(ctx context.Context, namespace, flowID, key string, va
 	if s.bus == nil {
 		return Started{}, errors.New("starting a webhook's flow: this service has no bus")
 	}
-	id, rev, err := firing.Webhook(ctx, s.store, s.bus, nil, namespace, flowID, key, vars, s.now())
+	id, rev, err := firing.Webhook(ctx, s.store, s.bus, nil, s.secret, namespace, flowID, key, vars, s.now())
 	if err != nil {
 		return Started{}, err
 	}

@@ -138,6 +138,7 @@ func Catalog() []EventSpec {
 				EventField{Path: "parent.namespace", Doc: "Namespace of the parent's flow."},
 				EventField{Path: "parent.flowId", Doc: "Id of the parent's flow."},
 				EventField{Path: "parent.depth", Doc: "Nesting depth: 1 for the child of a top-level execution. Deeper than the limit (10), the execution fails."},
+				EventField{Path: "parent.outputs", Doc: "The `outputs` of the parent's `flow.subflow` task (Kestra's legacy Subflow outputs): templates this execution renders when it ends, for its parent."},
 				EventField{Path: "origin", Doc: "Set when a trigger of the flow started the execution (the router, the scheduler, a webhook)."},
 				EventField{Path: "origin.triggerId", Doc: "Id of the trigger in the flow."},
 				EventField{Path: "origin.type", Doc: "Type of the trigger.", Enum: []string{"schedule", "flow", "cloudevents.trigger", "webhook"}},
@@ -302,13 +303,13 @@ func Catalog() []EventSpec {
 			Producers: "timer loop",
 			Consumers: "executor",
 			Meaning: "The state machine asks for timers with StartTimer commands; the store keeps them with the execution's commit, and the timer loop publishes this event once a timer is due, then deletes the timer. " +
-				"In the id, the task run is empty for `kill.grace`, and the attempt is 0 for timers not tied to an attempt (`sleep`, `pause.delay`, `pause.timeout`) and the iteration for `waitfor`.",
+				"In the id, the task run is empty for `kill.grace` and `restart`, and is the SLA id for `sla.maxDuration`; the attempt is 0 for timers not tied to an attempt (`sleep`, `pause.delay`, `pause.timeout`), the iteration for `waitfor`, and the execution's run (restarts plus one) for `restart` and `sla.maxDuration`.",
 			Data: eventType,
 			Fields: machineFields(statemachine.EvTimerFired,
-				EventField{Path: "taskRunId", Doc: "Id of the task run the timer is for; absent for `kill.grace`."},
-				EventField{Path: "attempt", Doc: "Attempt number (`retry`, `timeout`) or iteration (`waitfor`); absent otherwise."},
-				EventField{Path: "timer", Required: true, Enum: values(statemachine.TimerRetry, statemachine.TimerTimeout, statemachine.TimerSleep, statemachine.TimerPauseDelay, statemachine.TimerPauseTimeout, statemachine.TimerWaitFor, statemachine.TimerKillGrace),
-					Doc: "What the timer is for: `retry` starts the next attempt, `timeout` fails an attempt still running, `sleep` ends a `flow.sleep`, `pause.delay` resumes a `flow.pause`, `pause.timeout` fails a pause not resumed in time, `waitfor` starts the next `flow.waitfor` iteration, `kill.grace` ends a kill whose attempts did not stop."},
+				EventField{Path: "taskRunId", Doc: "Id of the task run the timer is for; the SLA id for `sla.maxDuration`; absent for `kill.grace` and `restart`."},
+				EventField{Path: "attempt", Doc: "Attempt number (`retry`, `timeout`), iteration (`waitfor`), or the execution's run (`restart`, `sla.maxDuration`); absent otherwise."},
+				EventField{Path: "timer", Required: true, Enum: values(statemachine.TimerRetry, statemachine.TimerTimeout, statemachine.TimerSleep, statemachine.TimerPauseDelay, statemachine.TimerPauseTimeout, statemachine.TimerWaitFor, statemachine.TimerKillGrace, statemachine.TimerRestart, statemachine.TimerSLA),
+					Doc: "What the timer is for: `retry` starts the next attempt, `timeout` fails an attempt still running, `sleep` ends a `flow.sleep`, `pause.delay` ends the delay of a `flow.pause` (per its behavior), `pause.timeout` fails a pause not resumed in time, `waitfor` starts the next `flow.waitfor` iteration, `kill.grace` ends a kill whose attempts did not stop, `restart` runs a RETRYING execution again (retry behavior CREATE_NEW_EXECUTION), `sla.maxDuration` applies a MAX_DURATION SLA to an execution still running."},
 			),
 			Example: func() ExampleRecord {
 				return machineRecord(statemachine.Event{
@@ -436,6 +437,7 @@ func Catalog() []EventSpec {
 				{Path: "parent.namespace", Doc: "Namespace of the parent's flow."},
 				{Path: "parent.flowId", Doc: "Id of the parent's flow."},
 				{Path: "parent.depth", Doc: "Nesting depth: 1 for the child of a top-level execution."},
+				{Path: "parent.outputs", Doc: "The `outputs` of the parent's `flow.subflow` task, as templates."},
 				{Path: "origin", Doc: "Set when a trigger started the execution: the router stops a trigger with `stopAfter` when its execution ends in one of those states."},
 				{Path: "origin.triggerId", Doc: "Id of the trigger in the flow."},
 				{Path: "origin.type", Doc: "Type of the trigger.", Enum: []string{"schedule", "flow", "cloudevents.trigger", "webhook"}},
@@ -446,6 +448,7 @@ func Catalog() []EventSpec {
 				{Path: "startDate", Doc: "When the execution was created."},
 				{Path: "endDate", Doc: "When it ended; preconditions place it in their time window."},
 				{Path: "restarts", Doc: "How many times the execution was restarted before this end."},
+				{Path: "parentOutputs", Doc: "For a subflow's execution whose `flow.subflow` task has `outputs`: those rendered in this execution, which its parent's task sees instead of `outputs`."},
 			},
 			Example: func() ExampleRecord {
 				c := statemachine.ExecutionFinished{ExecutionID: exampleExec, Namespace: exampleNamespace, FlowID: exampleFlow, State: statemachine.ExecSuccess, Outputs: map[string]any{"orders": 42}}

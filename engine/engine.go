@@ -879,7 +879,7 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 		if p := c.Parent; p != nil {
 			return e.publish(ctx, TopicExecutions, p.ExecutionID, statemachine.Event{
 				ID: c.FinishedID(), Type: statemachine.EvSubflowFinished, ExecutionID: p.ExecutionID, TaskRunID: p.TaskRunID,
-				ChildExecutionID: c.ExecutionID, ChildState: c.State, ChildOutputs: c.Outputs,
+				ChildExecutionID: c.ExecutionID, ChildState: c.State, ChildOutputs: c.ChildOutputs(),
 			})
 		}
 		return nil

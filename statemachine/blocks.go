@@ -696,9 +696,32 @@ func (m *machine) startSubflow(r *TaskRun, t *flow.Task, env *expr.Env) {
 	if in, ok := vals["inputs"].(map[string]any); ok {
 		cmd.Inputs = in
 	}
+	if inherit, _ := t.Prop("inheritLabels").Literal().(bool); inherit {
+		for _, l := range m.ex.Labels {
+			if !strings.HasPrefix(l.Key, "system.") {
+				setLabel(&cmd.Labels, l.Key, l.Value)
+			}
+		}
+	}
 	if ls, ok := vals["labels"].(map[string]any); ok {
 		for _, k := range slices.Sorted(maps.Keys(ls)) {
-			cmd.Labels = append(cmd.Labels, flow.Label{Key: k, Value: expr.Stringify(ls[k])})
+			setLabel(&cmd.Labels, k, expr.Stringify(ls[k]))
+		}
+	}
+	for _, l := range m.ex.Labels {
+		if l.Key == CorrelationLabel {
+			setLabel(&cmd.Labels, l.Key, l.Value)
+		}
+	}
+	if o := t.Prop("outputs"); o != nil {
+		cmd.Parent.Outputs = map[string]string{}
+		for _, k := range o.Keys() {
+			v := o.Get(k)
+			if tm := v.Template(); tm != nil {
+				cmd.Parent.Outputs[k] = tm.Source()
+			} else {
+				cmd.Parent.Outputs[k] = v.String()
+			}
 		}
 	}
 	if rev, ok := t.Prop("revision").Literal().(int64); ok {

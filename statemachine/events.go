@@ -197,6 +197,18 @@ type ExecutionFinished struct {
 	// Restarts is how many times the execution was restarted before this
 	// end: each end of a restarted execution is announced anew.
 	Restarts int `json:"restarts,omitempty"`
+	// ParentOutputs, when the Subflow task that started the execution has
+	// `outputs`, are those rendered in this execution: the outputs its
+	// parent sees instead of the flow outputs.
+	ParentOutputs map[string]any `json:"parentOutputs,omitempty"`
+}
+
+// ChildOutputs are the outputs the parent's Subflow task sees.
+func (c ExecutionFinished) ChildOutputs() map[string]any {
+	if c.ParentOutputs != nil {
+		return c.ParentOutputs
+	}
+	return c.Outputs
 }
 
 // FinishedID is the id of the events announcing an execution's end (the

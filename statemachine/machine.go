@@ -16,9 +16,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"time"
 
+	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/statemachine/inputs"
 )
@@ -104,6 +107,7 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 		}
 		m := newMachine(f, nil, ev, now, opts)
 		m.request()
+		m.checkAssertions()
 		return m.result(), nil
 	}
 	if ex == nil {
@@ -145,6 +149,7 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 		return Result{Execution: ex, Ignored: m.ignored}, nil
 	}
 	m.drain()
+	m.checkAssertions()
 	return m.result(), nil
 }
 
@@ -296,6 +301,11 @@ func (m *machine) setRun(r *TaskRun, to RunState) {
 func (m *machine) request() {
 	ev := m.ev
 	labels := append(append([]flow.Label(nil), m.f.Labels...), ev.Labels...)
+	if !slices.ContainsFunc(labels, func(l flow.Label) bool { return l.Key == CorrelationLabel }) {
+		// Kestra's system.correlationId: the first execution of a chain of
+		// subflows names it; children inherit their parent's.
+		labels = append(labels, flow.Label{Key: CorrelationLabel, Value: ev.ExecutionID})
+	}
 	m.ex = &Execution{
 		ID: ev.ExecutionID, Namespace: m.f.Namespace, FlowID: m.f.ID, Revision: m.f.Revision,
 		State: ExecCreated, Labels: labels, Trigger: ev.Trigger, Parent: ev.Parent, Origin: ev.Origin, Depth: ev.Depth,
@@ -364,6 +374,7 @@ func (m *machine) request() {
 // begin starts the flow's tasks.
 func (m *machine) begin() {
 	m.setExec(ExecRunning)
+	m.startSLATimers()
 	m.openFrame(PhaseMain, "", PhaseMain, nil)
 	m.drain()
 }
@@ -388,7 +399,33 @@ func (m *machine) failExecution(format string, args ...any) {
 
 func (m *machine) emitFinished() {
 	m.emit(ExecutionFinished{ExecutionID: m.ex.ID, Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, State: m.ex.State, Outputs: m.ex.Outputs, Parent: m.ex.Parent,
-		Origin: m.ex.Origin, Depth: m.ex.Depth, Labels: m.ex.Labels, StartDate: m.ex.StartDate, EndDate: m.ex.EndDate, Restarts: m.ex.Restarts})
+		Origin: m.ex.Origin, Depth: m.ex.Depth, Labels: m.ex.Labels, StartDate: m.ex.StartDate, EndDate: m.ex.EndDate, Restarts: m.ex.Restarts,
+		ParentOutputs: m.parentOutputs()})
+}
+
+// parentOutputs renders the `outputs` of the Subflow task that started
+// this execution (Kestra's legacy Subflow outputs), in this execution's
+// context: they become the outputs the parent's task sees. A value that
+// does not render is null, with a warning in this execution's logs.
+func (m *machine) parentOutputs() map[string]any {
+	p := m.ex.Parent
+	if p == nil || p.Outputs == nil {
+		return nil
+	}
+	env := m.env(nil, nil, nil)
+	out := make(map[string]any, len(p.Outputs))
+	for _, k := range slices.Sorted(maps.Keys(p.Outputs)) {
+		tm, err := expr.Parse(p.Outputs[k])
+		var v any
+		if err == nil {
+			v, err = tm.Render(env)
+		}
+		if err != nil {
+			m.log("", "WARN", "subflow output %s for %s: %v", k, p.ExecutionID, err)
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // currentRun finds the event's task run and checks that the event is about
@@ -526,6 +563,9 @@ func (m *machine) failRun(r *TaskRun, t *flow.Task, e *TaskError) {
 }
 
 func (m *machine) timer() error {
+	if m.ev.Timer == TimerSLA {
+		return m.slaTimer()
+	}
 	r, ok := m.ex.Run(m.ev.TaskRunID)
 	if !ok {
 		switch m.ev.Timer {
@@ -576,6 +616,17 @@ func (m *machine) timer() error {
 			m.failRun(r, t, &TaskError{Kind: KindTimeout, Type: "PauseTimeout", Message: fmt.Sprintf("not resumed within %s", t.Timeout)})
 			return nil
 		}
+		switch t.Prop("behavior").String() {
+		case flow.PauseFail:
+			m.unpause(r)
+			m.failRun(r, t, &TaskError{Kind: KindFatal, Type: "PauseElapsed", Message: fmt.Sprintf("not resumed within its delay (behavior %s)", flow.PauseFail)})
+			return nil
+		case flow.PauseCancel:
+			m.log(r.ID, "WARN", "%s: not resumed within its delay; the execution is cancelled (behavior %s)", r.ID, flow.PauseCancel)
+			return m.stop(ExecCancelled, "")
+		case flow.PauseWarn:
+			r.ChildWarn = true
+		}
 		vals, err := inputs.Resolve(t.OnResume, nil, m.resumeDefaults(r, t))
 		if err != nil {
 			m.unpause(r)
@@ -583,7 +634,7 @@ func (m *machine) timer() error {
 			return nil
 		}
 		m.unpause(r)
-		m.succeed(r, t, RunSuccess, map[string]any{"onResume": vals})
+		m.resumed(r, t, map[string]any{"onResume": vals})
 	case TimerWaitFor:
 		if r.State != RunRunning || t.Type.Name != flow.TypeWaitFor || r.Iteration != m.ev.Attempt {
 			return stale()
@@ -622,9 +673,27 @@ func (m *machine) resume() error {
 	}
 	for i, r := range targets {
 		m.unpause(r)
-		m.succeed(r, m.task(r), RunSuccess, map[string]any{"onResume": values[i]})
+		m.resumed(r, m.task(r), map[string]any{"onResume": values[i]})
 	}
 	return nil
+}
+
+// resumed goes on after a pause: its own tasks, if it has any (Kestra's
+// older Pause), run now as a flow.sequential's, and end it; otherwise it
+// ends at once (WARNING when its delay elapsed with behavior WARN).
+func (m *machine) resumed(r *TaskRun, t *flow.Task, outputs map[string]any) {
+	if len(t.Tasks) > 0 {
+		r.Outputs = outputs
+		m.indexOutputs(r) // its tasks read outputs.<pause>.onResume
+		m.touch(r)
+		m.openFrame(r.ID+"/tasks", r.ID, "tasks", m.ctxOf(r))
+		return
+	}
+	state := RunSuccess
+	if r.ChildWarn {
+		state = RunWarning
+	}
+	m.succeed(r, t, state, outputs)
 }
 
 func (m *machine) resumeDefaults(r *TaskRun, t *flow.Task) inputs.ResolveOptions {
@@ -658,8 +727,22 @@ func (m *machine) kill() error {
 		m.ignored = "the execution is already being killed"
 		return nil
 	}
-	if err := checkExec(m.ex.State, ExecKilled); err != nil {
+	return m.stop(ExecKilled, "")
+}
+
+// stop ends a running execution as a kill does: nothing new starts,
+// waiting task runs end KILLED at once, and running attempts are asked to
+// stop; the execution then ends in end (KILLED for a kill; FAILED or
+// CANCELLED for an SLA or a pause's behavior), with reason as its error.
+func (m *machine) stop(end ExecState, reason string) error {
+	if err := checkExec(m.ex.State, end); err != nil {
 		return err
+	}
+	if end != ExecKilled {
+		m.ex.EndAs = end
+	}
+	if reason != "" {
+		m.ex.Error = reason
 	}
 	m.ex.Frames = map[string]*Frame{}
 	m.ex.Deferred = nil
@@ -717,9 +800,13 @@ func (m *machine) killGrace() error {
 }
 
 func (m *machine) endKilled() {
-	m.setExec(ExecKilled)
+	end := ExecKilled
+	if m.ex.EndAs != "" {
+		end = m.ex.EndAs
+	}
+	m.setExec(end)
 	m.ex.EndDate, m.ex.Phase = m.now, PhaseDone
-	m.log("", "WARN", "execution killed")
+	m.log("", "WARN", "execution %s", map[ExecState]string{ExecKilled: "killed", ExecFailed: "failed: its running tasks were killed", ExecCancelled: "cancelled"}[end])
 	m.emitFinished()
 }
 

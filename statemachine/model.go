@@ -37,6 +37,13 @@ type Execution struct {
 	// Restarts counts the times the execution was restarted (by a user or
 	// its retry policy); its current attempt is Restarts+1.
 	Restarts int `json:"restarts,omitempty"`
+	// EndAs is the state a stopping execution ends in when not KILLED: an
+	// SLA violated with behavior FAIL or CANCEL, or a pause's behavior
+	// CANCEL, stops it as a kill does.
+	EndAs ExecState `json:"endAs,omitempty"`
+	// SLAViolated lists the SLAs the execution violated, by id: each is
+	// applied once.
+	SLAViolated []string `json:"slaViolated,omitempty"`
 	// RetryPolicyOf names the task whose retry policy, of behavior
 	// CREATE_NEW_EXECUTION, runs the execution again if it fails.
 	RetryPolicyOf string `json:"retryPolicyOf,omitempty"`
@@ -128,6 +135,9 @@ type ParentRef struct {
 	Namespace   string `json:"namespace"`
 	FlowID      string `json:"flowId"`
 	Depth       int    `json:"depth"`
+	// Outputs are the `outputs` of the Subflow task (Kestra's legacy
+	// Subflow outputs): templates the child renders when it ends.
+	Outputs map[string]string `json:"outputs,omitempty"`
 }
 
 // MaxDepth is the default longest chain of executions (subflows and flow

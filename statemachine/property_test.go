@@ -16,15 +16,23 @@ import (
 
 // randomFlow writes a random flow of runnable tasks nested in Parallel,
 // If, ForEach and Sequential blocks, with retries (of task runs, or of the
-// execution), allowFailure, errors, the task cache, and flow.fail and
-// execution.labels tasks (which the state machine runs itself).
+// execution), allowFailure, errors, the task cache, flow.fail and
+// execution.labels tasks (which the state machine runs itself), and an
+// SLA assertion.
 func randomFlow(r *rand.Rand) string {
 	var b strings.Builder
 	behavior := "RETRY_FAILED_TASK"
 	if r.IntN(3) == 0 {
 		behavior = "CREATE_NEW_EXECUTION"
 	}
-	fmt.Fprintf(&b, "id: rnd\nnamespace: prop\nretry: {type: constant, interval: PT1S, maxAttempts: 2, behavior: %s}\ntasks:\n", behavior)
+	fmt.Fprintf(&b, "id: rnd\nnamespace: prop\nretry: {type: constant, interval: PT1S, maxAttempts: 2, behavior: %s}\n", behavior)
+	if r.IntN(2) == 0 {
+		// Checked after every event; once t1 has outputs it stays false,
+		// so whether it is violated does not depend on delivery order
+		// (NONE only labels: stopping would kill whatever runs then).
+		b.WriteString("sla:\n  - {id: t1done, type: EXECUTION_ASSERTION, assert: \"{{ outputs.t1 is not defined }}\", behavior: NONE, labels: {t1: done}}\n")
+	}
+	b.WriteString("tasks:\n")
 	n := 0
 	var block func(indent string, depth, count int)
 	task := func(indent string) string {
@@ -75,8 +83,8 @@ func randomFlow(r *rand.Rand) string {
 				task(indent)
 				fmt.Fprintf(&b, "%stype: flow.fail\n%scondition: \"{{ %d > 0 }}\"\n%sallowFailure: %v\n", in, in, r.IntN(2), in, r.IntN(2) == 0)
 			case 8:
-				id := task(indent) // its own label key: parallel branches set different keys
-				fmt.Fprintf(&b, "%stype: execution.labels\n%slabels: {%s: \"{{ taskrun.value ?? 'none' }}\"}\n", in, in, id)
+				id := task(indent) // a key of its own, per iteration: parallel branches set different keys
+				fmt.Fprintf(&b, "%stype: execution.labels\n%slabels: [{key: \"%s-{{ taskrun.value ?? 'none' }}\", value: \"{{ task.id }}\"}]\n", in, in, id)
 			}
 		}
 	}
@@ -223,7 +231,7 @@ func TestProperty_anyDeliveryOrderWithDuplicatesGivesTheSameExecution(t *testing
 	if testing.Short() {
 		flows = 30
 	}
-	dupes, restarts, cachedRuns, labelled := 0, 0, 0, 0
+	dupes, restarts, cachedRuns, labelled, violated := 0, 0, 0, 0, 0
 	for seed := 0; seed < flows; seed++ {
 		src := randomFlow(rand.New(rand.NewPCG(uint64(seed), 1)))
 		f, err := flow.Parse("random.yaml", []byte(src))
@@ -239,8 +247,11 @@ func TestProperty_anyDeliveryOrderWithDuplicatesGivesTheSameExecution(t *testing
 			restarts++
 		}
 		cachedRuns += strings.Count(want, "cached=true")
-		if len(first.ex.Labels) > 0 {
+		if len(first.ex.Labels) > 1 { // system.correlationId aside
 			labelled++
+		}
+		if strings.Contains(want, "t1=done") {
+			violated++
 		}
 		for o := 0; o < orders; o++ {
 			d := &deliverer{f: f, rng: rand.New(rand.NewPCG(uint64(seed), uint64(o+2)))}
@@ -257,7 +268,7 @@ func TestProperty_anyDeliveryOrderWithDuplicatesGivesTheSameExecution(t *testing
 	if restarts == 0 {
 		t.Error("no execution was restarted: the test checks nothing about restarts")
 	}
-	if cachedRuns == 0 || labelled == 0 {
-		t.Errorf("%d runs came from the task cache, %d executions were labelled: the test checks nothing about them", cachedRuns, labelled)
+	if cachedRuns == 0 || labelled == 0 || violated == 0 {
+		t.Errorf("%d runs came from the task cache, %d executions were labelled, %d violated their SLA: the test checks nothing about them", cachedRuns, labelled, violated)
 	}
 }

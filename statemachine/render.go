@@ -226,8 +226,10 @@ func (m *machine) outputsIndex() map[string]any {
 	if m.ex.outputs == nil {
 		m.ex.outputs = map[string]any{}
 		for _, r := range m.ex.TaskRuns {
-			// A running WaitFor holds its iterationCount already.
-			if r.State == RunSuccess || r.State == RunWarning || r.State == RunRunning {
+			// A running WaitFor holds its iterationCount already, a
+			// resumed Pause its onResume; a running runnable task may
+			// hold a failed attempt's outputs, which are not its own yet.
+			if r.State == RunSuccess || r.State == RunWarning || r.State == RunRunning && m.task(r).Type.Flowable {
 				m.indexOutputs(r)
 			}
 		}

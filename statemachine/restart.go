@@ -22,6 +22,10 @@ var zeroTime time.Time
 // RestartedLabel is the label a restart sets, as Kestra's.
 const RestartedLabel = "system.restarted"
 
+// CorrelationLabel is Kestra's system.correlationId: the id of the first
+// execution of a chain of subflows, set on each of them.
+const CorrelationLabel = "system.correlationId"
+
 // restart runs a FAILED or KILLED execution again, in place (Kestra's
 // restart, Prefect's retry of a failed flow run). The execution's task
 // runs are read once here; later events cost what they always do.
@@ -51,6 +55,7 @@ func (m *machine) reopen() {
 	ex.EndDate, ex.Error, ex.Outputs = zeroTime, "", nil
 	ex.Phase, ex.Failed, ex.Warned = PhaseMain, false, false
 	ex.Frames, ex.Deferred = map[string]*Frame{}, nil
+	ex.EndAs, ex.SLAViolated = "", nil
 }
 
 func setLabel(labels *[]flow.Label, key, value string) {

@@ -275,7 +275,7 @@ func (s *sim) carryOut(c sm.Command) {
 		s.finished = append(s.finished, c)
 		if c.Parent != nil && s.waiting[c.ExecutionID] {
 			s.push(s.now, sm.Event{Type: sm.EvSubflowFinished, ExecutionID: c.Parent.ExecutionID, TaskRunID: c.Parent.TaskRunID,
-				ChildExecutionID: c.ExecutionID, ChildState: c.State, ChildOutputs: c.Outputs})
+				ChildExecutionID: c.ExecutionID, ChildState: c.State, ChildOutputs: c.ChildOutputs()})
 		}
 	case sm.Log:
 		s.logs = append(s.logs, c)

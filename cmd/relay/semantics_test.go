@@ -381,3 +381,73 @@ tasks:
 		t.Errorf("the cached task ran %d times, want once", strings.Count(string(b), "ran"))
 	}
 }
+
+// What valid Kestra flows carry runs (item 12): a revision and logToFile
+// are noted, not refused; Pause runs its tasks after its delay with its
+// behavior; a subflow inherits labels and renders legacy outputs in the
+// child; every execution has system.correlationId; an SLA cancels an
+// execution that runs too long.
+func TestRun_kestraFlowKeys(t *testing.T) {
+	dir := t.TempDir()
+	flows := filepath.Join(dir, "flows")
+	os.Mkdir(flows, 0o755)
+	writeFlow(t, flows, "child.yaml", `
+id: child
+namespace: compat
+tasks:
+  - {id: work, type: debug.return, format: "{{ labels.team }}"}
+`)
+	parent := writeFlow(t, dir, "parent.yaml", `
+id: parent
+namespace: compat
+revision: 4
+labels: {team: data}
+sla:
+  - {id: fast, type: EXECUTION_ASSERTION, assert: "{{ outputs.call is not defined or outputs.call.outputs.team == 'data' }}", behavior: FAIL}
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+    pauseDuration: PT0.05S
+    behavior: WARN
+    tasks:
+      - {id: inside, type: log, message: after the pause, logToFile: true}
+  - id: call
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: compat
+    flowId: child
+    inheritLabels: true
+    outputs:
+      team: "{{ outputs.work.value }}"
+  - id: show
+    type: debug.return
+    format: "{{ outputs.call.outputs.team }} {{ labels.system.correlationId == execution.id }}"
+`)
+	code, out, _ := runCLI(t, "validate", parent)
+	if code != exitOK || !strings.Contains(out, "note: "+parent+":4:1: revision: `revision` is ignored") || !strings.Contains(out, "`logToFile` is ignored") {
+		t.Errorf("validate: exit %d\n%s", code, out)
+	}
+	code, doc, errOut := runJSON(t, "run", "--data-dir", filepath.Join(dir, "data"), "--flows", flows, parent)
+	if code != exitOK || doc.State != "WARNING" {
+		t.Fatalf("exit %d, %s (the pause's delay ends in WARNING)\n%s", code, doc.State, errOut)
+	}
+	if st, _, _ := doc.run(t, "inside"); st != "SUCCESS" {
+		t.Errorf("the pause's task %s", st)
+	}
+	if _, _, o := doc.run(t, "show"); o["value"] != "data true" {
+		t.Errorf("show %q, want the child's rendered output and the correlation id", o["value"])
+	}
+
+	slow := writeFlow(t, dir, "slow.yaml", `
+id: slow
+namespace: compat
+sla:
+  - {id: max, type: MAX_DURATION, duration: PT0.2S, behavior: CANCEL, labels: {sla: missed}}
+tasks:
+  - {id: nap, type: io.kestra.plugin.core.flow.Sleep, duration: PT1M}
+  - {id: never, type: log, message: x}
+`)
+	code, doc, errOut = runJSON(t, "run", "--data-dir", filepath.Join(dir, "data"), slow)
+	if code != exitFailed || doc.State != "CANCELLED" || doc.Labels["sla"] != "missed" || len(doc.TaskRuns) != 1 {
+		t.Errorf("exit %d, %s, labels %v, %d task runs; want CANCELLED by the SLA before `never`\n%s", code, doc.State, doc.Labels, len(doc.TaskRuns), errOut)
+	}
+}

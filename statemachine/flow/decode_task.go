@@ -73,6 +73,14 @@ func (d *decoder) task(n *yaml.Node, path string, parent *Task, depth int) *Task
 	t.AllowWarning, _ = props["allowWarning"].Literal().(bool)
 	t.LogLevel = props["logLevel"].String()
 	t.RunIf = props["runIf"]
+	if def != nil && def.Name == TypeSubflow {
+		d.uncheck(props["outputs"]) // rendered in the child execution
+	}
+	if v := props["logToFile"]; v != nil {
+		if on, _ := v.Literal().(bool); on {
+			d.notef(v.Pos, v.Path, "`logToFile` is ignored: Relay keeps every log line in its log store, readable with `relay executions logs` and log.fetch")
+		}
+	}
 	if v := props["taskCache"]; v != nil {
 		if on, _ := v.Get("enabled").Literal().(bool); on {
 			ttl, _ := parseDuration(v.Get("ttl").String())

@@ -37,10 +37,15 @@ type Flow struct {
 	Triggers      []*Trigger
 	Concurrency   *Concurrency
 	Retry         *Retry // default retry policy of the flow's tasks
+	SLAs          []*SLA
 	Disabled      bool
 
 	File   string // the file name given to Parse, for messages
 	Source []byte // the document as written
+	// Notes are what the document says that Relay ignores or takes
+	// differently (a `revision`, `logToFile`), for validate to show; they
+	// do not make the flow invalid.
+	Notes Diagnostics
 
 	tasks map[string]*Task
 	// blocks holds, by the first task of a block that has disabled tasks
@@ -176,6 +181,32 @@ type Output struct {
 	Value       *Property
 	Pos         Pos
 }
+
+// SLA is one of the flow's service level agreements (Kestra's `sla`):
+// what the execution must meet, and what a violation does.
+type SLA struct {
+	ID   string
+	Type string // SLAMaxDuration or SLAAssertion
+	// Duration is how long an execution may take (MAX_DURATION).
+	Duration time.Duration
+	// Assert must render true while the execution runs
+	// (EXECUTION_ASSERTION); it is checked after every event.
+	Assert *Property
+	// Behavior is what a violation does: SLAFail, SLACancel or SLANone.
+	Behavior string
+	// Labels are added to the execution on a violation.
+	Labels []Label
+	Pos    Pos
+}
+
+// SLA types and behaviors, as Kestra names them.
+const (
+	SLAMaxDuration = "MAX_DURATION"
+	SLAAssertion   = "EXECUTION_ASSERTION"
+	SLAFail        = "FAIL"
+	SLACancel      = "CANCEL"
+	SLANone        = "NONE"
+)
 
 // Concurrency limits how many executions of the flow run at once.
 type Concurrency struct {

@@ -23,7 +23,7 @@ func Reference() string {
 
 	w("## Flow\n\n")
 	propTable(&b, FlowProps())
-	w("\n`revision` is assigned by the store each time a flow is saved; a document that sets it is rejected.\n\n")
+	w("\n`revision` is assigned by the store each time a flow is saved; a `revision` in the document is ignored, with a note from `relay validate`.\n\n")
 	w("Flow outputs (`outputs`) are a list of:\n\n")
 	propTable(&b, outputFields())
 

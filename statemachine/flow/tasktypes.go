@@ -48,6 +48,17 @@ const (
 	RestartNewExecution = "NEW_EXECUTION"
 )
 
+// Pause behaviors at the end of its delay, as Kestra names them.
+const (
+	PauseResume = "RESUME"
+	PauseWarn   = "WARN"
+	PauseFail   = "FAIL"
+	PauseCancel = "CANCEL"
+)
+
+// PauseBehaviors lists the pause behaviors.
+var PauseBehaviors = []string{PauseResume, PauseWarn, PauseFail, PauseCancel}
+
 // Log levels, as Kestra spells them.
 var LogLevels = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR"}
 
@@ -120,6 +131,7 @@ func CommonTaskProps() []*PropDef {
 		retryProp(),
 		withDefault(str("runIf", "Expression; when it renders false (see truthiness) the task is SKIPPED."), "true"),
 		enum("logLevel", LogLevels, "Least level of the task's logs that is kept."),
+		withDefault(boolean("logToFile", "Accepted for Kestra flows; Relay keeps every log line in its log store whatever it says (`relay validate` notes it)."), false),
 		object("taskCache", "Kestra's task cache: a run of this (runnable) task whose flow revision and rendered properties match a successful run's within `ttl` is not run again; it ends SUCCESS with that run's outputs and is marked `cached`.",
 			withDefault(boolean("enabled", "Use the cache."), false),
 			duration("ttl", "How long a successful run's outputs are reused; required when enabled."),
@@ -266,6 +278,8 @@ func coreTaskTypes() []*TypeDef {
 				withDefault(boolean("wait", "Wait for the child execution to end and take its outputs."), true),
 				withDefault(boolean("transmitFailed", "With `wait`, fail this task when the child execution fails."), true),
 				withDefault(enum("restartBehavior", []string{RestartRetryFailed, RestartNewExecution}, "When the parent execution is restarted and this task runs again: restart the failed child execution (RETRY_FAILED), or start a new one (NEW_EXECUTION)."), RestartRetryFailed),
+				withDefault(boolean("inheritLabels", "Give the child execution this execution's labels (Relay's own system.* labels aside; `labels` override them). The child always inherits system.correlationId."), false),
+				mapOf("outputs", nil, "Kestra's legacy Subflow outputs: values rendered in the child execution when it ends (`{{ outputs.<child task>.<output> }}` reads the child's task outputs), which become this task's `outputs` instead of the child's flow outputs. Not checked against this flow's tasks."),
 			},
 			Outputs: []OutputDef{
 				{Name: "executionId", Kind: KindString, Description: "Id of the child execution."},
@@ -276,9 +290,12 @@ func coreTaskTypes() []*TypeDef {
 		{
 			Name: TypePause, Category: CategoryTask, Flowable: true,
 			Aliases:     kestra("plugin.core.flow.Pause", "core.tasks.flows.Pause"),
-			Description: "Pauses the execution until it is resumed, or for `delay`. Holds no worker while paused. The common `timeout` fails the pause when it is not resumed in time.",
+			Description: "Pauses the execution until it is resumed, or for `delay`. Holds no worker while paused. The common `timeout` fails the pause when it is not resumed in time. Its `tasks`, if any, run once it is resumed, as a flow.sequential's (Kestra's older Pause).",
 			Props: []*PropDef{
 				aliased(duration("delay", "Resume by itself after this long."), "pauseDuration"),
+				withDefault(enum("behavior", PauseBehaviors, "What the end of `delay` does: RESUME goes on, WARN goes on with the pause in WARNING, FAIL fails the pause, CANCEL cancels the execution (as a kill, ending CANCELLED). Resuming by hand always goes on."), PauseResume),
+				tasks("tasks", 0, "Tasks run after the pause is resumed, in order; the pause ends when they have."),
+				errorsProp(),
 				{Name: "onResume", Spec: Spec{Kind: KindInputs}, Description: "Inputs asked when resuming, declared like flow inputs; read as `outputs.<id>.onResume.<input>`."},
 			},
 			Outputs: []OutputDef{{Name: "onResume", Kind: KindMap, Description: "The inputs given at resume."}},

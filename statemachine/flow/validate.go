@@ -43,7 +43,7 @@ func (d *decoder) validate(f *Flow) {
 	f.tasks = d.ids
 	f.indexBlocks()
 	for _, p := range d.templates {
-		if p.tmpl == nil {
+		if p.tmpl == nil || d.unchecked[p] {
 			continue
 		}
 		refs := p.tmpl.References()
