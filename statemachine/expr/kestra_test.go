@@ -98,6 +98,8 @@ func TestUnsupported_isAParseErrorThatSaysWhy(t *testing.T) {
 		{"{% macro m() %}x{% endmacro %}", "statement `macro` is not supported by Relay"},
 		{"{% filter upper %}x", "unclosed `{% filter %}`"},
 		{"{{ nope() }}", "unknown function `nope`"},
+		{"{{ '{}' | fromJson }}", "unknown filter `fromJson` (`fromJson` is a function: `fromJson(value)`)"},
+		{"{{ toJson(1) }}", "unknown function `toJson` (`toJson` is a filter: `value | toJson`)"},
 	}
 	for _, tt := range tests {
 		_, err := Parse(tt.src)

@@ -766,6 +766,9 @@ func (ps *parser) parseCall(name token) (expr, error) {
 		if why, ok := unsupportedFunctions[name.val]; ok {
 			return nil, ps.errf(name.pos, "function `%s` is not supported by Relay: %s", name.val, why)
 		}
+		if filters[name.val] != nil {
+			return nil, ps.errf(name.pos, "unknown function `%s` (`%s` is a filter: `value | %s`)", name.val, name.val, name.val)
+		}
 		return nil, ps.errf(name.pos, "unknown function `%s`", name.val)
 	}
 	pos, named, end, err := ps.parseArgs()
@@ -789,6 +792,9 @@ func (ps *parser) parseFilter(x expr) (expr, error) {
 	if b == nil {
 		if why, ok := unsupportedFilters[name.val]; ok {
 			return nil, ps.errf(name.pos, "filter `%s` is not supported by Relay: %s", name.val, why)
+		}
+		if functions[name.val] != nil {
+			return nil, ps.errf(name.pos, "unknown filter `%s` (`%s` is a function: `%s(value)`)", name.val, name.val, name.val)
 		}
 		return nil, ps.errf(name.pos, "unknown filter `%s`", name.val)
 	}
