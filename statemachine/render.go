@@ -15,20 +15,30 @@ import (
 // template uses, never the execution's size.
 func (m *machine) env(r *TaskRun, t *flow.Task, ctx []Iter) *expr.Env {
 	sc := &scope{m: m, r: r, t: t, ctx: ctx}
-	env := &expr.Env{Lookup: sc.lookup, Now: m.now, Secret: m.opts.Secret, Read: m.opts.Read, UUID: m.uuid, Rand: m.rng().Uint64, ErrorLogs: m.errorLogs}
+	env := &expr.Env{Lookup: sc.lookup, Now: m.now, Secret: m.opts.Secret, Read: m.opts.Read, UUID: m.uuid, Rand: m.randUint64, ErrorLogs: m.errorLogs}
 	if m.opts.KV != nil {
 		env.KV = m.opts.KV
 	}
 	if r != nil {
-		env.Loop = []any{}
+		env.Loop = noLoop
 		for _, it := range ctx {
 			if !it.Loop {
+				if len(env.Loop) == 0 {
+					env.Loop = make([]any, 0, len(ctx))
+				}
 				env.Loop = append(env.Loop, it.Value)
 			}
 		}
 	}
 	return env
 }
+
+// noLoop is the Loop of a render outside any ForEach (not nil: see
+// expr.Env.Loop).
+var noLoop = []any{}
+
+// randUint64 draws from the event's generator, made on first use.
+func (m *machine) randUint64() uint64 { return m.rng().Uint64() }
 
 // scope resolves the root variables of one render.
 type scope struct {
