@@ -58,6 +58,10 @@ func (e KVEntry) ExprValue() any {
 	return e.Value
 }
 
+// MaxKVValue bounds a KV value, in bytes of JSON: an entry is one record
+// of the store (one DynamoDB item).
+const MaxKVValue = 256 << 10
+
 // ErrKVExists is PutKV's error when the key exists and overwrite is off.
 var ErrKVExists = errors.New("the key exists")
 
@@ -139,6 +143,9 @@ func NewKVSet(now func() time.Time) Runner {
 		overwrite, err := optBool(req.Props, "overwrite", true)
 		if err != nil {
 			return Result{}, err
+		}
+		if b, err := json.Marshal(value); err != nil || len(b) > MaxKVValue {
+			return Result{}, propError("value", "is %d bytes of JSON; the KV store keeps values of up to %d KiB (a record of the store)", len(b), MaxKVValue>>10)
 		}
 		e := KVEntry{Type: typ, Value: value, Description: desc, Updated: now()}
 		ttl, err := optString(req.Props, "ttl")

@@ -144,7 +144,8 @@ func TestKVTasks_setGetDeleteKeys(t *testing.T) {
 	}
 	_, err := run(set, flow.TypeKVSet, map[string]any{"key": "a1", "value": "z", "overwrite": false})
 	wantTaskError(t, err, KindFatal, "KVExists")
-	for _, bad := range []map[string]any{{"key": "-x", "value": 1}, {"key": "a/b", "value": 1}, {"key": "a", "value": 1, "ttl": "later"}, {"key": "a"}} {
+	big := strings.Repeat("x", MaxKVValue)
+	for _, bad := range []map[string]any{{"key": "-x", "value": 1}, {"key": "a/b", "value": 1}, {"key": "a", "value": 1, "ttl": "later"}, {"key": "a"}, {"key": "a", "value": big}} {
 		_, err := run(set, flow.TypeKVSet, bad)
 		wantTaskError(t, err, KindFatal, typeInvalidProperty)
 	}

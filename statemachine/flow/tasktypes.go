@@ -383,7 +383,7 @@ func coreTaskTypes() []*TypeDef {
 			Description: "Writes a value to the KV store of a namespace (shared by every flow and execution; read with kv.get or kv('key')).",
 			Props: []*PropDef{
 				required(str("key", "Key: letters, digits, '.', '_' and '-', starting with a letter or a digit.")),
-				required(anyValue("value", "Value. Its type is kvType, else the value's own: text, number, boolean, or JSON for lists and maps.")),
+				required(anyValue("value", "Value, at most 256 KiB of JSON. Its type is kvType, else the value's own: text, number, boolean, or JSON for lists and maps.")),
 				str("namespace", "Namespace of the key; the flow's by default."),
 				enum("kvType", KVTypes, "Type of the value; a text value is parsed as that type (NUMBER `42`, BOOLEAN `true`, DATETIME `2024-01-31T10:00:00Z`, DATE `2024-01-31`, DURATION `PT5M`, JSON `{\"a\": 1}`)."),
 				withDefault(boolean("overwrite", "Replace a value that is there; false fails the task instead."), true),
