@@ -47,10 +47,7 @@ func TestPause_childTasksAndBehavior(t *testing.T) {
 			s.run()
 			ex := s.exec(id)
 			r, _ := ex.Run("wait")
-			var ran []string
-			for _, c := range s.schedule {
-				ran = append(ran, c.TaskID)
-			}
+			ran := ranTasks(s)
 			if ex.State != tt.exec || r.State != tt.pauseEnd || strings.Join(ran, ",") != strings.Join(tt.ran, ",") {
 				t.Fatalf("execution %s, pause %s, ran %v; want %s, %s, %v\n%s", ex.State, r.State, ran, tt.exec, tt.pauseEnd, tt.ran, logText(s))
 			}
@@ -173,10 +170,7 @@ func TestSLA_maxDurationAndAssertion(t *testing.T) {
 			id := s.start(f, nil)
 			s.run()
 			ex := s.exec(id)
-			var ran []string
-			for _, c := range s.schedule {
-				ran = append(ran, c.TaskID)
-			}
+			ran := ranTasks(s)
 			if ex.State != tt.exec || strings.Join(ran, ",") != tt.ran {
 				t.Fatalf("execution %s after %v, want %s after %s\n%s", ex.State, ran, tt.exec, tt.ran, logText(s))
 			}
@@ -213,4 +207,13 @@ func TestSLA_restartStartsAgain(t *testing.T) {
 	if d := ex.EndDate.Sub(ex.StartDate); d < 60*time.Second {
 		t.Errorf("ended %s after its start, want the second 30s from the restart", d)
 	}
+}
+
+// ranTasks lists the tasks whose attempts a worker ran, in order.
+func ranTasks(s *sim) []string {
+	var ran []string
+	for _, c := range s.schedule {
+		ran = append(ran, c.TaskID)
+	}
+	return ran
 }

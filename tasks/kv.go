@@ -115,6 +115,20 @@ func kvTarget(req Request, keyProp string) (ns, key string, kv KV, err error) {
 	return ns, key, req.KV, nil
 }
 
+// kvKeyTarget reads the key, namespace and errorOnMissing properties of
+// kv.get and kv.delete.
+func kvKeyTarget(req Request) (ns, key string, kv KV, errorOnMissing bool, err error) {
+	if ns, key, kv, err = kvTarget(req, "key"); err != nil {
+		return "", "", nil, false, err
+	}
+	errorOnMissing, err = optBool(req.Props, "errorOnMissing", false)
+	return ns, key, kv, errorOnMissing, err
+}
+
+func kvMissing(ns, key string) error {
+	return &Error{Kind: KindFatal, Type: "KVMissing", Message: fmt.Sprintf("namespace %s has no key %q", ns, key)}
+}
+
 // kvStoreError is a failure of the store itself: another attempt may
 // succeed.
 func kvStoreError(err error) error {
@@ -255,11 +269,7 @@ func kvValue(v any, typ string) (any, string, error) {
 // value, null for a missing key unless errorOnMissing.
 func NewKVGet() Runner {
 	return RunnerFunc(func(ctx context.Context, req Request) (Result, error) {
-		ns, key, kv, err := kvTarget(req, "key")
-		if err != nil {
-			return Result{}, err
-		}
-		errorOnMissing, err := optBool(req.Props, "errorOnMissing", false)
+		ns, key, kv, errorOnMissing, err := kvKeyTarget(req)
 		if err != nil {
 			return Result{}, err
 		}
@@ -269,7 +279,7 @@ func NewKVGet() Runner {
 		}
 		if !found {
 			if errorOnMissing {
-				return Result{}, &Error{Kind: KindFatal, Type: "KVMissing", Message: fmt.Sprintf("namespace %s has no key %q", ns, key)}
+				return Result{}, kvMissing(ns, key)
 			}
 			return Result{Outputs: map[string]any{"value": nil}}, nil
 		}
@@ -281,11 +291,7 @@ func NewKVGet() Runner {
 // output deleted says whether the key was there.
 func NewKVDelete() Runner {
 	return RunnerFunc(func(ctx context.Context, req Request) (Result, error) {
-		ns, key, kv, err := kvTarget(req, "key")
-		if err != nil {
-			return Result{}, err
-		}
-		errorOnMissing, err := optBool(req.Props, "errorOnMissing", false)
+		ns, key, kv, errorOnMissing, err := kvKeyTarget(req)
 		if err != nil {
 			return Result{}, err
 		}
@@ -294,7 +300,7 @@ func NewKVDelete() Runner {
 			return Result{}, kvStoreError(err)
 		}
 		if !deleted && errorOnMissing {
-			return Result{}, &Error{Kind: KindFatal, Type: "KVMissing", Message: fmt.Sprintf("namespace %s has no key %q", ns, key)}
+			return Result{}, kvMissing(ns, key)
 		}
 		return Result{Outputs: map[string]any{"deleted": deleted}}, nil
 	})

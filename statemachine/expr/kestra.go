@@ -86,9 +86,9 @@ func init() {
 		{name: "raw", fn: func(_ *state, in any, _ []any) (any, error) { return in, nil }},
 		{name: "numberFormat", params: []string{"pattern"}, min: 1, fn: fNumberFormat},
 		{name: "numberformat", params: []string{"pattern"}, min: 1, fn: fNumberFormat},
-		{name: "timestampMilli", params: []string{"timeZone", "existingFormat"}, fn: timestampIn(time.Millisecond)},
-		{name: "timestampMicro", params: []string{"timeZone", "existingFormat"}, fn: timestampIn(time.Microsecond)},
-		{name: "timestampNano", params: []string{"timeZone", "existingFormat"}, fn: timestampIn(time.Nanosecond)},
+		{name: "timestampMilli", params: []string{"timeZone", "existingFormat"}, fn: timestampIn(time.Time.UnixMilli)},
+		{name: "timestampMicro", params: []string{"timeZone", "existingFormat"}, fn: timestampIn(time.Time.UnixMicro)},
+		{name: "timestampNano", params: []string{"timeZone", "existingFormat"}, fn: timestampIn(time.Time.UnixNano)},
 		{name: "jsonEncode", fn: fToJSON},
 		{name: "regexMatch", params: []string{"regex"}, min: 1, fn: fRegexMatch},
 		{name: "regexExtract", params: []string{"regex", "group"}, min: 1, fn: fRegexExtract},
@@ -950,28 +950,15 @@ func decimalFormat(f float64, pattern string) (string, error) {
 	return prefix + out + suffix, nil
 }
 
-func timestampIn(unit time.Duration) func(*state, any, []any) (any, error) {
+// timestampIn is the timestamp filter in another unit: Kestra's
+// timestampMilli, timestampMicro and timestampNano.
+func timestampIn(unit func(time.Time) int64) func(*state, any, []any) (any, error) {
 	return func(s *state, in any, args []any) (any, error) {
-		if in == nil {
-			return nil, nil
-		}
-		zone, err := strArg(args, 0, "timeZone", "")
-		if err != nil {
+		t, err := timestampArg(s, in, args)
+		if err != nil || t == nil {
 			return nil, err
 		}
-		loc, err := s.zone(zone)
-		if err != nil {
-			return nil, err
-		}
-		existing, err := strArg(args, 1, "existingFormat", "")
-		if err != nil {
-			return nil, err
-		}
-		t, err := toTime(in, existing, loc)
-		if err != nil {
-			return nil, err
-		}
-		return t.UnixNano() / int64(unit), nil
+		return unit(*t), nil
 	}
 }
 
