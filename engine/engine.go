@@ -731,11 +731,6 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 	return out, n, nil
 }
 
-// replay returns the commands of ev's commit again when ev is the
-// execution's last applied event, delivered again, and the store kept the
-// commands in the execution (OutboxKeeper): the process that committed
-// them may have stopped before carrying them out. Carrying them out twice
-// is recognised downstream by their ids.
 // kv is the KV store, in the engine's store.
 func (e *Engine) kv() RecordKV { return RecordKV{Store: e.cfg.Store, Now: e.cfg.Now} }
 
@@ -744,6 +739,11 @@ func (e *Engine) machineOptions(ctx context.Context, namespace string) statemach
 	return statemachine.Options{Secret: e.cfg.Secrets, Read: e.reader(ctx, namespace), AttemptTimeout: e.cfg.AttemptTimeout, Envs: e.cfg.Envs, Globals: e.cfg.Globals, KV: e.kv().exprKV(ctx)}
 }
 
+// replay returns the commands of ev's commit again when ev is the
+// execution's last applied event, delivered again, and the store kept the
+// commands in the execution (OutboxKeeper): the process that committed
+// them may have stopped before carrying them out. Carrying them out twice
+// is recognised downstream by their ids.
 func (e *Engine) replay(ctx context.Context, ex *statemachine.Execution, ev statemachine.Event, how delivery) ([]OutboxEntry, error) {
 	k, ok := e.cfg.Store.(OutboxKeeper)
 	if !ok || how != redelivered || ex == nil || ex.LastEvent() != ev.ID {
