@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
 	"github.com/relayflow/relay/triggers"
 )
@@ -76,6 +78,9 @@ type Config struct {
 // most limit bytes (0: its default), for a task of namespace ns.
 type FileReader interface {
 	Read(ctx context.Context, ns, uri string, limit int64) ([]byte, error)
+	// Open opens a file for a task of namespace ns and tells its size; a
+	// missing file is an error wrapping storage.ErrNotFound.
+	Open(ctx context.Context, ns, uri string) (io.ReadCloser, int64, error)
 }
 
 // Engine applies events to executions and carries out the commands.
@@ -143,6 +148,25 @@ func (e *Engine) reader(ctx context.Context, ns string) func(string) (string, er
 	return func(uri string) (string, error) {
 		b, err := e.cfg.Files.Read(ctx, ns, uri, 0)
 		return string(b), err
+	}
+}
+
+// fileSize reads the size of a file of internal storage for
+// fileExists(), fileSize() and isFileEmpty() (nil without storage).
+func (e *Engine) fileSize(ctx context.Context, ns string) func(string) (int64, bool, error) {
+	if e.cfg.Files == nil {
+		return nil
+	}
+	return func(uri string) (int64, bool, error) {
+		rc, size, err := e.cfg.Files.Open(ctx, ns, uri)
+		if errors.Is(err, storage.ErrNotFound) {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		rc.Close()
+		return size, true, nil
 	}
 }
 
@@ -736,7 +760,7 @@ func (e *Engine) kv() RecordKV { return RecordKV{Store: e.cfg.Store, Now: e.cfg.
 
 // machineOptions are what the state machine may not fetch itself.
 func (e *Engine) machineOptions(ctx context.Context, namespace string) statemachine.Options {
-	return statemachine.Options{Secret: e.cfg.Secrets, Read: e.reader(ctx, namespace), AttemptTimeout: e.cfg.AttemptTimeout, Envs: e.cfg.Envs, Globals: e.cfg.Globals, KV: e.kv().exprKV(ctx)}
+	return statemachine.Options{Secret: e.cfg.Secrets, Read: e.reader(ctx, namespace), FileSize: e.fileSize(ctx, namespace), AttemptTimeout: e.cfg.AttemptTimeout, Envs: e.cfg.Envs, Globals: e.cfg.Globals, KV: e.kv().exprKV(ctx)}
 }
 
 // replay returns the commands of ev's commit again when ev is the

@@ -34,6 +34,9 @@ type Options struct {
 	// read(uri) in expressions; nil makes read() an error. Files never
 	// change once stored, so rendering stays deterministic.
 	Read func(uri string) (string, error)
+	// FileSize reads the size of a file of internal storage for
+	// fileExists(), fileSize() and isFileEmpty(); nil makes them errors.
+	FileSize func(uri string) (size int64, found bool, err error)
 	// MaxSubflowDepth cuts chains of subflows that would start without end
 	// (default MaxDepth). Subflows count the depth of the chain of triggers
 	// that started their parent too.

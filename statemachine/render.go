@@ -19,6 +19,9 @@ func (m *machine) env(r *TaskRun, t *flow.Task, ctx []Iter) *expr.Env {
 	if m.opts.KV != nil {
 		env.KV = m.opts.KV
 	}
+	if m.opts.FileSize != nil {
+		env.FileSize = m.opts.FileSize
+	}
 	if r != nil {
 		env.Loop = noLoop
 		for _, it := range ctx {

@@ -27,8 +27,8 @@ type LogReader interface {
 	ExecutionLogs(ctx context.Context, namespace, flowID, executionID string) ([]LogLine, error)
 }
 
-// MaxFetchedLogs bounds the lines log.fetch returns in its outputs (Relay
-// has no internal storage to write a file to); size counts them all.
+// MaxFetchedLogs bounds the lines log.fetch returns in its outputs (it
+// writes no file, as Kestra's does); size counts them all.
 const MaxFetchedLogs = 1000
 
 // NewFetch returns the runner of log.fetch (Kestra's log.Fetch): the

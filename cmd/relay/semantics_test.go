@@ -101,9 +101,9 @@ func TestValidate_guardedReferencesAndUnsupportedNames(t *testing.T) {
 		t.Errorf("guarded references: exit %d\n%s%s", code, out, errOut)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("id: g\nnamespace: t\ntasks:\n  - {id: a, type: log, message: \"{{ inputs.missing }}\"}\n  - {id: b, type: log, message: \"{{ fileExists('x') }}\"}\n"), 0o644)
+	os.WriteFile(bad, []byte("id: g\nnamespace: t\ntasks:\n  - {id: a, type: log, message: \"{{ inputs.missing }}\"}\n  - {id: b, type: log, message: \"{{ fileURI('x') }}\"}\n"), 0o644)
 	code, out, _ := runCLI(t, "validate", bad)
-	if code != 1 || !strings.Contains(out, "`inputs.missing` refers to an unknown input") || !strings.Contains(out, "function `fileExists` is not supported by Relay") {
+	if code != 1 || !strings.Contains(out, "`inputs.missing` refers to an unknown input") || !strings.Contains(out, "function `fileURI` is not supported by Relay") {
 		t.Errorf("exit %d\n%s", code, out)
 	}
 }
@@ -449,5 +449,34 @@ tasks:
 	code, doc, errOut = runJSON(t, "run", "--data-dir", filepath.Join(dir, "data"), slow)
 	if code != exitFailed || doc.State != "CANCELLED" || doc.Labels["sla"] != "missed" || len(doc.TaskRuns) != 1 {
 		t.Errorf("exit %d, %s, labels %v, %d task runs; want CANCELLED by the SLA before `never`\n%s", code, doc.State, doc.Labels, len(doc.TaskRuns), errOut)
+	}
+}
+
+// fileExists(), fileSize() and isFileEmpty() read files of internal
+// storage: a script's output files (item 10).
+func TestRun_fileFunctionsReadInternalStorage(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFlow(t, dir, "files.yaml", `
+id: files
+namespace: compat
+tasks:
+  - id: make
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands: ["printf hello > out.txt", ": > empty.txt"]
+    outputFiles: ["*.txt"]
+  - id: check
+    type: debug.return
+    format: >-
+      {{ fileExists(outputs.make.outputFiles['out.txt']) }}
+      {{ fileSize(outputs.make.outputFiles['out.txt']) }}
+      {{ isFileEmpty(outputs.make.outputFiles['empty.txt']) }}
+      {{ fileExists(outputs.make.outputFiles['out.txt'] ~ '.nope') }}
+`)
+	code, doc, errOut := runJSON(t, "run", "--data-dir", filepath.Join(dir, "data"), file)
+	if code != exitOK || doc.State != "SUCCESS" {
+		t.Fatalf("exit %d, %s\n%s", code, doc.State, errOut)
+	}
+	if _, _, out := doc.run(t, "check"); out["value"] != "true 5 true false" {
+		t.Errorf("check %q, want %q", out["value"], "true 5 true false")
 	}
 }

@@ -2,6 +2,7 @@ package expr
 
 import (
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -15,7 +16,8 @@ import (
 //	flow   = {"id": "docs", "namespace": "company.team"}
 //
 // with now() = 2024-01-31T10:00:00Z, uuid() = 00000000-0000-4000-8000-000000000000,
-// secret(name) = "s3cr3t" for any name, read(uri) = "a,b\n1,2" for any URI,
+// secret(name) = "s3cr3t" for any name, read(uri) = "a,b\n1,2" for any URI
+// (of 7 bytes, unless it holds "missing": then there is no such file),
 // one key in the KV store of company.team (greeting = "hello"), one ERROR
 // log line for errorLogs(), and random numbers 1, 2, 3....
 type Doc struct {
@@ -39,7 +41,13 @@ func DocsEnv() *Env {
 		UUID:   func() string { return "00000000-0000-4000-8000-000000000000" },
 		Secret: func(string) (string, error) { return "s3cr3t", nil },
 		Read:   func(string) (string, error) { return "a,b\n1,2", nil },
-		Rand:   func() uint64 { n++; return n },
+		FileSize: func(uri string) (int64, bool, error) {
+			if strings.Contains(uri, "missing") {
+				return 0, false, nil
+			}
+			return 7, true, nil
+		},
+		Rand: func() uint64 { n++; return n },
 		KV: func(ns, key string) (any, bool, error) {
 			if ns == "company.team" && key == "greeting" {
 				return "hello", true, nil
@@ -85,6 +93,15 @@ var docs = []Doc{
 	{Name: "errorLogs", Kind: "function", Signature: "errorLogs()",
 		Description: "The ERROR log lines of the execution so far (the last 100), each a map of taskId, taskRunId, attempt, level, message and timestamp: a task's own ERROR lines and the reason each failed task run failed. Meant for `errors` handlers and alerts.",
 		Example:     "{{ errorLogs()[0].taskId }}: {{ errorLogs()[0].message }}", Result: "fetch: fetch failed: HTTP 503"},
+	{Name: "fileExists", Kind: "function", Signature: "fileExists(uri)",
+		Description: "Whether a file of internal storage exists: a relay:// (or kestra://) URI of the execution's namespace, such as a script's output file. Kestra's namespace files, named by a plain path, do not exist in Relay.",
+		Example:     "{{ fileExists('relay:///company.team/docs/executions/e1/tasks/t/t/a.csv') }} {{ fileExists('relay:///company.team/docs/missing.csv') }}", Result: "true false"},
+	{Name: "fileSize", Kind: "function", Signature: "fileSize(uri)",
+		Description: "The size in bytes of a file of internal storage (see fileExists); a missing file is an error.",
+		Example:     "{{ fileSize('relay:///company.team/docs/executions/e1/tasks/t/t/a.csv') }}", Result: "7"},
+	{Name: "isFileEmpty", Kind: "function", Signature: "isFileEmpty(uri)",
+		Description: "Whether a file of internal storage has no bytes (see fileExists); a missing file is an error.",
+		Example:     "{{ isFileEmpty('relay:///company.team/docs/executions/e1/tasks/t/t/a.csv') }}", Result: "false"},
 	{Name: "kv", Kind: "function", Signature: "kv(key, namespace=flow.namespace, errorOnMissing=true)",
 		Description: "The value stored under key in the KV store of the namespace (see the kv.* tasks), with its type. A missing or expired key is an error, or null with errorOnMissing=false.",
 		Example:     "{{ kv('greeting') }} {{ kv('nope', errorOnMissing=false) ?? 'none' }}", Result: "hello none"},

@@ -31,6 +31,9 @@ func init() {
 		{name: "jsonDecode", params: []string{"json"}, min: 1, fn: fnFromJSON},
 		{name: "errorLogs", fn: fnErrorLogs},
 		{name: "kv", params: []string{"key", "namespace", "errorOnMissing"}, min: 1, fn: fnKV},
+		{name: "fileExists", params: []string{"path"}, min: 1, fn: fileFn(func(size int64, found bool) (any, error) { return found, nil })},
+		{name: "fileSize", params: []string{"path"}, min: 1, fn: fileFn(func(size int64, found bool) (any, error) { return size, errIfMissing(found) })},
+		{name: "isFileEmpty", params: []string{"path"}, min: 1, fn: fileFn(func(size int64, found bool) (any, error) { return size == 0, errIfMissing(found) })},
 		{name: "randomInt", params: []string{"lower", "upper"}, min: 2, fn: fnRandomInt},
 		{name: "id", fn: fnID},
 		{name: "ksuid", fn: fnKSUID},
@@ -105,11 +108,7 @@ func init() {
 
 // unsupportedFunctions are Kestra's functions Relay does not run, with why.
 var unsupportedFunctions = map[string]string{
-	"fileURI":         "Relay has no internal storage for files yet",
-	"fileSize":        "Relay has no internal storage for files yet",
-	"fileExists":      "Relay has no internal storage for files yet",
-	"fileEmpty":       "Relay has no internal storage for files yet",
-	"isFileEmpty":     "Relay has no internal storage for files yet",
+	"fileURI":         "namespace files are not supported by Relay; files handed between tasks are in internal storage, under the relay:// URIs of task outputs and FILE inputs",
 	"encrypt":         "Relay keeps no encryption key for expressions; store the value as a secret and read it with secret()",
 	"decrypt":         "Relay keeps no encryption key for expressions; store the value as a secret and read it with secret()",
 	"fromIon":         "Relay's values are JSON, not Ion; use fromJson()",
@@ -288,6 +287,41 @@ func fnErrorLogs(s *state, _ any, _ []any) (any, error) {
 		logs = []any{}
 	}
 	return logs, s.charge(len(logs))
+}
+
+// fileFn is a function over a file of internal storage (Kestra's
+// fileExists, fileSize, isFileEmpty): path is a relay:// or kestra:// URI
+// of the execution's namespace. Namespace files, which Kestra also reads
+// by a plain path, do not exist in Relay.
+func fileFn(result func(size int64, found bool) (any, error)) func(*state, any, []any) (any, error) {
+	return func(s *state, _ any, args []any) (any, error) {
+		uri, ok := args[0].(string)
+		if !ok {
+			return nil, fmt.Errorf("the path must be a file URI, got %s", typeName(args[0]))
+		}
+		if !strings.HasPrefix(uri, "relay://") && !strings.HasPrefix(uri, "kestra://") {
+			return nil, fmt.Errorf("%q is not a file of internal storage (relay:// or kestra://): namespace files are not supported by Relay", uri)
+		}
+		if s.env.FileSize == nil {
+			return nil, errors.New("files are not available here: this deployment has no internal storage")
+		}
+		size, found, err := s.env.FileSize(uri)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", uri, err)
+		}
+		v, err := result(size, found)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", uri, err)
+		}
+		return v, nil
+	}
+}
+
+func errIfMissing(found bool) error {
+	if !found {
+		return errors.New("no such file")
+	}
+	return nil
 }
 
 // fnKV reads the KV store: kv(key, namespace=flow.namespace,

@@ -21,6 +21,10 @@ type Env struct {
 	// Read returns the content of a file of internal storage for
 	// read(uri); nil makes read() fail.
 	Read func(uri string) (string, error)
+	// FileSize reads the size of a file of internal storage (uri), and
+	// whether it exists, for fileExists(), fileSize() and isFileEmpty();
+	// nil makes them fail.
+	FileSize func(uri string) (size int64, found bool, err error)
 	// UUID generates uuid(); nil makes uuid() fail.
 	UUID func() string
 	// Rand draws the random numbers of randomInt(), id(), ksuid() and

@@ -426,7 +426,7 @@ func coreTaskTypes() []*TypeDef {
 		{
 			Name: TypeLogFetch, Category: CategoryTask,
 			Aliases:     kestra("plugin.core.log.Fetch", "core.tasks.log.Fetch"),
-			Description: "Reads the stored logs of an execution (this one by default) as outputs: Relay has no internal storage, so the lines are the output `logs` (the first 1000) instead of a file.",
+			Description: "Reads the stored logs of an execution (this one by default) as outputs: the lines are the output `logs` (the first 1000), where Kestra writes an Ion file to internal storage and outputs its `uri`.",
 			Props: []*PropDef{
 				str("executionId", "Execution whose logs to read; this one by default. It must be an execution of this flow unless namespace and flowId name another."),
 				str("namespace", "Namespace of the flow of executionId."),
