@@ -279,6 +279,18 @@ func (c *Client) Kill(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/executions/"+url.PathEscape(id)+"/kill", "", nil, nil)
 }
 
+// Restart runs a FAILED or KILLED execution again, in place.
+func (c *Client) Restart(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/executions/"+url.PathEscape(id)+"/restart", "", nil, nil)
+}
+
+// Replay starts a new execution replaying id from a task.
+func (c *Client) Replay(ctx context.Context, id, from string) (Started, error) {
+	var st Started
+	err := c.do(ctx, http.MethodPost, "/executions/"+url.PathEscape(id)+"/replay?from="+url.QueryEscape(from), "", nil, &st)
+	return st, err
+}
+
 // PublishEvent sends a CloudEvent in HTTP binary mode.
 func (c *Client) PublishEvent(ctx context.Context, ev cloudevents.Event) error {
 	if err := ev.Validate(); err != nil {

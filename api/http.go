@@ -42,6 +42,8 @@ var Routes = []struct{ Pattern, Doc string }{
 	{"GET /executions/{id}/logs", "An execution's log lines after `?after=SEQ` (default 0), in order, at most `?limit=N` (default 1,000, at most 10,000): read on from the last line's `seq` until a page comes back empty."},
 	{"POST /executions/{id}/resume", "Resume a PAUSED execution; onResume inputs as a JSON object or form fields. 202; 409 when it is not paused."},
 	{"POST /executions/{id}/kill", "Kill an execution that has not ended. 202; 409 when it already ended."},
+	{"POST /executions/{id}/restart", "Restart a FAILED or KILLED execution in place: its failed and killed task runs run again (attempts go on), the others keep their outputs; the revision it ran. 202; 409 in any other state."},
+	{"POST /executions/{id}/replay", "Replay an execution from a task (`?from=TASK`, a task run id or a task id): a new execution of the revision it ran that reuses the outputs of the task runs before it. 201 with the new execution id; 400 when there is no such task."},
 	{"POST /events", "Publish a CloudEvent (HTTP binary or structured mode) to relay.events, where triggers match it. 202."},
 	{"GET /triggers", "The triggers of every flow's latest revision: type, what fires it, when it last fired and (schedules) when it fires next, and whether stopAfter stopped it."},
 	{"POST /webhooks/{namespace}/{flowId}/{key}", "Start the flow of its webhook trigger with this key: the body (JSON, form fields or text) is `trigger.body`, the headers `trigger.headers`, the query parameters `trigger.parameters`. 201 with the execution id; 404, the same for a wrong key as for a flow that does not exist. Needs no API credentials: the key is the secret."},
@@ -63,6 +65,8 @@ func Handler(s *Service, log *slog.Logger) http.Handler {
 		"GET /executions/{id}/logs":                 h.logs,
 		"POST /executions/{id}/resume":              h.resume,
 		"POST /executions/{id}/kill":                h.kill,
+		"POST /executions/{id}/restart":             h.restart,
+		"POST /executions/{id}/replay":              h.replay,
 		"POST /events":                              h.event,
 		"POST /webhooks/{namespace}/{flowId}/{key}": h.webhook,
 		"GET /triggers":                             h.triggers,
@@ -363,6 +367,24 @@ func (h *handler) kill(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": r.PathValue("id")})
+	return nil
+}
+
+func (h *handler) restart(w http.ResponseWriter, r *http.Request) error {
+	if err := h.s.Restart(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": r.PathValue("id")})
+	return nil
+}
+
+func (h *handler) replay(w http.ResponseWriter, r *http.Request) error {
+	st, err := h.s.Replay(r.Context(), r.PathValue("id"), r.URL.Query().Get("from"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/executions/"+st.ID)
+	writeJSON(w, http.StatusCreated, st)
 	return nil
 }
 

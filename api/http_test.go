@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,10 @@ type system struct {
 	url    string
 }
 
-func start(t *testing.T) *system {
+func start(t *testing.T) *system { return startWith(t, nil) }
+
+// startWith is start with a secret resolver for webhook keys.
+func startWith(t *testing.T, secret func(string) (string, error)) *system {
 	t.Helper()
 	st, err := embedded.OpenStore(filepath.Join(t.TempDir(), "relay.db"))
 	if err != nil {
@@ -61,7 +65,11 @@ func start(t *testing.T) *system {
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.Handler(api.NewService(st, bus, api.WithFiles(files)), nil))
+	opts := []api.Option{api.WithFiles(files)}
+	if secret != nil {
+		opts = append(opts, api.WithSecretLookup(func(_ context.Context, _, name string) (string, error) { return secret(name) }))
+	}
+	srv := httptest.NewServer(api.Handler(api.NewService(st, bus, opts...), nil))
 	t.Cleanup(func() {
 		srv.Close()
 		eng.Wait()
@@ -391,4 +399,34 @@ func TestAPI_fileInputsAsMultipart(t *testing.T) {
 			t.Errorf("status %d, want 413", res.StatusCode)
 		}
 	})
+}
+
+// A webhook key given as an expression is rendered for each call: a
+// Kestra flow's `{{ secret('WEBHOOK_KEY') }}` (issue 18, item 12).
+func TestAPI_webhookKeyFromASecret(t *testing.T) {
+	s := startWith(t, func(name string) (string, error) {
+		if name == "WEBHOOK_KEY" {
+			return "k3y-from-secret", nil
+		}
+		return "", errors.New("no secret " + name)
+	})
+	src := "id: hook\nnamespace: t\ntasks:\n  - {id: a, type: log, message: \"{{ trigger.body.n }}\"}\ntriggers:\n  - {id: h, type: io.kestra.plugin.core.trigger.Webhook, key: \"{{ secret('WEBHOOK_KEY') }}\"}\n"
+	if _, err := s.client.DeployFlow(context.Background(), "hook.yaml", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]int{"k3y-from-secret": http.StatusCreated, "{{ secret('WEBHOOK_KEY') }}": http.StatusNotFound, "wrong-key-123": http.StatusNotFound} {
+		resp, err := http.Post(s.url+"/webhooks/t/hook/"+url.PathEscape(key), "application/json", strings.NewReader(`{"n": 1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var started api.Started
+		json.NewDecoder(resp.Body).Decode(&started)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("key %q: status %d, want %d", key, resp.StatusCode, want)
+		}
+		if want == http.StatusCreated {
+			waitState(t, s.client, started.ID, "SUCCESS")
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,9 @@ type Service struct {
 	now     func() time.Time
 	flows   *engine.Flows
 	secrets *secrets.Keyring
-	files   *storage.Storage // nil: FILE inputs are refused
+	// lookup resolves secret() in webhook keys given as expressions.
+	lookup secrets.Lookup
+	files  *storage.Storage // nil: FILE inputs are refused
 }
 
 // NewService returns a Service. bus may be nil for a read-only service
@@ -69,6 +72,12 @@ type Option func(*Service)
 // WithSecrets seals the values of SECRET inputs with k before they are
 // published: without it, a request that gives one is refused.
 func WithSecrets(k *secrets.Keyring) Option { return func(s *Service) { s.secrets = k } }
+
+// WithSecretLookup lets webhook keys given as expressions read secret()
+// from lookup: the key is rendered with the clear value to be compared
+// with the call's, and kept nowhere. Without it, such a trigger is
+// skipped.
+func WithSecretLookup(l secrets.Lookup) Option { return func(s *Service) { s.lookup = l } }
 
 // WithFiles lets the service store the files of FILE inputs in files:
 // without it, a request that sends one is refused.
@@ -144,7 +153,11 @@ func (s *Service) Webhook(ctx context.Context, namespace, flowID, key string, va
 	if s.bus == nil {
 		return Started{}, errors.New("starting a webhook's flow: this service has no bus")
 	}
-	id, rev, err := firing.Webhook(ctx, s.store, s.bus, nil, namespace, flowID, key, vars, s.now())
+	var secret func(string) (string, error)
+	if s.lookup != nil {
+		secret = func(name string) (string, error) { return s.lookup(ctx, namespace, name) }
+	}
+	id, rev, err := firing.Webhook(ctx, s.store, s.bus, nil, secret, namespace, flowID, key, vars, s.now())
 	if err != nil {
 		return Started{}, err
 	}
@@ -429,6 +442,49 @@ func (s *Service) Kill(ctx context.Context, id string) error {
 		return fmt.Errorf("killing execution %s, which already ended %s: %w", id, ex.State, ErrState)
 	}
 	return s.send(ctx, statemachine.Event{ID: id + "/kill", Type: statemachine.EvKill, ExecutionID: id})
+}
+
+// Restart runs a FAILED or KILLED execution again, in place: its failed
+// and killed task runs run again, with their attempts going on, and the
+// ones that succeeded keep their outputs (Kestra's restart). It runs the
+// flow revision the execution ran.
+func (s *Service) Restart(ctx context.Context, id string) error {
+	ex, err := s.store.Execution(ctx, id)
+	if err != nil {
+		return fmt.Errorf("reading execution %s: %w", id, err)
+	}
+	if ex.State != statemachine.ExecFailed && ex.State != statemachine.ExecKilled {
+		return fmt.Errorf("restarting execution %s, which is %s (only FAILED and KILLED executions restart): %w", id, ex.State, ErrState)
+	}
+	f, err := s.flows.Get(ctx, ex.Namespace, ex.FlowID, ex.Revision)
+	if err != nil {
+		return err
+	}
+	ev := statemachine.Event{ID: id + "/restart/" + engine.NewID(), Type: statemachine.EvRestart, ExecutionID: id}
+	if _, err := statemachine.Apply(f, ex, ev, s.now(), statemachine.Options{Secrets: secrets.DryRun{}}); err != nil {
+		return Invalid(err)
+	}
+	return s.send(ctx, ev)
+}
+
+// Replay starts a new execution of the revision an execution ran, reusing
+// the outputs of the task runs before from (a task run id, or a task id:
+// its first run) and running the rest again (Kestra's replay). Any
+// execution can be replayed, whatever its state.
+func (s *Service) Replay(ctx context.Context, id, from string) (Started, error) {
+	src, err := s.store.Execution(ctx, id)
+	if err != nil {
+		return Started{}, fmt.Errorf("reading execution %s: %w", id, err)
+	}
+	if from == "" {
+		return Started{}, Invalid(errors.New("name the task run to replay from"))
+	}
+	if _, ok := src.Run(from); !ok && !slices.ContainsFunc(src.TaskRuns, func(r *statemachine.TaskRun) bool { return r.TaskID == from }) {
+		return Started{}, Invalid(fmt.Errorf("execution %s has no task run or task %q to replay from", id, from))
+	}
+	st := Started{ID: engine.NewID(), Namespace: src.Namespace, FlowID: src.FlowID, Revision: src.Revision}
+	return st, s.send(ctx, statemachine.Event{ID: st.ID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: st.ID,
+		Namespace: src.Namespace, FlowID: src.FlowID, Revision: src.Revision, Replay: &statemachine.Replay{ExecutionID: id, From: from}})
 }
 
 // PublishEvent validates a CloudEvent and publishes it to relay.events,

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -207,7 +208,7 @@ func TestBlobs_publishOffloadsLargeInputs(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		ex, err := st.Execution(ctx, id)
 		if err == nil && ex.State.Terminal() {
-			if v := ex.TaskRuns[0].Outputs["value"]; v != int64(len(text)) {
+			if v := ex.TaskRuns[0].Outputs["value"]; v != strconv.Itoa(len(text)) {
 				t.Errorf("the task read an input of length %v, want %d", v, len(text))
 			}
 			return

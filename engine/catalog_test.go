@@ -325,6 +325,7 @@ func idPattern(t *testing.T, form string, data map[string]any) *regexp.Regexp {
 // TestCatalog_coversEveryEventType checks that it does.
 var eventTypes = []statemachine.EventType{
 	statemachine.EvExecutionRequested,
+	statemachine.EvRestart,
 	statemachine.EvTaskRunStarted,
 	statemachine.EvTaskRunFinished,
 	statemachine.EvTimerFired,

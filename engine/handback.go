@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/relayflow/relay/statemachine"
@@ -36,8 +37,24 @@ func (e *Engine) handBack(c statemachine.ScheduleTaskRun, l *attemptLease) {
 			return
 		}
 	}
-	if _, err := e.cfg.Store.Lease(ctx, l.key, l.holder, e.cfg.Now()); err != nil {
-		e.log.Warn("ending the lease of an attempt handed back: the next worker waits for it to lapse", append(attrs, slog.Any("error", err))...)
+	// The lease ends now, and passes to a holder whose name says it was
+	// handed back: the next worker then runs the attempt, where a lease
+	// that lapsed (a worker that died) would make it CRASHED. The stores
+	// compare leases with their own clock.
+	ended := time.Now().Add(-time.Second)
+	_, err := e.cfg.Store.Lease(ctx, l.key, l.holder, ended)
+	if err == nil {
+		_, err = e.cfg.Store.Lease(ctx, l.key, l.holder+handedBackSuffix, ended)
+	}
+	if err != nil {
+		e.log.Warn("handing back the lease of an attempt: it may end CRASHED, its retry policy deciding", append(attrs, slog.Any("error", err))...)
 	}
 	e.log.Info("the process is stopping: attempt handed back", attrs...)
 }
+
+// handedBackSuffix ends the name of the holder of a lease that a stopping
+// worker handed back.
+const handedBackSuffix = "/handed-back"
+
+// wasHandedBack tells whether holder is the holder handBack leaves.
+func wasHandedBack(holder string) bool { return strings.HasSuffix(holder, handedBackSuffix) }

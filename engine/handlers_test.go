@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/statemachine"
@@ -162,5 +164,83 @@ func TestWorker_staleAttemptsAreCheckedFirst(t *testing.T) {
 				t.Errorf("%d lagging reads, want %d", got, tc.wantLagging)
 			}
 		})
+	}
+}
+
+// An attempt whose worker died (its lease expired) CRASHED: the worker
+// that takes the delivery over reports it so instead of running it, and
+// the attempt's retry policy schedules the next one (Prefect's Crashed).
+func TestWorker_attemptOfADeadWorkerCrashes(t *testing.T) {
+	st, newEngine := bareEngines(t)
+	e := newEngine(0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mark := filepath.Join(t.TempDir(), "ran")
+	src := "id: z\nnamespace: t\ntasks:\n  - id: w\n    type: shell.commands\n    commands: [touch " + mark + "]\n    retry: {type: constant, interval: PT1H, maxAttempts: 2}\n"
+	if _, _, err := e.Deploy(ctx, "z.yaml", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	bus := embedded.NewBus()
+	defer bus.Close()
+	events := make(chan statemachine.Event, 8)
+	go bus.Subscribe(ctx, engine.TopicExecutions, "test", func(_ context.Context, ce cloudevents.Event) error {
+		ev, err := engine.DecodeMachineEvent(ce)
+		if err == nil {
+			events <- ev
+		}
+		return nil
+	})
+	for bus.Subscribers(engine.TopicExecutions, "test") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	reg, _ := tasks.Builtin(tasks.Config{})
+	worker, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := engine.NewID()
+	apply := func(ev statemachine.Event) {
+		t.Helper()
+		ce, err := engine.MachineEvent(ev, "test", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.ExecutorHandler()(ctx, ce); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(statemachine.Event{ID: id + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: id, Namespace: "t", FlowID: "z"})
+	// A worker leased the attempt, then died: its lease ended a while ago.
+	if _, err := st.Lease(ctx, "attempt/"+id+"/w/1", "dead-worker#1", time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	c := statemachine.ScheduleTaskRun{ExecutionID: id, TaskRunID: "w", TaskID: "w", Type: flow.TypeShell, Attempt: 1, Props: map[string]any{"commands": []any{"touch " + mark}}}
+	ce, err := engine.NewEvent(id+"/w/1/scheduled", engine.TypeTaskRunScheduled, "test", id, time.Now(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := worker.WorkerHandler()(ctx, ce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(mark); err == nil {
+		t.Error("the crashed attempt ran again on the worker that took it over")
+	}
+	var fin statemachine.Event
+	select {
+	case fin = <-events:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event reported the attempt")
+	}
+	if fin.Type != statemachine.EvTaskRunFinished || fin.State != statemachine.RunCrashed || fin.Error == nil || fin.Error.Kind != statemachine.KindCrashed {
+		t.Fatalf("reported %+v (error %+v), want a CRASHED attempt", fin, fin.Error)
+	}
+	apply(fin)
+	ex, err := st.Execution(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := ex.Run("w")
+	if r.State != statemachine.RunRetrying || len(r.Attempts) != 1 || r.Attempts[0].State != statemachine.RunCrashed {
+		t.Errorf("task run %s with attempts %+v, want RETRYING after a CRASHED attempt", r.State, r.Attempts)
 	}
 }

@@ -28,6 +28,10 @@ type ExecutionDoc struct {
 	Trigger map[string]any       `json:"trigger,omitempty"`
 	Origin  *statemachine.Origin `json:"origin,omitempty"`
 	Depth   int                  `json:"depth,omitempty"`
+	// OriginalID is the execution a replay replays (the first of a chain
+	// of replays); Restarts counts the restarts of this execution.
+	OriginalID string `json:"originalId,omitempty"`
+	Restarts   int    `json:"restarts,omitempty"`
 	// TaskRuns are the task runs in creation order: all of them, or a page
 	// (see NextCursor).
 	TaskRuns []TaskRunDoc `json:"taskRuns"`
@@ -53,6 +57,9 @@ type TaskRunDoc struct {
 	Outputs   map[string]any          `json:"outputs"`
 	Error     *statemachine.TaskError `json:"error,omitempty"`
 	Metrics   []statemachine.Metric   `json:"metrics,omitempty"`
+	// Cached says the outputs came from the task cache: the task did not
+	// run.
+	Cached bool `json:"cached,omitempty"`
 }
 
 // AttemptDoc is one attempt of a task run.
@@ -83,7 +90,7 @@ func DocumentPage(ex *statemachine.Execution, runs []*statemachine.TaskRun, next
 		ID: ex.ID, Namespace: ex.Namespace, FlowID: ex.FlowID, Revision: ex.Revision, State: string(ex.State),
 		Inputs: ex.Inputs, Outputs: ex.Outputs, Labels: map[string]string{}, StartDate: ex.StartDate, EndDate: timePtr(ex.EndDate),
 		Error: ex.Error, Parent: ex.Parent, Trigger: ex.Trigger, Origin: ex.Origin, Depth: ex.Depth, TaskRuns: []TaskRunDoc{},
-		TaskRunCounts: map[string]int{}, NextCursor: next,
+		TaskRunCounts: map[string]int{}, NextCursor: next, OriginalID: ex.OriginalID, Restarts: ex.Restarts,
 	}
 	counts := ex.RunCounts
 	if counts == nil && len(ex.TaskRuns) > 0 { // stored before executions kept their counts
@@ -106,7 +113,7 @@ func DocumentPage(ex *statemachine.Execution, runs []*statemachine.TaskRun, next
 	}
 	for _, r := range runs {
 		td := TaskRunDoc{ID: r.ID, TaskID: r.TaskID, ParentID: r.ParentID, Value: r.Value, State: string(r.State),
-			StartDate: timePtr(r.StartDate), EndDate: timePtr(r.EndDate), Outputs: r.Outputs, Error: r.Error, Metrics: r.Metrics, Attempts: []AttemptDoc{}}
+			StartDate: timePtr(r.StartDate), EndDate: timePtr(r.EndDate), Outputs: r.Outputs, Error: r.Error, Metrics: r.Metrics, Attempts: []AttemptDoc{}, Cached: r.Cached}
 		if td.Outputs == nil {
 			td.Outputs = map[string]any{}
 		}

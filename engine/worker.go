@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,7 +67,13 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	if e.takeKilled(base) {
 		return e.reportKilled(ctx, c, base)
 	}
-	lease, err := e.leaseAttempt(ctx, c, base, e.cfg.Now().Sub(ce.Time()) > staleAfter)
+	lease, crash, err := e.leaseAttempt(ctx, c, base, e.cfg.Now().Sub(ce.Time()) > staleAfter)
+	if crash != nil {
+		// The worker that held the attempt died: the attempt CRASHED, and
+		// its retry policy decides whether another one runs.
+		return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished,
+			ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt, State: statemachine.RunCrashed, Error: crash})
+	}
 	if err != nil || lease == nil {
 		return err
 	}
@@ -91,12 +98,13 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	}()
 
 	var res tasks.Result
+	errLines := &errorLines{}
 	props, masker, err := e.openSecrets(runCtx, c)
 	if err == nil {
-		logger := NewTaskLogger(e.appendLogs, LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, masker)
+		logger := slog.New(&logHandler{appendLogs: e.appendLogs, mask: masker, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, errors: errLines})
 		res, err = e.cfg.Tasks.Run(runCtx, tasks.Request{
 			ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Namespace: c.Namespace, FlowID: c.FlowID, Type: c.Type, Attempt: c.Attempt,
-			Props: props, Secrets: masker, Log: logger,
+			Props: props, Secrets: masker, Log: logger, KV: e.kv(), Logs: storeLogs{e.cfg.Store},
 		})
 		props = nil // the clear values go no further than the task
 		res = MaskResult(masker, res)
@@ -110,7 +118,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		return nil // another worker took the attempt over and reports it
 	}
 	fin := statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
-		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate, Metrics: metrics(res.Metrics)}
+		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate, Metrics: metrics(res.Metrics), ErrorLogs: errLines.take()}
 	if res.Warning {
 		fin.State = statemachine.RunWarning
 	}
@@ -122,9 +130,15 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 			msg = te.Error()
 		}
 		fin.Error = &statemachine.TaskError{Kind: string(te.Kind), Type: te.Type, Message: masker.Text(msg)}
-		if errors.Is(runCtx.Err(), context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(runCtx.Err(), context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
 			fin.State = statemachine.RunKilled
+		case te.Kind == tasks.KindCrashed: // the OS killed the task's process
+			fin.State = statemachine.RunCrashed
 		}
+	}
+	if c.Cache != nil && fin.State == statemachine.RunSuccess {
+		e.fillCache(ctx, c, fin.Outputs)
 	}
 	return e.publish(ctx, TopicExecutions, c.ExecutionID, fin)
 }
@@ -166,10 +180,13 @@ const staleAfter = time.Second
 // leaseAttempt leases the attempt so that it runs once however often it is
 // delivered, and returns nil when it must not run here: it already ran, or
 // no longer applies (checked on a first delivery too when stale). An attempt another worker holds is waited for: it
-// ends (dropped here), or that worker stops renewing its lease (it died)
-// and the attempt is taken over and run here: zombie detection by lease.
-// In an invocation too short to wait, an error asks for redelivery.
-func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRun, base string, stale bool) (*attemptLease, error) {
+// ends (dropped here), or that worker stops renewing its lease (it died):
+// zombie detection by lease. The attempt then CRASHED (Prefect's meaning):
+// leaseAttempt returns the error to report it with, and its retry policy
+// decides whether another attempt runs. An attempt a stopping worker
+// handed back (handBack) is not a crash: it runs here. In an invocation
+// too short to wait, an error asks for redelivery.
+func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRun, base string, stale bool) (*attemptLease, *statemachine.TaskError, error) {
 	l := &attemptLease{e: e, key: "attempt/" + base, holder: fmt.Sprintf("%s#%d", e.id, e.holders.Add(1)), execID: c.ExecutionID, runID: c.TaskRunID}
 	attrs := []any{slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Int("attempt", c.Attempt)}
 	// A duplicate usually arrives as the attempt ends on its first worker:
@@ -178,11 +195,11 @@ func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRu
 	for {
 		res, err := e.cfg.Store.Lease(ctx, l.key, l.holder, e.cfg.Now().Add(e.cfg.AttemptLease))
 		if err != nil {
-			return nil, fmt.Errorf("leasing attempt %s: %w", base, err)
+			return nil, nil, fmt.Errorf("leasing attempt %s: %w", base, err)
 		}
 		first := res.Granted && res.Holder == ""
 		if first && !stale {
-			return l, nil // the first delivery
+			return l, nil, nil // the first delivery
 		}
 		// A first delivery that waited is checked on a lagging read, which
 		// costs half: missing a kill of the last second runs an attempt
@@ -191,29 +208,33 @@ func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRu
 		// state: it may have just ended, and must not run twice.
 		over, err := e.attemptOver(ctx, c, first)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if over {
 			e.log.Info("dropping an attempt that ran already or no longer applies", attrs...)
-			return nil, nil
+			return nil, nil, nil
 		}
 		if first {
-			return l, nil // the first delivery, still wanted
+			return l, nil, nil // the first delivery, still wanted
+		}
+		if res.Granted && wasHandedBack(res.Holder) {
+			e.log.Info("running an attempt a stopping worker handed back", append(attrs, slog.String("previous", res.Holder))...)
+			return l, nil, nil
 		}
 		if res.Granted {
-			msg := fmt.Sprintf("attempt %d of %s: its worker stopped renewing its lease at %s; running it again on this worker", c.Attempt, c.TaskRunID, res.Until.UTC().Format(time.RFC3339))
+			msg := fmt.Sprintf("attempt %d of %s crashed: its worker stopped renewing its lease at %s", c.Attempt, c.TaskRunID, res.Until.UTC().Format(time.RFC3339))
 			e.log.Warn(msg, append(attrs, slog.String("previous", res.Holder))...)
 			e.appendLogs(ctx, []LogEntry{{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt, Time: e.cfg.Now(), Level: "WARN", Message: msg}})
-			return l, nil
+			return nil, &statemachine.TaskError{Kind: statemachine.KindCrashed, Type: "WorkerLost", Message: msg}, nil
 		}
 		poll = min(2*poll, e.cfg.AttemptLease/3)
 		wait := min(poll, max(time.Until(res.Until)+50*time.Millisecond, 50*time.Millisecond))
 		if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl.Add(-InvocationMargin)) {
-			return nil, fmt.Errorf("attempt %s runs on another worker (%s, lease until %s): delivering it again later", base, res.Holder, res.Until.UTC().Format(time.RFC3339))
+			return nil, nil, fmt.Errorf("attempt %s runs on another worker (%s, lease until %s): delivering it again later", base, res.Holder, res.Until.UTC().Format(time.RFC3339))
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		case <-time.After(wait):
 		}
 	}
@@ -328,6 +349,34 @@ type logHandler struct {
 	mask       *secrets.Masker // hides the attempt's secrets
 	entry      LogEntry
 	attrs      []slog.Attr
+	// errors, when set, keeps the ERROR lines for the attempt's
+	// taskrun.finished event.
+	errors *errorLines
+}
+
+// errorLines collects the ERROR lines of one attempt, bounded as the
+// state machine keeps them.
+type errorLines struct {
+	mu    sync.Mutex
+	lines []statemachine.LogLine
+}
+
+func (l *errorLines) add(at time.Time, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) >= statemachine.ErrorLogsPerAttempt {
+		return
+	}
+	if len(msg) > statemachine.ErrorLogLength {
+		msg = msg[:statemachine.ErrorLogLength]
+	}
+	l.lines = append(l.lines, statemachine.LogLine{Time: at, Message: msg})
+}
+
+func (l *errorLines) take() []statemachine.LogLine {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lines
 }
 
 func (h *logHandler) Enabled(context.Context, slog.Level) bool { return true }
@@ -344,11 +393,14 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 		}
 	}
 	l.Message = h.mask.Text(l.Message)
+	if l.Level == "ERROR" && h.errors != nil {
+		h.errors.add(l.Time, l.Message)
+	}
 	return h.appendLogs(context.WithoutCancel(ctx), []LogEntry{l})
 }
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logHandler{appendLogs: h.appendLogs, mask: h.mask, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+	return &logHandler{appendLogs: h.appendLogs, mask: h.mask, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), errors: h.errors}
 }
 
 func (h *logHandler) WithGroup(string) slog.Handler { return h }

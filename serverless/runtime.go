@@ -344,7 +344,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		bus.Close()
 		return nil, err
 	}
-	ecfg.Tasks, ecfg.Secrets, ecfg.SecretLookup = reg, keys, lookup
+	envs, globals, err := engine.ExpressionVariables(os.Environ())
+	if err != nil {
+		bus.Close()
+		return nil, err
+	}
+	ecfg.Tasks, ecfg.Secrets, ecfg.SecretLookup, ecfg.Envs, ecfg.Globals = reg, keys, lookup, envs, globals
 	eng, err := engine.New(ecfg)
 	if err != nil {
 		bus.Close()

@@ -452,6 +452,7 @@ var envDefaults = map[string]string{
 	secretstore.EnvKey:       "Lambda reads the key from the secret RELAY_SECRET_KEY_SECRET names",
 	secretstore.EnvCacheTTL:  "1m: a warm worker reads a secret once a minute",
 	"RELAY_SECRET_":          "the env backend of named secrets, for one machine (relay run, dev)",
+	"RELAY_GLOBALS":          "Kestra's globals (`globals.*` in expressions): none unless the deployment sets them",
 }
 
 func TestTemplateEnvironment(t *testing.T) {

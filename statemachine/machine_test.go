@@ -672,10 +672,12 @@ func TestTransitions_tableIsEnforced(t *testing.T) {
 			t.Errorf("CanExec(%s, %s) = %v", tt.from, tt.to, got)
 		}
 	}
+	// Terminal states stay, but for a restart of a FAILED or KILLED one.
 	for _, s := range []sm.ExecState{sm.ExecSuccess, sm.ExecWarning, sm.ExecFailed, sm.ExecKilled, sm.ExecCancelled} {
 		for _, to := range []sm.ExecState{sm.ExecRunning, sm.ExecPaused, sm.ExecKilling} {
-			if sm.CanExec(s, to) {
-				t.Errorf("terminal %s may move to %s", s, to)
+			restart := (s == sm.ExecFailed || s == sm.ExecKilled) && to == sm.ExecRunning
+			if sm.CanExec(s, to) != restart {
+				t.Errorf("terminal %s may move to %s: %v", s, to, sm.CanExec(s, to))
 			}
 		}
 	}

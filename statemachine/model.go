@@ -31,6 +31,26 @@ type Execution struct {
 	EndDate   time.Time `json:"endDate,omitzero"`
 	// Error says why the execution failed, when it did.
 	Error string `json:"error,omitempty"`
+	// OriginalID is the execution a replay started from (the first of a
+	// chain of replays), read as execution.originalId.
+	OriginalID string `json:"originalId,omitempty"`
+	// Restarts counts the times the execution was restarted (by a user or
+	// its retry policy); its current attempt is Restarts+1.
+	Restarts int `json:"restarts,omitempty"`
+	// EndAs is the state a stopping execution ends in when not KILLED: an
+	// SLA violated with behavior FAIL or CANCEL, or a pause's behavior
+	// CANCEL, stops it as a kill does.
+	EndAs ExecState `json:"endAs,omitempty"`
+	// SLAViolated lists the SLAs the execution violated, by id: each is
+	// applied once.
+	SLAViolated []string `json:"slaViolated,omitempty"`
+	// RetryPolicyOf names the task whose retry policy, of behavior
+	// CREATE_NEW_EXECUTION, runs the execution again if it fails.
+	RetryPolicyOf string `json:"retryPolicyOf,omitempty"`
+	// ErrorLogs are the last ErrorLogLimit ERROR log lines of the
+	// execution, for errorLogs(): the tasks' own and why each failed task
+	// run failed.
+	ErrorLogs []ErrorLog `json:"errorLogs,omitempty"`
 
 	// TaskRuns are every task run, in creation order. Stores keep them as
 	// records of their own (a run's position in this list is its key), so
@@ -64,12 +84,29 @@ type Execution struct {
 	seenSet map[string]struct{}
 }
 
+// ErrorLog is one ERROR log line kept for errorLogs().
+type ErrorLog struct {
+	TaskID    string    `json:"taskId,omitempty"`
+	TaskRunID string    `json:"taskRunId,omitempty"`
+	Attempt   int       `json:"attempt,omitempty"`
+	Message   string    `json:"message"`
+	Time      time.Time `json:"timestamp"`
+}
+
+// ErrorLogLimit bounds the ERROR lines an execution keeps, and
+// ErrorLogLength each line.
+const (
+	ErrorLogLimit  = 100
+	ErrorLogLength = 2048
+)
+
 // Phases of an execution.
 const (
-	PhaseMain    = "main"
-	PhaseErrors  = "errors"
-	PhaseFinally = "finally"
-	PhaseDone    = "done"
+	PhaseMain     = "main"
+	PhaseErrors   = "errors"
+	PhaseFinally  = "finally"
+	PhaseDone     = "done"
+	PhaseRetrying = "retrying" // failed; waits to run again (retry behavior CREATE_NEW_EXECUTION)
 )
 
 // What one event may start, so that the work of an event and what its
@@ -98,6 +135,9 @@ type ParentRef struct {
 	Namespace   string `json:"namespace"`
 	FlowID      string `json:"flowId"`
 	Depth       int    `json:"depth"`
+	// Outputs are the `outputs` of the Subflow task (Kestra's legacy
+	// Subflow outputs): templates the child renders when it ends.
+	Outputs map[string]string `json:"outputs,omitempty"`
 }
 
 // MaxDepth is the default longest chain of executions (subflows and flow
@@ -139,13 +179,16 @@ type TaskRun struct {
 	// starts (Result.NewItems), and never change: stores write them apart
 	// from the run, once, since the run itself changes with every
 	// iteration.
-	Items     []any  `json:"items,omitempty"`
-	NextItem  int    `json:"nextItem,omitempty"`  // next ForEach value to start
-	Active    int    `json:"active,omitempty"`    // ForEach iterations running
-	Iteration int    `json:"iteration,omitempty"` // WaitFor iterations started
-	ChildFail bool   `json:"childFail,omitempty"` // a child block failed
-	ChildWarn bool   `json:"childWarn,omitempty"` // a child ended in WARNING
-	InErrors  bool   `json:"inErrors,omitempty"`  // running its local errors
+	Items     []any `json:"items,omitempty"`
+	NextItem  int   `json:"nextItem,omitempty"`  // next ForEach value to start
+	Active    int   `json:"active,omitempty"`    // ForEach iterations running
+	Iteration int   `json:"iteration,omitempty"` // WaitFor iterations started
+	ChildFail bool  `json:"childFail,omitempty"` // a child block failed
+	ChildWarn bool  `json:"childWarn,omitempty"` // a child ended in WARNING
+	InErrors  bool  `json:"inErrors,omitempty"`  // running its local errors
+	// Cached says the run's outputs came from the task cache (Prefect's
+	// Cached state; Kestra keeps SUCCESS, as Relay does).
+	Cached    bool   `json:"cached,omitempty"`
 	ChildExec string `json:"childExec,omitempty"` // subflow execution id
 }
 
@@ -161,7 +204,7 @@ type Attempt struct {
 
 // TaskError is why an attempt failed.
 type TaskError struct {
-	Kind    string `json:"kind"` // retryable, fatal, timeout
+	Kind    string `json:"kind"` // retryable, fatal, timeout, crashed
 	Type    string `json:"type,omitempty"`
 	Message string `json:"message"`
 }
@@ -180,6 +223,7 @@ const (
 	KindRetryable = "retryable"
 	KindFatal     = "fatal"
 	KindTimeout   = "timeout"
+	KindCrashed   = "crashed" // the worker died or the OS killed the task's process
 )
 
 // Iter is one level of ForEach (or WaitFor) iteration a block runs in.

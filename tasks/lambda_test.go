@@ -92,6 +92,10 @@ func (f *fakeLambda) invoke(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Amz-Executed-Version", version)
 		w.Header().Set("X-Amz-Function-Error", "Unhandled")
 		_, _ = io.WriteString(w, `{"errorType":"ValueError","errorMessage":"order 42 has no lines","stackTrace":["  File \"/var/task/app.py\", line 3"]}`)
+	case "oom":
+		w.Header().Set("X-Amz-Executed-Version", version)
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+		_, _ = io.WriteString(w, `{"errorType":"Runtime.OutOfMemory","errorMessage":"RequestId: 1 Error: Runtime exited with error: signal: killed"}`)
 	case "slow":
 		select {
 		case <-r.Context().Done():
@@ -199,6 +203,7 @@ func TestLambdaInvokeFailures(t *testing.T) {
 		outputs  bool
 	}{
 		{"function error", map[string]any{"function": "fails"}, KindRetryable, "FunctionError:ValueError", "order 42 has no lines", true},
+		{"function's process died: crashed", map[string]any{"function": "oom"}, KindCrashed, "FunctionError:Runtime.OutOfMemory", "signal: killed", true},
 		{"function not found", map[string]any{"function": "missing"}, KindFatal, "ResourceNotFoundException", "Function not found: missing", false},
 		{"access denied", map[string]any{"function": "denied"}, KindFatal, "AccessDeniedException", "not authorized", false},
 		{"throttled", map[string]any{"function": "throttled"}, KindRetryable, "TooManyRequestsException", "Rate exceeded", false},

@@ -27,6 +27,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine/flow"
@@ -51,6 +52,10 @@ type Request struct {
 	// a secret is left, and a runner that runs the attempt elsewhere sends
 	// its values along (docs/architecture.md, Secrets).
 	Secrets *secrets.Masker
+	// KV is the KV store, for the kv.* tasks; nil makes them fail.
+	KV KV
+	// Logs reads stored logs, for log.fetch; nil makes it fail.
+	Logs LogReader
 }
 
 // Result is what a successful attempt (and some failed ones) produced.
@@ -213,10 +218,10 @@ func (c Config) validate() error {
 }
 
 // Builtin returns a registry with the runnable task types of this
-// package: log, debug.return, output.values, http.request, lambda.invoke
-// and cloudevents.emit. The script tasks (tasks/scripts) and the S3 tasks
-// (tasks/aws) live in packages of their own; tasks/builtin assembles them
-// all.
+// package: log, debug.return, output.values, http.request, lambda.invoke,
+// cloudevents.emit, the kv.* tasks and log.fetch. The script tasks
+// (tasks/scripts) and the S3 tasks (tasks/aws) live in packages of their
+// own; tasks/builtin assembles them all.
 func Builtin(cfg Config) (*Registry, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -229,6 +234,11 @@ func Builtin(cfg Config) (*Registry, error) {
 	r.Register(flow.TypeHTTPRequest, NewHTTP(cfg.HTTPClient, cfg.MaxHTTPBody))
 	r.Register(flow.TypeLambdaInvoke, NewLambda(cfg.Lambda))
 	r.Register(flow.TypeEmit, NewEmit(cfg.Emitter))
+	r.Register(flow.TypeKVSet, NewKVSet(time.Now))
+	r.Register(flow.TypeKVGet, NewKVGet())
+	r.Register(flow.TypeKVDelete, NewKVDelete())
+	r.Register(flow.TypeKVGetKeys, NewKVGetKeys())
+	r.Register(flow.TypeLogFetch, NewFetch())
 	return r, nil
 }
 

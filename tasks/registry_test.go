@@ -190,8 +190,9 @@ func TestReturnAndOutputValues(t *testing.T) {
 		errText string
 	}{
 		{"return text", NewReturn(), map[string]any{"format": "hi"}, map[string]any{"value": "hi"}, ""},
-		{"return typed value as is", NewReturn(), map[string]any{"format": []any{int64(1), 2.5}}, map[string]any{"value": []any{int64(1), 2.5}}, ""},
-		{"return null", NewReturn(), map[string]any{"format": nil}, map[string]any{"value": nil}, ""},
+		{"return a typed value as text, as Kestra", NewReturn(), map[string]any{"format": []any{int64(1), 2.5}}, map[string]any{"value": "[1,2.5]"}, ""},
+		{"return a number as text", NewReturn(), map[string]any{"format": int64(4)}, map[string]any{"value": "4"}, ""},
+		{"return null as empty text", NewReturn(), map[string]any{"format": nil}, map[string]any{"value": ""}, ""},
 		{"return without format", NewReturn(), map[string]any{}, nil, "property format"},
 		{"values", NewOutputValues(), map[string]any{"values": map[string]any{"a": int64(1), "b": "x"}}, map[string]any{"values": map[string]any{"a": int64(1), "b": "x"}}, ""},
 		{"values not a map", NewOutputValues(), map[string]any{"values": []any{"a"}}, nil, "property values: want a map, got a list"},

@@ -388,7 +388,7 @@ func (p *printer) plain(prefix string, changed []*statemachine.TaskRun) {
 	}
 	var failed []*statemachine.TaskRun
 	for _, r := range changed {
-		if r.State == statemachine.RunFailed || r.State == statemachine.RunRetrying {
+		if r.State == statemachine.RunFailed || r.State == statemachine.RunCrashed || r.State == statemachine.RunRetrying {
 			failed = append(failed, r)
 		}
 	}
@@ -575,7 +575,7 @@ func summarizeRuns(w io.Writer, ex *statemachine.Execution) {
 	nFailed := 0
 	for _, r := range ex.TaskRuns {
 		counts[r.State]++
-		if r.State == statemachine.RunFailed {
+		if r.State == statemachine.RunFailed || r.State == statemachine.RunCrashed {
 			if nFailed++; len(failed) < summaryFailed {
 				failed = append(failed, r)
 			}

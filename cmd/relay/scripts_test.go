@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-type runDoc struct {
+type scriptRunDoc struct {
 	State    string `json:"state"`
 	Inputs   map[string]any
 	TaskRuns []struct {
@@ -24,10 +24,10 @@ type runDoc struct {
 	} `json:"taskRuns"`
 }
 
-func runJSON(t *testing.T, args ...string) (int, runDoc, string) {
+func runScriptJSON(t *testing.T, args ...string) (int, scriptRunDoc, string) {
 	t.Helper()
 	code, out, errOut := runCLI(t, append([]string{"run", "-o", "json", "--progress", "plain"}, args...)...)
-	var doc runDoc
+	var doc scriptRunDoc
 	if out != "" {
 		if err := json.Unmarshal([]byte(out), &doc); err != nil {
 			t.Fatalf("stdout is not one JSON document: %v\n%s\n%s", err, out, errOut)
@@ -43,7 +43,7 @@ func TestRun_dataPipelineExample(t *testing.T) {
 		t.Skip("no /bin/sh")
 	}
 	dir := t.TempDir()
-	code, doc, errOut := runJSON(t, "--data-dir", dir, "../../examples/flows/data_pipeline.yaml", "--input", "raw_data=@../../examples/data/orders.csv")
+	code, doc, errOut := runScriptJSON(t, "--data-dir", dir, "../../examples/flows/data_pipeline.yaml", "--input", "raw_data=@../../examples/data/orders.csv")
 	if code != 0 || doc.State != "SUCCESS" {
 		t.Fatalf("exit %d, state %s\n%s", code, doc.State, errOut)
 	}
@@ -79,7 +79,7 @@ tasks:
       print("reading input")
       sys.exit("no such column: amount")
 `), 0o644)
-	code, doc, errOut := runJSON(t, "--data-dir", dir, file)
+	code, doc, errOut := runScriptJSON(t, "--data-dir", dir, file)
 	if code != 1 || doc.State != "FAILED" {
 		t.Fatalf("exit %d, state %s\n%s", code, doc.State, errOut)
 	}

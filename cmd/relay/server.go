@@ -53,7 +53,7 @@ func serverCmd() *cobra.Command {
 				return err
 			}
 			defer sys.close()
-			svc := api.NewService(sys.store, sys.engine, api.WithSecrets(sys.secrets), api.WithFiles(sys.files))
+			svc := api.NewService(sys.store, sys.engine, api.WithSecrets(sys.secrets), api.WithSecretLookup(sys.lookup), api.WithFiles(sys.files))
 			router := firing.NewRouter(firing.RouterConfig{Store: sys.store, Bus: sys.engine, Log: log})
 			runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 			defer stop()

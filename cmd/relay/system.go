@@ -39,8 +39,10 @@ func dataDir(cmd *cobra.Command) (string, error) {
 // system is the whole engine in this process, on the embedded store and
 // bus.
 type system struct {
-	// secrets seals the SECRET inputs the CLI is given.
+	// secrets seals the SECRET inputs the CLI is given; lookup reads named
+	// secrets (the worker's, and relay server's for webhook keys).
 	secrets *secrets.Keyring
+	lookup  secrets.Lookup
 	files   *storage.Storage
 	store   *embedded.Store
 	bus     *embedded.Bus
@@ -112,6 +114,11 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 	}
+	envs, globals, err := engine.ExpressionVariables(os.Environ())
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	eng, err := engine.New(engine.Config{
 		Store: st, Bus: bus, Tasks: reg, Workers: o.workers,
 		Logger:  o.logger,
@@ -121,6 +128,7 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		// One executor owns the store: executions stay in memory while they
 		// run, and each event reads nothing back.
 		CacheExecutions: 1000,
+		Envs:            envs, Globals: globals,
 	})
 	if err != nil {
 		st.Close()
@@ -134,7 +142,7 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		st.Close()
 		return nil, err
 	}
-	return &system{secrets: keys, files: files, store: st, bus: bus, engine: eng, cancel: cancel}, nil
+	return &system{secrets: keys, lookup: lookup, files: files, store: st, bus: bus, engine: eng, cancel: cancel}, nil
 }
 
 // close stops the system: it lets the commands being carried out finish

@@ -38,6 +38,8 @@ type controlPlane interface {
 	Logs(ctx context.Context, id string, after int64, limit int) ([]engine.LogEntry, error)
 	Resume(ctx context.Context, id string, inputs map[string]any) error
 	Kill(ctx context.Context, id string) error
+	Restart(ctx context.Context, id string) error
+	Replay(ctx context.Context, id, from string) (api.Started, error)
 	Triggers(ctx context.Context) ([]firing.Info, error)
 }
 
@@ -142,6 +144,7 @@ type following struct {
 	// resume): until it changes, its PAUSED state is not the end.
 	before *engine.ExecutionDoc
 	after  int64 // log lines already shown
+	json   bool  // print the final execution as JSON, progress to stderr
 }
 
 // followRuns is the most task runs follow shows one by one; past it, it

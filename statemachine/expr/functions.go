@@ -121,9 +121,10 @@ func fnFromJSON(s *state, _ any, args []any) (any, error) {
 }
 
 // fnCurrentEachOutput follows Kestra: inside nested ForEach loops, outputs are
-// keyed by each loop's current value, outermost first. parents[0] is the
-// closest parent, so the walk goes from the last parent to the first, then
-// uses taskrun.value. Levels whose value is not a key are skipped.
+// keyed by each loop's current value, outermost first. The values are
+// Env.Loop when the caller gives them; otherwise parents[0] is the closest
+// parent, so the walk goes from the last parent to the first, then uses
+// taskrun.value. Levels whose value is not a key are skipped.
 func fnCurrentEachOutput(s *state, _ any, args []any) (any, error) {
 	cur := args[0]
 	if !isMapValue(cur) {
@@ -138,6 +139,14 @@ func fnCurrentEachOutput(s *state, _ any, args []any) (any, error) {
 		if next, found, isMap := mapGet(cur, key); isMap && found {
 			cur = norm(next)
 		}
+	}
+	if s.env.Loop != nil {
+		for _, v := range s.env.Loop {
+			if next, found, isMap := mapGet(cur, Stringify(norm(v))); isMap && found {
+				cur = norm(next)
+			}
+		}
+		return cur, nil
 	}
 	p, _ := s.root("parents")
 	if parents, ok := toList(p); ok {

@@ -27,10 +27,20 @@ type parser struct {
 
 // unknownName records an unknown builtin and returns a stand-in that
 // takes any arguments and fails if ever evaluated (a template with unknown
-// names is never returned without its errors).
-func (ps *parser) unknownName(name token, kind string, table map[string]*builtin) *builtin {
-	ps.unknown = append(ps.unknown, newSyntaxError(ps.src, name.pos, "unknown %s `%s`%s", kind, name.val, didYouMean(name.val, table)))
-	return &builtin{name: name.val, kind: kind, variadic: true, lenient: true, fn: func(*state, any, []any) (any, error) {
+// names is never returned without its errors). It guards nothing: the
+// references it is given are checked as any others.
+func (ps *parser) unknownName(name token, kind string, table map[string]*builtin, unsupported map[string]string, other map[string]*builtin) *builtin {
+	switch why, ok := unsupported[name.val]; {
+	case ok:
+		ps.unknown = append(ps.unknown, newSyntaxError(ps.src, name.pos, "%s `%s` is not supported by Relay: %s", kind, name.val, why))
+	case other[name.val] != nil && kind == "function":
+		ps.unknown = append(ps.unknown, newSyntaxError(ps.src, name.pos, "unknown function `%s` (`%s` is a filter: `value | %s`)", name.val, name.val, name.val))
+	case other[name.val] != nil:
+		ps.unknown = append(ps.unknown, newSyntaxError(ps.src, name.pos, "unknown filter `%s` (`%s` is a function: `%s(value)`)", name.val, name.val, name.val))
+	default:
+		ps.unknown = append(ps.unknown, newSyntaxError(ps.src, name.pos, "unknown %s `%s`%s", kind, name.val, didYouMean(name.val, table)))
+	}
+	return &builtin{name: name.val, kind: kind, variadic: true, fn: func(*state, any, []any) (any, error) {
 		return nil, fmt.Errorf("unknown %s `%s`", kind, name.val)
 	}}
 }
@@ -190,6 +200,10 @@ func (ps *parser) parseStmt(open token) (node, error) {
 		return ps.parseFor(open)
 	case "set":
 		return ps.parseSet(open)
+	case "filter":
+		return ps.parseFilterTag(open)
+	case "endfilter":
+		return nil, ps.errf(kw.pos, "unexpected `endfilter` without matching `{%% filter %%}`")
 	case "elseif", "elif", "else", "endif":
 		return nil, ps.errf(kw.pos, "unexpected `%s` without matching `{%% if %%}`", kw.val)
 	case "endfor":
@@ -197,7 +211,54 @@ func (ps *parser) parseStmt(open token) (node, error) {
 	case "endraw":
 		return nil, ps.errf(kw.pos, "unexpected `endraw` without matching `{%% raw %%}`")
 	}
+	if why, ok := unsupportedStatements[kw.val]; ok {
+		return nil, ps.errf(kw.pos, "statement `%s` is not supported by Relay: %s", kw.val, why)
+	}
 	return nil, ps.errf(kw.pos, "unknown statement `%s`", kw.val)
+}
+
+// unsupportedStatements are Pebble statements Relay does not run, with why.
+var unsupportedStatements = map[string]string{
+	"macro":      "a Relay template is one property value, with no other template to call a macro from; use {% set %} or a flow variable",
+	"block":      "a Relay template is one property value: there are no templates to extend",
+	"extends":    "a Relay template is one property value: there are no templates to extend",
+	"include":    "a Relay template is one property value: there are no templates to include",
+	"import":     "a Relay template is one property value: there are no templates to import",
+	"from":       "a Relay template is one property value: there are no templates to import",
+	"embed":      "a Relay template is one property value: there are no templates to embed",
+	"parallel":   "rendering is pure and bounded; there is nothing to run in parallel",
+	"cache":      "rendering is pure and bounded; there is nothing to cache",
+	"autoescape": "Relay never escapes output (Kestra turns Pebble's escaping off too); use the escapeChar or escape filter",
+	"verbatim":   "write {% raw %}...{% endraw %}",
+	"flush":      "a render returns its whole output at once",
+}
+
+// parseFilterTag parses `{% filter f | g(args) %}body{% endfilter %}`: the
+// body is rendered to text and passed through the filters.
+func (ps *parser) parseFilterTag(open token) (node, error) {
+	start := ps.peek()
+	var chain expr = &blockExpr{base: base{pos: start.pos, end: start.pos, h: 1}}
+	for {
+		var err error
+		if chain, err = ps.parseFilter(chain); err != nil {
+			return nil, err
+		}
+		if !ps.isOp("|") {
+			break
+		}
+		ps.next()
+	}
+	if err := ps.expectClose(tStmtClose); err != nil {
+		return nil, err
+	}
+	body, end, err := ps.parseBody("endfilter")
+	if err != nil {
+		return nil, err
+	}
+	if end.kind == tEOF {
+		return nil, ps.errf(open.pos, "unclosed `{%% filter %%}`, expected `{%% endfilter %%}`")
+	}
+	return &filterNode{pos: open.pos, body: body, chain: chain}, ps.expectClose(tStmtClose)
 }
 
 func (ps *parser) parseIf(open token) (node, error) {
@@ -362,6 +423,10 @@ func (ps *parser) binaryAt() (op string, prec, ntok int, ok bool) {
 			return "contains", precContains, 1, true
 		case "in":
 			return "in", precCmp, 1, true
+		case "equals": // Pebble's spelling of ==
+			return "==", precCmp, 1, true
+		case "isIn", "notIn": // Kestra's operators, comparing text forms
+			return t.val, precCmp, 1, true
 		case "is":
 			return "is", precFilter, 1, true
 		case "not":
@@ -377,6 +442,7 @@ var binOps = map[string]binOp{
 	"+": opAdd, "-": opSub, "*": opMul, "/": opDiv, "//": opFloorDiv, "%": opMod,
 	"~": opConcat, "==": opEq, "!=": opNe, "<": opLt, ">": opGt, "<=": opLe, ">=": opGe,
 	"in": opIn, "not in": opNotIn, "contains": opContains, "..": opRange,
+	"isIn": opIsIn, "notIn": opNotIsIn,
 }
 
 // parseExpr parses a full expression including the ternary operator.
@@ -738,7 +804,7 @@ func plural(n int) string {
 func (ps *parser) parseCall(name token) (expr, error) {
 	b := functions[name.val]
 	if b == nil {
-		b = ps.unknownName(name, "function", functions)
+		b = ps.unknownName(name, "function", functions, unsupportedFunctions, filters)
 	}
 	pos, named, end, err := ps.parseArgs()
 	if err != nil {
@@ -759,7 +825,7 @@ func (ps *parser) parseFilter(x expr) (expr, error) {
 	}
 	b := filters[name.val]
 	if b == nil {
-		b = ps.unknownName(name, "filter", filters)
+		b = ps.unknownName(name, "filter", filters, unsupportedFilters, functions)
 	}
 	end := name.end
 	var pos []expr
@@ -830,6 +896,9 @@ func walkNodes(nodes []node, f func(expr)) {
 			walkNodes(n.els, f)
 		case *setNode:
 			walkExpr(n.x, f)
+		case *filterNode:
+			walkExpr(n.chain, f)
+			walkNodes(n.body, f)
 		}
 	}
 }

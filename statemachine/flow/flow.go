@@ -37,10 +37,15 @@ type Flow struct {
 	Triggers      []*Trigger
 	Concurrency   *Concurrency
 	Retry         *Retry // default retry policy of the flow's tasks
+	SLAs          []*SLA
 	Disabled      bool
 
 	File   string // the file name given to Parse, for messages
 	Source []byte // the document as written
+	// Notes are what the document says that Relay ignores or takes
+	// differently (a `revision`, `logToFile`), for validate to show; they
+	// do not make the flow invalid.
+	Notes Diagnostics
 
 	tasks map[string]*Task
 	// blocks holds, by the first task of a block that has disabled tasks
@@ -177,6 +182,32 @@ type Output struct {
 	Pos         Pos
 }
 
+// SLA is one of the flow's service level agreements (Kestra's `sla`):
+// what the execution must meet, and what a violation does.
+type SLA struct {
+	ID   string
+	Type string // SLAMaxDuration or SLAAssertion
+	// Duration is how long an execution may take (MAX_DURATION).
+	Duration time.Duration
+	// Assert must render true while the execution runs
+	// (EXECUTION_ASSERTION); it is checked after every event.
+	Assert *Property
+	// Behavior is what a violation does: SLAFail, SLACancel or SLANone.
+	Behavior string
+	// Labels are added to the execution on a violation.
+	Labels []Label
+	Pos    Pos
+}
+
+// SLA types and behaviors, as Kestra names them.
+const (
+	SLAMaxDuration = "MAX_DURATION"
+	SLAAssertion   = "EXECUTION_ASSERTION"
+	SLAFail        = "FAIL"
+	SLACancel      = "CANCEL"
+	SLANone        = "NONE"
+)
+
 // Concurrency limits how many executions of the flow run at once.
 type Concurrency struct {
 	Limit    int
@@ -203,6 +234,13 @@ type Retry struct {
 	Jitter         time.Duration // a random delay in [0, Jitter] added to each wait
 	JitterFactor   float64       // or a random fraction of the wait (jitter: true is 0.2)
 	WarningOnRetry bool
+	// Delays lists the wait before each retry (Prefect's list of retry
+	// delays); past its end, the last repeats.
+	Delays []time.Duration
+	// Behavior is RETRY_FAILED_TASK (a new attempt of the failed task run)
+	// or CREATE_NEW_EXECUTION (the failed execution runs again, counted
+	// in execution attempts).
+	Behavior string
 }
 
 // Retry policy types.
@@ -210,6 +248,13 @@ const (
 	RetryConstant    = "constant"
 	RetryExponential = "exponential"
 	RetryRandom      = "random"
+	RetryDelays      = "delays"
+)
+
+// Retry behaviors, as Kestra names them.
+const (
+	RetryFailedTask    = "RETRY_FAILED_TASK"
+	CreateNewExecution = "CREATE_NEW_EXECUTION"
 )
 
 // Task is one task of a flow. Common properties are typed fields; the
@@ -227,7 +272,9 @@ type Task struct {
 	Retry        *Retry
 	RunIf        *Property
 	LogLevel     string
-	Props        map[string]*Property
+	// Cache is the task cache (Kestra's taskCache), when enabled.
+	Cache *TaskCache
+	Props map[string]*Property
 
 	// Children of flowable tasks.
 	Tasks    []*Task   // flow.sequential, parallel, foreach, allowfailure, waitfor
@@ -244,6 +291,11 @@ type Task struct {
 	Parent *Task // nil for top-level tasks
 	Pos    Pos
 	Path   string
+}
+
+// TaskCache is an enabled task cache: how long outputs are reused.
+type TaskCache struct {
+	TTL time.Duration
 }
 
 // Case is one branch of a flow.switch.

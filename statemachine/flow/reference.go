@@ -18,12 +18,13 @@ func Reference() string {
 	w("<!-- Generated from the code by `make docs` (the text `relay docs` prints). Do not edit: a test fails when this file and the code differ. -->\n\n")
 	w("Flows are YAML documents in the style of Kestra. Every task, trigger and condition type has a short Relay name and accepts Kestra's names as aliases, so flows written for Kestra's core tasks run unchanged. ")
 	w("Properties marked *expr* accept `{{ ... }}` expressions, rendered when the task runs; the others must be written as literal values. ")
-	w("Durations are ISO-8601 (`PT10S`, `P1D`) or Go style (`10s`, `1h30m`).\n\n")
+	w("Durations are ISO-8601 (`PT10S`, `P1D`) or Go style (`10s`, `1h30m`). ")
+	w("[semantics.md](semantics.md) says how Relay runs what Kestra and Prefect users write, and where it departs from them.\n\n")
 	w("Contents: [Flow](#flow) · [Common task properties](#common-task-properties) · [Retry](#retry) · [Tasks](#tasks) · [Triggers](#triggers) · [Conditions](#conditions) · [Inputs](#inputs) · [Expressions](#expressions)\n\n")
 
 	w("## Flow\n\n")
 	propTable(&b, FlowProps())
-	w("\n`revision` is assigned by the store each time a flow is saved; a document that sets it is rejected.\n\n")
+	w("\n`revision` is assigned by the store each time a flow is saved; a `revision` in the document is ignored, with a note from `relay validate`.\n\n")
 	w("Flow outputs (`outputs`) are a list of:\n\n")
 	propTable(&b, outputFields())
 
@@ -80,11 +81,12 @@ func Reference() string {
 	w("- Named secrets: `RELAY_SECRET_NAME` in the environment of the worker (`relay run`, `relay server`, `relay dev`; Kestra's base64 `SECRET_NAME` too); on AWS, Secrets Manager or SSM Parameter Store under `SecretsPrefix` + `<namespace>/NAME` (template.yaml). A missing secret fails the task, naming it.\n")
 	w("- A template may place a secret in text (`\"Bearer {{ secret('TOKEN') }}\"`, `~`, lists and maps, `default`, `join`) but not read it: a filter, a function or a comparison on a secret fails the task with a clear error.\n")
 	w("- Script tasks (`python.script`, `shell.commands`...) get the values in their `script`, `commands`, `env` and `inputFiles`. What Relay keeps of a script is masked: its log lines, the `vars` and metrics it prints, `stdout` and `stderr`, and the last stderr lines of its error, masked before any line is cut. A secret's lines each, and its JSON-escaped form, are masked too; a value the script transforms (base64, a hash) is not. The files it writes (`outputFiles`) are stored as they are: what they hold is the flow's business.\n")
-	w("- `cloudevents.emit` keeps secrets sealed in the events it publishes; a flow of the same namespace that such an event starts can still use them.\n")
+	w("- `cloudevents.emit` and `kv.set` keep secrets sealed in the events they publish and the values they store; a flow of the same namespace that reads them (an event trigger, `kv('key')`, `kv.get`) can still use them, and one of another namespace cannot open them.\n")
 
 	w("\n## Expressions\n\n")
 	w("`{{ expression }}` outputs a value, `{%% if %%}`, `{%% for %%}` and `{%% set %%}` are statements and `{# ... #}` is a comment, as in Kestra (Pebble). A property that is exactly one `{{ expression }}` takes the expression's type (a list, a number, a map, a boolean); text mixed with expressions is a string. ")
-	w("Reading an undefined variable is an error, except on the left of `??`, in `is defined` and in `| default(...)`. Expressions read only their variables, `secret()` and, with `read()`, files of internal storage of the flow's namespace: no other files, environment or network; rendering is bounded in steps and output size.\n\n")
+	w("Reading an undefined variable is an error, except on the left of `??`, in `is defined` and in `| default(...)`; validation accepts references to unknown inputs, variables and outputs there (and elsewhere in the same expression once guarded), and rejects them everywhere else. ")
+	w("Expressions read only their variables (`envs` and `globals` among them), `secret()`, the KV store (`kv()`) and, with `read()`, `fileExists()` and `fileSize()`, files of internal storage of the flow's namespace: no other files, environment or network; rendering is bounded in steps and output size.\n\n")
 	w("### Variables\n\n| Variable | Attributes |\n|---|---|\n")
 	for _, root := range sortedKeys(ExprRoots) {
 		attrs := ExprRoots[root]
@@ -121,6 +123,16 @@ func Reference() string {
 		}
 		w("\n")
 	}
+	w("### Not supported\n\nThese Kestra functions and filters are rejected when a flow is validated, with the reason:\n\n| Name | Why |\n|---|---|\n")
+	for _, list := range []struct {
+		kind string
+		m    map[string]string
+	}{{"function", expr.UnsupportedFunctions()}, {"filter", expr.UnsupportedFilters()}} {
+		for _, name := range sortedKeys(list.m) {
+			w("| %s `%s` | %s |\n", list.kind, name, cell(list.m[name]))
+		}
+	}
+	w("\nThe variables `tasks`, `kestra`, `item` and Kestra Enterprise's `namespace` are not supported either; the statements `macro`, `block`, `extends`, `include`, `import`, `embed`, `parallel`, `cache`, `autoescape` and `flush` are rejected with the reason.\n")
 	return b.String()
 }
 
@@ -133,6 +145,7 @@ var StatementDocs = []expr.Doc{
 	{Kind: "statement", Signature: "{% set name = expr %}", Example: "{% set total = inputs.n * 2 %}{{ total }}", Result: "6"},
 	{Kind: "statement", Signature: "{# comment #}", Example: "a{# not printed #}b", Result: "ab"},
 	{Kind: "statement", Signature: "{{- expr -}} (trims whitespace)", Example: "a   {{- 'b' -}}   c", Result: "abc"},
+	{Kind: "statement", Signature: "{% filter f | g %}...{% endfilter %}", Example: "{% filter upper %}hi {{ inputs.name }}{% endfilter %}", Result: "HI RELAY"},
 	{Kind: "statement", Signature: "{% raw %}...{% endraw %}", Example: "{% raw %}{{ not rendered }}{% endraw %}", Result: "{{ not rendered }}"},
 }
 
@@ -143,11 +156,13 @@ var variableDocs = map[string]string{
 	"flow":      "The flow.",
 	"execution": "The current execution. `state` is RUNNING while any task runs, in `errors` and `finally` too: the execution takes its final state after them.",
 	"task":      "The task being rendered.",
-	"taskrun":   "The task run being rendered; `value` is the current ForEach value.",
-	"parents":   "Enclosing ForEach iterations, closest first, each with `taskrun.value`.",
-	"parent":    "The closest enclosing ForEach iteration (`parent.taskrun.value`).",
+	"taskrun":   "The task run being rendered; `value` is the value of the innermost ForEach iteration it is in (Kestra sets it only for direct children of the ForEach), `iteration` the WaitFor iteration, `startDate` when the task run was created.",
+	"parents":   "The flowable task runs the task run is nested in, closest first, as Kestra lists them: each has `task.id`, and `taskrun.value` when it is a direct child of a ForEach iteration.",
+	"parent":    "`parents[0]`: the closest enclosing flowable task run (`parent.taskrun.value`).",
 	"trigger":   "Variables of the trigger that started the execution (see Triggers).",
-	"labels":    "The execution's labels.",
+	"labels":    "The execution's labels; dotted keys are also nested, so `labels.system.correlationId` reads the label `system.correlationId`.",
+	"envs":      "Environment variables of the executor whose names start with `ENV_`, without the prefix and in lower case: `ENV_REGION` is `envs.region` (as Kestra).",
+	"globals":   "Global variables of the deployment: the JSON object in the executor's environment variable `RELAY_GLOBALS`.",
 }
 
 // byteSize writes a power-of-two size.

@@ -119,6 +119,22 @@ func exitCode(state *os.ProcessState, waitErr error) (int, error) {
 	return state.ExitCode(), nil
 }
 
+// killedBy names the signal that killed the shell, or the command it ran
+// last when the shell reports 128+9 (SIGKILL: what the OOM killer sends),
+// or "" when none did.
+func killedBy(state *os.ProcessState) string {
+	if state == nil {
+		return ""
+	}
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return strings.ToUpper(strings.TrimPrefix(unix.SignalName(ws.Signal()), "SIG"))
+	}
+	if state.ExitCode() == 128+int(syscall.SIGKILL) {
+		return "KILL"
+	}
+	return ""
+}
+
 // removeWorkDir removes the working directory even when the script left
 // directories without write permission in it.
 func removeWorkDir(dir string, log *slog.Logger) {

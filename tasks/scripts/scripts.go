@@ -47,6 +47,7 @@ import (
 // Error types of the script tasks.
 const (
 	typeExitCode      = "ExitCode"
+	typeSignal        = "Signal"
 	typeShellStart    = "ShellStart"
 	typeWorkDir       = "WorkDir"
 	typeNoInterpreter = "InterpreterNotFound"
@@ -293,6 +294,11 @@ func (r *runner) run(ctx context.Context, req tasks.Request) (tasks.Result, erro
 	if runErr != nil {
 		return res, runErr
 	}
+	if out.signal != "" {
+		// Not a signal of ours (the context did not end): the OS killed
+		// the script, or a command it ran, out from under the attempt.
+		return res, &tasks.Error{Kind: tasks.KindCrashed, Type: typeSignal, Message: fmt.Sprintf("the process was killed by signal %s (exit code %d): out of memory, or killed from outside", out.signal, out.code)}
+	}
 	if out.code != 0 {
 		msg := fmt.Sprintf("exit code %d", out.code)
 		if last := lastLines(out.stderrTail.String(), errorLines); last != "" {
@@ -413,7 +419,10 @@ func (r *runner) env(a *attempt, path string, user map[string]string, req tasks.
 
 // outcome is how the process ended and what it printed.
 type outcome struct {
-	code           int
+	code int
+	// signal names the signal that killed the process (not one of
+	// ours): it crashed.
+	signal         string
 	stdout, stderr *tailBuffer // shell.commands' outputs
 	stderrTail     *tailBuffer // for the error message
 	stderrLines    int
@@ -498,7 +507,7 @@ func (r *runner) exec(ctx context.Context, log *slog.Logger, mask *secrets.Maske
 	if err != nil {
 		return out, &tasks.Error{Kind: tasks.KindRetryable, Type: typeShellStart, Message: "waiting for " + interpreter[0], Err: err}
 	}
-	out.code = code
+	out.code, out.signal = code, killedBy(cmd.ProcessState)
 	if stopped {
 		// The group was killed because ctx ended; its exit code says only that.
 		return out, tasks.CtxError(ctx, "running the script; its process group was killed", nil)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -188,6 +189,30 @@ func TestShellMissingShellIsFatal(t *testing.T) {
 	te := wantTaskError(t, err, tasks.KindFatal, typeNoInterpreter)
 	if !strings.Contains(te.Message, "/no/such/shell") {
 		t.Errorf("message %q does not name the shell", te.Message)
+	}
+}
+
+// A process the OS kills (the OOM killer's SIGKILL, a segfault) makes the
+// attempt CRASHED, not a plain failure; a script's own exit code does not.
+func TestShellKilledByTheOSCrashes(t *testing.T) {
+	tests := []struct {
+		name, command string
+		kind          tasks.Kind
+		msg           string
+	}{
+		{"the shell killed", "kill -KILL $$", tasks.KindCrashed, "killed by signal KILL"},
+		{"the shell segfaults", "kill -SEGV $$", tasks.KindCrashed, "killed by signal SEGV"},
+		{"a command killed", "sh -c 'kill -KILL $$'", tasks.KindCrashed, "killed by signal KILL (exit code 137)"},
+		{"a plain failure", "exit 3", tasks.KindRetryable, "exit code 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := shell(t).Run(context.Background(), newRequest(flow.TypeShell, map[string]any{"commands": commands(tt.command)}))
+			var te *tasks.Error
+			if !errors.As(err, &te) || te.Kind != tt.kind || !strings.Contains(te.Message, tt.msg) {
+				t.Errorf("error %v (kind %v), want %s with %q", err, te, tt.kind, tt.msg)
+			}
+		})
 	}
 }
 
