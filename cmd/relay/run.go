@@ -342,6 +342,11 @@ func (p *printer) commit(ex *statemachine.Execution, changed []*statemachine.Tas
 		}
 	}
 	if p.live == nil {
+		for _, r := range changed {
+			if key := ex.ID + "/" + r.ID; r.State.Terminal() && !p.started[key] {
+				p.startedAndEnded(prefix, key, r)
+			}
+		}
 		p.plain(prefix, changed)
 		for _, r := range changed {
 			if r.State == statemachine.RunSubmitted || r.State == statemachine.RunCreated {
@@ -371,6 +376,24 @@ func (p *printer) commit(ex *statemachine.Execution, changed []*statemachine.Tas
 		default:
 		}
 	}
+}
+
+// startedAndEnded prints, for a run whose start and end came in one
+// commit (the engine applies the events it has in one batch), its start
+// (with the time of its attempt) and the log lines held for it, so that
+// they come before its end as for any other run.
+func (p *printer) startedAndEnded(prefix, key string, r *statemachine.TaskRun) {
+	if a := r.CurrentAttempt(); a != nil && !a.StartDate.IsZero() && p.runs.total() <= plainRuns {
+		attempt := ""
+		if n := len(r.Attempts); n > 1 {
+			attempt = fmt.Sprintf(" (attempt %d)", n)
+		}
+		fmt.Fprintf(p.w, "%s  %-28s %s%s\n", a.StartDate.Format("15:04:05.000"), prefix+r.ID, statemachine.RunRunning, attempt)
+	}
+	for _, l := range p.held[key] {
+		fmt.Fprint(p.w, l)
+	}
+	delete(p.held, key)
 }
 
 // plain prints the state changes of a commit, one line each, until the
