@@ -25,11 +25,13 @@ func (e *Engine) sealer() statemachine.Sealer {
 // openSecrets returns the properties of a scheduled attempt with their
 // secret markers replaced by the clear values, at the last moment before
 // the task runs, and the masker that hides those values in what the task
-// logs and returns. cloudevents.emit publishes on Relay's own bus, which
-// must never carry a secret in clear: its markers stay sealed (a flow of
-// the same namespace that the event starts can still use them).
+// logs and returns. cloudevents.emit publishes on Relay's own bus and
+// kv.set writes to Relay's own store, which must never hold a secret in
+// clear: their markers stay sealed (a flow of the same namespace that the
+// event starts, or that reads the key, can still use them; one of another
+// namespace cannot open them).
 func (e *Engine) openSecrets(ctx context.Context, c statemachine.ScheduleTaskRun) (map[string]any, *secrets.Masker, error) {
-	if c.Type == flow.TypeEmit || !secrets.ContainsValue(c.Props) {
+	if c.Type == flow.TypeEmit || c.Type == flow.TypeKVSet || !secrets.ContainsValue(c.Props) {
 		return c.Props, &secrets.Masker{}, nil
 	}
 	if e.cfg.Secrets == nil {

@@ -46,7 +46,8 @@ const (
 // files, stdout and stderr (a line of over 8 KiB cut with a secret
 // across the cut), protocol outputs, metrics and logs, a protocol line
 // that is not JSON, the last stderr lines of a failed script, and in an
-// error message. The scripts prove that they saw the clear values by
+// error message, and through the KV store (kv.set, kv.get, kv()). The
+// scripts prove that they saw the clear values by
 // printing their hashes.
 func secretFlowSrc() string {
 	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
@@ -101,10 +102,22 @@ tasks:
       - 'echo "::{\"outputs\": {\"token\": \"$TOKEN\"}}::"'
       - echo "cmds failing with $PW $TOKEN" >&2
       - exit 3
+  - id: kvset
+    type: kv.set
+    key: auth
+    value: "Bearer {{ secret('TOKEN') }} {{ inputs.pw }}"
+  - id: kvget
+    type: kv.get
+    key: auth
+  - id: kvuse
+    type: shell.commands
+    env: {AUTH: "{{ kv('auth') }}"}
+    commands:
+      - test "$(printf %%s "$AUTH" | sha256sum | cut -c1-64)" = %[3]s && echo kv-hash-ok
   - id: fail
     type: flow.fail
     errorMessage: "failing with {{ secret('TOKEN') }}"
-`, sum(secretInput), sum(secretToken))
+`, sum(secretInput), sum(secretToken), sum("Bearer "+secretToken+" "+secretInput))
 }
 
 // leaks collects what a path stored and printed, and fails the test on a
@@ -186,6 +199,12 @@ func checkResult(t *testing.T, doc engine.ExecutionDoc) {
 	}
 	if len(py.Metrics) != 1 || py.Metrics[0].Tags["token"] != "******" {
 		t.Errorf("python.Script metrics %+v: want the tag masked", py.Metrics)
+	}
+	if out := fmt.Sprint(runs["kvuse"].Outputs["stdout"]); !strings.Contains(out, "kv-hash-ok") {
+		t.Errorf("kvuse stdout %q: the value kv.set stored did not reach the task as the secrets", out)
+	}
+	if v := runs["kvget"].Outputs["value"]; v != "Bearer ****** ******" {
+		t.Errorf("kv.get output %v, want the secrets masked", v)
 	}
 	cmds := runs["cmds"]
 	if cmds.State != "WARNING" || len(cmds.Attempts) == 0 || cmds.Attempts[0].Error == nil || !strings.Contains(cmds.Attempts[0].Error.Message, "cmds failing with ****** ******") {
