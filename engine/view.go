@@ -35,6 +35,9 @@ type ExecutionDoc struct {
 	// TaskRunCounts how many are in each state.
 	TaskRunCount  int            `json:"taskRunCount"`
 	TaskRunCounts map[string]int `json:"taskRunCounts"`
+	// TaskRunCountsByTask counts them by task id, then state (absent for
+	// executions stored before they were kept).
+	TaskRunCountsByTask map[string]map[string]int `json:"taskRunCountsByTask,omitempty"`
 	// NextCursor, when TaskRuns is a page that others follow, is the
 	// cursor of the next page; absent on the last one.
 	NextCursor string `json:"nextCursor,omitempty"`
@@ -94,6 +97,22 @@ func DocumentPage(ex *statemachine.Execution, runs []*statemachine.TaskRun, next
 	for st, n := range counts {
 		d.TaskRunCounts[string(st)] = n
 		d.TaskRunCount += n
+	}
+	byTask := ex.TaskCounts
+	if byTask == nil && len(ex.TaskRuns) > 0 {
+		c := *ex
+		c.CountRuns()
+		byTask = c.TaskCounts
+	}
+	if len(byTask) > 0 {
+		d.TaskRunCountsByTask = make(map[string]map[string]int, len(byTask))
+		for task, counts := range byTask {
+			m := make(map[string]int, len(counts))
+			for st, n := range counts {
+				m[string(st)] = n
+			}
+			d.TaskRunCountsByTask[task] = m
+		}
 	}
 	if d.Inputs == nil {
 		d.Inputs = map[string]any{}
