@@ -7,7 +7,6 @@ import (
 	"errors"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/embedded"
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
@@ -60,7 +60,7 @@ func start(t *testing.T) *system {
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.Handler(api.NewService(st, bus).WithFiles(files), nil))
+	srv := testnet.Server(t, api.Handler(api.NewService(st, bus).WithFiles(files), nil))
 	t.Cleanup(func() {
 		srv.Close()
 		eng.Wait()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -166,9 +167,24 @@ func listenAPI(ctx context.Context, rt *serverless.Runtime, addr string, log *sl
 }
 
 // serveHTTP serves h on ln until ctx ends, then shuts down, letting
-// requests in flight finish for up to 5 s.
+// requests in flight finish for up to 5 s; event streams (requests that
+// accept text/event-stream), which would not, are ended at once.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	streams, endStreams := context.WithCancel(context.WithoutCancel(ctx))
+	defer endStreams()
+	inner := h
+	h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			rctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			stop := context.AfterFunc(streams, cancel)
+			defer stop()
+			r = r.WithContext(rctx)
+		}
+		inner.ServeHTTP(w, r)
+	})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(endStreams)
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
