@@ -334,7 +334,7 @@ func (c *Client) SetTriggerDisabled(ctx context.Context, namespace, flowID, trig
 // FindExecutions lists executions with the filters of ExecutionQuery.
 func (c *Client) FindExecutions(ctx context.Context, q ExecutionQuery) ([]engine.ExecutionDoc, error) {
 	v := url.Values{}
-	for k, s := range map[string]string{"namespace": q.Namespace, "flowId": q.FlowID, "state": string(q.State)} {
+	for k, s := range map[string]string{"namespace": q.Namespace, "flowId": q.FlowID, "state": string(q.State), "startedBy": q.StartedBy} {
 		if s != "" {
 			v.Set(k, s)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/statemachine/inputs"
 	"github.com/relayflow/relay/triggers"
 )
 
@@ -41,7 +42,7 @@ var Routes = []struct{ Pattern, Doc string }{
 	{"POST /flows/{namespace}/{id}/triggers/{trigger}/disable", "Disable a trigger: deploys a new revision of the flow whose source says `disabled: true` on it. 201 with the revision."},
 	{"POST /flows/{namespace}/{id}/triggers/{trigger}/enable", "Enable a disabled trigger: a new revision whose source says `disabled: false`. 201 with the revision."},
 	{"POST /executions/{namespace}/{id}", "Start an execution of the flow's latest revision. Inputs as a JSON object, or as form fields; the files of FILE inputs as multipart/form-data file fields (4 MB in all at most), stored in internal storage, each input's value being its relay:/// URI; labels as `?labels=key:value` (repeatable). 201 with the execution id; 400 naming each bad input."},
-	{"GET /executions", "Executions, newest first, without task runs. Filters: `namespace`, `flowId`, `state`, `limit` (default 50); `labels=key:value` (repeatable), `after` and `before` (RFC 3339 start times) look at the newest limit×10 executions the others match, so such a list may come back short."},
+	{"GET /executions", "Executions, newest first, without task runs. Filters: `namespace`, `flowId`, `state`, `limit` (default 50); `labels=key:value` (repeatable), `after` and `before` (RFC 3339 start times), `startedBy=ID` (the subflows and flow-triggered executions another started) look at the newest limit×10 executions the others match, so such a list may come back short."},
 	{"GET /executions/stream", "The list GET /executions returns for the same query, as Server-Sent Events: an `executions` event whenever it changes. 501 where responses cannot be streamed (behind API Gateway): poll GET /executions with If-None-Match there."},
 	{"GET /executions/{id}", "An execution with a page of its task runs, attempts and outputs (the document of docs/execution.md): `?limit=N` task runs (default 1,000, at most 10,000) from `?cursor=` (the `nextCursor` of the page before); `?state=FAILED` keeps the runs in one state (such a page may come back short, with a cursor to go on from). `taskRunCount` and `taskRunCounts` count them all."},
 	{"GET /executions/{id}/stream", "An execution as Server-Sent Events: `execution` (its head and counts, no task runs) whenever it changes, `logs` with new log lines after `?after=SEQ` (or Last-Event-ID), `end` once it ended and every line was sent. 501 where responses cannot be streamed (behind API Gateway): poll there."},
@@ -115,6 +116,39 @@ type ErrorBody struct {
 	Error string `json:"error"`
 	// Diagnostics locate the problems of a flow that does not validate.
 	Diagnostics flow.Diagnostics `json:"diagnostics,omitempty"`
+	// Inputs are the problems of the inputs given to start or resume an
+	// execution, one per input, so that a form shows each by its field.
+	Inputs []InputProblem `json:"inputs,omitempty"`
+}
+
+// InputProblem is what is wrong with one input.
+type InputProblem struct {
+	ID      string `json:"id"`
+	Message string `json:"message"`
+}
+
+// inputProblems collects the input errors in err's tree.
+func inputProblems(err error) []InputProblem {
+	var out []InputProblem
+	var walk func(error)
+	walk = func(err error) {
+		if ie, ok := err.(*inputs.InputError); ok {
+			out = append(out, InputProblem{ID: ie.ID, Message: ie.Msg})
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			if e := u.Unwrap(); e != nil {
+				walk(e)
+			}
+		}
+	}
+	walk(err)
+	return out
 }
 
 // status maps an error to its HTTP status.
@@ -146,6 +180,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &diag):
 		body.Diagnostics = flow.Diagnostics{diag}
 	}
+	body.Inputs = inputProblems(err)
 	if code == http.StatusInternalServerError {
 		h.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
 		body.Error = "internal error: " + err.Error()

@@ -191,6 +191,11 @@ func TestAPI_errors(t *testing.T) {
 	if _, err := s.client.Start(ctx, "advanced_demo", "parameterized_flow", map[string]any{"processing_mode": "weekly"}, nil); !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), "processing_mode") {
 		t.Errorf("bad ENUM input: %v", err)
 	}
+	var bad *api.Error
+	if _, err := s.client.Start(ctx, "advanced_demo", "parameterized_flow", map[string]any{"processing_mode": "weekly", "nope": 1}, nil); !errors.As(err, &bad) ||
+		len(bad.Inputs) != 2 || bad.Inputs[0].ID == bad.Inputs[1].ID || bad.Inputs[0].Message == "" {
+		t.Errorf("two bad inputs: %v, want a problem for each by its id (%+v)", err, bad)
+	}
 	if _, err := s.client.Start(ctx, "advanced_demo", "nope", nil, nil); !errors.Is(err, engine.ErrNotFound) {
 		t.Errorf("unknown flow: %v", err)
 	}

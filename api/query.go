@@ -20,11 +20,14 @@ type ExecutionQuery struct {
 	Labels []flow.Label
 	// Started at or after After, before Before (zero: no bound).
 	After, Before time.Time
+	// StartedBy keeps the executions another one started: its subflows
+	// (their parent) and those its end triggered (flow triggers).
+	StartedBy string
 }
 
 // scanned reports whether the query has filters the store does not apply.
 func (q ExecutionQuery) scanned() bool {
-	return len(q.Labels) > 0 || !q.After.IsZero() || !q.Before.IsZero()
+	return len(q.Labels) > 0 || !q.After.IsZero() || !q.Before.IsZero() || q.StartedBy != ""
 }
 
 func (q ExecutionQuery) keeps(d *engine.ExecutionDoc) bool {
@@ -34,6 +37,9 @@ func (q ExecutionQuery) keeps(d *engine.ExecutionDoc) bool {
 		}
 	}
 	if !q.After.IsZero() && d.StartDate.Before(q.After) {
+		return false
+	}
+	if q.StartedBy != "" && (d.Parent == nil || d.Parent.ExecutionID != q.StartedBy) && d.Trigger["executionId"] != q.StartedBy {
 		return false
 	}
 	return q.Before.IsZero() || d.StartDate.Before(q.Before)
@@ -68,7 +74,7 @@ func executionQuery(r *http.Request) (ExecutionQuery, error) {
 		return ExecutionQuery{}, err
 	}
 	out := ExecutionQuery{ExecutionFilter: engine.ExecutionFilter{Namespace: q.Get("namespace"), FlowID: q.Get("flowId"),
-		State: statemachine.ExecState(strings.ToUpper(q.Get("state"))), Limit: limit}}
+		State: statemachine.ExecState(strings.ToUpper(q.Get("state"))), Limit: limit}, StartedBy: q.Get("startedBy")}
 	if out.Labels, err = labelsParam(q["labels"]); err != nil {
 		return out, err
 	}

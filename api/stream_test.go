@@ -297,3 +297,36 @@ func TestExecutions_filterByLabelsAndTime(t *testing.T) {
 		t.Errorf("?after=yesterday: %s, want 400", res.Status)
 	}
 }
+
+// startedBy lists the subflow executions an execution started, and its
+// subflow task run names the child.
+func TestExecutions_startedByListsSubflows(t *testing.T) {
+	s := start(t)
+	ctx := context.Background()
+	for _, src := range []string{
+		"id: child\nnamespace: ui.test\ntasks:\n  - id: hi\n    type: log\n    message: hi\n",
+		"id: parent\nnamespace: ui.test\ntasks:\n  - id: call\n    type: flow.subflow\n    namespace: ui.test\n    flowId: child\n",
+	} {
+		if _, err := s.client.DeployFlow(ctx, "f.yaml", []byte(src)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := s.client.Start(ctx, "ui.test", "child", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.client.Start(ctx, "ui.test", "parent", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := waitState(t, s.client, st.ID, "SUCCESS")
+	waitState(t, s.client, other.ID, "SUCCESS")
+	child := doc.TaskRuns[0].ChildExecutionID
+	if child == "" {
+		t.Fatalf("the subflow run names no child: %+v", doc.TaskRuns[0])
+	}
+	list, err := s.client.FindExecutions(ctx, api.ExecutionQuery{ExecutionFilter: engine.ExecutionFilter{Limit: 10}, StartedBy: st.ID})
+	if err != nil || len(list) != 1 || list[0].ID != child {
+		t.Errorf("started by %s: %v %+v, want only %s", st.ID, err, list, child)
+	}
+}

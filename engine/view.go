@@ -56,6 +56,8 @@ type TaskRunDoc struct {
 	Outputs   map[string]any          `json:"outputs"`
 	Error     *statemachine.TaskError `json:"error,omitempty"`
 	Metrics   []statemachine.Metric   `json:"metrics,omitempty"`
+	// ChildExecutionID is the execution a flow.subflow run started.
+	ChildExecutionID string `json:"childExecutionId,omitempty"`
 }
 
 // AttemptDoc is one attempt of a task run.
@@ -125,7 +127,8 @@ func DocumentPage(ex *statemachine.Execution, runs []*statemachine.TaskRun, next
 	}
 	for _, r := range runs {
 		td := TaskRunDoc{ID: r.ID, TaskID: r.TaskID, ParentID: r.ParentID, Value: r.Value, State: string(r.State),
-			StartDate: timePtr(r.StartDate), EndDate: timePtr(r.EndDate), Outputs: r.Outputs, Error: r.Error, Metrics: r.Metrics, Attempts: []AttemptDoc{}}
+			StartDate: timePtr(r.StartDate), EndDate: timePtr(r.EndDate), Outputs: r.Outputs, Error: r.Error, Metrics: r.Metrics, Attempts: []AttemptDoc{},
+			ChildExecutionID: r.ChildExec}
 		if td.Outputs == nil {
 			td.Outputs = map[string]any{}
 		}
