@@ -24,9 +24,10 @@ run: build ## run examples/flows/hello.yaml in this process (no services needed)
 	$(BIN)/relay run examples/flows/hello.yaml
 
 # The runtime interface clients build while the services' jars and packages
-# download (a fresh machine's two slowest steps, one CPU-bound, one not).
-test: ## go vet, then all the tests with Kafka and DynamoDB Local running (services/README.md)
-	bash functions/runner/ric.sh >/dev/null & ric=$$!; bash services/services.sh fetch; fetched=$$?; wait $$ric && test $$fetched = 0
+# download and Chromium (the web UI's browser tests) installs (a fresh
+# machine's slowest steps, one CPU-bound, the others not).
+test: ## go vet, then all the tests with Kafka, DynamoDB Local and Chromium (services/README.md, docs/ui.md)
+	bash functions/runner/ric.sh >/dev/null & ric=$$!; bash ui/browser/chromium.sh & chrome=$$!; bash services/services.sh fetch; fetched=$$?; wait $$ric && wait $$chrome && test $$fetched = 0
 	$(GO) vet $(PKGS)
 	bash services/with-services.sh $(GO) test -count=1 $(PKGS)
 

@@ -71,8 +71,6 @@ type Options struct {
 	// PublicURL is where others call the API (webhook URLs), when it is
 	// not where the pages are (`relay ui` proxies a deployed API).
 	PublicURL string
-	// Features are optional API features pages offer (restart).
-	Features []string
 }
 
 // Handler serves the UI at /ui/ and api everywhere else, protected
@@ -146,17 +144,12 @@ func newPages(o Options) *pages {
 	var meta bytes.Buffer
 	t := template.Must(template.New("meta").Parse(`<meta name="relay-live" content="{{.Live}}">
 <meta name="relay-auth" content="{{.Auth}}">
-<meta name="relay-features" content="{{.Features}}">
 {{if .PublicURL}}<meta name="relay-public-url" content="{{.PublicURL}}">{{end}}`))
-	features := o.Features
-	if o.PublicURL != "" {
-		features = append(features, "public-url")
-	}
 	auth := o.Auth
 	if auth == "" {
 		auth = AuthNone
 	}
-	if err := t.Execute(&meta, map[string]any{"Live": o.Live, "Auth": auth, "Features": strings.Join(features, ","), "PublicURL": strings.TrimSuffix(o.PublicURL, "/")}); err != nil {
+	if err := t.Execute(&meta, map[string]any{"Live": o.Live, "Auth": auth, "PublicURL": strings.TrimSuffix(o.PublicURL, "/")}); err != nil {
 		panic("ui: " + err.Error())
 	}
 	index = bytes.Replace(index, []byte("<!--relay-config-->"), meta.Bytes(), 1)

@@ -31,14 +31,14 @@ func do(h http.Handler, method, target string, headers map[string]string) *httpt
 }
 
 func TestHandler_servesPagesWithTheirConfigAndSecurityHeaders(t *testing.T) {
-	h := ui.Handler(api, ui.Options{Live: ui.LivePoll, Auth: ui.AuthToken, PublicURL: `https://x.example/prod"><script>`, Features: []string{"restart"}})
+	h := ui.Handler(api, ui.Options{Live: ui.LivePoll, Auth: ui.AuthToken, PublicURL: `https://x.example/prod"><script>`})
 	for _, path := range []string{"/ui/", "/ui/executions/abc", "/ui/flows/a.b/c?tab=source"} {
 		w := do(h, "GET", path, nil)
 		body := w.Body.String()
 		if w.Code != 200 || !strings.Contains(body, `<div id="app">`) {
 			t.Fatalf("GET %s: %d %s", path, w.Code, body)
 		}
-		for _, want := range []string{`<meta name="relay-live" content="poll">`, `<meta name="relay-auth" content="token">`, `content="restart,public-url"`,
+		for _, want := range []string{`<meta name="relay-live" content="poll">`, `<meta name="relay-auth" content="token">`,
 			`content="https://x.example/prod&#34;&gt;&lt;script&gt;"`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("GET %s: the page lacks %s:\n%s", path, want, body)

@@ -230,12 +230,21 @@ func (p *page) open(url string) {
 	p.run(chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS("#main")))
 }
 
+// contextGone: the page's JavaScript context went away under a call (a
+// navigation had not quite finished); the call is made again.
+func contextGone(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "Cannot find context with specified id")
+}
+
 // waitFor waits until the JavaScript expression is true.
 func (p *page) waitFor(expr string) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
 	defer cancel()
 	ok, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(25*time.Millisecond)))
+	for try := 0; contextGone(err) && try < 5; try++ {
+		ok, err = chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(25*time.Millisecond)))
+	}
 	if err != nil || !ok {
 		text, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.querySelector('main') ? document.querySelector('main').innerText.slice(0, 1500) : ''`))
 		p.t.Fatalf("waiting for %s: %v\nthe page says:\n%s\nerrors: %v", expr, err, text, p.errors)
@@ -254,6 +263,9 @@ func eval[T any](p *page, expr string) T {
 	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	for try := 0; contextGone(err) && try < 5; try++ {
+		v, err = chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	}
 	if err != nil {
 		p.t.Fatalf("evaluating %s: %v", expr, err)
 	}

@@ -13,5 +13,5 @@ fi
 echo "chromium.sh: installing Debian's chromium for the web UI's browser tests" >&2
 start=$SECONDS
 "${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends chromium >/dev/null
 echo "chromium.sh: $(chromium --version 2>/dev/null) installed in $((SECONDS - start)) s" >&2

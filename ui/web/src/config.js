@@ -1,6 +1,6 @@
 // What the server told the page (meta tags it writes into index.html):
-// how updates arrive, whether the API needs a token, and which optional
-// features the API has.
+// how updates arrive, how to authenticate to the API, and where others
+// call it.
 function meta(name, fallback) {
   const el = document.querySelector(`meta[name="${name}"]`);
   return el ? el.getAttribute('content') : fallback;
@@ -11,8 +11,11 @@ export const config = {
   live: meta('relay-live', 'sse'),
   // "token": the API wants a bearer token (a JWT authorizer), which the
   // page asks for and keeps for the browser tab only.
+  // "iam": the API takes SigV4 only, which a browser cannot sign: the
+  // pages say to use `relay ui`.
   auth: meta('relay-auth', 'none'),
-  features: new Set((meta('relay-features', '') || '').split(',').filter(Boolean)),
+  // The deployed API's URL when `relay ui` serves the pages (webhook URLs).
+  publicURL: meta('relay-public-url', ''),
 };
 
 // The API and the pages may sit under a prefix (an API Gateway stage).

@@ -2,7 +2,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import './styles.css';
-import { config } from './config.js';
+import { config, prefix } from './config.js';
 import { token } from './api.js';
 import { Link, match, navigate, useLocation } from './router.jsx';
 import { FlowsPage } from './pages/Flows.jsx';
@@ -129,6 +129,12 @@ function App() {
         </button>
       </header>
       <main id="main" tabIndex={-1}>
+        {config.auth === 'iam' && (
+          <div class="banner error" role="alert">
+            This API takes AWS IAM (SigV4) requests only, which a browser cannot sign. Run <code>relay ui --api {location.origin + prefix}</code> on your machine: it serves
+            these pages on 127.0.0.1 and signs their requests with your AWS credentials.
+          </div>
+        )}
         {page || (
           <>
             <h1>Not found</h1>

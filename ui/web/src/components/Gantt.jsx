@@ -22,6 +22,10 @@ function colours() {
     PAUSED: v('--paused'), RETRYING: v('--retrying'), KILLED: v('--killed'), SKIPPED: v('--killed'), CREATED: v('--pending'),
     SUBMITTED: v('--pending'), wait: v('--border'), retry: v('--retrying-bg'), flowable: v('--pending-bg'), fg: v('--fg'), soft: v('--fg-soft'),
     grid: v('--bg-hover'),
+    light: {
+      SUCCESS: v('--success-bg'), WARNING: v('--warning-bg'), FAILED: v('--failed-bg'), RUNNING: v('--running-bg'), PAUSED: v('--paused-bg'),
+      RETRYING: v('--retrying-bg'), KILLED: v('--killed-bg'), SKIPPED: v('--killed-bg'), CREATED: v('--pending-bg'), SUBMITTED: v('--pending-bg'),
+    },
   };
 }
 
@@ -32,7 +36,7 @@ function series(runs, t0, now, c) {
   const maxAttempts = Math.max(1, ...runs.map((r) => (r && r.attempts ? r.attempts.length : 0)));
   const blank = () => runs.map(() => null);
   const sets = [
-    { key: 'flowable', label: 'run', data: blank(), colors: blank() },
+    { key: 'flowable', label: 'run', data: blank(), colors: blank(), borders: blank() },
     { key: 'wait', label: 'waiting for a worker', data: blank(), colors: blank() },
   ];
   for (let k = 0; k < maxAttempts; k++) {
@@ -47,7 +51,8 @@ function series(runs, t0, now, c) {
     const attempts = r.attempts || [];
     if (!attempts.length) {
       at('flowable').data[i] = [start, Math.max(end, start + 1)];
-      at('flowable').colors[i] = c[r.state] || c.flowable;
+      at('flowable').colors[i] = c.light[r.state] || c.flowable;
+      at('flowable').borders[i] = c[r.state] || c.soft;
       return;
     }
     const first = ms(attempts[0].startDate, t0);
@@ -72,7 +77,8 @@ function series(runs, t0, now, c) {
     label: s.label,
     data: s.data,
     backgroundColor: s.colors,
-    borderWidth: 0,
+    borderColor: s.borders || s.colors,
+    borderWidth: s.borders ? 1.5 : 0,
     borderSkipped: false,
     grouped: false,
     barPercentage: s.key === 'wait' || s.key.startsWith('g') ? 0.35 : 0.75,

@@ -17,8 +17,11 @@ function blockLabel(b) {
   return b.name;
 }
 
-// build turns a FlowGraph into dagre nodes, clusters and edges.
-function build(flow, counts) {
+// build turns a FlowGraph into dagre nodes, clusters and edges. The
+// layout depends on the flow alone (withCounts reserves a line for the
+// counts), so an execution's changes redraw the boxes without laying the
+// graph out again.
+function build(flow, withCounts) {
   const g = new graphlib.Graph({ compound: true, multigraph: false });
   g.setGraph({ rankdir: 'TB', nodesep: 22, ranksep: 34, marginx: 18, marginy: 18 });
   g.setDefaultEdgeLabel(() => ({}));
@@ -26,11 +29,9 @@ function build(flow, counts) {
 
   const addNode = (t, parent, header) => {
     const id = 't:' + t.id;
-    const c = counts && counts[t.id];
     const lines = [t.id, t.subflow ? `${t.type} → ${t.subflow.namespace}/${t.subflow.id}` : t.type];
-    if (c) lines.push(countText(c));
-    const width = Math.max(130, ...lines.map((l) => l.length * CHAR + 24));
-    g.setNode(id, { kind: 'node', task: t, header, width, height: lines.length * LINE + 14, lines, counts: c });
+    const width = Math.max(withCounts ? 190 : 130, ...lines.map((l) => l.length * CHAR + 24));
+    g.setNode(id, { kind: 'node', task: t, header, width, height: (lines.length + (withCounts ? 1 : 0)) * LINE + 14, lines });
     if (parent) g.setParent(id, parent);
     tasks.set(t.id, t);
     return id;
@@ -117,12 +118,18 @@ function countText(c) {
     .join(' · ');
 }
 
+// fit cuts text to what a box of width px shows.
+function fit(text, width) {
+  const max = Math.floor((width - 20) / 6.3);
+  return text.length > max ? text.slice(0, max - 1) + '…' : text;
+}
+
 function path(points) {
   return points.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
 }
 
 export function Topology({ flow, counts, selected, onSelect, label }) {
-  const g = useMemo(() => build(flow, counts), [flow, counts]);
+  const g = useMemo(() => build(flow, !!counts), [flow, !!counts]);
   const { width, height } = g.graph();
   const clusters = [];
   const nodes = [];
@@ -130,7 +137,10 @@ export function Topology({ flow, counts, selected, onSelect, label }) {
     const n = g.node(id);
     if (!n) continue;
     if (n.kind === 'cluster') clusters.push({ id, ...n, depth: depth(g, id) });
-    else nodes.push({ id, ...n });
+    else {
+      const c = counts && counts[n.task.id];
+      nodes.push({ id, ...n, counts: c, lines: c ? [...n.lines, fit(countText(c), n.width)] : n.lines });
+    }
   }
   clusters.sort((a, b) => a.depth - b.depth);
   const activate = (t) => onSelect && onSelect(t.id);

@@ -51,7 +51,7 @@ export function EditorPage() {
         view.current = m.createEditor(host.current, doc.source, {
           validate: async (text) => {
             const v = await post('/flows/validate?file=' + enc(id ? `${id}.yaml` : 'flow.yaml'), text, 'application/yaml');
-            setFlow(v.valid ? v.flow : null);
+            if (v.valid) setFlow(v.flow); // the last valid topology stays while a mistake is fixed
             return v.diagnostics;
           },
           onDiagnostics: (d, err) => {
@@ -130,6 +130,7 @@ export function EditorPage() {
             )}
           </div>
           <h2>Topology</h2>
+          {flow && diags && diags.length > 0 && <p class="muted">As it was when last valid:</p>}
           {flow ? <Topology flow={flow} label="Topology of the flow being edited" /> : <p class="muted">Drawn once the flow is valid.</p>}
         </div>
       </div>

@@ -2,9 +2,8 @@
 // table of its task runs (read a page at a time, drawn only in view), its
 // logs with a level filter and search, inputs and outputs with secrets
 // masked, where it came from and what it started, and the actions its
-// state allows: kill, resume (with the pause's onResume inputs), restart.
+// state allows: kill, and resume with the pause's onResume inputs.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { config } from '../config.js';
 import { enc, get, post, watchExecution } from '../api.js';
 import { Counts, ErrorBanner, Labels, Panel, State, Tabs, useTick, Value } from '../components/bits.jsx';
 import { InputsForm } from '../components/InputsForm.jsx';
@@ -202,7 +201,7 @@ export function ExecutionPage({ id }) {
               'a request (API, CLI or UI)'
             )}
           </dd>
-          <dt>Started</dt>
+          <dt>It started</dt>
           <dd>
             {started.length ? (
               started.map((e) => (
@@ -351,10 +350,7 @@ function Actions({ doc, graph }) {
           <InputsForm inputs={(task && task.onResume) || []} submitLabel="Resume" idPrefix="resume" onSubmit={(inputs) => act('resume', inputs)} />
         </div>
       )}
-      {config.features.has('restart') && terminal.has(doc.state) && doc.state !== 'SUCCESS' && (
-        <button onClick={() => act('restart').catch(() => {})}>Restart</button>
-      )}
-      {terminal.has(doc.state) && !config.features.has('restart') && <p class="muted">The execution has ended.</p>}
+      {terminal.has(doc.state) && <p class="muted">The execution has ended.</p>}
       {msg && (
         <p role="status" class="muted">
           {msg}
@@ -386,7 +382,7 @@ function GanttPanel({ doc, version, onSelect }) {
     ['attempt (by state)', 'var(--success)'],
     ['waiting for a worker', 'var(--border)'],
     ['retry wait', 'var(--retrying-bg)'],
-    ['flowable / paused run', 'var(--pending-bg)'],
+    ['flowable run: ForEach, Parallel, Sleep, Pause… (light, by state)', 'var(--success-bg)'],
   ];
   return (
     <>

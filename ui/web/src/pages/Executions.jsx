@@ -140,7 +140,6 @@ export function ExecutionsPage() {
           />
         </div>
       </form>
-      <ErrorBanner error={null} />
       <ExecutionsTable query={q.toString()} />
     </>
   );

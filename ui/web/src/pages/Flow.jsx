@@ -21,7 +21,7 @@ const tabs = [
 
 // webhookBase is where the API that others call is: the deployed API's
 // URL when this page is served by `relay ui`, else this origin.
-export const webhookBase = () => (config.features.has('public-url') ? document.querySelector('meta[name="relay-public-url"]').content : location.origin + prefix);
+export const webhookBase = () => config.publicURL || location.origin + prefix;
 
 function parseLabels(text) {
   return text
