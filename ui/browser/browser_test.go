@@ -24,10 +24,13 @@ import (
 
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 	"github.com/relayflow/relay/ui"
 )
 
@@ -46,11 +49,16 @@ func start(t testing.TB, live ui.Live) *system {
 		t.Fatal(err)
 	}
 	bus := embedded.NewBus()
-	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	dir, err := blob.NewDir(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: 8, CacheExecutions: 100}) // as relay server does
+	files := storage.New(dir)
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}, Files: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Files: files, Workers: 8, CacheExecutions: 100}) // as relay server does
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +66,7 @@ func start(t testing.TB, live ui.Live) *system {
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := testnet.Server(t, ui.Handler(api.Handler(api.NewService(st, bus), nil), ui.Options{Live: live, LocalOnly: true}))
+	srv := testnet.Server(t, ui.Handler(api.Handler(api.NewService(st, bus).WithFiles(files), nil), ui.Options{Live: live, LocalOnly: true}))
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
@@ -72,7 +80,7 @@ func start(t testing.TB, live ui.Live) *system {
 		t.Fatal(err)
 	}
 	s := &system{url: srv.URL, client: c, store: st}
-	for _, f := range []string{"greet", "wait", "approval"} {
+	for _, f := range []string{"greet", "wait", "approval", "upload"} {
 		s.deploy(t, "testdata/"+f+".yaml")
 	}
 	return s
@@ -363,6 +371,31 @@ func TestUI_startFromTheFormAndWatchItFinishLive(t *testing.T) {
 			p.noErrors()
 		})
 	}
+}
+
+// A FILE input is uploaded from the form, beside the other inputs, and
+// the task reads the file.
+func TestUI_startWithAFileInput(t *testing.T) {
+	s := start(t, ui.LiveSSE)
+	csv := filepath.Join(t.TempDir(), "orders.csv")
+	if err := os.WriteFile(csv, []byte("id,total\n1,12\n2,30\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newPage(t)
+	p.open(s.url + "/ui/flows/ui.test/upload?tab=start")
+	p.waitFor(`!!document.querySelector('#in-orders')`)
+	p.clickButton("Start execution")
+	p.waitText("#in-orders-err", "")
+	p.run(chromedp.SetUploadFiles(chromedp.CSS("#in-orders"), []string{csv}))
+	p.run(chromedp.Click(`//label[normalize-space()="eu"]/input`), chromedp.Click(`//label[normalize-space()="apac"]/input`))
+	p.clickButton("Start execution")
+	p.waitFor(`location.pathname.startsWith('/ui/executions/')`)
+	p.waitText(stateBadge, "SUCCESS")
+	p.clickButton("Logs")
+	p.waitText(".vlist", "3 lines for eu,apac")
+	p.clickButton("Inputs & outputs")
+	p.waitText("#panel-io", "relay:///")
+	p.noErrors()
 }
 
 // Kill stops a running execution after a confirmation, and the page shows

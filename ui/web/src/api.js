@@ -51,15 +51,28 @@ export async function get(path, { etag, signal } = {}) {
   return res.json();
 }
 
+// post sends body as JSON, as text of contentType, or as a multipart
+// form (a FormData, whose boundary the browser writes).
 export async function post(path, body, contentType = 'application/json') {
-  const opts = { method: 'POST', headers: headers(contentType ? { 'Content-Type': contentType } : {}) };
-  if (body !== undefined) opts.body = contentType === 'application/json' ? JSON.stringify(body) : body;
+  const form = typeof FormData !== 'undefined' && body instanceof FormData;
+  const opts = { method: 'POST', headers: headers(contentType && !form ? { 'Content-Type': contentType } : {}) };
+  if (body !== undefined) opts.body = contentType === 'application/json' && !form ? JSON.stringify(body) : body;
   const res = await fetch(prefix + path, opts);
   if (!res.ok) await fail(res);
   return res.status === 204 ? null : res.json();
 }
 
 export const enc = encodeURIComponent;
+
+// formData turns inputs and files into a multipart form: FILE inputs as
+// file fields, lists and objects as JSON text, the rest as text, which the
+// API converts to the declared types.
+export function formData(inputs, files) {
+  const fd = new FormData();
+  for (const [k, v] of Object.entries(inputs)) fd.append(k, v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v));
+  for (const [k, f] of Object.entries(files)) fd.append(k, f, f.name);
+  return fd;
+}
 
 // A poller calls fn every `every` ms until stopped; fn returns false to
 // stop. Errors go to onError and polling goes on.

@@ -86,8 +86,11 @@ function values(inputs, form) {
   return out;
 }
 
+// InputsForm calls onSubmit(values, files): files holds the File of each
+// FILE input that was given one, by input id.
 export function InputsForm({ inputs, submitLabel, onSubmit, idPrefix = 'in' }) {
   const [form, setForm] = useState(() => initial(inputs));
+  const [files, setFiles] = useState({});
   const [errors, setErrors] = useState({});
   const [general, setGeneral] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -99,7 +102,7 @@ export function InputsForm({ inputs, submitLabel, onSubmit, idPrefix = 'in' }) {
     setErrors({});
     setGeneral(null);
     try {
-      await onSubmit(values(inputs, form));
+      await onSubmit(values(inputs.filter((d) => d.type !== 'FILE'), form), files);
     } catch (err) {
       const byField = {};
       for (const p of err.inputs || []) byField[p.id] = p.message;
@@ -130,7 +133,21 @@ export function InputsForm({ inputs, submitLabel, onSubmit, idPrefix = 'in' }) {
         };
         let control;
         if (d.type === 'FILE') {
-          control = <p class="error-text">FILE inputs are not supported by this version of Relay.</p>;
+          control = (
+            <input
+              {...common}
+              type="file"
+              onChange={(e) => {
+                const f = e.currentTarget.files[0];
+                setFiles((m) => {
+                  const next = { ...m };
+                  if (f) next[d.id] = f;
+                  else delete next[d.id];
+                  return next;
+                });
+              }}
+            />
+          );
         } else if (kind === 'boolean') {
           control = (
             <select {...common} value={form[d.id]} onChange={(e) => set(d.id, e.currentTarget.value)}>

@@ -2,7 +2,7 @@
 // diff between two of its revisions.
 import { useEffect, useState } from 'preact/hooks';
 import { config, prefix } from '../config.js';
-import { decodeSource, enc, get, post } from '../api.js';
+import { decodeSource, enc, formData, get, post } from '../api.js';
 import { ErrorBanner, Labels, Panel, Tabs, useAsync } from '../components/bits.jsx';
 import { InputsForm } from '../components/InputsForm.jsx';
 import { Topology } from '../components/Topology.jsx';
@@ -56,11 +56,13 @@ export function FlowPage({ namespace, id }) {
   const triggers = allTriggers.filter((t) => t.namespace === namespace && t.flowId === id);
   const source = decodeSource(rec.source);
 
-  const start = async (inputs) => {
+  const start = async (inputs, files) => {
     const q = parseLabels(labels)
       .map((l) => 'labels=' + enc(l))
       .join('&');
-    const st = await post(`/executions/${enc(namespace)}/${enc(id)}${q ? '?' + q : ''}`, inputs);
+    // With files, the inputs go as a multipart form beside them.
+    const body = Object.keys(files).length ? formData(inputs, files) : inputs;
+    const st = await post(`/executions/${enc(namespace)}/${enc(id)}${q ? '?' + q : ''}`, body);
     navigate(`/executions/${enc(st.id)}`);
   };
 
