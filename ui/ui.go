@@ -64,9 +64,9 @@ type Options struct {
 	// credentials, or ones a proxy adds), AuthToken or AuthIAM.
 	Auth Auth
 	// LocalOnly refuses requests whose Host is not a loopback name or
-	// address: set it when listening on loopback, where a page of another
-	// site could otherwise reach the API through a name that resolves to
-	// 127.0.0.1 (DNS rebinding).
+	// address (webhooks excepted): set it when listening on loopback,
+	// where a page of another site could otherwise reach the API through a
+	// name that resolves to 127.0.0.1 (DNS rebinding).
 	LocalOnly bool
 	// PublicURL is where others call the API (webhook URLs), when it is
 	// not where the pages are (`relay ui` proxies a deployed API).
@@ -96,7 +96,9 @@ func Handler(api http.Handler, o Options) http.Handler {
 		return mux
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !loopbackHost(r.Host) {
+		// Webhooks are called by other machines, possibly through a tunnel
+		// to this one under another name; their key is their secret.
+		if !loopbackHost(r.Host) && !strings.HasPrefix(r.URL.Path, "/webhooks/") {
 			http.Error(w, "this server answers only to localhost and 127.0.0.1 names", http.StatusMisdirectedRequest)
 			return
 		}

@@ -111,9 +111,15 @@ func TestHandler_refusesCrossSiteRequests(t *testing.T) {
 func TestHandler_localOnlyAnswersLoopbackNames(t *testing.T) {
 	h := ui.Handler(api, ui.Options{LocalOnly: true})
 	for host, want := range map[string]int{"127.0.0.1:8080": 200, "localhost:8080": 200, "[::1]:8080": 200, "relay.localhost": 200, "evil.example:8080": 421, "127.0.0.1.evil.example": 421} {
-		if w := do(h, "GET", "/flows", map[string]string{"Host": host}); w.Code != want {
-			t.Errorf("Host %s: %d, want %d", host, w.Code, want)
+		for _, path := range []string{"/flows", "/ui/"} {
+			if w := do(h, "GET", path, map[string]string{"Host": host}); w.Code != want {
+				t.Errorf("GET %s, Host %s: %d, want %d", path, host, w.Code, want)
+			}
 		}
+	}
+	// A webhook through a tunnel arrives under the tunnel's name.
+	if w := do(h, "POST", "/webhooks/ns/flow/key", map[string]string{"Host": "abc.tunnel.example"}); w.Code != 200 {
+		t.Errorf("a webhook under another name: %d, want it served", w.Code)
 	}
 }
 
