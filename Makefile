@@ -23,11 +23,11 @@ build: ## build the relay CLI into bin/
 run: build ## run examples/flows/hello.yaml in this process (no services needed)
 	$(BIN)/relay run examples/flows/hello.yaml
 
-# The runtime interface clients build while the services' jars and packages
-# download and Chromium (the web UI's browser tests) installs (a fresh
-# machine's slowest steps, one CPU-bound, the others not).
+# The runtime interface clients build, then Chromium (the web UI's browser
+# tests) installs, while the services' jars and packages download (a fresh
+# machine's slowest steps). Both of the first may use apt-get: one at a time.
 test: ## go vet, then all the tests with Kafka, DynamoDB Local and Chromium (services/README.md, docs/ui.md)
-	bash functions/runner/ric.sh >/dev/null & ric=$$!; bash ui/browser/chromium.sh & chrome=$$!; bash services/services.sh fetch; fetched=$$?; wait $$ric && wait $$chrome && test $$fetched = 0
+	{ bash functions/runner/ric.sh >/dev/null && bash ui/browser/chromium.sh; } & prep=$$!; bash services/services.sh fetch; fetched=$$?; wait $$prep && test $$fetched = 0
 	$(GO) vet $(PKGS)
 	bash services/with-services.sh $(GO) test -count=1 $(PKGS)
 

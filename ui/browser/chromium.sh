@@ -12,6 +12,8 @@ if [[ $(id -u) != 0 ]]; then
 fi
 echo "chromium.sh: installing Debian's chromium for the web UI's browser tests" >&2
 start=$SECONDS
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends chromium >/dev/null
+# Another apt-get may be running (other tools' installs): wait for its lock.
+wait=(-o DPkg::Lock::Timeout=600)
+"${sudo[@]}" apt-get "${wait[@]}" update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get "${wait[@]}" install -y -qq --no-install-recommends chromium >/dev/null
 echo "chromium.sh: $(chromium --version 2>/dev/null) installed in $((SECONDS - start)) s" >&2
