@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,9 +64,9 @@ func Handler(s *Service, log *slog.Logger) http.Handler {
 	funcs := map[string]func(w http.ResponseWriter, r *http.Request) error{
 		"POST /flows":                       h.deployFlow,
 		"GET /flows":                        h.flows,
-		"GET /flows/{namespace}/{id}":       h.flow,
+		"GET /flows/{namespace}/{id}":       flowRevision(h.s.Flow),
 		"POST /flows/validate":              h.validateFlow,
-		"GET /flows/{namespace}/{id}/graph": h.flowGraph,
+		"GET /flows/{namespace}/{id}/graph": flowRevision(h.s.FlowGraph),
 		"POST /flows/{namespace}/{id}/triggers/{trigger}/disable": h.toggleTrigger(true),
 		"POST /flows/{namespace}/{id}/triggers/{trigger}/enable":  h.toggleTrigger(false),
 		"GET /executions/stream":                                  h.executionsStream,
@@ -201,14 +202,24 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v) // the client went away; nothing to do
 }
 
-func (h *handler) deployFlow(w http.ResponseWriter, r *http.Request) error {
+// readFlow reads a flow document from the body, and the name ?file= gives
+// it in messages.
+func readFlow(r *http.Request) (string, []byte, error) {
 	src, err := io.ReadAll(r.Body)
 	if err != nil {
-		return fmt.Errorf("reading the flow: %w", err)
+		return "", nil, fmt.Errorf("reading the flow: %w", err)
 	}
 	file := r.URL.Query().Get("file")
 	if file == "" {
 		file = "flow.yaml"
+	}
+	return file, src, nil
+}
+
+func (h *handler) deployFlow(w http.ResponseWriter, r *http.Request) error {
+	file, src, err := readFlow(r)
+	if err != nil {
+		return err
 	}
 	rec, err := h.s.DeployFlow(r.Context(), file, src)
 	if err != nil {
@@ -219,29 +230,29 @@ func (h *handler) deployFlow(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) validateFlow(w http.ResponseWriter, r *http.Request) error {
-	src, err := io.ReadAll(r.Body)
+	file, src, err := readFlow(r)
 	if err != nil {
-		return fmt.Errorf("reading the flow: %w", err)
-	}
-	file := r.URL.Query().Get("file")
-	if file == "" {
-		file = "flow.yaml"
+		return err
 	}
 	writeJSON(w, http.StatusOK, h.s.ValidateFlow(file, src))
 	return nil
 }
 
-func (h *handler) flowGraph(w http.ResponseWriter, r *http.Request) error {
-	rev, err := intParam(r, "revision", 0)
-	if err != nil {
-		return err
+// flowRevision serves what get returns for the path's flow and the
+// revision ?revision= names (0: the latest).
+func flowRevision[T any](get func(ctx context.Context, namespace, id string, revision int) (T, error)) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		rev, err := intParam(r, "revision", 0)
+		if err != nil {
+			return err
+		}
+		v, err := get(r.Context(), r.PathValue("namespace"), r.PathValue("id"), rev)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, v)
+		return nil
 	}
-	g, err := h.s.FlowGraph(r.Context(), r.PathValue("namespace"), r.PathValue("id"), rev)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, g)
-	return nil
 }
 
 func (h *handler) toggleTrigger(disabled bool) func(w http.ResponseWriter, r *http.Request) error {
@@ -264,19 +275,6 @@ func (h *handler) flows(w http.ResponseWriter, r *http.Request) error {
 		list = []engine.FlowRecord{}
 	}
 	writeJSON(w, http.StatusOK, list)
-	return nil
-}
-
-func (h *handler) flow(w http.ResponseWriter, r *http.Request) error {
-	rev, err := intParam(r, "revision", 0)
-	if err != nil {
-		return err
-	}
-	rec, err := h.s.Flow(r.Context(), r.PathValue("namespace"), r.PathValue("id"), rev)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, rec)
 	return nil
 }
 

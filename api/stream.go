@@ -33,6 +33,10 @@ var errNoStreaming = errors.New("this deployment cannot stream responses (API Ga
 type sse struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
+	// until is when the stream ends (the client reconnects), ping when a
+	// comment is due if nothing was sent.
+	until, ping time.Time
+	last        map[string][]byte // what sendChanged sent last, by event
 }
 
 // startSSE sends the headers of an event stream, or returns
@@ -50,7 +54,7 @@ func startSSE(w http.ResponseWriter) (*sse, error) {
 		return nil, errNoStreaming
 	}
 	_ = rc.SetWriteDeadline(time.Time{}) // a server's write timeout is for requests, not streams
-	s := &sse{w: w, rc: rc}
+	s := &sse{w: w, rc: rc, until: time.Now().Add(streamFor), ping: time.Now().Add(streamPing), last: map[string][]byte{}}
 	return s, s.write("retry: 2000\n\n")
 }
 
@@ -75,7 +79,39 @@ func (s *sse) send(event, id string, data []byte) error {
 		b.WriteByte('\n')
 	}
 	b.WriteByte('\n')
+	s.ping = time.Now().Add(streamPing)
 	return s.write(b.String())
+}
+
+// sendChanged sends v as JSON unless it is what the last event of that
+// name carried.
+func (s *sse) sendChanged(event string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil || bytes.Equal(b, s.last[event]) {
+		return err
+	}
+	s.last[event] = b
+	return s.send(event, "", b)
+}
+
+// wait waits every, sending a comment when nothing was sent for a while
+// (so proxies keep the connection); false when the stream should end:
+// the client went away, the server is stopping, or it lasted long enough
+// (the client reconnects).
+func (s *sse) wait(ctx context.Context, every time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(every):
+	}
+	if time.Now().After(s.until) {
+		return false
+	}
+	if time.Now().After(s.ping) {
+		s.ping = time.Now().Add(streamPing)
+		return s.write(": ping\n\n") == nil
+	}
+	return true
 }
 
 // ExecutionSummary returns an execution's head, with its counts and no
@@ -109,18 +145,9 @@ func (h *handler) executionStream(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	var sent []byte
-	until, ping := time.Now().Add(streamFor), time.Now().Add(streamPing)
 	for {
-		b, err := json.Marshal(doc)
-		if err != nil {
+		if out.sendChanged("execution", doc) != nil {
 			return nil
-		}
-		if !bytes.Equal(b, sent) {
-			if out.send("execution", "", b) != nil {
-				return nil
-			}
-			sent, ping = b, time.Now().Add(streamPing)
 		}
 		lines, err := h.s.Logs(ctx, id, after, DefaultLogPage)
 		if err != nil {
@@ -133,7 +160,6 @@ func (h *handler) executionStream(w http.ResponseWriter, r *http.Request) error 
 			if out.send("logs", strconv.FormatInt(after, 10), b) != nil {
 				return nil
 			}
-			ping = time.Now().Add(streamPing)
 			if len(lines) == DefaultLogPage {
 				continue // more are waiting
 			}
@@ -142,7 +168,7 @@ func (h *handler) executionStream(w http.ResponseWriter, r *http.Request) error 
 			_ = out.send("end", "", []byte("{}"))
 			return nil
 		}
-		if !waitStream(ctx, out, streamExecutionEvery, until, &ping) {
+		if !out.wait(ctx, streamExecutionEvery) {
 			return nil
 		}
 		if doc, err = h.s.ExecutionSummary(ctx, id); err != nil {
@@ -168,17 +194,8 @@ func (h *handler) executionsStream(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	var sent []byte
-	until, ping := time.Now().Add(streamFor), time.Now().Add(streamPing)
 	for {
-		b, _ := json.Marshal(list)
-		if !bytes.Equal(b, sent) {
-			if out.send("executions", "", b) != nil {
-				return nil
-			}
-			sent, ping = b, time.Now().Add(streamPing)
-		}
-		if !waitStream(ctx, out, streamExecutionsEvery, until, &ping) {
+		if out.sendChanged("executions", list) != nil || !out.wait(ctx, streamExecutionsEvery) {
 			return nil
 		}
 		if list, err = h.s.FindExecutions(ctx, q); err != nil {
@@ -186,26 +203,6 @@ func (h *handler) executionsStream(w http.ResponseWriter, r *http.Request) error
 			return nil
 		}
 	}
-}
-
-// waitStream waits every, sending a comment when nothing was sent for a
-// while (so proxies keep the connection); false when the stream should
-// end: the client went away, the server is stopping, or it lasted long
-// enough (the client reconnects).
-func waitStream(ctx context.Context, out *sse, every time.Duration, until time.Time, ping *time.Time) bool {
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(every):
-	}
-	if time.Now().After(until) {
-		return false
-	}
-	if time.Now().After(*ping) {
-		*ping = time.Now().Add(streamPing)
-		return out.write(": ping\n\n") == nil
-	}
-	return true
 }
 
 func (h *handler) streamFailed(ctx context.Context, out *sse, err error) {

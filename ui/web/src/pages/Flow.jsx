@@ -194,30 +194,27 @@ function Revisions({ base, latest }) {
   return (
     <>
       <div class="filters">
-        <div class="f">
-          <label for="rev-a">From revision</label>
-          <select id="rev-a" value={a} onChange={(e) => setQuery({ a: e.currentTarget.value })}>
-            {options.map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="f">
-          <label for="rev-b">To revision</label>
-          <select id="rev-b" value={b} onChange={(e) => setQuery({ b: e.currentTarget.value })}>
-            {options.map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
-          </select>
-        </div>
+        <RevisionSelect id="rev-a" label="From revision" value={a} options={options} onChange={(v) => setQuery({ a: v })} />
+        <RevisionSelect id="rev-b" label="To revision" value={b} options={options} onChange={(v) => setQuery({ b: v })} />
       </div>
       {latest === 1 && <p class="muted">This flow has one revision.</p>}
       <ErrorBanner error={error} />
       {sources && <Diff a={sources[0]} b={sources[1]} />}
     </>
+  );
+}
+
+function RevisionSelect({ id, label, value, options, onChange }) {
+  return (
+    <div class="f">
+      <label for={id}>{label}</label>
+      <select id={id} value={value} onChange={(e) => onChange(e.currentTarget.value)}>
+        {options.map((r) => (
+          <option key={r} value={r}>
+            {r}
+          </option>
+        ))}
+      </select>
+    </div>
   );
 }
