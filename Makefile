@@ -10,7 +10,7 @@ BENCH_COUNT ?= 6
 BENCH_DIST_COUNT ?= 1
 
 .PHONY: build-PythonRunnerFunction build-NodeRunnerFunction
-.PHONY: all build run test test-short ric bench bench-dist bench-prefect lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy
+.PHONY: all build run test test-short ric bench bench-dist bench-prefect lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy ui ui-check ui-screenshots
 
 all: build
 
@@ -23,10 +23,11 @@ build: ## build the relay CLI into bin/
 run: build ## run examples/flows/hello.yaml in this process (no services needed)
 	$(BIN)/relay run examples/flows/hello.yaml
 
-# The runtime interface clients build while the services' jars and packages
-# download (a fresh machine's two slowest steps, one CPU-bound, one not).
-test: ## go vet, then all the tests with Kafka and DynamoDB Local running (services/README.md)
-	bash functions/runner/ric.sh >/dev/null & ric=$$!; bash services/services.sh fetch; fetched=$$?; wait $$ric && test $$fetched = 0
+# The runtime interface clients build, then Chromium (the web UI's browser
+# tests) installs, while the services' jars and packages download (a fresh
+# machine's slowest steps). Both of the first may use apt-get: one at a time.
+test: ## go vet, then all the tests with Kafka, DynamoDB Local and Chromium (services/README.md, docs/ui.md)
+	{ bash functions/runner/ric.sh >/dev/null && bash ui/browser/chromium.sh; } & prep=$$!; bash services/services.sh fetch; fetched=$$?; wait $$prep && test $$fetched = 0
 	$(GO) vet $(PKGS)
 	bash services/with-services.sh $(GO) test -count=1 $(PKGS)
 
@@ -56,6 +57,27 @@ lint: tools ## go vet and staticcheck
 	$(GO) vet $(PKGS)
 	$(TOOLS)/staticcheck $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+# The web UI (docs/ui.md): ui/web is built with esbuild, from the
+# packages package-lock.json pins, into ui/dist, which is committed and
+# embedded in the binary (no Node at run time). ui-check (CI) builds it
+# again into a temporary folder and fails when ui/dist differs.
+UI_WEB := ui/web
+
+$(UI_WEB)/node_modules/.package-lock.json: $(UI_WEB)/package-lock.json
+	cd $(UI_WEB) && npm ci --no-audit --no-fund --loglevel=error
+
+ui: $(UI_WEB)/node_modules/.package-lock.json ## build the web UI into ui/dist (npm ci from the lockfile, then esbuild)
+	cd $(UI_WEB) && node build.mjs
+
+ui-check: $(UI_WEB)/node_modules/.package-lock.json ## fail when ui/dist is not what `make ui` builds from ui/web
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	(cd $(UI_WEB) && node build.mjs "$$out" >/dev/null) && \
+	diff -r "$$out" ui/dist >/dev/null || { echo "ui/dist is not built from ui/web as it is: run make ui and commit ui/dist"; diff -r "$$out" ui/dist | head -20; exit 1; }
+
+ui-screenshots: ## regenerate the screenshots of docs/ui.md in a real browser (Chromium, installed when missing)
+	bash ui/browser/chromium.sh
+	RELAY_UI_SCREENSHOTS=$(CURDIR)/docs/ui $(GO) test -count=1 -run '^TestScreenshots$$' ./ui/browser/
 
 fmt: ## format the Go code
 	gofmt -w $$(git ls-files '*.go')

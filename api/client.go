@@ -311,3 +311,57 @@ func (c *Client) Triggers(ctx context.Context) ([]firing.Info, error) {
 	var out []firing.Info
 	return out, c.do(ctx, http.MethodGet, "/triggers", "", nil, &out)
 }
+
+// ValidateFlow checks a flow document, storing nothing.
+func (c *Client) ValidateFlow(ctx context.Context, file string, source []byte) (Validation, error) {
+	var v Validation
+	err := c.do(ctx, http.MethodPost, "/flows/validate?file="+url.QueryEscape(file), "application/yaml", source, &v)
+	return v, err
+}
+
+// FlowGraph returns a revision (0: the latest) of a flow as parsed.
+func (c *Client) FlowGraph(ctx context.Context, namespace, id string, revision int) (FlowGraph, error) {
+	var g FlowGraph
+	path := "/flows/" + url.PathEscape(namespace) + "/" + url.PathEscape(id) + "/graph"
+	if revision > 0 {
+		path += "?revision=" + strconv.Itoa(revision)
+	}
+	err := c.do(ctx, http.MethodGet, path, "", nil, &g)
+	return g, err
+}
+
+// SetTriggerDisabled disables or enables a trigger with a new revision of
+// its flow.
+func (c *Client) SetTriggerDisabled(ctx context.Context, namespace, flowID, triggerID string, disabled bool) (engine.FlowRecord, error) {
+	verb := "enable"
+	if disabled {
+		verb = "disable"
+	}
+	var rec engine.FlowRecord
+	path := "/flows/" + url.PathEscape(namespace) + "/" + url.PathEscape(flowID) + "/triggers/" + url.PathEscape(triggerID) + "/" + verb
+	err := c.do(ctx, http.MethodPost, path, "", nil, &rec)
+	return rec, err
+}
+
+// FindExecutions lists executions with the filters of ExecutionQuery.
+func (c *Client) FindExecutions(ctx context.Context, q ExecutionQuery) ([]engine.ExecutionDoc, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"namespace": q.Namespace, "flowId": q.FlowID, "state": string(q.State), "startedBy": q.StartedBy} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	for _, l := range q.Labels {
+		v.Add("labels", l.Key+":"+l.Value)
+	}
+	if !q.After.IsZero() {
+		v.Set("after", q.After.Format(time.RFC3339Nano))
+	}
+	if !q.Before.IsZero() {
+		v.Set("before", q.Before.Format(time.RFC3339Nano))
+	}
+	v.Set("limit", strconv.Itoa(q.Limit))
+	var list []engine.ExecutionDoc
+	err := c.do(ctx, http.MethodGet, "/executions?"+v.Encode(), "", nil, &list)
+	return list, err
+}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/statemachine/inputs"
 	"github.com/relayflow/relay/triggers"
 )
 
@@ -36,9 +38,15 @@ var Routes = []struct{ Pattern, Doc string }{
 	{"POST /flows", "Deploy a flow: the YAML document is the body (`?file=` names it in errors). 201 with the stored revision; 400 with `diagnostics` (file, line, column, message) when it does not validate."},
 	{"GET /flows", "The latest revision of every flow."},
 	{"GET /flows/{namespace}/{id}", "A flow's latest revision (`?revision=N` for another), with its source."},
+	{"POST /flows/validate", "Check a flow document (the body; `?file=` names it) as deploying does, storing nothing: 200 with `valid`, the `diagnostics` (file, line, column, message) and, when valid, its graph."},
+	{"GET /flows/{namespace}/{id}/graph", "A flow revision (`?revision=N`, default the latest) as parsed: its tasks as a tree of blocks (what a topology draws), its typed inputs (what a start form asks), its triggers and outputs."},
+	{"POST /flows/{namespace}/{id}/triggers/{trigger}/disable", "Disable a trigger: deploys a new revision of the flow whose source says `disabled: true` on it. 201 with the revision."},
+	{"POST /flows/{namespace}/{id}/triggers/{trigger}/enable", "Enable a disabled trigger: a new revision whose source says `disabled: false`. 201 with the revision."},
 	{"POST /executions/{namespace}/{id}", "Start an execution of the flow's latest revision. Inputs as a JSON object, or as form fields; the files of FILE inputs as multipart/form-data file fields (4 MB in all at most), stored in internal storage, each input's value being its relay:/// URI; labels as `?labels=key:value` (repeatable). 201 with the execution id; 400 naming each bad input."},
-	{"GET /executions", "Executions, newest first, without task runs. Filters: `namespace`, `flowId`, `state`, `limit` (default 50)."},
+	{"GET /executions", "Executions, newest first, without task runs. Filters: `namespace`, `flowId`, `state`, `limit` (default 50); `labels=key:value` (repeatable), `after` and `before` (RFC 3339 start times), `startedBy=ID` (the subflows and flow-triggered executions another started) look at the newest limit×10 executions the others match, so such a list may come back short."},
+	{"GET /executions/stream", "The list GET /executions returns for the same query, as Server-Sent Events: an `executions` event whenever it changes. 501 where responses cannot be streamed (behind API Gateway): poll GET /executions with If-None-Match there."},
 	{"GET /executions/{id}", "An execution with a page of its task runs, attempts and outputs (the document of docs/execution.md): `?limit=N` task runs (default 1,000, at most 10,000) from `?cursor=` (the `nextCursor` of the page before); `?state=FAILED` keeps the runs in one state (such a page may come back short, with a cursor to go on from). `taskRunCount` and `taskRunCounts` count them all."},
+	{"GET /executions/{id}/stream", "An execution as Server-Sent Events: `execution` (its head and counts, no task runs) whenever it changes, `logs` with new log lines after `?after=SEQ` (or Last-Event-ID), `end` once it ended and every line was sent. 501 where responses cannot be streamed (behind API Gateway): poll there."},
 	{"GET /executions/{id}/logs", "An execution's log lines after `?after=SEQ` (default 0), in order, at most `?limit=N` (default 1,000, at most 10,000): read on from the last line's `seq` until a page comes back empty."},
 	{"POST /executions/{id}/resume", "Resume a PAUSED execution; onResume inputs as a JSON object or form fields. 202; 409 when it is not paused."},
 	{"POST /executions/{id}/kill", "Kill an execution that has not ended. 202; 409 when it already ended."},
@@ -56,26 +64,35 @@ func Handler(s *Service, log *slog.Logger) http.Handler {
 	}
 	h := &handler{s: s, log: log}
 	funcs := map[string]func(w http.ResponseWriter, r *http.Request) error{
-		"POST /flows":                               h.deployFlow,
-		"GET /flows":                                h.flows,
-		"GET /flows/{namespace}/{id}":               h.flow,
-		"POST /executions/{namespace}/{id}":         h.start,
-		"GET /executions":                           h.executions,
-		"GET /executions/{id}":                      h.execution,
-		"GET /executions/{id}/logs":                 h.logs,
-		"POST /executions/{id}/resume":              h.resume,
-		"POST /executions/{id}/kill":                h.kill,
-		"POST /executions/{id}/restart":             h.restart,
-		"POST /executions/{id}/replay":              h.replay,
-		"POST /events":                              h.event,
-		"POST /webhooks/{namespace}/{flowId}/{key}": h.webhook,
-		"GET /triggers":                             h.triggers,
+		"POST /flows":                       h.deployFlow,
+		"GET /flows":                        h.flows,
+		"GET /flows/{namespace}/{id}":       flowRevision(h.s.Flow),
+		"POST /flows/validate":              h.validateFlow,
+		"GET /flows/{namespace}/{id}/graph": flowRevision(h.s.FlowGraph),
+		"POST /flows/{namespace}/{id}/triggers/{trigger}/disable": h.toggleTrigger(true),
+		"POST /flows/{namespace}/{id}/triggers/{trigger}/enable":  h.toggleTrigger(false),
+		"GET /executions/stream":                                  h.executionsStream,
+		"GET /executions/{id}/stream":                             h.executionStream,
+		"POST /executions/{namespace}/{id}":                       h.start,
+		"GET /executions":                                         h.executions,
+		"GET /executions/{id}":                                    h.execution,
+		"GET /executions/{id}/logs":                               h.logs,
+		"POST /executions/{id}/resume":                            h.resume,
+		"POST /executions/{id}/kill":                              h.kill,
+		"POST /executions/{id}/restart":                           h.restart,
+		"POST /executions/{id}/replay":                            h.replay,
+		"POST /events":                                            h.event,
+		"POST /webhooks/{namespace}/{flowId}/{key}":               h.webhook,
+		"GET /triggers":                                           h.triggers,
 	}
 	mux := http.NewServeMux()
 	for _, r := range Routes {
 		f := funcs[r.Pattern]
 		if f == nil {
 			panic("api: no handler for route " + r.Pattern)
+		}
+		if strings.HasPrefix(r.Pattern, "GET ") && !strings.HasSuffix(r.Pattern, "/stream") {
+			f = etagged(f)
 		}
 		mux.HandleFunc(r.Pattern, func(w http.ResponseWriter, req *http.Request) {
 			limit := int64(MaxBody)
@@ -104,6 +121,39 @@ type ErrorBody struct {
 	Error string `json:"error"`
 	// Diagnostics locate the problems of a flow that does not validate.
 	Diagnostics flow.Diagnostics `json:"diagnostics,omitempty"`
+	// Inputs are the problems of the inputs given to start or resume an
+	// execution, one per input, so that a form shows each by its field.
+	Inputs []InputProblem `json:"inputs,omitempty"`
+}
+
+// InputProblem is what is wrong with one input.
+type InputProblem struct {
+	ID      string `json:"id"`
+	Message string `json:"message"`
+}
+
+// inputProblems collects the input errors in err's tree.
+func inputProblems(err error) []InputProblem {
+	var out []InputProblem
+	var walk func(error)
+	walk = func(err error) {
+		if ie, ok := err.(*inputs.InputError); ok {
+			out = append(out, InputProblem{ID: ie.ID, Message: ie.Msg})
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			if e := u.Unwrap(); e != nil {
+				walk(e)
+			}
+		}
+	}
+	walk(err)
+	return out
 }
 
 // status maps an error to its HTTP status.
@@ -114,6 +164,8 @@ func status(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrInvalid):
 		return http.StatusBadRequest
+	case errors.Is(err, errNoStreaming):
+		return http.StatusNotImplemented
 	case errors.Is(err, engine.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrState), errors.Is(err, engine.ErrConflict):
@@ -142,6 +194,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &diag):
 		body.Diagnostics = flow.Diagnostics{diag}
 	}
+	body.Inputs = inputProblems(err)
 	if code == http.StatusInternalServerError {
 		h.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", logPath(r)), slog.Any("error", err))
 		body.Error = "internal error: " + err.Error()
@@ -162,14 +215,24 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v) // the client went away; nothing to do
 }
 
-func (h *handler) deployFlow(w http.ResponseWriter, r *http.Request) error {
+// readFlow reads a flow document from the body, and the name ?file= gives
+// it in messages.
+func readFlow(r *http.Request) (string, []byte, error) {
 	src, err := io.ReadAll(r.Body)
 	if err != nil {
-		return fmt.Errorf("reading the flow: %w", err)
+		return "", nil, fmt.Errorf("reading the flow: %w", err)
 	}
 	file := r.URL.Query().Get("file")
 	if file == "" {
 		file = "flow.yaml"
+	}
+	return file, src, nil
+}
+
+func (h *handler) deployFlow(w http.ResponseWriter, r *http.Request) error {
+	file, src, err := readFlow(r)
+	if err != nil {
+		return err
 	}
 	rec, err := h.s.DeployFlow(r.Context(), file, src)
 	if err != nil {
@@ -177,6 +240,43 @@ func (h *handler) deployFlow(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusCreated, rec)
 	return nil
+}
+
+func (h *handler) validateFlow(w http.ResponseWriter, r *http.Request) error {
+	file, src, err := readFlow(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, h.s.ValidateFlow(file, src))
+	return nil
+}
+
+// flowRevision serves what get returns for the path's flow and the
+// revision ?revision= names (0: the latest).
+func flowRevision[T any](get func(ctx context.Context, namespace, id string, revision int) (T, error)) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		rev, err := intParam(r, "revision", 0)
+		if err != nil {
+			return err
+		}
+		v, err := get(r.Context(), r.PathValue("namespace"), r.PathValue("id"), rev)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, v)
+		return nil
+	}
+}
+
+func (h *handler) toggleTrigger(disabled bool) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		rec, err := h.s.SetTriggerDisabled(r.Context(), r.PathValue("namespace"), r.PathValue("id"), r.PathValue("trigger"), disabled)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, rec)
+		return nil
+	}
 }
 
 func (h *handler) flows(w http.ResponseWriter, r *http.Request) error {
@@ -188,19 +288,6 @@ func (h *handler) flows(w http.ResponseWriter, r *http.Request) error {
 		list = []engine.FlowRecord{}
 	}
 	writeJSON(w, http.StatusOK, list)
-	return nil
-}
-
-func (h *handler) flow(w http.ResponseWriter, r *http.Request) error {
-	rev, err := intParam(r, "revision", 0)
-	if err != nil {
-		return err
-	}
-	rec, err := h.s.Flow(r.Context(), r.PathValue("namespace"), r.PathValue("id"), rev)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, rec)
 	return nil
 }
 
@@ -225,13 +312,9 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var labels []flow.Label
-	for _, l := range r.URL.Query()["labels"] {
-		k, v, ok := strings.Cut(l, ":")
-		if !ok || k == "" {
-			return Invalid(fmt.Errorf("label %q: want key:value", l))
-		}
-		labels = append(labels, flow.Label{Key: k, Value: v})
+	labels, err := labelsParam(r.URL.Query()["labels"])
+	if err != nil {
+		return err
 	}
 	st, err := h.s.StartWithFiles(r.Context(), r.PathValue("namespace"), r.PathValue("id"), inputs, files, labels)
 	if err != nil {
@@ -313,13 +396,11 @@ func readValues(r *http.Request) (map[string]any, error) {
 }
 
 func (h *handler) executions(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	limit, err := intParam(r, "limit", 50)
+	q, err := executionQuery(r)
 	if err != nil {
 		return err
 	}
-	f := engine.ExecutionFilter{Namespace: q.Get("namespace"), FlowID: q.Get("flowId"), State: statemachine.ExecState(strings.ToUpper(q.Get("state"))), Limit: limit}
-	list, err := h.s.Executions(r.Context(), f)
+	list, err := h.s.FindExecutions(r.Context(), q)
 	if err != nil {
 		return err
 	}

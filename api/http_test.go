@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/embedded"
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
@@ -69,7 +69,7 @@ func startWith(t *testing.T, secret func(string) (string, error)) *system {
 	if secret != nil {
 		opts = append(opts, api.WithSecretLookup(func(_ context.Context, _, name string) (string, error) { return secret(name) }))
 	}
-	srv := httptest.NewServer(api.Handler(api.NewService(st, bus, opts...), nil))
+	srv := testnet.Server(t, api.Handler(api.NewService(st, bus, opts...), nil))
 	t.Cleanup(func() {
 		srv.Close()
 		eng.Wait()
@@ -199,6 +199,11 @@ func TestAPI_errors(t *testing.T) {
 	}
 	if _, err := s.client.Start(ctx, "advanced_demo", "parameterized_flow", map[string]any{"processing_mode": "weekly"}, nil); !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), "processing_mode") {
 		t.Errorf("bad ENUM input: %v", err)
+	}
+	var bad *api.Error
+	if _, err := s.client.Start(ctx, "advanced_demo", "parameterized_flow", map[string]any{"processing_mode": "weekly", "nope": 1}, nil); !errors.As(err, &bad) ||
+		len(bad.Inputs) != 2 || bad.Inputs[0].ID == bad.Inputs[1].ID || bad.Inputs[0].Message == "" {
+		t.Errorf("two bad inputs: %v, want a problem for each by its id (%+v)", err, bad)
 	}
 	if _, err := s.client.Start(ctx, "advanced_demo", "nope", nil, nil); !errors.Is(err, engine.ErrNotFound) {
 		t.Errorf("unknown flow: %v", err)

@@ -39,6 +39,9 @@ type ExecutionDoc struct {
 	// TaskRunCounts how many are in each state.
 	TaskRunCount  int            `json:"taskRunCount"`
 	TaskRunCounts map[string]int `json:"taskRunCounts"`
+	// TaskRunCountsByTask counts them by task id, then state (absent for
+	// executions stored before they were kept).
+	TaskRunCountsByTask map[string]map[string]int `json:"taskRunCountsByTask,omitempty"`
 	// NextCursor, when TaskRuns is a page that others follow, is the
 	// cursor of the next page; absent on the last one.
 	NextCursor string `json:"nextCursor,omitempty"`
@@ -60,6 +63,8 @@ type TaskRunDoc struct {
 	// Cached says the outputs came from the task cache: the task did not
 	// run.
 	Cached bool `json:"cached,omitempty"`
+	// ChildExecutionID is the execution a flow.subflow run started.
+	ChildExecutionID string `json:"childExecutionId,omitempty"`
 }
 
 // AttemptDoc is one attempt of a task run.
@@ -102,6 +107,22 @@ func DocumentPage(ex *statemachine.Execution, runs []*statemachine.TaskRun, next
 		d.TaskRunCounts[string(st)] = n
 		d.TaskRunCount += n
 	}
+	byTask := ex.TaskCounts
+	if byTask == nil && len(ex.TaskRuns) > 0 {
+		c := *ex
+		c.CountRuns()
+		byTask = c.TaskCounts
+	}
+	if len(byTask) > 0 {
+		d.TaskRunCountsByTask = make(map[string]map[string]int, len(byTask))
+		for task, counts := range byTask {
+			m := make(map[string]int, len(counts))
+			for st, n := range counts {
+				m[string(st)] = n
+			}
+			d.TaskRunCountsByTask[task] = m
+		}
+	}
 	if d.Inputs == nil {
 		d.Inputs = map[string]any{}
 	}
@@ -113,7 +134,8 @@ func DocumentPage(ex *statemachine.Execution, runs []*statemachine.TaskRun, next
 	}
 	for _, r := range runs {
 		td := TaskRunDoc{ID: r.ID, TaskID: r.TaskID, ParentID: r.ParentID, Value: r.Value, State: string(r.State),
-			StartDate: timePtr(r.StartDate), EndDate: timePtr(r.EndDate), Outputs: r.Outputs, Error: r.Error, Metrics: r.Metrics, Attempts: []AttemptDoc{}, Cached: r.Cached}
+			StartDate: timePtr(r.StartDate), EndDate: timePtr(r.EndDate), Outputs: r.Outputs, Error: r.Error, Metrics: r.Metrics, Attempts: []AttemptDoc{}, Cached: r.Cached,
+			ChildExecutionID: r.ChildExec}
 		if td.Outputs == nil {
 			td.Outputs = map[string]any{}
 		}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/ui"
 )
 
 // Role names a consumer of one topic: what a Lambda function is, and what
@@ -126,7 +130,22 @@ func APILambdaHandler(ctx context.Context) (func(context.Context, events.APIGate
 	if err != nil {
 		return nil, err
 	}
-	return api.LambdaHandler(api.Handler(rt.API(), rt.Log)), nil
+	return api.LambdaHandler(UIHandler(api.Handler(rt.API(), rt.Log), os.Getenv(EnvAPIAuthorizer))), nil
+}
+
+// UIHandler serves the web UI beside the API, as API Gateway serves it:
+// pages poll (a Lambda cannot stream), and ask for a token under a JWT
+// authorizer; under IAM, which a browser cannot sign, they say to use
+// `relay ui`.
+func UIHandler(h http.Handler, authorizer string) http.Handler {
+	o := ui.Options{Live: ui.LivePoll}
+	switch strings.ToUpper(authorizer) {
+	case "JWT":
+		o.Auth = ui.AuthToken
+	case "AWS_IAM":
+		o.Auth = ui.AuthIAM
+	}
+	return ui.Handler(h, o)
 }
 
 // SchedulerLambdaHandler builds, at cold start, the handler of

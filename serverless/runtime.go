@@ -51,6 +51,11 @@ const (
 	// function keeps ticking (a Go duration, default 58s; EventBridge
 	// invokes it every minute).
 	EnvSchedulerWindow = "RELAY_SCHEDULER_WINDOW"
+	// EnvAPIAuthorizer is how API Gateway authorizes requests to the api
+	// function (template.yaml's ApiAuth): AWS_IAM or JWT. The web UI it
+	// serves asks for a token under JWT and, under AWS_IAM, which a browser
+	// cannot sign, points to `relay ui`.
+	EnvAPIAuthorizer = "RELAY_API_AUTHORIZER"
 
 	// Values larger than the threshold (outputs, rendered properties,
 	// inputs) are kept out of DynamoDB items and Kafka messages: in the S3

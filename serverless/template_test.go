@@ -383,6 +383,17 @@ func TestTemplateEventSources(t *testing.T) {
 	if get(hook, "Auth") != nil || get(res["Api"], "Properties", "Auth") != nil {
 		t.Error("the webhook route must need no credentials (the key is the secret)")
 	}
+	// The UI's pages take no credentials either: the function serves
+	// nothing but its embedded files under /ui (ui.Handler).
+	for event, path := range map[string]string{"UIRoot": "/ui", "UIPages": "/ui/{proxy+}"} {
+		p := get(res["ApiFunction"], "Properties", "Events", event, "Properties")
+		if get(p, "Method") != "GET" || get(p, "Path") != path || get(p, "Auth") != nil {
+			t.Errorf("the UI route %s is %v, want an unauthenticated GET %s", event, p, path)
+		}
+	}
+	if got := fmt.Sprint(get(res["ApiFunction"], "Properties", "Environment", "Variables", EnvAPIAuthorizer)); got != "map[Ref:ApiAuth]" {
+		t.Errorf("ApiFunction: %s = %s, want the ApiAuth parameter", EnvAPIAuthorizer, got)
+	}
 	route := get(res["ApiDefaultRoute"], "Properties")
 	if get(route, "RouteKey") != "$default" {
 		t.Errorf("ApiDefaultRoute is %v, want $default", get(route, "RouteKey"))

@@ -163,8 +163,8 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 	if ex.seen(ev.ID) {
 		return Result{Execution: ex, Ignored: "duplicate event " + ev.ID}, nil
 	}
-	if ex.RunCounts == nil && len(ex.TaskRuns) > 0 {
-		ex.CountRuns() // stored before executions kept their counts
+	if (ex.RunCounts == nil || ex.TaskCounts == nil) && len(ex.TaskRuns) > 0 {
+		ex.CountRuns() // stored before executions kept their counts (by task)
 	}
 	m := newMachine(f, ex, ev, now, opts)
 	switch ev.Type {
@@ -329,8 +329,8 @@ func (m *machine) setRun(r *TaskRun, to RunState) {
 	if err := checkRun(r.ID, r.State, to); err != nil {
 		panic(err)
 	}
-	m.ex.count(r.State, -1)
-	m.ex.count(to, 1)
+	m.ex.count(r.TaskID, r.State, -1)
+	m.ex.count(r.TaskID, to, 1)
 	r.State = to
 	if to == RunRunning && r.StartDate.IsZero() {
 		r.StartDate = m.now

@@ -61,6 +61,11 @@ type Execution struct {
 	// execution, whose own record then says how far it has got without
 	// its runs.
 	RunCounts map[RunState]int `json:"runCounts,omitempty"`
+	// TaskCounts counts them by task id, then state, kept alike: a view of
+	// the flow's tasks (the UI's topology) shows where an execution of any
+	// size has got from its head alone. Its size grows with the flow, not
+	// with the execution.
+	TaskCounts map[string]map[RunState]int `json:"taskCounts,omitempty"`
 
 	// Bookkeeping of the state machine.
 	Phase  string            `json:"phase"` // main, errors, finally, done
@@ -277,25 +282,36 @@ func (e *Execution) addRun(r *TaskRun) {
 	e.Position("") // build the index
 	e.TaskRuns = append(e.TaskRuns, r)
 	e.index[r.ID] = len(e.TaskRuns) - 1
-	e.count(r.State, 1)
+	e.count(r.TaskID, r.State, 1)
 }
 
-// count adds n to the number of runs in state st.
-func (e *Execution) count(st RunState, n int) {
+// count adds n to the number of runs of task in state st.
+func (e *Execution) count(task string, st RunState, n int) {
 	if e.RunCounts == nil {
 		e.RunCounts = map[RunState]int{}
 	}
 	if e.RunCounts[st] += n; e.RunCounts[st] == 0 {
 		delete(e.RunCounts, st)
 	}
+	if e.TaskCounts == nil {
+		e.TaskCounts = map[string]map[RunState]int{}
+	}
+	tc := e.TaskCounts[task]
+	if tc == nil {
+		tc = map[RunState]int{}
+		e.TaskCounts[task] = tc
+	}
+	if tc[st] += n; tc[st] == 0 {
+		delete(tc, st)
+	}
 }
 
-// CountRuns sets RunCounts from TaskRuns, for executions stored before
-// Apply kept it.
+// CountRuns sets RunCounts and TaskCounts from TaskRuns, for executions
+// stored before Apply kept them.
 func (e *Execution) CountRuns() {
-	e.RunCounts = nil
+	e.RunCounts, e.TaskCounts = nil, nil
 	for _, r := range e.TaskRuns {
-		e.count(r.State, 1)
+		e.count(r.TaskID, r.State, 1)
 	}
 }
 

@@ -194,19 +194,32 @@ func (d *deliverer) restart() bool {
 	return true
 }
 
-// checkRunCounts fails when the counts Apply keeps differ from a count of
-// the task runs.
+// checkRunCounts fails when the counts Apply keeps (by state, and by task
+// and state) differ from a count of the task runs.
 func checkRunCounts(t *testing.T, ex *sm.Execution) {
 	t.Helper()
 	want := map[sm.RunState]int{}
+	byTask := map[string]map[sm.RunState]int{}
 	for _, r := range ex.TaskRuns {
 		want[r.State]++
+		if byTask[r.TaskID] == nil {
+			byTask[r.TaskID] = map[sm.RunState]int{}
+		}
+		byTask[r.TaskID][r.State]++
 	}
 	if len(want) == 0 {
 		want = nil
 	}
 	if !maps.Equal(ex.RunCounts, want) {
 		t.Fatalf("RunCounts = %v, the task runs count %v", ex.RunCounts, want)
+	}
+	if len(ex.TaskCounts) != len(byTask) {
+		t.Fatalf("TaskCounts has %d tasks, the task runs %d", len(ex.TaskCounts), len(byTask))
+	}
+	for task, counts := range byTask {
+		if !maps.Equal(ex.TaskCounts[task], counts) {
+			t.Fatalf("TaskCounts[%s] = %v, its task runs count %v", task, ex.TaskCounts[task], counts)
+		}
 	}
 }
 
