@@ -99,6 +99,9 @@ func maskOutputs(m *secrets.Masker, outputs map[string]any) map[string]any {
 func maskDocument(d ExecutionDoc) ExecutionDoc {
 	d.Inputs, d.Outputs, d.Trigger = secrets.MaskMap(d.Inputs), secrets.MaskMap(d.Outputs), secrets.MaskMap(d.Trigger)
 	d.Error = secrets.MaskText(d.Error)
+	for k, v := range d.Labels {
+		d.Labels[k] = secrets.MaskText(v)
+	}
 	for i := range d.TaskRuns {
 		r := &d.TaskRuns[i]
 		r.Value, r.Outputs, r.Error = secrets.MaskValue(r.Value), secrets.MaskMap(r.Outputs), maskTaskError(r.Error)

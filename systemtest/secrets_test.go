@@ -6,6 +6,7 @@ package systemtest
 // then every byte Relay stored and printed is searched for them.
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -14,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -320,6 +322,141 @@ func runThroughAPI(t *testing.T, l *leaks, env []string, url string) {
 	}
 	// A bad SECRET input is refused without echoing it.
 	l.check("a refused start", []byte(relayCmd(t, env, append([]string{"executions", "start", "shop/s", "--input", "nope=" + secretInput}, api...)...)))
+	throughTheUIsAPI(t, l, url, id)
+}
+
+// throughTheUIsAPI searches what the web UI reads and does: the flow's
+// graph, the Server-Sent Events of the list and of an execution, a start
+// from the form (multipart, as the UI sends it), a restart and a replay.
+func throughTheUIsAPI(t *testing.T, l *leaks, url, id string) {
+	t.Helper()
+	get := func(path string) []byte {
+		t.Helper()
+		resp, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s %s", path, resp.Status, b)
+		}
+		l.check("GET "+path, b)
+		return b
+	}
+	post := func(path, contentType string, body io.Reader, want int) []byte {
+		t.Helper()
+		resp, err := http.Post(url+path, contentType, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		l.check("POST "+path, b)
+		if resp.StatusCode != want {
+			t.Fatalf("POST %s: %s %s, want %d", path, resp.Status, b, want)
+		}
+		return b
+	}
+	// stream reads Server-Sent Events up to the first event named until.
+	stream := func(path, until string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got strings.Builder
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 16<<20)
+		for sc.Scan() {
+			got.WriteString(sc.Text() + "\n")
+			if sc.Text() == "event: "+until {
+				break
+			}
+		}
+		l.check("GET "+path, []byte(got.String()))
+		if !strings.Contains(got.String(), "event: "+until) {
+			t.Fatalf("GET %s: no %s event in\n%.2000s", path, until, got.String())
+		}
+		return got.String()
+	}
+	wait := func(id string) engine.ExecutionDoc {
+		t.Helper()
+		// A start is taken (201) before the execution is stored.
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+			resp, err := http.Get(url + "/executions/" + id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("execution %s: %s", id, resp.Status)
+			}
+		}
+		events := stream("/executions/"+id+"/stream", "end")
+		if !strings.Contains(events, "py stdout ****** ******") {
+			t.Errorf("the execution's stream of %s lacks the masked log lines", id)
+		}
+		var doc engine.ExecutionDoc
+		if err := json.Unmarshal(get("/executions/"+id), &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+
+	get("/flows/shop/s/graph")
+	stream("/executions/stream?namespace=shop", "executions")
+
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	mw.WriteField("pw", secretInput)
+	mw.Close()
+	var started struct{ ID string }
+	if err := json.Unmarshal(post("/executions/shop/s", mw.FormDataContentType(), &form, http.StatusCreated), &started); err != nil || started.ID == "" {
+		t.Fatalf("starting from the form: %v", err)
+	}
+	checkResult(t, wait(started.ID))
+
+	var replay struct{ ID string }
+	if err := json.Unmarshal(post("/executions/"+id+"/replay?from=log", "", nil, http.StatusCreated), &replay); err != nil || replay.ID == "" {
+		t.Fatalf("replaying: %v", err)
+	}
+	checkResult(t, wait(replay.ID))
+
+	post("/executions/"+id+"/restart", "", nil, http.StatusAccepted)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var doc engine.ExecutionDoc
+		if err := json.Unmarshal(get("/executions/"+id), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.EndDate != nil && doc.State == "FAILED" && restarted(doc) {
+			checkResult(t, doc)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted execution did not end FAILED again: %s", doc.State)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stream("/executions/"+id+"/stream", "end")
+}
+
+// restarted says whether a task run of doc ran more than once.
+func restarted(doc engine.ExecutionDoc) bool {
+	for _, r := range doc.TaskRuns {
+		if len(r.Attempts) > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 func TestSecrets_neverInClear_relayDev(t *testing.T) {
