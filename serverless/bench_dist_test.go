@@ -40,6 +40,7 @@ import (
 	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/infra/kafka"
 	"github.com/relayflow/relay/internal/servicetest"
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/serverless"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
@@ -409,7 +410,7 @@ func newCapacityProxy(b *testing.B, target string) *capacityProxy {
 		p.count(res.Request.Header.Get("X-Amz-Target"), body)
 		return nil
 	}
-	p.srv = httptest.NewServer(rp)
+	p.srv = testnet.Server(b, rp)
 	return p
 }
 
