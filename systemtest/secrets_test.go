@@ -34,6 +34,7 @@ import (
 	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/internal/servicetest"
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/serverless"
 )
 
@@ -268,7 +269,7 @@ func TestSecrets_neverInClear_relayRun(t *testing.T) {
 func TestSecrets_neverInClear_relayServerAPI(t *testing.T) {
 	dir := t.TempDir()
 	env := secretEnv(dir)
-	port := freePort(t)
+	port := testnet.Port(t)
 	cmd := exec.Command(relayBinary(t), "server", "--port", fmt.Sprint(port))
 	cmd.Env = env
 	p := startProc(t, "server", cmd)
@@ -470,7 +471,7 @@ func TestSecrets_neverInClear_relayDev(t *testing.T) {
 	}
 	bucket := fmt.Sprintf("relay-secrets-%d", time.Now().UnixNano())
 	servicetest.Bucket(t, s3c, bucket)
-	port := freePort(t)
+	port := testnet.Port(t)
 	env := append(secretEnv(dir), serverless.EnvBucket+"="+bucket, serverless.EnvBlobThreshold+"=4096")
 	d.env = append(d.env, env[len(os.Environ()):]...)
 	p := d.startArgs("dev", "dev", "--role", "all", "--consumers", "1", "--create-table=false", "--addr", fmt.Sprintf("127.0.0.1:%d", port))

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/internal/testnet"
 )
 
 const longFlow = `id: long
@@ -123,7 +124,7 @@ func TestSignals_SIGTERMStopsRelayServerWhichHandsBackWhatRuns(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(flows, "long.yaml"), []byte(fmt.Sprintf(longFlow, "2")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testnet.Port(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	server := func(name string) *proc {
 		cmd := exec.Command(relayBinary(t), "server", "--port", fmt.Sprint(port), "--flows", flows)
@@ -153,7 +154,7 @@ func TestSignals_SIGTERMStopsRelayDevWhichHandsBackWhatRuns(t *testing.T) {
 	d := newDeployment(t)
 	dir := t.TempDir()
 	d.env = append(d.env, "RELAY_DATA_DIR="+dir)
-	port := freePort(t)
+	port := testnet.Port(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	dev := func(name string) *proc {
 		p := d.startArgs(name, "dev", "--role", "all", "--consumers", "1", "--create-table=false", "--addr", fmt.Sprintf("127.0.0.1:%d", port))
