@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/infra/embedded"
+	"github.com/relayflow/relay/internal/testnet"
 )
 
 func TestUnknownSubcommand_exitsTwoNamingWhatExists(t *testing.T) {
@@ -79,12 +79,7 @@ func TestLockedDataDir_exitsFourSayingWhatToDo(t *testing.T) {
 }
 
 func TestNoServer_exitsFive(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := fmt.Sprintf("127.0.0.1:%d", testnet.Port(t)) // nothing listens there
 	code, _, errOut := runCLI(t, "executions", "list", "--api", "http://"+addr)
 	if code != exitUnreachable || !strings.Contains(errOut, "no Relay server") {
 		t.Errorf("exit %d: %s", code, errOut)
@@ -95,12 +90,7 @@ func TestNoServer_exitsFive(t *testing.T) {
 // executions list go through its API, found in the data directory.
 func TestRelayServer_othersUseItsRecordedAddress(t *testing.T) {
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := testnet.Port(t)
 	ctx, stop := context.WithCancel(context.Background())
 	var out safeBuffer
 	done := make(chan int)
