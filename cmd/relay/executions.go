@@ -22,7 +22,7 @@ import (
 )
 
 func executionsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "executions", Aliases: []string{"exec"}, Short: "Start, list, show, resume and kill executions (embedded store, or a deployment with --api/--direct)"}
+	cmd := &cobra.Command{Use: "executions", Aliases: []string{"exec"}, Short: "Start, list, show, resume, kill, restart and replay executions (embedded store, or a deployment with --api/--direct)"}
 	cmd.AddCommand(execStartCmd(), execListCmd(), execShowCmd(), execResumeCmd(), execKillCmd(), execRestartCmd(), execReplayCmd())
 	return cmd
 }
