@@ -95,7 +95,7 @@ var (
 // properties each accepts (which Check enforces) and support.
 var typeTable = []TypeInfo{
 	{TypeString, "Any text.", []PropInfo{validatorProp}, true},
-	{TypeSecret, "Text that is masked in logs and in the UI, e.g. a password or a token.", []PropInfo{validatorProp}, true},
+	{TypeSecret, "Text such as a password or a token, masked wherever the web UI shows values (inputs, outputs, log lines). The execution keeps it as given, and a log message that renders it holds it in clear (`relay logs` shows it): log something else.", []PropInfo{validatorProp}, true},
 	{TypeInt, "A 64-bit integer.", []PropInfo{minNumProp, maxNumProp}, true},
 	{TypeFloat, "A 64-bit floating-point number.", []PropInfo{minNumProp, maxNumProp}, true},
 	{TypeBoolean, "true or false; yes/no and 1/0 are accepted too.", nil, true},
