@@ -13,6 +13,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
 )
 
@@ -97,10 +98,10 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	}()
 
 	errLines := &errorLines{}
-	logger := slog.New(&logHandler{appendLogs: e.appendLogs, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, errors: errLines})
+	logger := slog.New(&logHandler{appendLogs: e.appendLogs, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, least: c.LogLevel, errors: errLines})
 	res, err := e.cfg.Tasks.Run(runCtx, tasks.Request{
 		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Namespace: c.Namespace, FlowID: c.FlowID,
-		Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger, KV: e.kv(), Logs: storeLogs{e.cfg.Store},
+		Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger, LogLevel: c.LogLevel, KV: e.kv(), Logs: storeLogs{e.cfg.Store},
 	})
 	reported()
 	if ctx.Err() != nil {
@@ -325,8 +326,8 @@ func (e *Engine) reportStarted(ctx context.Context, c statemachine.ScheduleTaskR
 // each record becomes an execution log line, stored by appendLogs (a
 // Store's AppendLogs), with the ids of entry. A process that runs
 // attempts outside an engine (a runner function) logs through it too.
-func NewTaskLogger(appendLogs func(context.Context, []LogEntry) error, entry LogEntry) *slog.Logger {
-	return slog.New(&logHandler{appendLogs: appendLogs, entry: entry})
+func NewTaskLogger(appendLogs func(context.Context, []LogEntry) error, entry LogEntry, least string) *slog.Logger {
+	return slog.New(&logHandler{appendLogs: appendLogs, entry: entry, least: least})
 }
 
 // logHandler stores a task's slog records as execution log lines.
@@ -334,6 +335,7 @@ type logHandler struct {
 	appendLogs func(context.Context, []LogEntry) error
 	entry      LogEntry
 	attrs      []slog.Attr
+	least      string // the task's logLevel: lines below it are dropped
 	// errors, when set, keeps the ERROR lines for the attempt's
 	// taskrun.finished event.
 	errors *errorLines
@@ -364,7 +366,9 @@ func (l *errorLines) take() []statemachine.LogLine {
 	return l.lines
 }
 
-func (h *logHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return !flow.LevelBelow(levelName(l), h.least)
+}
 
 func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	l := h.entry
@@ -384,7 +388,7 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logHandler{appendLogs: h.appendLogs, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), errors: h.errors}
+	return &logHandler{appendLogs: h.appendLogs, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), least: h.least, errors: h.errors}
 }
 
 func (h *logHandler) WithGroup(string) slog.Handler { return h }

@@ -557,3 +557,43 @@ tasks:
 		t.Errorf("flaky: %s after %d attempts, want SUCCESS after 2", st, n)
 	}
 }
+
+// A task's logLevel keeps only its lines at that level or above, whether
+// the task logs itself (log) or a script prints them (stdout at INFO,
+// stderr at WARN).
+func TestRun_logLevelDropsTheLinesBelowIt(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFlow(t, dir, "levels.yaml", `
+id: levels
+namespace: compat
+tasks:
+  - id: quiet
+    type: io.kestra.plugin.core.log.Log
+    logLevel: WARN
+    message: quiet-info
+  - id: script
+    type: io.kestra.plugin.scripts.shell.Commands
+    logLevel: WARN
+    warningOnStdErr: false
+    commands:
+      - echo script-info
+      - echo script-warn >&2
+  - id: loud
+    type: io.kestra.plugin.core.log.Log
+    message: loud-info
+`)
+	data := filepath.Join(dir, "data")
+	code, doc, errOut := runJSON(t, "run", "--data-dir", data, file)
+	if code != exitOK {
+		t.Fatalf("exit %d, %s\n%s", code, doc.State, errOut)
+	}
+	code, out, errOut := runCLI(t, "logs", doc.ID, "--data-dir", data)
+	if code != exitOK {
+		t.Fatalf("relay logs: exit %d\n%s", code, errOut)
+	}
+	for line, kept := range map[string]bool{"quiet-info": false, "script-info": false, "script-warn": true, "loud-info": true} {
+		if strings.Contains(out, line) != kept {
+			t.Errorf("%s kept: %v, want %v\n%s", line, !kept, kept, out)
+		}
+	}
+}
