@@ -326,6 +326,7 @@ func (e *Engine) reportStarted(ctx context.Context, c statemachine.ScheduleTaskR
 // each record becomes an execution log line, stored by appendLogs (a
 // Store's AppendLogs), with the ids of entry. A process that runs
 // attempts outside an engine (a runner function) logs through it too.
+// Records below least, the task's logLevel (empty: none), are dropped.
 func NewTaskLogger(appendLogs func(context.Context, []LogEntry) error, entry LogEntry, least string) *slog.Logger {
 	return slog.New(&logHandler{appendLogs: appendLogs, entry: entry, least: least})
 }
