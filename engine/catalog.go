@@ -217,6 +217,7 @@ func Catalog() []EventSpec {
 				{Path: "cache", Doc: "For a task with `taskCache` enabled: its entry in the task cache. The executor looks it up before publishing the attempt; on a hit it publishes io.relayflow.taskrun.finished with the cached outputs instead, and no worker runs the attempt. A worker fills the entry when the attempt succeeds."},
 				{Path: "cache.key", Doc: "SHA-256 of the flow's namespace, id and revision, the task id and the rendered properties."},
 				{Path: "cache.ttl", Doc: "How long the outputs of a successful attempt are reused, in nanoseconds."},
+				{Path: "logLevel", Doc: "The task's `logLevel`, when it has one: the worker drops the attempt's log lines below it (TRACE, DEBUG, INFO, WARN, ERROR)."},
 			},
 			Notes: []string{"Task-run ids repeat across the executions of a flow, so the record key names the execution too: records with one key are handled one at a time, and the attempts of different executions never wait behind one another."},
 			Example: func() ExampleRecord {

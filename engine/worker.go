@@ -14,6 +14,7 @@ import (
 
 	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
 )
 
@@ -101,10 +102,10 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	errLines := &errorLines{}
 	props, masker, err := e.openSecrets(runCtx, c)
 	if err == nil {
-		logger := slog.New(&logHandler{appendLogs: e.appendLogs, mask: masker, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, errors: errLines})
+		logger := slog.New(&logHandler{appendLogs: e.appendLogs, mask: masker, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, least: c.LogLevel, errors: errLines})
 		res, err = e.cfg.Tasks.Run(runCtx, tasks.Request{
 			ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Namespace: c.Namespace, FlowID: c.FlowID, Type: c.Type, Attempt: c.Attempt,
-			Props: props, Secrets: masker, Log: logger, KV: e.kv(), Logs: storeLogs{e.cfg.Store},
+			Props: props, Secrets: masker, Log: logger, LogLevel: c.LogLevel, KV: e.kv(), Logs: storeLogs{e.cfg.Store},
 		})
 		props = nil // the clear values go no further than the task
 		res = MaskResult(masker, res)
@@ -338,9 +339,10 @@ func (e *Engine) reportStarted(ctx context.Context, c statemachine.ScheduleTaskR
 // each record becomes an execution log line, stored by appendLogs (a
 // Store's AppendLogs), with the ids of entry, the attempt's secrets hidden
 // by mask (nil: markers only). A process that runs attempts outside an
-// engine (a runner function) logs through it too.
-func NewTaskLogger(appendLogs func(context.Context, []LogEntry) error, entry LogEntry, mask *secrets.Masker) *slog.Logger {
-	return slog.New(&logHandler{appendLogs: appendLogs, mask: mask, entry: entry})
+// engine (a runner function) logs through it too. Records below least,
+// the task's logLevel (empty: none), are dropped.
+func NewTaskLogger(appendLogs func(context.Context, []LogEntry) error, entry LogEntry, mask *secrets.Masker, least string) *slog.Logger {
+	return slog.New(&logHandler{appendLogs: appendLogs, mask: mask, entry: entry, least: least})
 }
 
 // logHandler stores a task's slog records as execution log lines.
@@ -349,6 +351,7 @@ type logHandler struct {
 	mask       *secrets.Masker // hides the attempt's secrets
 	entry      LogEntry
 	attrs      []slog.Attr
+	least      string // the task's logLevel: lines below it are dropped
 	// errors, when set, keeps the ERROR lines for the attempt's
 	// taskrun.finished event.
 	errors *errorLines
@@ -379,7 +382,9 @@ func (l *errorLines) take() []statemachine.LogLine {
 	return l.lines
 }
 
-func (h *logHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return !flow.LevelBelow(levelName(l), h.least)
+}
 
 func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	l := h.entry
@@ -400,7 +405,7 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logHandler{appendLogs: h.appendLogs, mask: h.mask, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), errors: h.errors}
+	return &logHandler{appendLogs: h.appendLogs, mask: h.mask, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), least: h.least, errors: h.errors}
 }
 
 func (h *logHandler) WithGroup(string) slog.Handler { return h }

@@ -75,6 +75,8 @@ type RunnerEvent struct {
 	// Deadline is when the attempt must stop (its timeout, or the worker's
 	// own invocation's end), if sooner than the runner's invocation.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// LogLevel is the task's logLevel: lines below it are not kept.
+	LogLevel string `json:"logLevel,omitempty"`
 }
 
 // RunnerReply is a runner function's answer: the attempt's result, and
@@ -116,7 +118,7 @@ type LambdaInvoker interface {
 func RemoteRunner(invoker LambdaInvoker, fn string) tasks.Runner {
 	return tasks.RunnerFunc(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
 		ev := RunnerEvent{Relay: RunnerProtocol, ExecutionID: req.ExecutionID, TaskRunID: req.TaskRunID, TaskID: req.TaskID,
-			Namespace: req.Namespace, FlowID: req.FlowID, Type: req.Type, Attempt: req.Attempt, Props: req.Props, Secrets: req.Secrets.Values()}
+			Namespace: req.Namespace, FlowID: req.FlowID, Type: req.Type, Attempt: req.Attempt, Props: req.Props, Secrets: req.Secrets.Values(), LogLevel: req.LogLevel}
 		if dl, ok := ctx.Deadline(); ok {
 			ev.Deadline = dl
 		}
@@ -290,9 +292,9 @@ func (r *Runner) run(ctx context.Context, ev RunnerEvent) RunnerReply {
 	// The runner stores log lines itself: they are masked here, before
 	// they reach the table, and so is the reply.
 	mask := secrets.NewMasker(ev.Secrets...)
-	log := engine.NewTaskLogger(r.appendLogs, engine.LogEntry{ExecutionID: ev.ExecutionID, TaskRunID: ev.TaskRunID, TaskID: ev.TaskID, Attempt: ev.Attempt}, mask)
+	log := engine.NewTaskLogger(r.appendLogs, engine.LogEntry{ExecutionID: ev.ExecutionID, TaskRunID: ev.TaskRunID, TaskID: ev.TaskID, Attempt: ev.Attempt}, mask, ev.LogLevel)
 	res, err := r.reg.Run(ctx, tasks.Request{ExecutionID: ev.ExecutionID, TaskRunID: ev.TaskRunID, TaskID: ev.TaskID, Namespace: ev.Namespace, FlowID: ev.FlowID,
-		Type: ev.Type, Attempt: ev.Attempt, Props: ev.Props, Secrets: mask, Log: log})
+		Type: ev.Type, Attempt: ev.Attempt, Props: ev.Props, Secrets: mask, Log: log, LogLevel: ev.LogLevel})
 	res = engine.MaskResult(mask, res)
 	reply := RunnerReply{Outputs: res.Outputs, Warning: res.Warning}
 	for _, m := range res.Metrics {

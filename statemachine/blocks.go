@@ -264,8 +264,8 @@ func (m *machine) schedule(r *TaskRun, t *flow.Task, attempt int) {
 	r.Attempts = append(r.Attempts, a)
 	m.setRun(r, RunSubmitted)
 	pos, _ := m.ex.Position(r.ID)
-	m.emit(ScheduleTaskRun{ExecutionID: m.ex.ID, Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, TaskRunID: r.ID, TaskID: t.ID, Type: t.Type.Name, Attempt: attempt, Props: props, Deadline: a.Deadline, Position: pos,
-		Cache: m.cacheEntry(t, props)})
+	m.emit(ScheduleTaskRun{ExecutionID: m.ex.ID, TaskRunID: r.ID, TaskID: t.ID, Type: t.Type.Name, Attempt: attempt, Props: props, Deadline: a.Deadline, Position: pos,
+		Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, Cache: m.cacheEntry(t, props), LogLevel: t.LogLevel})
 }
 
 // cacheEntry names the task-cache entry of an attempt of t with these

@@ -139,6 +139,9 @@ type ScheduleTaskRun struct {
 	// Cache, for a task with taskCache enabled, is the entry of the task
 	// cache the attempt may reuse, or that its success fills.
 	Cache *CacheEntry `json:"cache,omitempty"`
+	// LogLevel is the task's logLevel: the attempt's log lines below it
+	// are not kept.
+	LogLevel string `json:"logLevel,omitempty"`
 }
 
 // CacheEntry names an entry of the task cache: the SHA-256 of the flow

@@ -279,7 +279,9 @@ func (m *machine) log(runID, level, format string, args ...any) {
 	if r, ok := m.ex.Run(runID); ok {
 		taskID = r.TaskID
 	}
-	m.emit(Log{ExecutionID: m.ex.ID, TaskRunID: runID, TaskID: taskID, Level: level, Message: msg})
+	if t, ok := m.f.Task(taskID); !ok || !flow.LevelBelow(level, t.LogLevel) {
+		m.emit(Log{ExecutionID: m.ex.ID, TaskRunID: runID, TaskID: taskID, Level: level, Message: msg})
+	}
 	if level == "ERROR" {
 		m.keepErrorLog(ErrorLog{TaskID: taskID, TaskRunID: runID, Message: msg, Time: m.now})
 	}

@@ -23,7 +23,7 @@ import (
 )
 
 func executionsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "executions", Aliases: []string{"exec"}, Short: "Start, list, show, resume and kill executions (embedded store, or a deployment with --api/--direct)"}
+	cmd := &cobra.Command{Use: "executions", Aliases: []string{"exec"}, Short: "Start, list, show, resume, kill, restart and replay executions (embedded store, or a deployment with --api/--direct)"}
 	cmd.AddCommand(execStartCmd(), execListCmd(), execShowCmd(), execResumeCmd(), execKillCmd(), execRestartCmd(), execReplayCmd())
 	return cmd
 }
@@ -186,17 +186,21 @@ func execStartCmd() *cobra.Command {
 		inputKV, labelKV []string
 		inputsFile       string
 		wait             bool
-		progress         string
+		out              shown
 	)
 	cmd := &cobra.Command{
 		Use:   "start NAMESPACE/ID",
 		Short: "Start an execution of a deployed flow's latest revision",
 		Long: "Start requests an execution of a flow stored with `relay flows deploy`. On the embedded store it\n" +
 			"runs here until it ends (as `relay run` does); on a deployment (--api URL or --direct) it prints the\n" +
-			"execution id, and with --wait follows its logs and task runs until it ends.\n" +
+			"execution id, and with --wait follows its logs and task runs until it ends. With --output json\n" +
+			"the final execution goes to stdout (docs/execution.md), progress to stderr.\n" +
 			"Exit status with --wait: 0 SUCCESS or WARNING, 1 FAILED or KILLED, 3 PAUSED.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
 			ns, id, err := parseRef(args[0])
 			if err != nil {
 				return &exitError{code: exitInvalid, err: err}
@@ -215,7 +219,7 @@ func execStartCmd() *cobra.Command {
 			}
 			if t.local {
 				t.close() // the in-process engine opens the store itself
-				return runStored(cmd, ns, id, provided, labels, shown{progress: progress})
+				return runStored(cmd, ns, id, provided, labels, out)
 			}
 			defer t.close()
 			files, closeFiles, err := remoteFileInputs(cmd.Context(), t, ns, id, provided)
@@ -234,8 +238,10 @@ func execStartCmd() *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), st.ID)
 				return nil
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Execution %s of %s/%s (revision %d)\n", st.ID, ns, id, st.Revision)
-			return waitRemote(cmd, t, st.ID, following{})
+			if !out.json() {
+				fmt.Fprintf(cmd.OutOrStdout(), "Execution %s of %s/%s (revision %d)\n", st.ID, ns, id, st.Revision)
+			}
+			return waitRemote(cmd, t, st.ID, following{json: out.json()})
 		},
 	}
 	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeatable); name=@path uploads a file for a FILE input")
@@ -244,7 +250,7 @@ func execStartCmd() *cobra.Command {
 	cmd.Flags().MarkDeprecated("inputs", "use --inputs-file, as relay run does")
 	cmd.Flags().StringArrayVarP(&labelKV, "label", "l", nil, "a label as key=value (repeatable)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends or pauses")
-	progressFlag(cmd, &progress)
+	out.flags(cmd)
 	return cmd
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -62,26 +61,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return ee.code
 }
 
-// refuseUnknownSubcommands makes a command that only groups others (relay
-// flows, relay executions) fail on a subcommand it does not have, instead
-// of printing its help and succeeding.
+// refuseUnknownSubcommands makes a group of commands (`relay executions`)
+// given a word that is none of its subcommands fail naming it, instead of
+// printing its help and exiting 0 as cobra does below the root: a typo in
+// a script must not pass for success.
 func refuseUnknownSubcommands(cmd *cobra.Command) {
-	for _, c := range cmd.Commands() {
-		refuseUnknownSubcommands(c)
+	for _, sub := range cmd.Commands() {
+		refuseUnknownSubcommands(sub)
 	}
-	if cmd.HasParent() && cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
-		cmd.Args = cobra.ArbitraryArgs
-		cmd.RunE = func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return cmd.Help()
-			}
-			var names []string
-			for _, c := range cmd.Commands() {
-				if c.IsAvailableCommand() {
-					names = append(names, c.Name())
-				}
-			}
-			return &exitError{code: exitInvalid, err: fmt.Errorf("unknown command %q for %q (it has: %s)", args[0], cmd.CommandPath(), strings.Join(names, ", "))}
+	if cmd == cmd.Root() || !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.SuggestionsMinimumDistance = 2 // cobra's default, which only the root gets
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
 		}
+		hint := fmt.Sprintf("see `%s --help`", cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf("did you mean `%s %s`?", cmd.CommandPath(), s[0])
+		}
+		return &exitError{code: exitInvalid, err: fmt.Errorf("unknown command %q for %q (%s)", args[0], cmd.CommandPath(), hint)}
 	}
 }

@@ -141,7 +141,8 @@ type following struct {
 	every   time.Duration // how often to poll
 	pending time.Duration // how long a just-requested execution may take to appear
 	// before is the execution before the request being followed (a
-	// resume): until it changes, its PAUSED state is not the end.
+	// resume, a restart): until it changes, its PAUSED state, or the end
+	// it had, is not the end.
 	before *engine.ExecutionDoc
 	after  int64 // log lines already shown
 	json   bool  // print the final execution as JSON, progress to stderr
@@ -162,6 +163,14 @@ func signature(d *engine.ExecutionDoc) string {
 		fmt.Fprintf(&b, " %s=%s/%d", r.ID, r.State, len(r.Attempts))
 	}
 	return b.String()
+}
+
+// stillEnded says whether doc is the end that before already had: a
+// restarted execution keeps its old end until the restart is applied, and
+// that end is not the restart's.
+func stillEnded(before, doc *engine.ExecutionDoc) bool {
+	return before != nil && before.EndDate != nil && doc.EndDate != nil &&
+		before.EndDate.Equal(*doc.EndDate) && signature(before) == signature(doc)
 }
 
 // follow prints an execution's log lines and task-run changes until it
@@ -195,7 +204,7 @@ func follow(ctx context.Context, t *target, w io.Writer, id string, o following)
 			if err := printNewLines(); err != nil {
 				return doc, t.notFound(err, id)
 			}
-			ended := doc.EndDate != nil
+			ended := doc.EndDate != nil && !stillEnded(o.before, &doc)
 			if doc.NextCursor == "" {
 				for _, r := range doc.TaskRuns {
 					if seen[r.ID] == r.State {
