@@ -306,8 +306,29 @@ func (e *Execution) count(task string, st RunState, n int) {
 	}
 }
 
+// MaxHeadTaskCounts is how many tasks' counts an execution's head keeps
+// (see Head).
+const MaxHeadTaskCounts = 256
+
+// Head returns a copy of e without its task runs, as stores keep it in the
+// execution's own record, whose size must not grow with the execution.
+// TaskCounts grows with the tasks that have run: a head keeps it while it
+// counts at most MaxHeadTaskCounts tasks (a ForEach of any size counts a
+// few), and drops it past that (a flow of thousands of tasks, where it
+// would make every commit write a map of every task). Apply counts the
+// runs again when it is missing, and a view of the head alone then goes
+// without per-task counts.
+func (e *Execution) Head() *Execution {
+	h := *e
+	h.TaskRuns = nil
+	if len(h.TaskCounts) > MaxHeadTaskCounts {
+		h.TaskCounts = nil
+	}
+	return &h
+}
+
 // CountRuns sets RunCounts and TaskCounts from TaskRuns, for executions
-// stored before Apply kept them.
+// stored before Apply kept them, or whose head dropped TaskCounts.
 func (e *Execution) CountRuns() {
 	e.RunCounts, e.TaskCounts = nil, nil
 	for _, r := range e.TaskRuns {

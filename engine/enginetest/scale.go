@@ -3,6 +3,7 @@ package enginetest
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,21 @@ tasks:
         format: "item {{ taskrun.value }}"
 `, n)
 	f, err := flow.Parse("wide.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// sequentialFlow is a flow of n debug.return tasks, one after the other.
+func sequentialFlow(t *testing.T, n int) *flow.Flow {
+	t.Helper()
+	var src strings.Builder
+	src.WriteString("id: long\nnamespace: scale\ntasks:\n")
+	for i := range n {
+		fmt.Fprintf(&src, "  - {id: t%04d, type: io.kestra.plugin.core.debug.Return, format: \"%d\"}\n", i, i)
+	}
+	f, err := flow.Parse("long.yaml", []byte(src.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +109,9 @@ func CommitRun(t *testing.T, s engine.Store, m WriteMeter, f *flow.Flow, id stri
 }
 
 // scaleTests check that what a commit writes does not grow with the
-// execution: the state machine runs a ForEach of 1,200 items and every
-// transition is committed as the engine commits it.
+// execution: the state machine runs a ForEach of 1,200 items, then a flow
+// of 1,200 tasks, and every transition is committed as the engine commits
+// it.
 var scaleTests = []storeTest{
 	{"Commit/writesDoNotGrowWithTheExecution", func(t *testing.T, s engine.Store) {
 		m, ok := s.(WriteMeter)
@@ -106,17 +123,36 @@ var scaleTests = []storeTest{
 		if ex.State != statemachine.ExecSuccess || len(ex.TaskRuns) != items+1 {
 			t.Fatalf("the ForEach ended %s with %d task runs, want SUCCESS with %d", ex.State, len(ex.TaskRuns), items+1)
 		}
-		mean := func(from, to int) float64 {
-			sum := 0.0
-			for _, c := range costs[from:to] {
-				sum += c
-			}
-			return sum / float64(to-from)
-		}
-		early, late := mean(100, 200), mean(1000, 1100)
-		t.Logf("write cost per commit: %.1f at commits 100-199, %.1f at 1000-1099 (%d commits)", early, late, len(costs))
-		if early <= 0 || late > 1.15*early {
-			t.Errorf("commits 1000-1099 write %.1f each, commits 100-199 %.1f: what a commit writes grows with the execution", late, early)
-		}
+		checkFlat(t, costs)
 	}},
+	{"Commit/writesDoNotGrowWithTheFlow", func(t *testing.T, s engine.Store) {
+		m, ok := s.(WriteMeter)
+		if !ok {
+			t.Skip("the store does not measure what it writes")
+		}
+		const tasks = 1200
+		ex, costs := CommitRun(t, s, m, sequentialFlow(t, tasks), "long")
+		if ex.State != statemachine.ExecSuccess || len(ex.TaskRuns) != tasks {
+			t.Fatalf("the flow ended %s with %d task runs, want SUCCESS with %d", ex.State, len(ex.TaskRuns), tasks)
+		}
+		checkFlat(t, costs)
+	}},
+}
+
+// checkFlat fails the test when commits 1000-1099 cost more than 15% over
+// commits 100-199.
+func checkFlat(t *testing.T, costs []float64) {
+	t.Helper()
+	mean := func(from, to int) float64 {
+		sum := 0.0
+		for _, c := range costs[from:to] {
+			sum += c
+		}
+		return sum / float64(to-from)
+	}
+	early, late := mean(100, 200), mean(1000, 1100)
+	t.Logf("write cost per commit: %.1f at commits 100-199, %.1f at 1000-1099 (%d commits)", early, late, len(costs))
+	if early <= 0 || late > 1.15*early {
+		t.Errorf("commits 1000-1099 write %.1f each, commits 100-199 %.1f: what a commit writes grows with the execution", late, early)
+	}
 }

@@ -625,9 +625,7 @@ func (s *Store) executionItem(ctx context.Context, ex *statemachine.Execution, w
 		attrGSI2PK: avS(gsiExecs + ex.Namespace + "#" + ex.FlowID), attrGSI2SK: avS(start + "#" + ex.ID),
 	}
 	if !withRuns {
-		core := *ex
-		core.TaskRuns = nil
-		doc.Execution = &core
+		doc.Execution = ex.Head()
 		item[attrPaged] = avN(1)
 	}
 	if s.retention > 0 && ex.State.Terminal() {

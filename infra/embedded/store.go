@@ -506,11 +506,9 @@ func (s *Store) Commit(ctx context.Context, c engine.Commit) error {
 // that it does not grow with an execution.
 func (s *Store) WriteCost() float64 { return float64(s.written.Load()) }
 
-// encodeHead encodes an execution without its task runs.
+// encodeHead encodes an execution's head (statemachine.Execution.Head).
 func encodeHead(ex *statemachine.Execution) ([]byte, error) {
-	head := *ex
-	head.TaskRuns = nil
-	return json.Marshal(&head)
+	return json.Marshal(ex.Head())
 }
 
 // encodeRuns encodes task runs, without their Items, under their positions.
