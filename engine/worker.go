@@ -11,6 +11,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/relayflow/relay/internal/health"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/tasks"
 )
@@ -51,8 +52,11 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	}
 	var c statemachine.ScheduleTaskRun
 	if err := json.Unmarshal(ce.Data(), &c); err != nil {
-		e.log.Error("dropping a task run that does not decode", slog.String("event", ce.ID()), slog.Any("error", err))
-		return nil
+		return CannotApply("task run %s does not decode: %w", ce.ID(), err)
+	}
+	if c.ExecutionID == "" || c.TaskRunID == "" || c.TaskID == "" || c.Type == "" || c.Attempt < 1 {
+		return CannotApply("task run %s lacks an execution, task run, task, type or attempt number (executionId %q, taskRunId %q, taskId %q, type %q, attempt %d)",
+			ce.ID(), c.ExecutionID, c.TaskRunID, c.TaskID, c.Type, c.Attempt)
 	}
 	select {
 	case e.sem <- struct{}{}:
@@ -75,7 +79,11 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		return err
 	}
 	runCtx, cancel := context.WithDeadline(ctx, attemptDeadline(ctx, c.Deadline))
-	lost := lease.renew(runCtx, c, cancel)
+	// The lease is kept until the result is published, which an outage
+	// may delay past the attempt's own deadline.
+	leaseCtx, releaseLease := context.WithCancel(ctx)
+	defer releaseLease()
+	lost := lease.renew(leaseCtx, c, cancel)
 	e.mu.Lock()
 	e.running[base] = cancel
 	e.mu.Unlock()
@@ -92,6 +100,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	logger := slog.New(&logHandler{e: e, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}})
 	res, err := e.cfg.Tasks.Run(runCtx, tasks.Request{
 		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger,
+		AttemptKey: statemachine.AttemptKey(c.ExecutionID, c.TaskRunID, c.Attempt),
 	})
 	reported()
 	if ctx.Err() != nil {
@@ -117,7 +126,89 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 			fin.State = statemachine.RunKilled
 		}
 	}
-	return e.publish(ctx, TopicExecutions, c.ExecutionID, fin)
+	return e.reportFinished(ctx, base, fin, lost)
+}
+
+// KindAttemptResult is the kind of the records that keep an attempt's end
+// that could not be published (an outage of the bus outlasted the
+// invocation, or the process was stopping), keyed by the attempt
+// ("execution/taskrun/attempt"): the attempt's next delivery publishes it
+// instead of running the attempt again.
+const KindAttemptResult = "attempt-result"
+
+// reportFinished publishes an attempt's end. An outage of the bus is
+// waited out while the lease is renewed, for as long as the handler may
+// run (in Lambda, until InvocationMargin before its deadline); if it
+// outlasts that, or the process stops, the end is kept in a record of
+// KindAttemptResult and the error asks for the attempt to be delivered
+// again: the next delivery publishes the kept end instead of running the
+// attempt a second time.
+func (e *Engine) reportFinished(ctx context.Context, base string, fin statemachine.Event, lost func() bool) error {
+	retry := health.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		err := e.publish(ctx, TopicExecutions, fin.ExecutionID, fin)
+		if err == nil || !errors.Is(err, ErrUnavailable) || lost() {
+			return err
+		}
+		wait := retry.Next()
+		dl, bounded := ctx.Deadline()
+		if bounded && time.Now().Add(wait).After(dl.Add(-InvocationMargin)) || !sleepCtx(ctx, wait) {
+			if kerr := e.keepResult(context.WithoutCancel(ctx), base, fin); kerr != nil {
+				return errors.Join(err, kerr)
+			}
+			return err
+		}
+	}
+}
+
+// keepResult writes an attempt's end to a record of KindAttemptResult.
+func (e *Engine) keepResult(ctx context.Context, base string, fin statemachine.Event) error {
+	ctx, cancel := context.WithTimeout(ctx, InvocationMargin)
+	defer cancel()
+	data, err := json.Marshal(fin)
+	if err != nil {
+		return fmt.Errorf("encoding the end of attempt %s: %w", base, err)
+	}
+	if _, err := e.cfg.Store.PutRecord(ctx, Record{Kind: KindAttemptResult, Key: base, Value: data}, -1); err != nil {
+		return fmt.Errorf("keeping the end of attempt %s: %w", base, err)
+	}
+	e.log.Info("attempt ended, its end kept for its next delivery: the bus is unavailable", slog.String("attempt", base))
+	return nil
+}
+
+// keptResult publishes the end of an attempt kept by keepResult, if any,
+// and reports whether there was one.
+func (e *Engine) keptResult(ctx context.Context, base string) (bool, error) {
+	rec, err := e.cfg.Store.Record(ctx, KindAttemptResult, base)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading the kept end of attempt %s: %w", base, err)
+	}
+	var fin statemachine.Event
+	if err := json.Unmarshal(rec.Value, &fin); err != nil {
+		return false, fmt.Errorf("decoding the kept end of attempt %s: %w", base, err)
+	}
+	if err := e.publish(ctx, TopicExecutions, fin.ExecutionID, fin); err != nil {
+		return true, err
+	}
+	if err := e.cfg.Store.DeleteRecord(ctx, KindAttemptResult, base, rec.Version); err != nil && !errors.Is(err, ErrConflict) {
+		e.log.Warn("deleting the kept end of an attempt", slog.String("attempt", base), slog.Any("error", err))
+	}
+	return true, nil
+}
+
+// sleepCtx waits d or until ctx ends (then false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // reportKilled ends an attempt killed before it ran: it never starts.
@@ -162,6 +253,13 @@ func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRu
 		first := res.Granted && res.Holder == ""
 		if first && !stale {
 			return l, nil // the first delivery
+		}
+		if !first {
+			// Delivered again: the attempt may have ended on a worker that
+			// could not publish its end (an outage), and kept it.
+			if kept, err := e.keptResult(ctx, base); kept || err != nil {
+				return nil, err
+			}
 		}
 		// A first delivery that waited is checked on a lagging read, which
 		// costs half: missing a kill of the last second runs an attempt
@@ -230,14 +328,17 @@ func (e *Engine) attemptOver(ctx context.Context, c statemachine.ScheduleTaskRun
 
 // renew keeps the lease while the attempt runs (until ctx ends), every
 // third of its duration. If another worker took the attempt over (this
-// process stalled past the lease), the attempt is cancelled and the
-// returned function reports true: its end is not this worker's to report.
-// Each renewal also reads the attempt's run (one item): an attempt killed
-// by an executor in another process, or that no longer applies, is
-// cancelled, and ends KILLED.
+// process stalled past the lease), or the lease ran out while the store
+// could not be reached to renew it (another worker may take it over from
+// then on), the attempt is cancelled and the returned function reports
+// true: its end is not this worker's to report. So an attempt never runs
+// on two live workers at once. Each renewal also reads the attempt's run
+// (one item): an attempt killed by an executor in another process, or that
+// no longer applies, is cancelled, and ends KILLED.
 func (l *attemptLease) renew(ctx context.Context, c statemachine.ScheduleTaskRun, cancel context.CancelFunc) (lost func() bool) {
 	var gone atomic.Bool
 	every := l.e.cfg.AttemptLease / 3
+	until := l.e.cfg.Now().Add(l.e.cfg.AttemptLease) // as granted, give or take the store's round trip
 	go func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -247,16 +348,31 @@ func (l *attemptLease) renew(ctx context.Context, c statemachine.ScheduleTaskRun
 				return
 			case <-t.C:
 			}
-			res, err := l.e.cfg.Store.Lease(ctx, l.key, l.holder, l.e.cfg.Now().Add(l.e.cfg.AttemptLease))
+			next := l.e.cfg.Now().Add(l.e.cfg.AttemptLease)
+			res, err := l.e.cfg.Store.Lease(ctx, l.key, l.holder, next)
 			switch {
 			case err != nil && ctx.Err() == nil:
-				l.e.log.Warn("renewing an attempt's lease", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.Any("error", err))
+				if !l.e.cfg.Now().Add(every).Before(until) {
+					// The lease ends before the next renewal: stop now,
+					// before another worker may take it.
+					l.e.log.Error("an attempt's lease could not be renewed before it ends: stopping the attempt here", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.Any("error", err))
+					gone.Store(true)
+					cancel()
+					return
+				}
+				level := slog.LevelWarn
+				if errors.Is(err, ErrUnavailable) {
+					level = slog.LevelDebug // logged once by the health registry
+				}
+				l.e.log.Log(ctx, level, "renewing an attempt's lease", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.Any("error", err))
 				continue
 			case err == nil && !res.Granted:
 				l.e.log.Error("another worker took over the attempt: stopping it here", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.String("holder", res.Holder))
 				gone.Store(true)
 				cancel()
 				return
+			case err == nil:
+				until = next
 			}
 			if over, err := l.e.attemptOver(ctx, c, true); err == nil && over {
 				l.e.log.Info("stopping an attempt that was killed or no longer applies", slog.String("execution", l.execID), slog.String("taskrun", l.runID))

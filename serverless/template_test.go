@@ -22,7 +22,9 @@ import (
 
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/awsclient"
 	"github.com/relayflow/relay/infra/dynamo"
+	"github.com/relayflow/relay/tasks"
 )
 
 // cfn is a template node: map[string]any, []any, string, or nil. The
@@ -382,22 +384,25 @@ func envRead(t *testing.T) map[string]string {
 // envDefaults are the variables the functions read that the template
 // leaves unset, and why their default is right on Lambda.
 var envDefaults = map[string]string{
-	EnvWorkers:               "8 attempts per worker invocation",
-	EnvAttemptTimeout:        "tasks set their own timeout",
-	EnvAttemptLease:          "30s",
-	EnvStartedAfter:          "1s",
-	EnvBlobThreshold:         "64 KB",
-	EnvBlobDir:               "Lambda uses the bucket",
-	EnvS3PathStyle:           "false against AWS",
-	"RELAY_DATA_DIR":         "read only outside Lambda",
-	"RELAY_KAFKA_USERNAME":   "Lambda reads the credentials from RELAY_KAFKA_SECRET",
-	"RELAY_KAFKA_PASSWORD":   "Lambda reads the credentials from RELAY_KAFKA_SECRET",
-	api.EnvAPIAuth:           "read by API clients (the relay CLI), not by the function",
-	api.EnvAPIToken:          "read by API clients (the relay CLI), not by the function",
-	"RELAY_EXECUTION_ID":     "set by Relay for shell tasks, not read",
-	"RELAY_TASKRUN_ID":       "set by Relay for shell tasks, not read",
-	"RELAY_TASK_ID":          "set by Relay for shell tasks, not read",
-	EnvSchedulerWindow + "*": "set on the scheduler only (checked above)",
+	EnvWorkers:                  "8 attempts per worker invocation",
+	EnvAttemptTimeout:           "tasks set their own timeout",
+	EnvAttemptLease:             "30s",
+	EnvStartedAfter:             "1s",
+	EnvBlobThreshold:            "64 KB",
+	EnvBlobDir:                  "Lambda uses the bucket",
+	EnvS3PathStyle:              "false against AWS",
+	"RELAY_DATA_DIR":            "read only outside Lambda",
+	"RELAY_KAFKA_USERNAME":      "Lambda reads the credentials from RELAY_KAFKA_SECRET",
+	"RELAY_KAFKA_PASSWORD":      "Lambda reads the credentials from RELAY_KAFKA_SECRET",
+	api.EnvAPIAuth:              "read by API clients (the relay CLI), not by the function",
+	api.EnvAPIToken:             "read by API clients (the relay CLI), not by the function",
+	"RELAY_EXECUTION_ID":        "set by Relay for shell tasks, not read",
+	"RELAY_TASKRUN_ID":          "set by Relay for shell tasks, not read",
+	"RELAY_TASK_ID":             "set by Relay for shell tasks, not read",
+	"RELAY_ATTEMPT":             "set by Relay for shell tasks, not read",
+	tasks.EnvAttemptKey:         "set by Relay for shell tasks, not read",
+	awsclient.EnvAttemptTimeout: "10s per attempt at a DynamoDB or S3 call, far past a healthy answer",
+	EnvSchedulerWindow + "*":    "set on the scheduler only (checked above)",
 }
 
 func TestTemplateEnvironment(t *testing.T) {

@@ -238,6 +238,7 @@ func renderError(err error) *TaskError {
 // properties rendered now.
 func (m *machine) schedule(r *TaskRun, t *flow.Task, attempt int) {
 	env := m.env(r, t, m.ctxOf(r))
+	env.Lookup = (&scope{m: m, r: r, t: t, ctx: m.ctxOf(r), attempt: attempt}).lookup
 	props := make(map[string]any, len(t.Props))
 	for name, p := range t.Props {
 		v, err := p.Render(env)

@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/relayflow/relay/statemachine/flow"
@@ -175,3 +176,13 @@ func (KillAttempt) command()       {}
 func (StartSubflow) command()      {}
 func (ExecutionFinished) command() {}
 func (Log) command()               {}
+
+// AttemptKey is the stable key of one attempt of a task run:
+// "<execution id>/<task run id>/<attempt number>". It is the same however
+// often the attempt runs (side effects are at least once: a worker that
+// died mid-attempt is replaced by another that runs the attempt again) and
+// differs for each retry, so a task can pass it to what it calls as an
+// idempotency key. Expressions read it as `taskrun.attemptKey`.
+func AttemptKey(executionID, taskRunID string, attempt int) string {
+	return executionID + "/" + taskRunID + "/" + strconv.Itoa(attempt)
+}

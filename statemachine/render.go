@@ -25,6 +25,7 @@ type scope struct {
 	ctx     []Iter
 	parents []any
 	built   bool
+	attempt int // the attempt being scheduled (0: none)
 }
 
 func (sc *scope) lookup(name string) (any, bool) {
@@ -75,6 +76,9 @@ func (sc *scope) taskrun() (any, bool) {
 		return nil, false
 	}
 	tr := map[string]any{"id": r.ID, "attemptsCount": int64(len(r.Attempts)), "parentId": r.ParentID}
+	if sc.attempt > 0 {
+		tr["attemptKey"] = AttemptKey(sc.m.ex.ID, r.ID, sc.attempt)
+	}
 	if !r.StartDate.IsZero() {
 		tr["startDate"] = formatTime(r.StartDate)
 	}

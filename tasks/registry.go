@@ -40,12 +40,26 @@ type Request struct {
 	Type string
 	// Attempt is 1-based.
 	Attempt int
+	// AttemptKey names this attempt of this task run, stably: the same
+	// however often the attempt runs (a worker that died mid-attempt is
+	// replaced by another that runs it again: side effects are at least
+	// once), different for each retry. Tasks pass it on to what they call
+	// (EnvAttemptKey in a script's environment, the client context of a
+	// Lambda invocation) so that it can recognise a repeat. It is
+	// statemachine.AttemptKey(ExecutionID, TaskRunID, Attempt), and
+	// `{{ taskrun.attemptKey }}` in expressions.
+	AttemptKey string
 	// Props are the rendered properties by canonical name, defaults filled in.
 	Props map[string]any
 	// Log receives the task's logs: the caller attaches the execution,
 	// task run and attempt attributes. Nil discards them.
 	Log *slog.Logger
 }
+
+// EnvAttemptKey is the environment variable in which scripts get their
+// attempt's Request.AttemptKey (RELAY_ATTEMPT has the attempt's number).
+// Script runners pass it on.
+const EnvAttemptKey = "RELAY_ATTEMPT_KEY"
 
 // Result is what a successful attempt (and some failed ones) produced.
 type Result struct {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -246,6 +247,10 @@ func shellEnv(dir string, user map[string]string, req Request) []string {
 	env["RELAY_EXECUTION_ID"] = req.ExecutionID
 	env["RELAY_TASKRUN_ID"] = req.TaskRunID
 	env["RELAY_TASK_ID"] = req.TaskID
+	if req.AttemptKey != "" {
+		env[EnvAttemptKey] = req.AttemptKey
+		env["RELAY_ATTEMPT"] = strconv.Itoa(req.Attempt)
+	}
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)

@@ -72,13 +72,14 @@ func TestShellCommands(t *testing.T) {
 				"commands": commands(
 					`echo "$GREETING $COUNT $LANG"`,
 					`echo "$RELAY_EXECUTION_ID $RELAY_TASKRUN_ID $RELAY_TASK_ID"`,
+					`echo "$RELAY_ATTEMPT_KEY $RELAY_ATTEMPT"`,
 					`[ "$HOME" = "$(pwd)" ] && echo home-is-workdir`,
 					`echo "secret=${RELAY_TEST_WORKER_SECRET:-unset}"`,
 				),
 				"env": map[string]any{"GREETING": "hi there", "COUNT": int64(3)},
 			},
-			want:   map[string]any{"exitCode": int64(0), "stdout": "hi there 3 C.UTF-8\nexec-1 tr-1 task1\nhome-is-workdir\nsecret=unset\n", "stderr": ""},
-			stdout: []string{"hi there 3 C.UTF-8", "exec-1 tr-1 task1", "home-is-workdir", "secret=unset"},
+			want:   map[string]any{"exitCode": int64(0), "stdout": "hi there 3 C.UTF-8\nexec-1 tr-1 task1\nexec-1/tr-1/1 1\nhome-is-workdir\nsecret=unset\n", "stderr": ""},
+			stdout: []string{"hi there 3 C.UTF-8", "exec-1 tr-1 task1", "exec-1/tr-1/1 1", "home-is-workdir", "secret=unset"},
 		},
 		{
 			name:   "relay ids cannot be overridden",

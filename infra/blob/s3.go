@@ -13,6 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/relayflow/relay/infra/awsclient"
+	"github.com/relayflow/relay/internal/health"
 )
 
 // S3 keeps blobs as objects of one bucket, under an optional key prefix;
@@ -47,7 +50,12 @@ func NewS3Client(ctx context.Context, pathStyle bool) (*s3.Client, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
-	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle }), nil
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = pathStyle
+		o.Retryer = awsclient.Retryer()
+		o.HTTPClient = awsclient.HTTPClient()
+		o.APIOptions = append(o.APIOptions, awsclient.Classify(health.Blobs))
+	}), nil
 }
 
 // Bucket returns the bucket's name.

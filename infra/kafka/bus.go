@@ -32,6 +32,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/internal/health"
 )
 
 // Extensions the bus adds to an event it moves to engine.TopicDLQ after
@@ -314,7 +315,7 @@ func (b *Bus) write(ctx context.Context, topic string, msg kafkago.Message) erro
 		return engine.ErrBusClosed
 	}
 	if err := b.ensureTopic(ctx, topic); err != nil {
-		return err
+		return b.classify(ctx, err)
 	}
 	msg.Topic = b.topicName(topic)
 	err := b.writer.WriteMessages(ctx, msg)
@@ -325,7 +326,26 @@ func (b *Bus) write(ctx context.Context, topic string, msg kafkago.Message) erro
 	if errors.Is(err, io.ErrClosedPipe) {
 		return engine.ErrBusClosed
 	}
-	return err
+	return b.classify(ctx, err)
+}
+
+// classify reports the outcome of a call to the brokers to the process's
+// health registry and wraps the errors of an outage (anything but a
+// refusal that retrying cannot mend, see permanent) as
+// engine.ErrUnavailable, which handlers wait out and never dead-letter.
+func (b *Bus) classify(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		health.Default.OK(health.Kafka)
+		return nil
+	case ctx.Err() != nil, errors.Is(err, engine.ErrBusClosed):
+		return err
+	case permanent(err) || errors.Is(err, kafkago.MessageSizeTooLarge):
+		health.Default.OK(health.Kafka) // it answered
+		return err
+	}
+	health.Default.Fail(health.Kafka, err)
+	return engine.Unavailable(err)
 }
 
 // Dialer returns a copy of the dialer the bus's consumers connect with,

@@ -132,7 +132,7 @@ var variableDocs = map[string]string{
 	"flow":      "The flow.",
 	"execution": "The current execution.",
 	"task":      "The task being rendered.",
-	"taskrun":   "The task run being rendered; `value` is the current ForEach value.",
+	"taskrun":   "The task run being rendered; `value` is the current ForEach value; `attemptKey`, in a runnable task's properties, names the attempt being scheduled (`<execution id>/<task run id>/<attempt>`), the same however often it runs: pass it as an idempotency key (scripts also get it as `RELAY_ATTEMPT_KEY`).",
 	"parents":   "Enclosing ForEach iterations, closest first, each with `taskrun.value`.",
 	"parent":    "The closest enclosing ForEach iteration (`parent.taskrun.value`).",
 	"trigger":   "Variables of the trigger that started the execution (see Triggers).",
