@@ -105,6 +105,8 @@ func status(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrState), errors.Is(err, engine.ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, engine.ErrUnavailable):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -123,6 +125,13 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusInternalServerError {
 		h.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
 		body.Error = "internal error: " + err.Error()
+	}
+	if code == http.StatusServiceUnavailable {
+		// Kafka or DynamoDB is down or throttling: nothing was done that
+		// a retry with the same Idempotency-Key would repeat.
+		h.log.DebugContext(r.Context(), "request met an outage", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
+		body.Error = "service unavailable, retry later: " + err.Error()
+		w.Header().Set("Retry-After", "1")
 	}
 	if code == http.StatusRequestEntityTooLarge {
 		body.Error = fmt.Sprintf("the body is larger than %d KB", MaxBody>>10)

@@ -740,7 +740,7 @@ func (e *Engine) carryOut(ctx context.Context, entries []OutboxEntry) error {
 			if errors.Is(err, ErrBusClosed) {
 				e.log.Debug("command not carried out: the bus is closed", slog.String("entry", entry.ID), slog.String("kind", entry.Kind))
 			} else {
-				e.log.Error("command not carried out", slog.String("entry", entry.ID), slog.String("kind", entry.Kind), slog.Bool("kept", entry.Kept), slog.Any("error", err))
+				e.log.Log(ctx, LogLevel(err), "command not carried out", slog.String("entry", entry.ID), slog.String("kind", entry.Kind), slog.Bool("kept", entry.Kept), slog.Any("error", err))
 			}
 			if failed == nil {
 				failed = fmt.Errorf("carrying out %s %s: %w", entry.Kind, entry.ID, err)
@@ -897,7 +897,7 @@ func (e *Engine) timerLoop(ctx context.Context) {
 		case <-tick.C:
 		}
 		if err := e.FireTimers(ctx); err != nil && ctx.Err() == nil {
-			e.log.Error("firing timers", slog.Any("error", err))
+			e.log.Log(ctx, LogLevel(err), "firing timers", slog.Any("error", err))
 		}
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 )
 
 // How a handler's error is dealt with by whatever delivers events (a bus,
@@ -39,3 +40,13 @@ type wrapped struct{ kind, err error }
 
 func (w *wrapped) Error() string   { return w.err.Error() }
 func (w *wrapped) Unwrap() []error { return []error{w.kind, w.err} }
+
+// LogLevel is the level at which to log a failure that will be retried:
+// debug for an outage, whose start and end the health registry logs once
+// each (internal/health), rather than once per retry; error otherwise.
+func LogLevel(err error) slog.Level {
+	if errors.Is(err, ErrUnavailable) {
+		return slog.LevelDebug
+	}
+	return slog.LevelError
+}

@@ -97,7 +97,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		cancel()
 	}()
 
-	logger := slog.New(&logHandler{e: e, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}})
+	logger := slog.New(&logHandler{e: e, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, live: runCtx})
 	res, err := e.cfg.Tasks.Run(runCtx, tasks.Request{
 		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger,
 		AttemptKey: statemachine.AttemptKey(c.ExecutionID, c.TaskRunID, c.Attempt),
@@ -107,6 +107,12 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		return ctx.Err() // the process is stopping: once its lease lapses, the redelivered attempt is taken over
 	}
 	if lost() {
+		if l := lease.lapsed.Load(); l {
+			// Stopped here because the lease could not be renewed: the
+			// record must come again, to whichever worker then holds
+			// the lease.
+			return Unavailable(fmt.Errorf("attempt %s stopped: its lease could not be renewed; delivering it again", base))
+		}
 		return nil // another worker took the attempt over and reports it
 	}
 	fin := statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
@@ -147,8 +153,11 @@ func (e *Engine) reportFinished(ctx context.Context, base string, fin statemachi
 	retry := health.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		err := e.publish(ctx, TopicExecutions, fin.ExecutionID, fin)
-		if err == nil || !errors.Is(err, ErrUnavailable) || lost() {
+		if err == nil || !errors.Is(err, ErrUnavailable) {
 			return err
+		}
+		if lost() {
+			return err // delivered again, to whichever worker holds the lease
 		}
 		wait := retry.Next()
 		dl, bounded := ctx.Deadline()
@@ -224,6 +233,9 @@ type attemptLease struct {
 	e             *Engine
 	key, holder   string
 	execID, runID string
+	// lapsed: renew stopped the attempt because the lease could not be
+	// renewed before it ended.
+	lapsed atomic.Bool
 }
 
 // staleAfter is the age from which a scheduled attempt is checked against
@@ -349,13 +361,18 @@ func (l *attemptLease) renew(ctx context.Context, c statemachine.ScheduleTaskRun
 			case <-t.C:
 			}
 			next := l.e.cfg.Now().Add(l.e.cfg.AttemptLease)
-			res, err := l.e.cfg.Store.Lease(ctx, l.key, l.holder, next)
+			// A renewal that the store's retries would carry past the
+			// lease's end is given up at its end.
+			rctx, stop := context.WithDeadline(ctx, until)
+			res, err := l.e.cfg.Store.Lease(rctx, l.key, l.holder, next)
+			stop()
 			switch {
 			case err != nil && ctx.Err() == nil:
 				if !l.e.cfg.Now().Add(every).Before(until) {
 					// The lease ends before the next renewal: stop now,
 					// before another worker may take it.
 					l.e.log.Error("an attempt's lease could not be renewed before it ends: stopping the attempt here", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.Any("error", err))
+					l.lapsed.Store(true)
 					gone.Store(true)
 					cancel()
 					return
@@ -398,7 +415,7 @@ func (e *Engine) reportStarted(ctx context.Context, c statemachine.ScheduleTaskR
 		defer close(done)
 		if err := e.publish(ctx, TopicExecutions, c.ExecutionID, started); err != nil && ctx.Err() == nil {
 			// Only the display suffers: finished carries the start date.
-			e.log.Warn("reporting an attempt's start", slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Any("error", err))
+			e.log.Log(ctx, min(LogLevel(err), slog.LevelWarn), "reporting an attempt's start", slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Any("error", err))
 		}
 	})
 	return func() {
@@ -413,6 +430,7 @@ type logHandler struct {
 	e     *Engine
 	entry LogEntry
 	attrs []slog.Attr
+	live  context.Context // the attempt's: lines are retried through outages while it lasts
 }
 
 func (h *logHandler) Enabled(context.Context, slog.Level) bool { return true }
@@ -428,11 +446,19 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 			l.Message = a.Value.String()
 		}
 	}
-	return h.e.appendLogs(context.WithoutCancel(ctx), []LogEntry{l})
+	// While the attempt runs, a line is not dropped for an outage of the
+	// store: the task waits (its output backs up) until it is stored.
+	retry := health.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		err := h.e.appendLogs(context.WithoutCancel(ctx), []LogEntry{l})
+		if err == nil || !errors.Is(err, ErrUnavailable) || h.live == nil || !retry.Wait(h.live) {
+			return err
+		}
+	}
 }
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logHandler{e: h.e, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+	return &logHandler{e: h.e, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), live: h.live}
 }
 
 func (h *logHandler) WithGroup(string) slog.Handler { return h }

@@ -13,12 +13,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/firing"
 	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/infra/kafka"
+	"github.com/relayflow/relay/internal/health"
 	"github.com/relayflow/relay/tasks"
 )
 
@@ -251,6 +254,8 @@ type Runtime struct {
 	// Blobs keeps large values (nil: none configured).
 	Blobs engine.Blobs
 	Log   *slog.Logger
+
+	db *dynamodb.Client
 }
 
 // Open connects to the table and the brokers (creating the topics that are
@@ -294,7 +299,58 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		return nil, err
 	}
 	sched := firing.NewScheduler(firing.SchedulerConfig{Store: st, Bus: eng, Log: log})
-	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Log: log}, nil
+	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Log: log, db: db}, nil
+}
+
+// OpenWhenReady is Open for long-lived processes (`relay dev`): while
+// Kafka or DynamoDB does not answer it waits for them, with backoff and
+// jitter, rather than failing; the health registry (internal/health) logs
+// the outage once and /healthz reports it. It fails at once on other
+// errors (a bad configuration), and when ctx ends.
+func OpenWhenReady(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
+	wait := health.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		rt, err := Open(ctx, cfg, log)
+		if err == nil {
+			return rt, nil
+		}
+		if !errors.Is(err, engine.ErrUnavailable) {
+			return nil, err
+		}
+		if log != nil {
+			log.Debug("waiting for Kafka and DynamoDB", slog.Any("error", err))
+		}
+		if !wait.Wait(ctx) {
+			return nil, fmt.Errorf("waiting for Kafka and DynamoDB: %w (last: %w)", ctx.Err(), err)
+		}
+	}
+}
+
+// Ping checks that the brokers and the table answer, reporting each to the
+// health registry; the error wraps engine.ErrUnavailable when one does not.
+func (r *Runtime) Ping(ctx context.Context) error {
+	_, derr := r.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(r.Config.Table)})
+	if derr != nil {
+		derr = fmt.Errorf("describing table %s: %w", r.Config.Table, derr)
+	}
+	return errors.Join(r.Bus.Ping(ctx), derr)
+}
+
+// Probe pings the dependencies until ctx ends: every `every` while they
+// answer, more often while one does not, so that /healthz turns healthy
+// again soon after an outage even when no work arrives to show it.
+func (r *Runtime) Probe(ctx context.Context, every time.Duration) {
+	for {
+		_ = r.Ping(ctx)
+		d := every
+		if !health.Default.Healthy() {
+			d = min(every, time.Second)
+		}
+		b := health.Backoff{Min: d, Max: d} // d/2 to d: processes do not probe in step
+		if !b.Wait(ctx) {
+			return
+		}
+	}
 }
 
 // Close releases the connections.

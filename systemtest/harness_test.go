@@ -72,11 +72,21 @@ type deployment struct {
 
 func newDeployment(t *testing.T) *deployment {
 	t.Helper()
+	return newDeploymentOn(t, nil)
+}
+
+// newDeploymentOn is newDeployment on other brokers than the services'
+// (nil: theirs).
+func newDeploymentOn(t *testing.T, brokers []string) *deployment {
+	t.Helper()
 	servicetest.Require(t, serverless.EnvBrokers, "AWS_ENDPOINT_URL")
 	name := fmt.Sprintf("s%d", time.Now().UnixNano())
 	cfg, err := serverless.ConfigFromEnv()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if brokers != nil {
+		cfg.Brokers = brokers
 	}
 	cfg.Table, cfg.TopicPrefix = "relay-"+name, name+"."
 	ctx := context.Background()
@@ -91,7 +101,8 @@ func newDeployment(t *testing.T) *deployment {
 		rt.Close()
 		rt.Store.DeleteTable(context.Background())
 	})
-	env := append(os.Environ(), serverless.EnvTable+"="+cfg.Table, serverless.EnvTopicPrefix+"="+cfg.TopicPrefix)
+	env := append(os.Environ(), serverless.EnvTable+"="+cfg.Table, serverless.EnvTopicPrefix+"="+cfg.TopicPrefix,
+		serverless.EnvBrokers+"="+strings.Join(cfg.Brokers, ","))
 	return &deployment{t: t, rt: rt, env: env}
 }
 
@@ -185,11 +196,25 @@ func (p *proc) String() string {
 }
 
 // start runs `relay dev --role ROLE` on the deployment, in a process group
-// of its own, with extra environment variables.
-func (d *deployment) start(name, role string, env ...string) *proc {
+// of its own, with extra environment variables (NAME=value) and flags
+// (--flag, then its value if it has one).
+func (d *deployment) start(name, role string, extra ...string) *proc {
 	d.t.Helper()
-	cmd := exec.Command(relayBinary(d.t), "dev", "--role", role, "--consumers", "1", "--create-table=false")
-	cmd.Env = append(append([]string(nil), d.env...), env...)
+	args := []string{"dev", "--role", role, "--consumers", "1", "--create-table=false"}
+	env := append([]string(nil), d.env...)
+	for i := 0; i < len(extra); i++ {
+		if strings.HasPrefix(extra[i], "--") {
+			args = append(args, extra[i])
+			if i+1 < len(extra) && !strings.HasPrefix(extra[i+1], "--") && !strings.Contains(extra[i+1], "=") {
+				args = append(args, extra[i+1])
+				i++
+			}
+			continue
+		}
+		env = append(env, extra[i])
+	}
+	cmd := exec.Command(relayBinary(d.t), args...)
+	cmd.Env = env
 	return startProc(d.t, name, cmd)
 }
 

@@ -256,9 +256,31 @@ func New(ctx context.Context, brokers []string, opts ...Option) (*Bus, error) {
 	if err := b.ensureTopic(ctx, engine.TopicDLQ); err != nil {
 		b.stop()
 		_ = b.writer.Close()
-		return nil, fmt.Errorf("kafka bus on %s: %w", strings.Join(brokers, ","), err)
+		return nil, fmt.Errorf("kafka bus on %s: %w", strings.Join(brokers, ","), b.classify(ctx, err))
 	}
 	return b, nil
+}
+
+// Ping connects to the brokers, one after the other until one answers a
+// metadata request, and reports the outcome to the health registry: an
+// error wrapping engine.ErrUnavailable when none answers. (It dials anew:
+// the producer's transport answers metadata requests from a cache.)
+func (b *Bus) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var errs []error
+	for _, addr := range b.brokers {
+		conn, err := b.dialer.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			_, err = conn.Brokers()
+			conn.Close()
+		}
+		if err == nil {
+			return b.classify(ctx, nil)
+		}
+		errs = append(errs, err)
+	}
+	return b.classify(ctx, errors.Join(errs...))
 }
 
 // newBus builds the bus's clients, without connecting.
