@@ -17,9 +17,9 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/kafka"
 	"github.com/relayflow/relay/internal/health"
 	"github.com/relayflow/relay/internal/metrics"
-	"github.com/relayflow/relay/infra/kafka"
 )
 
 // Records returns a batch's records in delivery order: partition by

@@ -150,7 +150,7 @@ func (r *Registry) Healthy() bool {
 
 // Status is the body of /healthz.
 type Status struct {
-	Status       string                `json:"status"` // "ok" or "unavailable"
+	Status       string               `json:"status"` // "ok" or "unavailable"
 	Dependencies map[string]DepStatus `json:"dependencies"`
 }
 

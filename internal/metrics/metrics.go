@@ -44,4 +44,3 @@ func Retried(topic, cause string) { retries.WithLabelValues(topic, cause).Inc() 
 
 // IdempotentReplay counts a request answered from an earlier one.
 func IdempotentReplay(kind string) { idempotentReplays.WithLabelValues(kind).Inc() }
-
