@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -24,8 +28,10 @@ import (
 // Client calls Relay's HTTP API. Its methods mirror Service's and return
 // the same errors (errors.Is with engine.ErrNotFound, ErrInvalid, ErrState).
 type Client struct {
-	base string
-	http *http.Client
+	base     string
+	http     *http.Client
+	retryFor time.Duration
+	retrySet bool
 }
 
 // NewClient returns a client of the API at base (for example
@@ -65,6 +71,10 @@ func (e *Error) Unwrap() []error {
 		errs = append(errs, engine.ErrNotFound)
 	case http.StatusConflict:
 		errs = append(errs, ErrState)
+	case http.StatusUnprocessableEntity:
+		errs = append(errs, ErrIdempotencyMismatch)
+	case http.StatusServiceUnavailable:
+		errs = append(errs, engine.ErrUnavailable)
 	}
 	if len(e.Diagnostics) > 0 {
 		errs = append(errs, e.Diagnostics)
@@ -146,6 +156,22 @@ func (c *Client) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
 
 // Start requests an execution of a flow's latest revision.
 func (c *Client) Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (Started, error) {
+	return c.StartWith(ctx, namespace, id, inputs, labels, StartOptions{})
+}
+
+// DefaultRetryFor is how long a client retries an idempotent request (one
+// with a key or a chosen execution id) that met a connection error or a
+// 502, 503 or 504, unless SetRetry says otherwise.
+const DefaultRetryFor = time.Minute
+
+// SetRetry sets how long idempotent requests are retried (0: not at all).
+func (c *Client) SetRetry(d time.Duration) { c.retryFor, c.retrySet = d, true }
+
+// StartWith is Start with options. With an idempotency key or an
+// execution id it is retried on connection errors and on 502, 503 and
+// 504 answers, with backoff and jitter, for DefaultRetryFor: the API
+// answers a retry with the execution the first try started.
+func (c *Client) StartWith(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label, o StartOptions) (Started, error) {
 	var st Started
 	body, err := jsonBody(inputs)
 	if err != nil {
@@ -159,8 +185,64 @@ func (c *Client) Start(ctx context.Context, namespace, id string, inputs map[str
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	err = c.do(ctx, http.MethodPost, path, "application/json", body, &st)
+	err = c.retry(ctx, o.IdempotencyKey != "" || o.ExecutionID != "", func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("building POST %s: %w", path, err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if o.IdempotencyKey != "" {
+			req.Header.Set(HeaderIdempotencyKey, o.IdempotencyKey)
+		}
+		if o.ExecutionID != "" {
+			req.Header.Set(HeaderExecutionID, o.ExecutionID)
+		}
+		return c.send(req, &st)
+	})
 	return st, err
+}
+
+// retry calls f until it succeeds, fails for a reason a retry cannot mend,
+// or the retry time is spent; only when idempotent.
+func (c *Client) retry(ctx context.Context, idempotent bool, f func() error) error {
+	limit := DefaultRetryFor
+	if c.retrySet {
+		limit = c.retryFor
+	}
+	deadline := time.Now().Add(limit)
+	wait := 100 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || !idempotent || !retriable(err) || ctx.Err() != nil {
+			return err
+		}
+		d := wait/2 + time.Duration(rand.Int64N(int64(wait/2)+1))
+		if time.Now().Add(d).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(d):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// retriable: the request may not have reached the API, or the API could
+// not reach Kafka or DynamoDB: worth sending again with the same key.
+func retriable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		switch e.Status {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // Execution returns an execution with the first page of its task runs.
@@ -231,17 +313,32 @@ func (c *Client) Kill(ctx context.Context, id string) error {
 
 // PublishEvent sends a CloudEvent in HTTP binary mode.
 func (c *Client) PublishEvent(ctx context.Context, ev cloudevents.Event) error {
+	_, err := c.PublishEventWith(ctx, ev, "")
+	return err
+}
+
+// PublishEventWith sends a CloudEvent with an idempotency key (none: "").
+// With a key it is retried as StartWith is. It returns the API's answer:
+// the event's id (the first one's, when the key was seen before).
+func (c *Client) PublishEventWith(ctx context.Context, ev cloudevents.Event, key string) (Published, error) {
+	var out Published
 	if err := ev.Validate(); err != nil {
-		return Invalid(fmt.Errorf("the CloudEvent is not valid: %w", err))
+		return out, Invalid(fmt.Errorf("the CloudEvent is not valid: %w", err))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/events", nil)
-	if err != nil {
-		return fmt.Errorf("building POST /events: %w", err)
-	}
-	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&ev), req); err != nil {
-		return fmt.Errorf("encoding event %s for HTTP: %w", ev.ID(), err)
-	}
-	return c.send(req, nil)
+	err := c.retry(ctx, key != "", func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/events", nil)
+		if err != nil {
+			return fmt.Errorf("building POST /events: %w", err)
+		}
+		if err := cehttp.WriteRequest(ctx, binding.ToMessage(&ev), req); err != nil {
+			return fmt.Errorf("encoding event %s for HTTP: %w", ev.ID(), err)
+		}
+		if key != "" {
+			req.Header.Set(HeaderIdempotencyKey, key)
+		}
+		return c.send(req, &out)
+	})
+	return out, err
 }
 
 // Triggers describes the triggers of every flow's latest revision.

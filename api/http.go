@@ -31,13 +31,13 @@ var Routes = []struct{ Pattern, Doc string }{
 	{"POST /flows", "Deploy a flow: the YAML document is the body (`?file=` names it in errors). 201 with the stored revision; 400 with `diagnostics` (file, line, column, message) when it does not validate."},
 	{"GET /flows", "The latest revision of every flow."},
 	{"GET /flows/{namespace}/{id}", "A flow's latest revision (`?revision=N` for another), with its source."},
-	{"POST /executions/{namespace}/{id}", "Start an execution of the flow's latest revision. Inputs as a JSON object, or as form fields; labels as `?labels=key:value` (repeatable). 201 with the execution id; 400 naming each bad input."},
+	{"POST /executions/{namespace}/{id}", "Start an execution of the flow's latest revision. Inputs as a JSON object, or as form fields; labels as `?labels=key:value` (repeatable). 201 with the execution id; 400 naming each bad input. With an `Idempotency-Key` header, the same request sent again within 24 hours answers 200 with the first execution (`\"replayed\": true`, header `Idempotent-Replayed: true`) and starts nothing new; the same key with another request is 422. `Relay-Execution-Id` chooses the execution's id (1 to 64 letters, digits, `.`, `_`, `-`), and makes the start idempotent on it."},
 	{"GET /executions", "Executions, newest first, without task runs. Filters: `namespace`, `flowId`, `state`, `limit` (default 50)."},
 	{"GET /executions/{id}", "An execution with a page of its task runs, attempts and outputs (the document of docs/execution.md): `?limit=N` task runs (default 1,000, at most 10,000) from `?cursor=` (the `nextCursor` of the page before); `?state=FAILED` keeps the runs in one state (such a page may come back short, with a cursor to go on from). `taskRunCount` and `taskRunCounts` count them all."},
 	{"GET /executions/{id}/logs", "An execution's log lines after `?after=SEQ` (default 0), in order, at most `?limit=N` (default 1,000, at most 10,000): read on from the last line's `seq` until a page comes back empty."},
 	{"POST /executions/{id}/resume", "Resume a PAUSED execution; onResume inputs as a JSON object or form fields. 202; 409 when it is not paused."},
 	{"POST /executions/{id}/kill", "Kill an execution that has not ended. 202; 409 when it already ended."},
-	{"POST /events", "Publish a CloudEvent (HTTP binary or structured mode) to relay.events, where triggers match it. 202."},
+	{"POST /events", "Publish a CloudEvent (HTTP binary or structured mode) to relay.events, where triggers match it. 202. With an `Idempotency-Key` header, the same event sent again within 24 hours is published again with the id it had the first time (triggers start nothing twice for one id) and the answer says `\"replayed\": true`; the same key with another event is 422."},
 	{"GET /triggers", "The triggers of every flow's latest revision: type, what fires it, when it last fired and (schedules) when it fires next, and whether stopAfter stopped it."},
 	{"POST /webhooks/{namespace}/{flowId}/{key}", "Start the flow of its webhook trigger with this key: the body (JSON, form fields or text) is `trigger.body`, the headers `trigger.headers`, the query parameters `trigger.parameters`. 201 with the execution id; 404, the same for a wrong key as for a flow that does not exist. Needs no API credentials: the key is the secret."},
 }
@@ -107,6 +107,8 @@ func status(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, engine.ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrIdempotencyMismatch):
+		return http.StatusUnprocessableEntity
 	}
 	return http.StatusInternalServerError
 }
@@ -214,12 +216,18 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) error {
 		}
 		labels = append(labels, flow.Label{Key: k, Value: v})
 	}
-	st, err := h.s.Start(r.Context(), r.PathValue("namespace"), r.PathValue("id"), inputs, labels)
+	opts := StartOptions{IdempotencyKey: r.Header.Get(HeaderIdempotencyKey), ExecutionID: r.Header.Get(HeaderExecutionID)}
+	st, err := h.s.StartWith(r.Context(), r.PathValue("namespace"), r.PathValue("id"), inputs, labels, opts)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/executions/"+st.ID)
-	writeJSON(w, http.StatusCreated, st)
+	code := http.StatusCreated
+	if st.Replayed {
+		w.Header().Set(HeaderReplayed, "true")
+		code = http.StatusOK
+	}
+	writeJSON(w, code, st)
 	return nil
 }
 
@@ -339,11 +347,21 @@ func (h *handler) event(w http.ResponseWriter, r *http.Request) error {
 		}
 		return Invalid(fmt.Errorf("the request is not a CloudEvent in binary (ce-* headers) or structured (application/cloudevents+json) mode: %w", err))
 	}
-	if err := h.s.PublishEvent(r.Context(), *ev); err != nil {
+	id, replayed, err := h.s.PublishEventWith(r.Context(), *ev, r.Header.Get(HeaderIdempotencyKey))
+	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"id": ev.ID()})
+	if replayed {
+		w.Header().Set(HeaderReplayed, "true")
+	}
+	writeJSON(w, http.StatusAccepted, Published{ID: id, Replayed: replayed})
 	return nil
+}
+
+// Published is the answer to POST /events.
+type Published struct {
+	ID       string `json:"id"`
+	Replayed bool   `json:"replayed,omitempty"`
 }
 
 func (h *handler) webhook(w http.ResponseWriter, r *http.Request) error {

@@ -60,6 +60,9 @@ type Started struct {
 	Namespace string `json:"namespace"`
 	FlowID    string `json:"flowId"`
 	Revision  int    `json:"revision"`
+	// Replayed: the request's idempotency key (or execution id) was seen
+	// before, and this is the execution it started then.
+	Replayed bool `json:"replayed,omitempty"`
 }
 
 // Invalid wraps err (a flow's diagnostics, input errors) as ErrInvalid,
@@ -140,22 +143,17 @@ func (s *Service) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
 // the request: the one whose inputs were checked and whose number the
 // caller is told, even if another is stored meanwhile. The inputs are
 // checked first, so a mistake is an error here rather than a failed
-// execution; labels are added to the flow's own.
+// execution; labels are added to the flow's own. See StartWith for
+// idempotent starts.
 func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (Started, error) {
-	f, err := s.flows.Get(ctx, namespace, id, 0)
-	if errors.Is(err, engine.ErrNotFound) {
-		return Started{}, fmt.Errorf("no flow %s/%s is deployed (see `relay flows deploy`): %w", namespace, id, engine.ErrNotFound)
-	}
-	if err != nil {
-		return Started{}, err
-	}
+	return s.StartWith(ctx, namespace, id, inputs, labels, StartOptions{})
+}
+
+func (s *Service) checkInputs(f *flow.Flow, inputs map[string]any) error {
 	if _, err := f.ResolveInputs(inputs, &expr.Env{Now: s.now(), Secret: anySecret}); err != nil {
-		return Started{}, Invalid(fmt.Errorf("inputs of %s/%s: %w", namespace, id, err))
+		return Invalid(fmt.Errorf("inputs of %s/%s: %w", f.Namespace, f.ID, err))
 	}
-	st := Started{ID: engine.NewID(), Namespace: namespace, FlowID: id, Revision: f.Revision}
-	ev := statemachine.Event{ID: st.ID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: st.ID,
-		Namespace: namespace, FlowID: id, Revision: f.Revision, Inputs: inputs, Labels: labels}
-	return st, s.send(ctx, ev)
+	return nil
 }
 
 // anySecret stands in for secrets while inputs are only being checked: the

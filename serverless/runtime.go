@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/firing"
 	"github.com/relayflow/relay/infra/blob"
@@ -379,7 +380,19 @@ func (r *Runtime) Router() *BatchHandler {
 // RunScheduler fires due schedules and durable timers every `every` until
 // ctx ends.
 func (r *Runtime) RunScheduler(ctx context.Context, every time.Duration) {
-	r.Scheduler.Run(ctx, every, r.Engine.FireTimers)
+	var swept time.Time
+	r.Scheduler.Run(ctx, every, func(ctx context.Context) error {
+		err := r.Engine.FireTimers(ctx)
+		if now := time.Now(); now.Sub(swept) >= time.Minute {
+			// Idempotency keys past their window, a query a minute.
+			if serr := api.SweepIdempotency(ctx, r.Store, now, 256); serr != nil {
+				err = errors.Join(err, serr)
+			} else {
+				swept = now
+			}
+		}
+		return err
+	})
 }
 
 // DeadLetter copies a record to relay.dlq as it came, with headers saying

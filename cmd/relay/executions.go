@@ -177,6 +177,7 @@ func execStartCmd() *cobra.Command {
 		inputsFile       string
 		wait             bool
 		progress         string
+		idemKey, execID  string
 	)
 	cmd := &cobra.Command{
 		Use:   "start NAMESPACE/ID",
@@ -208,7 +209,16 @@ func execStartCmd() *cobra.Command {
 				return runStored(cmd, ns, id, provided, labels, progress)
 			}
 			defer t.close()
-			st, err := t.cp.Start(cmd.Context(), ns, id, provided, labels)
+			opts := api.StartOptions{IdempotencyKey: idemKey, ExecutionID: execID}
+			if opts.IdempotencyKey == "" {
+				// Every start is idempotent: the API answers a retry (after
+				// a lost answer, a connection cut) with the first execution.
+				opts.IdempotencyKey = "cli-" + engine.NewID()
+			}
+			if err := api.CheckStartOptions(opts); err != nil {
+				return &exitError{code: exitInvalid, err: err}
+			}
+			st, err := t.cp.StartWith(cmd.Context(), ns, id, provided, labels, opts)
 			if err != nil {
 				return requestError(err)
 			}
@@ -224,6 +234,8 @@ func execStartCmd() *cobra.Command {
 	cmd.Flags().StringVar(&inputsFile, "inputs", "", "a JSON file of inputs")
 	cmd.Flags().StringArrayVarP(&labelKV, "label", "l", nil, "a label as key=value (repeatable)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends or pauses")
+	cmd.Flags().StringVar(&idemKey, "idempotency-key", "", "on a deployment, the key that makes the start idempotent for 24h (default: a new one per command; the command retries with it on connection errors and 503)")
+	cmd.Flags().StringVar(&execID, "execution-id", "", "on a deployment, the id of the execution (default: a new one); starting an id again returns the execution")
 	progressFlag(cmd, &progress)
 	return cmd
 }

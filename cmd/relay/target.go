@@ -29,7 +29,7 @@ const EnvAPI = "RELAY_API_URL"
 // deployment: api.Service on a store and bus, api.Client over HTTP.
 type controlPlane interface {
 	DeployFlow(ctx context.Context, file string, source []byte) (engine.FlowRecord, error)
-	Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (api.Started, error)
+	StartWith(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label, o api.StartOptions) (api.Started, error)
 	Execution(ctx context.Context, id string) (engine.ExecutionDoc, error)
 	ExecutionPage(ctx context.Context, id string, p api.RunPage) (engine.ExecutionDoc, error)
 	Executions(ctx context.Context, f engine.ExecutionFilter) ([]engine.ExecutionDoc, error)

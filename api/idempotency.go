@@ -1,0 +1,221 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/internal/metrics"
+	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/statemachine/flow"
+)
+
+// Idempotent requests. A start or an event sent with an idempotency key is
+// remembered in the state table, as a record of KindIdempotency, for
+// IdempotencyWindow: the same request sent again with the same key (a
+// client retrying after a lost answer, a process that died between
+// publishing and answering) gets the first answer, the first execution id
+// or event id, and starts nothing new. The request is published again with
+// that identity, which the executor and the router recognise, so that a
+// first attempt that died after remembering and before publishing is
+// completed by the retry.
+
+// HeaderIdempotencyKey is the request header of the key (POST
+// /executions/{namespace}/{id}, POST /events).
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+// HeaderExecutionID is the request header by which a client chooses the id
+// of the execution it starts (POST /executions/{namespace}/{id}); a start
+// with a chosen id and no key is idempotent on that id.
+const HeaderExecutionID = "Relay-Execution-Id"
+
+// HeaderReplayed is set to "true" on an answer given again to a request
+// with a key seen before.
+const HeaderReplayed = "Idempotent-Replayed"
+
+// IdempotencyWindow is how long a key is remembered.
+const IdempotencyWindow = 24 * time.Hour
+
+// KindIdempotency is the kind of the records that remember keys; they are
+// due when their window ends, and SweepIdempotency deletes them then.
+const KindIdempotency = "idempotency"
+
+// ErrIdempotencyMismatch: a key was sent again with another request. The
+// HTTP status is 422.
+var ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+
+// StartOptions are the optional parts of a start.
+type StartOptions struct {
+	// IdempotencyKey makes the start idempotent (see HeaderIdempotencyKey).
+	IdempotencyKey string
+	// ExecutionID is the id the caller chose (default: a new one).
+	ExecutionID string
+}
+
+var (
+	keyPattern = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
+	idPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+)
+
+// CheckStartOptions reports a key or an execution id that is not valid.
+func CheckStartOptions(o StartOptions) error {
+	if o.IdempotencyKey != "" && !keyPattern.MatchString(o.IdempotencyKey) {
+		return Invalid(fmt.Errorf("%s: want 1 to 255 printable ASCII characters without spaces", HeaderIdempotencyKey))
+	}
+	if o.ExecutionID != "" && !idPattern.MatchString(o.ExecutionID) {
+		return Invalid(fmt.Errorf("%s %q: want 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", HeaderExecutionID, o.ExecutionID))
+	}
+	return nil
+}
+
+// remembered is the value of a KindIdempotency record.
+type remembered struct {
+	Request     string `json:"request"` // hash of the request: the same key with another request is refused
+	ExecutionID string `json:"executionId,omitempty"`
+	Revision    int    `json:"revision,omitempty"`
+	EventID     string `json:"eventId,omitempty"`
+}
+
+// remember looks key up and, when it is not remembered (or its window
+// ended), remembers first as the answer to request. It returns what is
+// remembered now and whether it was there before.
+func (s *Service) remember(ctx context.Context, key, request string, first remembered) (remembered, bool, error) {
+	for try := 0; ; try++ {
+		now := s.now()
+		rec, err := s.store.Record(ctx, KindIdempotency, key)
+		expected := int64(0)
+		switch {
+		case err == nil && now.Before(rec.Due):
+			var r remembered
+			if err := json.Unmarshal(rec.Value, &r); err != nil {
+				return r, false, fmt.Errorf("reading idempotency record %s: %w", key, err)
+			}
+			if r.Request != request {
+				return r, false, fmt.Errorf("%w: key %q", ErrIdempotencyMismatch, key)
+			}
+			return r, true, nil
+		case err == nil:
+			expected = rec.Version // expired: remembered anew
+		case !errors.Is(err, engine.ErrNotFound):
+			return first, false, fmt.Errorf("reading idempotency record %s: %w", key, err)
+		}
+		first.Request = request
+		value, err := json.Marshal(first)
+		if err != nil {
+			return first, false, err
+		}
+		_, err = s.store.PutRecord(ctx, engine.Record{Kind: KindIdempotency, Key: key, Value: value, Due: now.Add(IdempotencyWindow)}, expected)
+		if errors.Is(err, engine.ErrConflict) && try < 3 {
+			continue // the same key at the same time: read what the other remembered
+		}
+		if err != nil {
+			return first, false, fmt.Errorf("remembering idempotency key %s: %w", key, err)
+		}
+		return first, false, nil
+	}
+}
+
+// hashOf is a digest of the parts of a request.
+func hashOf(parts ...any) string {
+	b, _ := json.Marshal(parts) // maps marshal with sorted keys
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+// StartWith is Start with options: an idempotency key, an execution id of
+// the caller's choice. Started.Replayed is true when the key (or the id)
+// was seen before: the execution is the first one.
+func (s *Service) StartWith(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label, o StartOptions) (Started, error) {
+	if err := CheckStartOptions(o); err != nil {
+		return Started{}, err
+	}
+	f, err := s.flows.Get(ctx, namespace, id, 0)
+	if errors.Is(err, engine.ErrNotFound) {
+		return Started{}, fmt.Errorf("no flow %s/%s is deployed (see `relay flows deploy`): %w", namespace, id, engine.ErrNotFound)
+	}
+	if err != nil {
+		return Started{}, err
+	}
+	if err := s.checkInputs(f, inputs); err != nil {
+		return Started{}, err
+	}
+	st := Started{ID: o.ExecutionID, Namespace: namespace, FlowID: id, Revision: f.Revision}
+	if st.ID == "" {
+		st.ID = engine.NewID()
+	}
+	key := o.IdempotencyKey
+	if key == "" && o.ExecutionID != "" {
+		key = "execution:" + o.ExecutionID
+	}
+	if key != "" {
+		r, seen, err := s.remember(ctx, "start/"+namespace+"/"+id+"/"+key, hashOf(namespace, id, inputs, labels, o.ExecutionID),
+			remembered{ExecutionID: st.ID, Revision: st.Revision})
+		if err != nil {
+			return Started{}, err
+		}
+		st.ID, st.Revision, st.Replayed = r.ExecutionID, r.Revision, seen
+		if seen {
+			metrics.IdempotentReplay("execution")
+		}
+	}
+	ev := statemachine.Event{ID: st.ID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: st.ID,
+		Namespace: namespace, FlowID: id, Revision: st.Revision, Inputs: inputs, Labels: labels}
+	if err := s.send(ctx, ev); err != nil {
+		return Started{}, err
+	}
+	engine.Fault("api-after-publish")
+	return st, nil
+}
+
+// PublishEventWith is PublishEvent with an idempotency key: the event sent
+// again with the same key is published again with the id it had the first
+// time (the router starts nothing twice for one event id), and that id is
+// returned, with whether the key was seen before.
+func (s *Service) PublishEventWith(ctx context.Context, ev cloudevents.Event, key string) (string, bool, error) {
+	if key == "" {
+		return ev.ID(), false, s.PublishEvent(ctx, ev)
+	}
+	if err := CheckStartOptions(StartOptions{IdempotencyKey: key}); err != nil {
+		return "", false, err
+	}
+	if err := ev.Validate(); err != nil {
+		return "", false, Invalid(fmt.Errorf("the CloudEvent is not valid: %w", err))
+	}
+	r, seen, err := s.remember(ctx, "event/"+key, hashOf(ev.Type(), ev.Source(), ev.Subject(), ev.DataContentType(), string(ev.Data()), ev.Extensions()),
+		remembered{EventID: ev.ID()})
+	if err != nil {
+		return "", false, err
+	}
+	if seen {
+		metrics.IdempotentReplay("event")
+		ev.SetID(r.EventID)
+	}
+	if err := s.PublishEvent(ctx, ev); err != nil {
+		return "", false, err
+	}
+	engine.Fault("api-after-publish")
+	return r.EventID, seen, nil
+}
+
+// SweepIdempotency deletes the idempotency records whose window ended
+// before now, up to limit of them; the scheduler calls it on its ticks.
+func SweepIdempotency(ctx context.Context, st engine.RecordStore, now time.Time, limit int) error {
+	due, err := st.DueRecords(ctx, KindIdempotency, now, limit)
+	if err != nil {
+		return fmt.Errorf("listing expired idempotency keys: %w", err)
+	}
+	for _, r := range due {
+		if err := st.DeleteRecord(ctx, KindIdempotency, r.Key, r.Version); err != nil && !errors.Is(err, engine.ErrConflict) {
+			return fmt.Errorf("deleting expired idempotency key %s: %w", r.Key, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/relayflow/relay/infra/embedded"
+)
+
+type sent []cloudevents.Event
+
+func (p *sent) Publish(_ context.Context, _, _ string, ev cloudevents.Event) error {
+	*p = append(*p, ev)
+	return nil
+}
+
+func idempotencyService(t *testing.T) (*Service, *sent, *time.Time) {
+	t.Helper()
+	st, err := embedded.OpenStore(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var out sent
+	svc := NewService(st, &out)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	svc.now = func() time.Time { return now }
+	src := "id: f\nnamespace: test\ninputs:\n  - {id: n, type: INT, defaults: 1}\ntasks:\n  - {id: a, type: io.kestra.plugin.core.debug.Return, format: x}\n"
+	if _, err := svc.DeployFlow(context.Background(), "f.yaml", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	return svc, &out, &now
+}
+
+func TestStartWith_aRetriedKeyReturnsTheFirstExecution(t *testing.T) {
+	ctx := context.Background()
+	svc, out, now := idempotencyService(t)
+	in := map[string]any{"n": 2}
+	first, err := svc.StartWith(ctx, "test", "f", in, nil, StartOptions{IdempotencyKey: "k1"})
+	if err != nil || first.Replayed {
+		t.Fatalf("first start: %+v, %v", first, err)
+	}
+	again, err := svc.StartWith(ctx, "test", "f", in, nil, StartOptions{IdempotencyKey: "k1"})
+	if err != nil || again.ID != first.ID || !again.Replayed {
+		t.Fatalf("retried start: %+v, %v; want %s replayed", again, err, first.ID)
+	}
+	// Published again with the same event id: the executor recognises it.
+	if len(*out) != 2 || (*out)[0].ID() != (*out)[1].ID() {
+		t.Errorf("published %d events, ids %v", len(*out), ids(*out))
+	}
+	if _, err := svc.StartWith(ctx, "test", "f", map[string]any{"n": 3}, nil, StartOptions{IdempotencyKey: "k1"}); !errors.Is(err, ErrIdempotencyMismatch) {
+		t.Errorf("the key with other inputs: %v, want ErrIdempotencyMismatch", err)
+	}
+	other, err := svc.StartWith(ctx, "test", "f", in, nil, StartOptions{IdempotencyKey: "k2"})
+	if err != nil || other.ID == first.ID {
+		t.Errorf("another key: %+v, %v", other, err)
+	}
+	// Past the window, the key starts a new execution; the sweep forgets it.
+	*now = now.Add(IdempotencyWindow + time.Second)
+	if err := SweepIdempotency(ctx, svc.store, *now, 10); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := svc.store.Records(ctx, KindIdempotency, ""); len(recs) != 0 {
+		t.Errorf("%d idempotency records left after the window", len(recs))
+	}
+	later, err := svc.StartWith(ctx, "test", "f", in, nil, StartOptions{IdempotencyKey: "k1"})
+	if err != nil || later.ID == first.ID || later.Replayed {
+		t.Errorf("after the window: %+v, %v", later, err)
+	}
+}
+
+func TestStartWith_aChosenExecutionIDIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	svc, _, _ := idempotencyService(t)
+	a, err := svc.StartWith(ctx, "test", "f", nil, nil, StartOptions{ExecutionID: "order-42"})
+	if err != nil || a.ID != "order-42" {
+		t.Fatalf("%+v, %v", a, err)
+	}
+	b, err := svc.StartWith(ctx, "test", "f", nil, nil, StartOptions{ExecutionID: "order-42"})
+	if err != nil || b.ID != "order-42" || !b.Replayed {
+		t.Fatalf("%+v, %v", b, err)
+	}
+	for _, bad := range []StartOptions{{ExecutionID: "../x"}, {ExecutionID: "a b"}, {IdempotencyKey: "has space"}} {
+		if _, err := svc.StartWith(ctx, "test", "f", nil, nil, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v: %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+func TestPublishEventWith_aRetriedKeyPublishesTheFirstID(t *testing.T) {
+	ctx := context.Background()
+	svc, out, _ := idempotencyService(t)
+	ev := func(id string) cloudevents.Event {
+		e := cloudevents.New()
+		e.SetID(id)
+		e.SetType("com.acme.order.created")
+		e.SetSource("/shop")
+		_ = e.SetData(cloudevents.ApplicationJSON, map[string]any{"total": 12})
+		return e
+	}
+	id, seen, err := svc.PublishEventWith(ctx, ev("e1"), "key")
+	if err != nil || id != "e1" || seen {
+		t.Fatalf("%s %v %v", id, seen, err)
+	}
+	id, seen, err = svc.PublishEventWith(ctx, ev("e2"), "key") // a client that made a new id
+	if err != nil || id != "e1" || !seen {
+		t.Fatalf("retry: %s %v %v, want e1 replayed", id, seen, err)
+	}
+	if got := ids(*out); len(got) != 2 || got[1] != "e1" {
+		t.Errorf("published %v", got)
+	}
+	other := ev("e3")
+	other.SetType("com.acme.order.cancelled")
+	if _, _, err := svc.PublishEventWith(ctx, other, "key"); !errors.Is(err, ErrIdempotencyMismatch) {
+		t.Errorf("another event under the key: %v", err)
+	}
+}
+
+func ids(evs []cloudevents.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.ID())
+	}
+	return out
+}
