@@ -360,15 +360,28 @@ func (l *attemptLease) renew(ctx context.Context, c statemachine.ScheduleTaskRun
 				return
 			case <-t.C:
 			}
+			// The attempt stops a tenth of the lease before it ends, so
+			// that it has stopped (a script's grace to exit included)
+			// before another worker may take the lease.
+			fenceAt := until.Add(-l.e.cfg.AttemptLease / 10)
+			if !l.e.cfg.Now().Before(fenceAt) {
+				// This process stalled past its lease (a pause, a
+				// stopped process): another worker may hold it now.
+				l.e.log.Error("an attempt's lease ended before it could be renewed: stopping the attempt here", slog.String("execution", l.execID), slog.String("taskrun", l.runID))
+				l.lapsed.Store(true)
+				gone.Store(true)
+				cancel()
+				return
+			}
 			next := l.e.cfg.Now().Add(l.e.cfg.AttemptLease)
 			// A renewal that the store's retries would carry past the
 			// lease's end is given up at its end.
-			rctx, stop := context.WithDeadline(ctx, until)
+			rctx, stop := context.WithDeadline(ctx, fenceAt)
 			res, err := l.e.cfg.Store.Lease(rctx, l.key, l.holder, next)
 			stop()
 			switch {
 			case err != nil && ctx.Err() == nil:
-				if !l.e.cfg.Now().Add(every).Before(until) {
+				if !l.e.cfg.Now().Add(every).Before(fenceAt) {
 					// The lease ends before the next renewal: stop now,
 					// before another worker may take it.
 					l.e.log.Error("an attempt's lease could not be renewed before it ends: stopping the attempt here", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.Any("error", err))

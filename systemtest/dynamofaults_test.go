@@ -10,10 +10,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/relayflow/relay/statemachine"
 )
 
 // A fault-injecting HTTP proxy in front of DynamoDB Local: what the SDK
@@ -281,4 +285,76 @@ func TestOutage_dynamoDBUnreachable(t *testing.T) {
 	checkOnce(t, d, d.waitEnded(append(before, during...), 120*time.Second), "one", "two", "three", "four")
 	alive(t, procs...)
 	checkLoggedOnce(t, "dynamodb", procs...)
+}
+
+// The promise kept through a partition: a worker that cannot reach the
+// table to renew its lease on a running attempt stops the attempt before
+// the lease ends, so no other worker can hold the attempt while it still
+// runs; once the table is back, the attempt is taken over and run again
+// (side effects are at least once), after the first run stopped, never
+// alongside it.
+func TestLease_aWorkerCutOffFromTheTableStopsItsAttemptBeforeTheLeaseEnds(t *testing.T) {
+	d := newDeployment(t)
+	lines := filepath.Join(t.TempDir(), "lines")
+	d.deploy(fmt.Sprintf(`
+id: fenced
+namespace: systemtest
+tasks:
+  - id: ticks
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands:
+      - run=$(date +%%s%%N)
+      - for i in $(seq 1 50); do echo "$run $(date +%%s%%N)" >> %s; sleep 0.1; done
+`, lines))
+	proxy := newDynamoProxy(t, 12, time.Second)
+	const lease = 3 * time.Second
+	env := []string{"AWS_ENDPOINT_URL=" + proxy.url(), "RELAY_AWS_ATTEMPT_TIMEOUT=300ms", "RELAY_ATTEMPT_LEASE=" + lease.String()}
+	d.start("executor", "executor")
+	d.start("worker", "worker", env...)
+	ids := d.submit("systemtest", "fenced", 1)
+	deadline := time.Now().Add(60 * time.Second)
+	for fi, err := os.Stat(lines); err != nil || fi.Size() == 0; fi, err = os.Stat(lines) {
+		if time.Now().After(deadline) {
+			t.Fatal("the attempt never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cut := time.Now()
+	proxy.down()
+	time.Sleep(lease + 2*time.Second)
+	proxy.up()
+	ex := d.waitEnded(ids, 120*time.Second)[0]
+	if ex.State != statemachine.ExecSuccess {
+		t.Fatalf("execution %s", ex.State)
+	}
+	runs := map[string][2]int64{} // run -> first and last line, ns
+	var order []string
+	raw, err := os.ReadFile(lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var run string
+		var at int64
+		if _, err := fmt.Sscan(l, &run, &at); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		r, ok := runs[run]
+		if !ok {
+			order = append(order, run)
+			r[0] = at
+		}
+		r[1] = at
+		runs[run] = r
+	}
+	if len(order) != 2 {
+		t.Fatalf("%d runs of the attempt, want 2 (stopped, then taken over): %v", len(order), runs)
+	}
+	first, second := runs[order[0]], runs[order[1]]
+	if stopped := time.Unix(0, first[1]); stopped.After(cut.Add(lease)) {
+		t.Errorf("the cut-off worker ran the attempt until %s after the cut, past its %s lease", stopped.Sub(cut), lease)
+	}
+	if second[0] <= first[1] {
+		t.Errorf("the second run started %s before the first stopped", time.Duration(first[1]-second[0]))
+	}
 }
