@@ -9,7 +9,7 @@ PKGS      := ./...
 BENCH_COUNT ?= 6
 BENCH_DIST_COUNT ?= 1
 
-.PHONY: all build run test test-short bench bench-dist bench-prefect lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy
+.PHONY: all build run test test-short bench bench-dist bench-prefect soak lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy
 
 all: build
 
@@ -44,6 +44,17 @@ bench-dist: build ## distributed-path benchmarks on Kafka and DynamoDB Local, BE
 
 bench-prefect: build ## the same workloads with relay run and Prefect 3.9.1's local mode, side by side (bench/prefect)
 	bash bench/prefect/run.sh $(or $(RUNS),5)
+
+SOAK_DURATION ?= 2m
+SOAK_RATE ?= 2
+SOAK_KILL_EVERY ?= 5s
+SOAK_REPORT := $(CURDIR)/.cache/soak-report.txt
+
+soak: ## relay dev under steady load with random kill -9 (SOAK_DURATION, SOAK_RATE per second, SOAK_KILL_EVERY): executions/s, lost, duplicates, memory
+	rm -f $(SOAK_REPORT)
+	RELAY_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) SOAK_KILL_EVERY=$(SOAK_KILL_EVERY) SOAK_REPORT=$(SOAK_REPORT) \
+		bash services/with-services.sh $(GO) test -count=1 -run '^TestSoak$$' -timeout 0 ./systemtest/; \
+		status=$$?; cat $(SOAK_REPORT) 2>/dev/null; exit $$status
 
 lint: tools ## go vet and staticcheck
 	$(GO) vet $(PKGS)
