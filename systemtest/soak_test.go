@@ -290,4 +290,3 @@ func (d *deployment) waitEndedOrNot(ids []string, timeout time.Duration) []*stat
 	}
 	return out
 }
-
