@@ -9,7 +9,7 @@ PKGS      := ./...
 BENCH_COUNT ?= 6
 BENCH_DIST_COUNT ?= 1
 
-.PHONY: all build run test test-short bench bench-dist bench-prefect soak lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy
+.PHONY: all build run test test-faults test-short bench bench-dist bench-prefect soak lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy
 
 all: build
 
@@ -25,6 +25,9 @@ run: build ## run examples/flows/hello.yaml in this process (no services needed)
 test: ## go vet, then all the tests with Kafka and DynamoDB Local running (services/README.md)
 	$(GO) vet $(PKGS)
 	bash services/with-services.sh $(GO) test -count=1 $(PKGS)
+
+test-faults: ## the fault suite: a Kafka broker killed -9 and restarted, DynamoDB cut off and behind a fault-injecting proxy (CI runs it after test)
+	bash services/with-services.sh env RELAY_FAULT_TESTS=1 $(GO) test -count=1 -timeout 20m -run '^(TestOutage_|TestDynamoFaults_|TestLease_)' ./systemtest/
 
 test-short: ## the quick subset of the tests
 	$(GO) test -short -count=1 $(PKGS)

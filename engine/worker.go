@@ -161,7 +161,7 @@ func (e *Engine) reportFinished(ctx context.Context, base string, fin statemachi
 		}
 		wait := retry.Next()
 		dl, bounded := ctx.Deadline()
-		if bounded && time.Now().Add(wait).After(dl.Add(-InvocationMargin)) || !sleepCtx(ctx, wait) {
+		if bounded && time.Now().Add(wait).After(dl.Add(-InvocationMargin)) || !health.Sleep(ctx, wait) {
 			if kerr := e.keepResult(context.WithoutCancel(ctx), base, fin); kerr != nil {
 				return errors.Join(err, kerr)
 			}
@@ -206,18 +206,6 @@ func (e *Engine) keptResult(ctx context.Context, base string) (bool, error) {
 		e.log.Warn("deleting the kept end of an attempt", slog.String("attempt", base), slog.Any("error", err))
 	}
 	return true, nil
-}
-
-// sleepCtx waits d or until ctx ends (then false).
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // reportKilled ends an attempt killed before it ran: it never starts.

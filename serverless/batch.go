@@ -184,7 +184,7 @@ func (b *BatchHandler) handle(ctx context.Context, ev cloudevents.Event, topic s
 			if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl.Add(-outageMargin)) {
 				return err // the event source delivers the batch again
 			}
-			if !sleep(ctx, wait) {
+			if !health.Sleep(ctx, wait) {
 				return ctx.Err()
 			}
 			attempt-- // an outage is waited out, not counted
@@ -195,22 +195,10 @@ func (b *BatchHandler) handle(ctx context.Context, ev cloudevents.Event, topic s
 			break
 		}
 		metrics.Retried(topic, "failed")
-		if !sleep(ctx, backoff) {
+		if !health.Sleep(ctx, backoff) {
 			return ctx.Err()
 		}
 		backoff *= 2
 	}
 	return fmt.Errorf("%s (%s) failed %d times: %w", ev.ID(), strings.TrimPrefix(ev.Type(), engine.TypePrefix), engine.MaxAttempts, err)
-}
-
-// sleep waits d or until ctx ends (then false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -233,6 +233,7 @@ func (p *dynamoProxy) send(r *http.Request, body []byte) (*http.Response, error)
 // task run attempted once and each task's line logged once: nothing lost,
 // nothing applied twice.
 func TestDynamoFaults_retriedNeverLostNeverAppliedTwice(t *testing.T) {
+	faultTest(t)
 	d := newDeployment(t)
 	d.deploy(chainFlow)
 	proxy := newDynamoProxy(t, 10, 2*time.Second)
@@ -259,6 +260,7 @@ func TestDynamoFaults_retriedNeverLostNeverAppliedTwice(t *testing.T) {
 // report 503 on /healthz meanwhile, log the outage once, and every
 // execution succeeds with each task run once.
 func TestOutage_dynamoDBUnreachable(t *testing.T) {
+	faultTest(t)
 	d := newDeployment(t)
 	d.deploy(chainFlow)
 	proxy := newDynamoProxy(t, 11, time.Second)
@@ -294,6 +296,7 @@ func TestOutage_dynamoDBUnreachable(t *testing.T) {
 // (side effects are at least once), after the first run stopped, never
 // alongside it.
 func TestLease_aWorkerCutOffFromTheTableStopsItsAttemptBeforeTheLeaseEnds(t *testing.T) {
+	faultTest(t)
 	d := newDeployment(t)
 	lines := filepath.Join(t.TempDir(), "lines")
 	d.deploy(fmt.Sprintf(`

@@ -70,6 +70,18 @@ type deployment struct {
 	env []string // the environment of `relay dev` processes on it
 }
 
+// faultTest skips a test of the fault suite unless RELAY_FAULT_TESTS=1:
+// `make test-faults` runs them, and CI runs it after `make test`. They
+// kill a broker, cut DynamoDB off and keep the machine busy for minutes,
+// so they do not run beside the other packages' tests (whose timing
+// checks they would upset).
+func faultTest(t *testing.T) {
+	t.Helper()
+	if os.Getenv("RELAY_FAULT_TESTS") != "1" {
+		t.Skip("a fault test: run by `make test-faults`")
+	}
+}
+
 func newDeployment(t *testing.T) *deployment {
 	t.Helper()
 	return newDeploymentOn(t, nil)

@@ -185,6 +185,7 @@ func checkLoggedOnce(t *testing.T, dep string, ps ...*proc) {
 // they resume by themselves, and every execution, started before, during
 // or after the outage, succeeds with each task run once.
 func TestOutage_kafkaBrokerKilledAndRestarted(t *testing.T) {
+	faultTest(t)
 	b := startBroker(t)
 	d := newDeploymentOn(t, []string{b.addr()})
 	d.deploy(chainFlow)

@@ -230,8 +230,11 @@ func (b *Backoff) Next() time.Duration {
 func (b *Backoff) Reset() { b.n = 0 }
 
 // Wait sleeps for the next wait, or until ctx ends (then false).
-func (b *Backoff) Wait(ctx context.Context) bool {
-	t := time.NewTimer(b.Next())
+func (b *Backoff) Wait(ctx context.Context) bool { return Sleep(ctx, b.Next()) }
+
+// Sleep waits d, or until ctx ends (then false).
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
