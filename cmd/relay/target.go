@@ -135,15 +135,16 @@ type following struct {
 // shows their counts by state.
 const followRuns = 200
 
-// signature sums up an execution's progress.
+// signature sums up an execution's progress: its state and how many of
+// its runs are in each state. Only the execution's own document counts, not
+// its task runs: the API reads the two apart, so a page may show runs
+// newer than the state it came with (a resumed execution still PAUSED,
+// its next task already submitted).
 func signature(d *engine.ExecutionDoc) string {
 	var b strings.Builder
 	b.WriteString(d.State)
 	for _, st := range slices.Sorted(maps.Keys(d.TaskRunCounts)) {
 		fmt.Fprintf(&b, " %s=%d", st, d.TaskRunCounts[st])
-	}
-	for _, r := range d.TaskRuns {
-		fmt.Fprintf(&b, " %s=%s/%d", r.ID, r.State, len(r.Attempts))
 	}
 	return b.String()
 }
