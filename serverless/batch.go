@@ -133,7 +133,11 @@ func (b *BatchHandler) HandleKafka(ctx context.Context, batch events.KafkaEvent)
 			if ctx.Err() != nil {
 				return fmt.Errorf("handling a batch of %d records: %w", len(evs), err)
 			}
-			log.WarnContext(ctx, "batch failed; handling its records one by one", slog.Int("records", len(evs)), slog.Any("error", err))
+			level := slog.LevelWarn
+			if errors.Is(err, engine.ErrUnavailable) {
+				level = slog.LevelDebug // an outage, logged once by the health registry
+			}
+			log.Log(ctx, level, "batch failed; handling its records one by one", slog.Int("records", len(evs)), slog.Any("error", err))
 		}
 	}
 	for _, r := range records {
