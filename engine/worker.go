@@ -448,15 +448,34 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 		}
 	}
 	// While the attempt runs, a line is not dropped for an outage of the
-	// store: the task waits (its output backs up) until it is stored.
+	// store: the task waits (its output backs up) until it is stored. But
+	// a line never holds the task up once the attempt is stopped (killed,
+	// or its lease lost), so that the task sees that it must stop: a
+	// write in flight then is given up, and lines logged after it get
+	// logStopGrace.
+	actx := context.WithoutCancel(ctx)
+	if h.live != nil {
+		var stop context.CancelFunc
+		if h.live.Err() == nil {
+			actx, stop = context.WithCancel(actx)
+			defer context.AfterFunc(h.live, stop)()
+		} else {
+			actx, stop = context.WithTimeout(actx, logStopGrace)
+		}
+		defer stop()
+	}
 	retry := health.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	for {
-		err := h.e.appendLogs(context.WithoutCancel(ctx), []LogEntry{l})
+		err := h.e.appendLogs(actx, []LogEntry{l})
 		if err == nil || !errors.Is(err, ErrUnavailable) || h.live == nil || !retry.Wait(h.live) {
 			return err
 		}
 	}
 }
+
+// logStopGrace bounds the write of a line a task logs after its attempt
+// was stopped.
+const logStopGrace = 5 * time.Second
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return &logHandler{e: h.e, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), live: h.live}
