@@ -9,7 +9,8 @@ PKGS      := ./...
 BENCH_COUNT ?= 6
 BENCH_DIST_COUNT ?= 1
 
-.PHONY: all build run test test-faults test-short bench bench-dist bench-prefect soak lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy
+.PHONY: build-PythonRunnerFunction build-NodeRunnerFunction
+.PHONY: all build run test test-faults test-short ric bench bench-dist bench-prefect soak lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy ui ui-check ui-screenshots
 
 all: build
 
@@ -22,7 +23,11 @@ build: ## build the relay CLI into bin/
 run: build ## run examples/flows/hello.yaml in this process (no services needed)
 	$(BIN)/relay run examples/flows/hello.yaml
 
-test: ## go vet, then all the tests with Kafka and DynamoDB Local running (services/README.md)
+# The runtime interface clients build, then Chromium (the web UI's browser
+# tests) installs, while the services' jars and packages download (a fresh
+# machine's slowest steps). Both of the first may use apt-get: one at a time.
+test: ## go vet, then all the tests with Kafka, DynamoDB Local and Chromium (services/README.md, docs/ui.md)
+	{ bash functions/runner/ric.sh >/dev/null && bash ui/browser/chromium.sh; } & prep=$$!; bash services/services.sh fetch; fetched=$$?; wait $$prep && test $$fetched = 0
 	$(GO) vet $(PKGS)
 	bash services/with-services.sh $(GO) test -count=1 $(PKGS)
 
@@ -31,6 +36,9 @@ test-faults: ## the fault suite: a Kafka broker killed -9 and restarted, DynamoD
 
 test-short: ## the quick subset of the tests
 	$(GO) test -short -count=1 $(PKGS)
+
+ric: ## install the Lambda runtime interface clients the runner functions are tested under (.cache/ric)
+	bash functions/runner/ric.sh >/dev/null
 
 services-up: ## start Kafka, DynamoDB Local and an S3 server (moto) on 127.0.0.1 for integration tests
 	bash services/services.sh up
@@ -64,6 +72,27 @@ lint: tools ## go vet and staticcheck
 	$(TOOLS)/staticcheck $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+# The web UI (docs/ui.md): ui/web is built with esbuild, from the
+# packages package-lock.json pins, into ui/dist, which is committed and
+# embedded in the binary (no Node at run time). ui-check (CI) builds it
+# again into a temporary folder and fails when ui/dist differs.
+UI_WEB := ui/web
+
+$(UI_WEB)/node_modules/.package-lock.json: $(UI_WEB)/package-lock.json
+	cd $(UI_WEB) && npm ci --no-audit --no-fund --loglevel=error
+
+ui: $(UI_WEB)/node_modules/.package-lock.json ## build the web UI into ui/dist (npm ci from the lockfile, then esbuild)
+	cd $(UI_WEB) && node build.mjs
+
+ui-check: $(UI_WEB)/node_modules/.package-lock.json ## fail when ui/dist is not what `make ui` builds from ui/web
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	(cd $(UI_WEB) && node build.mjs "$$out" >/dev/null) && \
+	diff -r "$$out" ui/dist >/dev/null || { echo "ui/dist is not built from ui/web as it is: run make ui and commit ui/dist"; diff -r "$$out" ui/dist | head -20; exit 1; }
+
+ui-screenshots: ## regenerate the screenshots of docs/ui.md in a real browser (Chromium, installed when missing)
+	bash ui/browser/chromium.sh
+	RELAY_UI_SCREENSHOTS=$(CURDIR)/docs/ui $(GO) test -count=1 -run '^TestScreenshots$$' ./ui/browser/
+
 fmt: ## format the Go code
 	gofmt -w $$(git ls-files '*.go')
 
@@ -95,7 +124,19 @@ build-$(2)Function:
 endef
 $(foreach f,$(LAMBDA_FUNCTIONS),$(eval $(call lambda_target,$(f),$(shell echo $(f) | sed 's/./\U&/'))))
 
-lambdas: $(foreach f,$(LAMBDA_FUNCTIONS),build-$(shell echo $(f) | sed 's/./\U&/')Function) ## build the Lambda functions into bin/lambda/
+# The runner functions: the relay-runner binary beside the handler of a
+# managed runtime (functions/runner).
+RUNNER_OUT = $(or $(ARTIFACTS_DIR),$(BIN)/lambda/$(1))
+
+build-PythonRunnerFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(LAMBDA_FLAGS) -o $(call RUNNER_OUT,python-runner)/relay-runner ./functions/runner
+	cp functions/runner/python/relay_runner.py $(call RUNNER_OUT,python-runner)/
+
+build-NodeRunnerFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(LAMBDA_FLAGS) -o $(call RUNNER_OUT,node-runner)/relay-runner ./functions/runner
+	cp functions/runner/node/index.mjs $(call RUNNER_OUT,node-runner)/
+
+lambdas: $(foreach f,$(LAMBDA_FUNCTIONS),build-$(shell echo $(f) | sed 's/./\U&/')Function) build-PythonRunnerFunction build-NodeRunnerFunction ## build the Lambda functions into bin/lambda/
 
 # AWS SAM CLI and cfn-lint, from PyPI into a virtualenv of the project.
 VENV := $(CURDIR)/.tools/venv

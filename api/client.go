@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/url"
@@ -167,30 +168,26 @@ const DefaultRetryFor = time.Minute
 // SetRetry sets how long idempotent requests are retried (0: not at all).
 func (c *Client) SetRetry(d time.Duration) { c.retryFor, c.retrySet = d, true }
 
-// StartWith is Start with options. With an idempotency key or an
-// execution id it is retried on connection errors and on 502, 503 and
-// 504 answers, with backoff and jitter, for DefaultRetryFor: the API
-// answers a retry with the execution the first try started.
+// StartWith is Start with options. The files of FILE inputs go, with the
+// inputs, as multipart/form-data (inputs as form fields, so each is a
+// string the service converts to its declared type); without files the
+// inputs go as JSON. With an idempotency key or an execution id the
+// request is retried on connection errors and on 502, 503 and 504
+// answers, with backoff and jitter, for DefaultRetryFor, files and all:
+// the API answers a retry with the execution the first try started.
 func (c *Client) StartWith(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label, o StartOptions) (Started, error) {
 	var st Started
-	body, err := jsonBody(inputs)
+	contentType, body, err := startBody(inputs, o.Files)
 	if err != nil {
 		return st, err
 	}
-	q := url.Values{}
-	for _, l := range labels {
-		q.Add("labels", l.Key+":"+l.Value)
-	}
-	path := "/executions/" + url.PathEscape(namespace) + "/" + url.PathEscape(id)
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
+	path := startPath(namespace, id, labels)
 	err = c.retry(ctx, o.IdempotencyKey != "" || o.ExecutionID != "", func() error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 		if err != nil {
 			return fmt.Errorf("building POST %s: %w", path, err)
 		}
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 		if o.IdempotencyKey != "" {
 			req.Header.Set(HeaderIdempotencyKey, o.IdempotencyKey)
 		}
@@ -200,6 +197,60 @@ func (c *Client) StartWith(ctx context.Context, namespace, id string, inputs map
 		return c.send(req, &st)
 	})
 	return st, err
+}
+
+// startPath is the path that starts an execution of namespace/id.
+func startPath(namespace, id string, labels []flow.Label) string {
+	q := url.Values{}
+	for _, l := range labels {
+		q.Add("labels", l.Key+":"+l.Value)
+	}
+	path := "/executions/" + url.PathEscape(namespace) + "/" + url.PathEscape(id)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return path
+}
+
+// startBody encodes the body of a start: the inputs as JSON, or, with
+// files, the inputs and the files as multipart/form-data, held in memory
+// (at most MaxUpload) so that a retry sends it again.
+func startBody(inputs map[string]any, files map[string]File) (string, []byte, error) {
+	if len(files) == 0 {
+		body, err := jsonBody(inputs)
+		return "application/json", body, err
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range inputs {
+		text, ok := v.(string)
+		if !ok {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return "", nil, fmt.Errorf("encoding input %s: %w", k, err)
+			}
+			text = string(b)
+		}
+		if err := mw.WriteField(k, text); err != nil {
+			return "", nil, err
+		}
+	}
+	for k, f := range files {
+		w, err := mw.CreateFormFile(k, f.Filename)
+		if err != nil {
+			return "", nil, err
+		}
+		if _, err := io.Copy(w, io.LimitReader(f.Body, MaxUpload+1)); err != nil {
+			return "", nil, fmt.Errorf("reading the file of input %s: %w", k, err)
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return "", nil, err
+	}
+	if buf.Len() > MaxUpload {
+		return "", nil, Invalid(fmt.Errorf("the files are larger than the %d MB the API accepts: run the flow with `relay run`, or put the file in a bucket and read it with s3.download", MaxUpload>>20))
+	}
+	return mw.FormDataContentType(), buf.Bytes(), nil
 }
 
 // retry calls f until it succeeds, fails for a reason a retry cannot mend,
@@ -311,6 +362,18 @@ func (c *Client) Kill(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/executions/"+url.PathEscape(id)+"/kill", "", nil, nil)
 }
 
+// Restart runs a FAILED or KILLED execution again, in place.
+func (c *Client) Restart(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/executions/"+url.PathEscape(id)+"/restart", "", nil, nil)
+}
+
+// Replay starts a new execution replaying id from a task.
+func (c *Client) Replay(ctx context.Context, id, from string) (Started, error) {
+	var st Started
+	err := c.do(ctx, http.MethodPost, "/executions/"+url.PathEscape(id)+"/replay?from="+url.QueryEscape(from), "", nil, &st)
+	return st, err
+}
+
 // PublishEvent sends a CloudEvent in HTTP binary mode.
 func (c *Client) PublishEvent(ctx context.Context, ev cloudevents.Event) error {
 	_, err := c.PublishEventWith(ctx, ev, "")
@@ -345,4 +408,58 @@ func (c *Client) PublishEventWith(ctx context.Context, ev cloudevents.Event, key
 func (c *Client) Triggers(ctx context.Context) ([]firing.Info, error) {
 	var out []firing.Info
 	return out, c.do(ctx, http.MethodGet, "/triggers", "", nil, &out)
+}
+
+// ValidateFlow checks a flow document, storing nothing.
+func (c *Client) ValidateFlow(ctx context.Context, file string, source []byte) (Validation, error) {
+	var v Validation
+	err := c.do(ctx, http.MethodPost, "/flows/validate?file="+url.QueryEscape(file), "application/yaml", source, &v)
+	return v, err
+}
+
+// FlowGraph returns a revision (0: the latest) of a flow as parsed.
+func (c *Client) FlowGraph(ctx context.Context, namespace, id string, revision int) (FlowGraph, error) {
+	var g FlowGraph
+	path := "/flows/" + url.PathEscape(namespace) + "/" + url.PathEscape(id) + "/graph"
+	if revision > 0 {
+		path += "?revision=" + strconv.Itoa(revision)
+	}
+	err := c.do(ctx, http.MethodGet, path, "", nil, &g)
+	return g, err
+}
+
+// SetTriggerDisabled disables or enables a trigger with a new revision of
+// its flow.
+func (c *Client) SetTriggerDisabled(ctx context.Context, namespace, flowID, triggerID string, disabled bool) (engine.FlowRecord, error) {
+	verb := "enable"
+	if disabled {
+		verb = "disable"
+	}
+	var rec engine.FlowRecord
+	path := "/flows/" + url.PathEscape(namespace) + "/" + url.PathEscape(flowID) + "/triggers/" + url.PathEscape(triggerID) + "/" + verb
+	err := c.do(ctx, http.MethodPost, path, "", nil, &rec)
+	return rec, err
+}
+
+// FindExecutions lists executions with the filters of ExecutionQuery.
+func (c *Client) FindExecutions(ctx context.Context, q ExecutionQuery) ([]engine.ExecutionDoc, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"namespace": q.Namespace, "flowId": q.FlowID, "state": string(q.State), "startedBy": q.StartedBy} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	for _, l := range q.Labels {
+		v.Add("labels", l.Key+":"+l.Value)
+	}
+	if !q.After.IsZero() {
+		v.Set("after", q.After.Format(time.RFC3339Nano))
+	}
+	if !q.Before.IsZero() {
+		v.Set("before", q.Before.Format(time.RFC3339Nano))
+	}
+	v.Set("limit", strconv.Itoa(q.Limit))
+	var list []engine.ExecutionDoc
+	err := c.do(ctx, http.MethodGet, "/executions?"+v.Encode(), "", nil, &list)
+	return list, err
 }

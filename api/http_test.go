@@ -1,11 +1,13 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,9 +19,13 @@ import (
 
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/embedded"
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 // system is an engine on the embedded store and bus, with the API served
@@ -31,18 +37,26 @@ type system struct {
 	url    string
 }
 
-func start(t *testing.T) *system {
+func start(t *testing.T) *system { return startWith(t, nil) }
+
+// startWith is start with a secret resolver for webhook keys.
+func startWith(t *testing.T, secret func(string) (string, error)) *system {
 	t.Helper()
 	st, err := embedded.OpenStore(filepath.Join(t.TempDir(), "relay.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bus := embedded.NewBus()
-	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	dir, err := blob.NewDir(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg})
+	files := storage.New(dir)
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}, Files: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Files: files})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +64,7 @@ func start(t *testing.T) *system {
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.Handler(api.NewService(st, bus), nil))
+	srv := testnet.Server(t, api.Handler(api.NewService(st, bus).WithFiles(files).WithSecrets(secret), nil))
 	t.Cleanup(func() {
 		srv.Close()
 		eng.Wait()
@@ -180,6 +194,11 @@ func TestAPI_errors(t *testing.T) {
 	}
 	if _, err := s.client.Start(ctx, "advanced_demo", "parameterized_flow", map[string]any{"processing_mode": "weekly"}, nil); !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), "processing_mode") {
 		t.Errorf("bad ENUM input: %v", err)
+	}
+	var bad *api.Error
+	if _, err := s.client.Start(ctx, "advanced_demo", "parameterized_flow", map[string]any{"processing_mode": "weekly", "nope": 1}, nil); !errors.As(err, &bad) ||
+		len(bad.Inputs) != 2 || bad.Inputs[0].ID == bad.Inputs[1].ID || bad.Inputs[0].Message == "" {
+		t.Errorf("two bad inputs: %v, want a problem for each by its id (%+v)", err, bad)
 	}
 	if _, err := s.client.Start(ctx, "advanced_demo", "nope", nil, nil); !errors.Is(err, engine.ErrNotFound) {
 		t.Errorf("unknown flow: %v", err)
@@ -319,5 +338,78 @@ func TestLambdaHandler(t *testing.T) {
 	ev.RawPath, ev.RequestContext.HTTP.Method, ev.Body, ev.IsBase64Encoded = "/prod/executions/"+st.ID, "GET", "", false
 	if res, _ = h(context.Background(), ev); res.StatusCode != http.StatusOK || !strings.Contains(res.Body, `"state": "SUCCESS"`) {
 		t.Errorf("GET execution through the stage path: %d %s", res.StatusCode, res.Body)
+	}
+}
+
+func TestAPI_fileInputsAsMultipart(t *testing.T) {
+	s := start(t)
+	ctx := context.Background()
+	deploy(t, s.client, "../examples/flows/data_pipeline.yaml")
+	csv, err := os.Open("../examples/data/orders.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer csv.Close()
+	st, err := s.client.StartWith(ctx, "production", "data-pipeline", nil, nil, api.StartOptions{Files: map[string]api.File{"raw_data": {Filename: "orders.csv", Body: csv, Size: -1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := waitState(t, s.client, st.ID, "SUCCESS")
+	if want := "relay:///production/data-pipeline/executions/" + st.ID + "/inputs/raw_data/orders.csv"; doc.Inputs["raw_data"] != want {
+		t.Errorf("input raw_data = %v, want %s", doc.Inputs["raw_data"], want)
+	}
+
+	t.Run("a file for an input that is not FILE is refused", func(t *testing.T) {
+		deploy(t, s.client, "../examples/flows/parameterized.yaml")
+		_, err := s.client.StartWith(ctx, "advanced_demo", "parameterized_flow", nil, nil, api.StartOptions{Files: map[string]api.File{"data_source": {Filename: "x", Body: strings.NewReader("x"), Size: 1}}})
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Error(), "declares no FILE input data_source") {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("a body past the upload limit is 413", func(t *testing.T) {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		w, _ := mw.CreateFormFile("raw_data", "big.csv")
+		w.Write(bytes.Repeat([]byte("x"), api.MaxUpload+1))
+		mw.Close()
+		res, err := http.Post(s.url+"/executions/production/data-pipeline", mw.FormDataContentType(), &body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("status %d, want 413", res.StatusCode)
+		}
+	})
+}
+
+// A webhook key given as an expression is rendered for each call: a
+// Kestra flow's `{{ secret('WEBHOOK_KEY') }}` (issue 18, item 12).
+func TestAPI_webhookKeyFromASecret(t *testing.T) {
+	s := startWith(t, func(name string) (string, error) {
+		if name == "WEBHOOK_KEY" {
+			return "k3y-from-secret", nil
+		}
+		return "", errors.New("no secret " + name)
+	})
+	src := "id: hook\nnamespace: t\ntasks:\n  - {id: a, type: log, message: \"{{ trigger.body.n }}\"}\ntriggers:\n  - {id: h, type: io.kestra.plugin.core.trigger.Webhook, key: \"{{ secret('WEBHOOK_KEY') }}\"}\n"
+	if _, err := s.client.DeployFlow(context.Background(), "hook.yaml", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]int{"k3y-from-secret": http.StatusCreated, "{{ secret('WEBHOOK_KEY') }}": http.StatusNotFound, "wrong-key-123": http.StatusNotFound} {
+		resp, err := http.Post(s.url+"/webhooks/t/hook/"+url.PathEscape(key), "application/json", strings.NewReader(`{"n": 1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var started api.Started
+		json.NewDecoder(resp.Body).Decode(&started)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("key %q: status %d, want %d", key, resp.StatusCode, want)
+		}
+		if want == http.StatusCreated {
+			waitState(t, s.client, started.ID, "SUCCESS")
+		}
 	}
 }

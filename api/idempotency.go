@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"time"
 
@@ -58,6 +60,10 @@ type StartOptions struct {
 	IdempotencyKey string
 	// ExecutionID is the id the caller chose (default: a new one).
 	ExecutionID string
+	// Files are the contents of FILE inputs, by input id: each is stored
+	// in internal storage under the execution, and the input's value is
+	// its URI. A file for an input not declared FILE is refused.
+	Files map[string]File
 }
 
 var (
@@ -131,8 +137,13 @@ func hashOf(parts ...any) string {
 }
 
 // StartWith is Start with options: an idempotency key, an execution id of
-// the caller's choice. Started.Replayed is true when the key (or the id)
-// was seen before: the execution is the first one.
+// the caller's choice, the files of FILE inputs. Started.Replayed is true
+// when the key (or the id) was seen before: the execution is the first
+// one. A request is the same as the first when its inputs, labels, chosen
+// id and files (by name and content) are; the files of a replayed start
+// are stored again under the first execution, with the same content, so
+// that a first try that died before storing them or publishing is
+// completed by the retry.
 func (s *Service) StartWith(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label, o StartOptions) (Started, error) {
 	if err := CheckStartOptions(o); err != nil {
 		return Started{}, err
@@ -144,7 +155,7 @@ func (s *Service) StartWith(ctx context.Context, namespace, id string, inputs ma
 	if err != nil {
 		return Started{}, err
 	}
-	if err := s.checkInputs(f, inputs); err != nil {
+	if err := s.checkInputs(f, inputs, o.Files); err != nil {
 		return Started{}, err
 	}
 	st := Started{ID: o.ExecutionID, Namespace: namespace, FlowID: id, Revision: f.Revision}
@@ -155,8 +166,17 @@ func (s *Service) StartWith(ctx context.Context, namespace, id string, inputs ma
 	if key == "" && o.ExecutionID != "" {
 		key = "execution:" + o.ExecutionID
 	}
+	files := o.Files
 	if key != "" {
-		r, seen, err := s.remember(ctx, "start/"+namespace+"/"+id+"/"+key, hashOf(namespace, id, inputs, labels, o.ExecutionID),
+		var digests map[string][2]string
+		if files, digests, err = digestFiles(files); err != nil {
+			return Started{}, err
+		}
+		parts := []any{namespace, id, inputs, labels, o.ExecutionID}
+		if len(digests) > 0 {
+			parts = append(parts, digests)
+		}
+		r, seen, err := s.remember(ctx, "start/"+namespace+"/"+id+"/"+key, hashOf(parts...),
 			remembered{ExecutionID: st.ID, Revision: st.Revision})
 		if err != nil {
 			return Started{}, err
@@ -166,6 +186,11 @@ func (s *Service) StartWith(ctx context.Context, namespace, id string, inputs ma
 			metrics.IdempotentReplay("execution")
 		}
 	}
+	if len(files) > 0 {
+		if inputs, err = s.storeFiles(ctx, f, st.ID, inputs, files); err != nil {
+			return Started{}, err
+		}
+	}
 	ev := statemachine.Event{ID: st.ID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: st.ID,
 		Namespace: namespace, FlowID: id, Revision: st.Revision, Inputs: inputs, Labels: labels}
 	if err := s.send(ctx, ev); err != nil {
@@ -173,6 +198,39 @@ func (s *Service) StartWith(ctx context.Context, namespace, id string, inputs ma
 	}
 	engine.Fault("api-after-publish")
 	return st, nil
+}
+
+// digestFiles returns each file's name and SHA-256, for the hash of an
+// idempotent request, with the files ready to be read again: a body that
+// can seek is rewound (the API's multipart parts, the CLI's files); any
+// other is read into memory.
+func digestFiles(files map[string]File) (map[string]File, map[string][2]string, error) {
+	if len(files) == 0 {
+		return files, nil, nil
+	}
+	out := make(map[string]File, len(files))
+	digests := make(map[string][2]string, len(files))
+	for name, file := range files {
+		h := sha256.New()
+		if rs, ok := file.Body.(io.ReadSeeker); ok {
+			if _, err := io.Copy(h, rs); err != nil {
+				return nil, nil, fmt.Errorf("reading the file of input %s: %w", name, err)
+			}
+			if _, err := rs.Seek(0, io.SeekStart); err != nil {
+				return nil, nil, fmt.Errorf("rewinding the file of input %s: %w", name, err)
+			}
+		} else {
+			b, err := io.ReadAll(file.Body)
+			if err != nil {
+				return nil, nil, fmt.Errorf("reading the file of input %s: %w", name, err)
+			}
+			h.Write(b)
+			file.Body = bytes.NewReader(b)
+		}
+		out[name] = file
+		digests[name] = [2]string{file.Filename, hex.EncodeToString(h.Sum(nil))}
+	}
+	return out, digests, nil
 }
 
 // PublishEventWith is PublishEvent with an idempotency key: the event sent

@@ -3,13 +3,17 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/embedded"
+	"github.com/relayflow/relay/storage"
 )
 
 type sent []cloudevents.Event
@@ -89,6 +93,67 @@ func TestStartWith_aChosenExecutionIDIsIdempotent(t *testing.T) {
 		if _, err := svc.StartWith(ctx, "test", "f", nil, nil, bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%+v: %v, want ErrInvalid", bad, err)
 		}
+	}
+}
+
+// A start with FILE inputs and a key: a retry (a reader the API cannot
+// rewind, as another caller might pass) stores the files again under the
+// first execution and publishes the same request; the same key with
+// another file's content is another request.
+func TestStartWith_filesAndAKeyStartOneExecution(t *testing.T) {
+	ctx := context.Background()
+	svc, out, _ := idempotencyService(t)
+	dir, err := blob.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.WithFiles(storage.New(dir))
+	src := "id: g\nnamespace: test\ninputs:\n  - {id: data, type: FILE}\ntasks:\n  - {id: a, type: io.kestra.plugin.core.debug.Return, format: x}\n"
+	if _, err := svc.DeployFlow(ctx, "g.yaml", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	start := func(content string, o StartOptions) (Started, error) {
+		o.Files = map[string]File{"data": {Filename: "orders.csv", Body: io.MultiReader(strings.NewReader(content)), Size: -1}}
+		return svc.StartWith(ctx, "test", "g", nil, nil, o)
+	}
+	first, err := start("a,b\n1,2\n", StartOptions{IdempotencyKey: "upload-1"})
+	if err != nil || first.Replayed {
+		t.Fatalf("first start: %+v, %v", first, err)
+	}
+	again, err := start("a,b\n1,2\n", StartOptions{IdempotencyKey: "upload-1"})
+	if err != nil || again.ID != first.ID || !again.Replayed {
+		t.Fatalf("retried start: %+v, %v; want %s replayed", again, err, first.ID)
+	}
+	uri := "relay:///test/g/executions/" + first.ID + "/inputs/data/orders.csv"
+	for i, ce := range *out {
+		var ev struct{ Inputs map[string]any }
+		if err := ce.DataAs(&ev); err != nil {
+			t.Fatal(err)
+		}
+		if ce.ID() != first.ID+"/requested" || ev.Inputs["data"] != uri {
+			t.Errorf("event %d: %s with inputs %v, want %s/requested with data %s", i, ce.ID(), ev.Inputs, first.ID, uri)
+		}
+	}
+	got, err := svc.files.Read(ctx, "", uri, 0)
+	if err != nil || string(got) != "a,b\n1,2\n" {
+		t.Errorf("stored file %q, %v", got, err)
+	}
+	if _, err := start("other", StartOptions{IdempotencyKey: "upload-1"}); !errors.Is(err, ErrIdempotencyMismatch) {
+		t.Errorf("the key with another file: %v, want ErrIdempotencyMismatch", err)
+	}
+	chosen, err := start("x", StartOptions{ExecutionID: "upload-2"})
+	if err != nil || chosen.ID != "upload-2" {
+		t.Fatalf("a chosen id: %+v, %v", chosen, err)
+	}
+	if _, err := svc.files.Read(ctx, "", "relay:///test/g/executions/upload-2/inputs/data/orders.csv", 0); err != nil {
+		t.Errorf("the file of a start with a chosen id: %v", err)
+	}
+	if _, err := svc.StartWith(ctx, "test", "f", nil, nil, StartOptions{IdempotencyKey: "upload-3",
+		Files: map[string]File{"n": {Filename: "x", Body: strings.NewReader("x"), Size: 1}}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a file for an input that is not FILE: %v, want ErrInvalid", err)
+	}
+	if _, err := svc.store.Record(ctx, KindIdempotency, "start/test/f/upload-3"); err == nil {
+		t.Error("a refused start used up its key")
 	}
 }
 

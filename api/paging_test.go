@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/relayflow/relay/api"
@@ -93,6 +94,15 @@ tasks:
 	}
 	if failed.TaskRunCounts["WARNING"] != 11 || len(failed.TaskRuns) != 11 {
 		t.Errorf("WARNING runs: %d listed, counts %v", len(failed.TaskRuns), failed.TaskRunCounts)
+	}
+	byTask := map[string]map[string]int{
+		"each":  {"WARNING": 1},
+		"check": {"WARNING": 5, "SUCCESS": 20},
+		"fail":  {"WARNING": 5},
+		"say":   {"SUCCESS": 20},
+	}
+	if !reflect.DeepEqual(failed.TaskRunCountsByTask, byTask) {
+		t.Errorf("counts by task %v, want %v", failed.TaskRunCountsByTask, byTask)
 	}
 
 	for _, bad := range []api.RunPage{{Cursor: "x"}, {Cursor: "-3"}, {Limit: api.MaxRunPage + 1}} {

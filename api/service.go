@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,6 +22,8 @@ import (
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/statemachine/inputs"
+	"github.com/relayflow/relay/storage"
 )
 
 // Errors a Service returns besides engine.ErrNotFound; test with errors.Is.
@@ -43,12 +47,38 @@ type Service struct {
 	bus   Publisher
 	now   func() time.Time
 	flows *engine.Flows
+	files *storage.Storage // nil: FILE inputs are refused
+	// secret resolves secret() in webhook keys given as expressions.
+	secret func(string) (string, error)
+}
+
+// WithSecrets makes secret() available to webhook keys given as
+// expressions, and returns s.
+func (s *Service) WithSecrets(secret func(string) (string, error)) *Service {
+	s.secret = secret
+	return s
 }
 
 // NewService returns a Service. bus may be nil for a read-only service
 // (starting, resuming and killing then fail).
 func NewService(store engine.Store, bus Publisher) *Service {
 	return &Service{store: store, bus: bus, now: time.Now, flows: engine.NewFlows(store)}
+}
+
+// WithFiles lets s store the files of FILE inputs in files, and returns s.
+func (s *Service) WithFiles(files *storage.Storage) *Service {
+	s.files = files
+	return s
+}
+
+// File is the content of a FILE input sent when starting an execution.
+type File struct {
+	// Filename is the file's name where it came from; its base name names
+	// it in internal storage.
+	Filename string
+	Body     io.Reader
+	// Size is Body's length, or -1.
+	Size int64
 }
 
 // Source is the CloudEvents source of the events the API publishes.
@@ -114,7 +144,7 @@ func (s *Service) Webhook(ctx context.Context, namespace, flowID, key string, va
 	if s.bus == nil {
 		return Started{}, errors.New("starting a webhook's flow: this service has no bus")
 	}
-	id, rev, err := firing.Webhook(ctx, s.store, s.bus, nil, namespace, flowID, key, vars, s.now())
+	id, rev, err := firing.Webhook(ctx, s.store, s.bus, nil, s.secret, namespace, flowID, key, vars, s.now())
 	if err != nil {
 		return Started{}, err
 	}
@@ -149,11 +179,59 @@ func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[st
 	return s.StartWith(ctx, namespace, id, inputs, labels, StartOptions{})
 }
 
-func (s *Service) checkInputs(f *flow.Flow, inputs map[string]any) error {
+// checkInputs checks the inputs of a start of f, files being the FILE
+// inputs whose content comes with it (their URIs are known only once they
+// are stored, after this check: any URI of internal storage stands in).
+func (s *Service) checkInputs(f *flow.Flow, inputs map[string]any, files map[string]File) error {
+	if len(files) > 0 {
+		if s.files == nil {
+			return Invalid(errors.New("this deployment has no internal storage for FILE inputs (RELAY_BUCKET, RELAY_BLOB_DIR)"))
+		}
+		with := make(map[string]any, len(inputs)+len(files))
+		for k, v := range inputs {
+			with[k] = v
+		}
+		for name := range files {
+			if !isFileInput(f, name) {
+				return Invalid(fmt.Errorf("input %s: a file was sent, but %s/%s declares no FILE input %s", name, f.Namespace, f.ID, name))
+			}
+			with[name] = storage.Scheme + ":///" + f.Namespace + "/" + f.ID + "/executions/-/inputs/" + name + "/-"
+		}
+		inputs = with
+	}
 	if _, err := f.ResolveInputs(inputs, &expr.Env{Now: s.now(), Secret: anySecret}); err != nil {
 		return Invalid(fmt.Errorf("inputs of %s/%s: %w", f.Namespace, f.ID, err))
 	}
 	return nil
+}
+
+// storeFiles stores the files of FILE inputs of an execution of f (checked
+// by checkInputs) and returns the inputs with their URIs. Storing them
+// again for the same execution, as a retried start does, replaces them
+// with the same content under the same URIs.
+func (s *Service) storeFiles(ctx context.Context, f *flow.Flow, execID string, inputs map[string]any, files map[string]File) (map[string]any, error) {
+	out := make(map[string]any, len(inputs)+len(files))
+	for k, v := range inputs {
+		out[k] = v
+	}
+	for name, file := range files {
+		uri, err := s.files.PutInput(ctx, f.Namespace, f.ID, execID, name, file.Filename, file.Body, file.Size)
+		if err != nil {
+			return nil, fmt.Errorf("storing the file of input %s: %w", name, err)
+		}
+		out[name] = uri
+	}
+	return out, nil
+}
+
+// isFileInput tells whether f declares input name as FILE.
+func isFileInput(f *flow.Flow, name string) bool {
+	for _, in := range f.Inputs {
+		if in.ID == name {
+			return in.Type == inputs.TypeFile
+		}
+	}
+	return false
 }
 
 // anySecret stands in for secrets while inputs are only being checked: the
@@ -346,6 +424,49 @@ func (s *Service) Kill(ctx context.Context, id string) error {
 		return fmt.Errorf("killing execution %s, which already ended %s: %w", id, ex.State, ErrState)
 	}
 	return s.send(ctx, statemachine.Event{ID: id + "/kill", Type: statemachine.EvKill, ExecutionID: id})
+}
+
+// Restart runs a FAILED or KILLED execution again, in place: its failed
+// and killed task runs run again, with their attempts going on, and the
+// ones that succeeded keep their outputs (Kestra's restart). It runs the
+// flow revision the execution ran.
+func (s *Service) Restart(ctx context.Context, id string) error {
+	ex, err := s.store.Execution(ctx, id)
+	if err != nil {
+		return fmt.Errorf("reading execution %s: %w", id, err)
+	}
+	if ex.State != statemachine.ExecFailed && ex.State != statemachine.ExecKilled {
+		return fmt.Errorf("restarting execution %s, which is %s (only FAILED and KILLED executions restart): %w", id, ex.State, ErrState)
+	}
+	f, err := s.flows.Get(ctx, ex.Namespace, ex.FlowID, ex.Revision)
+	if err != nil {
+		return err
+	}
+	ev := statemachine.Event{ID: id + "/restart/" + engine.NewID(), Type: statemachine.EvRestart, ExecutionID: id}
+	if _, err := statemachine.Apply(f, ex, ev, s.now(), statemachine.Options{Secret: anySecret}); err != nil {
+		return Invalid(err)
+	}
+	return s.send(ctx, ev)
+}
+
+// Replay starts a new execution of the revision an execution ran, reusing
+// the outputs of the task runs before from (a task run id, or a task id:
+// its first run) and running the rest again (Kestra's replay). Any
+// execution can be replayed, whatever its state.
+func (s *Service) Replay(ctx context.Context, id, from string) (Started, error) {
+	src, err := s.store.Execution(ctx, id)
+	if err != nil {
+		return Started{}, fmt.Errorf("reading execution %s: %w", id, err)
+	}
+	if from == "" {
+		return Started{}, Invalid(errors.New("name the task run to replay from"))
+	}
+	if _, ok := src.Run(from); !ok && !slices.ContainsFunc(src.TaskRuns, func(r *statemachine.TaskRun) bool { return r.TaskID == from }) {
+		return Started{}, Invalid(fmt.Errorf("execution %s has no task run or task %q to replay from", id, from))
+	}
+	st := Started{ID: engine.NewID(), Namespace: src.Namespace, FlowID: src.FlowID, Revision: src.Revision}
+	return st, s.send(ctx, statemachine.Event{ID: st.ID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: st.ID,
+		Namespace: src.Namespace, FlowID: src.FlowID, Revision: src.Revision, Replay: &statemachine.Replay{ExecutionID: id, From: from}})
 }
 
 // PublishEvent validates a CloudEvent and publishes it to relay.events,

@@ -3,6 +3,9 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -99,4 +102,51 @@ func BenchmarkEngine_stepOverhead(b *testing.B) {
 	sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
 	b.ReportMetric(float64(gaps[len(gaps)/2].Microseconds()), "p50-step-µs")
 	b.ReportMetric(float64(gaps[len(gaps)*99/100].Microseconds()), "p99-step-µs")
+}
+
+// BenchmarkEngine_scriptTaskOverhead measures what a one-task execution
+// costs end to end on the embedded engine (what `relay run` runs), by the
+// task's type: debug.return (no process), shell.commands (`echo`), and a
+// Python Script printing one output (`::{"outputs": ...}::`): the child
+// process, the interpreter's start, the working directory, the protocol.
+// One execution at a time; the p50 of the execution's duration.
+func BenchmarkEngine_scriptTaskOverhead(b *testing.B) {
+	flows := map[string]string{
+		"debug.return":   `{id: t, type: debug.return, format: "1"}`,
+		"shell.commands": `{id: t, type: shell.commands, commands: ["echo 1"]}`,
+		"python.script":  `{id: t, type: io.kestra.plugin.scripts.python.Script, script: "print('::{\"outputs\": {\"n\": 1}}::')"}`,
+	}
+	for _, name := range []string{"debug.return", "shell.commands", "python.script"} {
+		b.Run(name, func(b *testing.B) {
+			if name == "python.script" {
+				// The interpreter itself first on PATH: a launcher (pyenv's
+				// shims) would add its own start to every run.
+				exe, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+				if err != nil {
+					b.Skip("no python3")
+				}
+				b.Setenv("PATH", filepath.Dir(strings.TrimSpace(string(exe)))+string(os.PathListSeparator)+os.Getenv("PATH"))
+			}
+			h := newHarness(b, b.TempDir())
+			src := "id: one\nnamespace: bench\ntasks:\n  - " + flows[name] + "\n"
+			if _, _, err := h.eng.Deploy(context.Background(), "one.yaml", []byte(src)); err != nil {
+				b.Fatal(err)
+			}
+			var took []time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				id := engine.NewID()
+				if err := h.eng.Submit(context.Background(), statemachine.Event{ExecutionID: id, Namespace: "bench", FlowID: "one"}); err != nil {
+					b.Fatal(err)
+				}
+				ex := h.waitFor(b, id, time.Minute, ended)
+				if ex.State != statemachine.ExecSuccess {
+					b.Fatalf("state %s: %v", ex.State, ex.TaskRuns[0].Error)
+				}
+				took = append(took, ex.EndDate.Sub(ex.StartDate))
+			}
+			sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+		})
+	}
 }

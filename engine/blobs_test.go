@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 // bigFlow renders a ~108 KB string of random ids (so that it does not
@@ -52,7 +54,7 @@ func blobEngine(t *testing.T, threshold int) (*engine.Engine, *embedded.Store, *
 		t.Fatal(err)
 	}
 	bus := embedded.NewBus()
-	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +208,7 @@ func TestBlobs_publishOffloadsLargeInputs(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		ex, err := st.Execution(ctx, id)
 		if err == nil && ex.State.Terminal() {
-			if v := ex.TaskRuns[0].Outputs["value"]; v != int64(len(text)) {
+			if v := ex.TaskRuns[0].Outputs["value"]; v != strconv.Itoa(len(text)) {
 				t.Errorf("the task read an input of length %v, want %d", v, len(text))
 			}
 			return
@@ -247,7 +249,7 @@ func TestBlobs_unreadableReferenceIsAnError(t *testing.T) {
 			defer st.Close()
 			bus := embedded.NewBus()
 			defer bus.Close()
-			reg, _ := tasks.Builtin(tasks.Config{})
+			reg, _ := builtin.Registry(builtin.Config{Tasks: tasks.Config{}})
 			eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Blobs: tc.blobs})
 			if err != nil {
 				t.Fatal(err)

@@ -138,10 +138,14 @@ func Catalog() []EventSpec {
 				EventField{Path: "parent.namespace", Doc: "Namespace of the parent's flow."},
 				EventField{Path: "parent.flowId", Doc: "Id of the parent's flow."},
 				EventField{Path: "parent.depth", Doc: "Nesting depth: 1 for the child of a top-level execution. Deeper than the limit (10), the execution fails."},
+				EventField{Path: "parent.outputs", Doc: "The `outputs` of the parent's `flow.subflow` task (Kestra's legacy Subflow outputs): templates this execution renders when it ends, for its parent."},
 				EventField{Path: "origin", Doc: "Set when a trigger of the flow started the execution (the router, the scheduler, a webhook)."},
 				EventField{Path: "origin.triggerId", Doc: "Id of the trigger in the flow."},
 				EventField{Path: "origin.type", Doc: "Type of the trigger.", Enum: []string{"schedule", "flow", "cloudevents.trigger", "webhook"}},
 				EventField{Path: "depth", Doc: "Place of a triggered execution in its chain: its upstream execution's depth plus one. The router starts nothing past the limit (10)."},
+				EventField{Path: "replay", Doc: "Set by `relay executions replay`: the new execution replays an earlier one of the same revision from a task run, reusing the outputs of the task runs before it. Its inputs, labels and trigger are the earlier execution's."},
+				EventField{Path: "replay.executionId", Doc: "Id of the execution replayed."},
+				EventField{Path: "replay.from", Doc: "The task run to run again from (a task id: its first run)."},
 			),
 			Notes: []string{"`overLimit`, a member of `statemachine.Event`, is not part of this event: the executor sets it in memory when it finds the concurrency limit reached."},
 			Example: func() ExampleRecord {
@@ -193,7 +197,7 @@ func Catalog() []EventSpec {
 			Source:    "relay/executor",
 			Subject:   "the execution id",
 			IDs:       []string{"<execution>/<taskrun>/<attempt>/scheduled"},
-			Dedup:     "The worker leases the attempt (`attempt/<execution>/<taskrun>/<attempt>`) before running it: a second delivery finds the lease, waits until the attempt ended (then drops it) or the lease lapsed (its worker died: it runs the attempt). Events of a run taken over carry the same ids as the first worker's, so the executor applies only the first of each.",
+			Dedup:     "The worker leases the attempt (`attempt/<execution>/<taskrun>/<attempt>`) before running it: a second delivery finds the lease, waits until the attempt ended (then drops it) or the lease lapsed (its worker died, or stopped the attempt when an outage kept it from renewing the lease: it reports the attempt CRASHED instead of running it again, and the retry policy decides whether a new attempt runs). A delivery after the first publishes the attempt's end instead when its worker kept it in the table (Kafka was down when it ended). Events about one attempt carry the same ids whichever worker publishes them, so the executor applies only the first of each.",
 			Producers: "executor",
 			Consumers: "worker",
 			Meaning: "One attempt of a runnable task, with its properties already rendered. The worker publishes io.relayflow.taskrun.started, runs the task until it ends or its deadline passes, and publishes io.relayflow.taskrun.finished. " +
@@ -208,11 +212,17 @@ func Catalog() []EventSpec {
 				{Path: "props", Doc: "The task's properties, rendered."},
 				{Path: "deadline", Doc: "When the attempt must have ended: now plus the task's `timeout`. Absent without a timeout."},
 				{Path: "position", Doc: "The task run's position in its execution, from 0 in creation order: its key in the state table, so that a worker checking an attempt reads that run alone."},
+				{Path: "namespace", Doc: "Namespace of the execution's flow: the folder of the attempt's output files in internal storage, and the default namespace of the kv.* tasks."},
+				{Path: "flowId", Doc: "Id of the execution's flow."},
+				{Path: "cache", Doc: "For a task with `taskCache` enabled: its entry in the task cache. The executor looks it up before publishing the attempt; on a hit it publishes io.relayflow.taskrun.finished with the cached outputs instead, and no worker runs the attempt. A worker fills the entry when the attempt succeeds."},
+				{Path: "cache.key", Doc: "SHA-256 of the flow's namespace, id and revision, the task id and the rendered properties."},
+				{Path: "cache.ttl", Doc: "How long the outputs of a successful attempt are reused, in nanoseconds."},
 			},
 			Notes: []string{"Task-run ids repeat across the executions of a flow, so the record key names the execution too: records with one key are handled one at a time, and the attempts of different executions never wait behind one another."},
 			Example: func() ExampleRecord {
 				c := statemachine.ScheduleTaskRun{ExecutionID: exampleExec, TaskRunID: "extract", TaskID: "extract", Type: flow.TypeHTTPRequest, Attempt: 1,
-					Props: map[string]any{"method": "GET", "uri": "https://api.example.com/orders?day=2026-03-01"}, Deadline: exampleTime.Add(5*time.Minute + time.Second), Position: 0}
+					Props: map[string]any{"method": "GET", "uri": "https://api.example.com/orders?day=2026-03-01"}, Deadline: exampleTime.Add(5*time.Minute + time.Second), Position: 0,
+					Namespace: "shop", FlowID: "orders"}
 				return ExampleRecord{Key: c.ExecutionID + "/" + c.TaskRunID, Event: mustEvent(NewEvent(fmt.Sprintf("%s/%s/%d/scheduled", c.ExecutionID, c.TaskRunID, c.Attempt), TypeTaskRunScheduled, "relay/executor", c.ExecutionID, exampleTime.Add(time.Second), c))}
 			},
 		},
@@ -249,21 +259,30 @@ func Catalog() []EventSpec {
 			Subject:   "the execution id",
 			IDs:       []string{"<execution>/<taskrun>/<attempt>/finished"},
 			Dedup:     "The event id; an event about an attempt that is no longer current is ignored too.",
-			Producers: "worker",
+			Producers: "worker; the executor for a task-cache hit",
 			Consumers: "executor",
-			Meaning: "The attempt ended. SUCCESS and WARNING end the task run with the outputs. FAILED applies the task's retry policy: a retry timer (io.relayflow.timer.fired), or the end of the task run in FAILED (WARNING with `allowFailure`). " +
+			Meaning: "The attempt ended. SUCCESS and WARNING end the task run with the outputs. FAILED and CRASHED apply the task's retry policy: a retry timer (io.relayflow.timer.fired), or the end of the task run in FAILED or CRASHED (WARNING with `allowFailure`). " +
 				"KILLED is reported for an attempt stopped by a kill.",
 			Data: eventType,
 			Fields: machineFields(statemachine.EvTaskRunFinished,
 				EventField{Path: "taskRunId", Doc: "Id of the task run.", Required: true},
 				EventField{Path: "attempt", Doc: "Attempt number, from 1.", Required: true},
-				EventField{Path: "state", Doc: "How the attempt ended.", Required: true, Enum: values(statemachine.RunSuccess, statemachine.RunWarning, statemachine.RunFailed, statemachine.RunKilled)},
+				EventField{Path: "state", Doc: "How the attempt ended. CRASHED: its worker died (the worker that took the delivery over found its lease expired) or the OS killed its process.", Required: true, Enum: values(statemachine.RunSuccess, statemachine.RunWarning, statemachine.RunFailed, statemachine.RunCrashed, statemachine.RunKilled)},
 				EventField{Path: "outputs", Doc: "Outputs of the task, by name. A failed attempt may carry some (an HTTP call's response)."},
 				EventField{Path: "error", Doc: "Why the attempt failed; absent when it did not."},
-				EventField{Path: "error.kind", Doc: "`retryable` errors are retried by the retry policy, `fatal` ones are not; `timeout` is a missed deadline.", Enum: []string{statemachine.KindRetryable, statemachine.KindFatal, statemachine.KindTimeout}},
+				EventField{Path: "error.kind", Doc: "`retryable` errors are retried by the retry policy, `fatal` ones are not; `timeout` is a missed deadline; `crashed` an attempt whose worker or process died.", Enum: []string{statemachine.KindRetryable, statemachine.KindFatal, statemachine.KindTimeout, statemachine.KindCrashed}},
 				EventField{Path: "error.type", Doc: "Error type named by the task (`ExitCode`, `HTTPStatus`, `Timeout`...)."},
 				EventField{Path: "error.message", Doc: "Error message."},
 				EventField{Path: "startDate", Doc: "When the attempt started on its worker (RFC 3339). The executor's clock is used when it is absent or later than the event's application."},
+				EventField{Path: "metrics", Doc: "What the attempt measured (a script's `::{\"metrics\": [...]}::` lines), kept on the task run whatever its end."},
+				EventField{Path: "metrics[].name", Doc: "Name of the metric."},
+				EventField{Path: "metrics[].type", Doc: "`counter` (a number) or `timer` (seconds).", Enum: []string{"counter", "timer"}},
+				EventField{Path: "metrics[].value", Doc: "The value."},
+				EventField{Path: "metrics[].tags", Doc: "Tags of the metric, by name."},
+				EventField{Path: "errorLogs", Doc: "The ERROR lines the attempt logged (at most 20, each cut at 2 KB), kept by the execution for `errorLogs()`."},
+				EventField{Path: "errorLogs[].time", Doc: "When the line was logged."},
+				EventField{Path: "errorLogs[].message", Doc: "The line."},
+				EventField{Path: "cachedFrom", Doc: "Set when the outputs come from the task cache (the executor published the event; no worker ran the attempt): the execution whose run produced them."},
 			),
 			Example: func() ExampleRecord {
 				return machineRecord(statemachine.Event{
@@ -284,13 +303,13 @@ func Catalog() []EventSpec {
 			Producers: "timer loop",
 			Consumers: "executor",
 			Meaning: "The state machine asks for timers with StartTimer commands; the store keeps them with the execution's commit, and the timer loop publishes this event once a timer is due, then deletes the timer. " +
-				"In the id, the task run is empty for `kill.grace`, and the attempt is 0 for timers not tied to an attempt (`sleep`, `pause.delay`, `pause.timeout`) and the iteration for `waitfor`.",
+				"In the id, the task run is empty for `kill.grace` and `restart`, and is the SLA id for `sla.maxDuration`; the attempt is 0 for timers not tied to an attempt (`sleep`, `pause.delay`, `pause.timeout`), the iteration for `waitfor`, and the execution's run (restarts plus one) for `restart` and `sla.maxDuration`.",
 			Data: eventType,
 			Fields: machineFields(statemachine.EvTimerFired,
-				EventField{Path: "taskRunId", Doc: "Id of the task run the timer is for; absent for `kill.grace`."},
-				EventField{Path: "attempt", Doc: "Attempt number (`retry`, `timeout`) or iteration (`waitfor`); absent otherwise."},
-				EventField{Path: "timer", Required: true, Enum: values(statemachine.TimerRetry, statemachine.TimerTimeout, statemachine.TimerSleep, statemachine.TimerPauseDelay, statemachine.TimerPauseTimeout, statemachine.TimerWaitFor, statemachine.TimerKillGrace),
-					Doc: "What the timer is for: `retry` starts the next attempt, `timeout` fails an attempt still running, `sleep` ends a `flow.sleep`, `pause.delay` resumes a `flow.pause`, `pause.timeout` fails a pause not resumed in time, `waitfor` starts the next `flow.waitfor` iteration, `kill.grace` ends a kill whose attempts did not stop."},
+				EventField{Path: "taskRunId", Doc: "Id of the task run the timer is for; the SLA id for `sla.maxDuration`; absent for `kill.grace` and `restart`."},
+				EventField{Path: "attempt", Doc: "Attempt number (`retry`, `timeout`), iteration (`waitfor`), or the execution's run (`restart`, `sla.maxDuration`); absent otherwise."},
+				EventField{Path: "timer", Required: true, Enum: values(statemachine.TimerRetry, statemachine.TimerTimeout, statemachine.TimerSleep, statemachine.TimerPauseDelay, statemachine.TimerPauseTimeout, statemachine.TimerWaitFor, statemachine.TimerKillGrace, statemachine.TimerRestart, statemachine.TimerSLA),
+					Doc: "What the timer is for: `retry` starts the next attempt, `timeout` fails an attempt still running, `sleep` ends a `flow.sleep`, `pause.delay` ends the delay of a `flow.pause` (per its behavior), `pause.timeout` fails a pause not resumed in time, `waitfor` starts the next `flow.waitfor` iteration, `kill.grace` ends a kill whose attempts did not stop, `restart` runs a RETRYING execution again (retry behavior CREATE_NEW_EXECUTION), `sla.maxDuration` applies a MAX_DURATION SLA to an execution still running."},
 			),
 			Example: func() ExampleRecord {
 				return machineRecord(statemachine.Event{
@@ -321,6 +340,28 @@ func Catalog() []EventSpec {
 					ID: exampleExec + "/resume/" + formatBase36(exampleTime.Add(2*time.Hour).UnixMilli()) + "a41f0b39", Type: statemachine.EvResume, ExecutionID: exampleExec,
 					Inputs: map[string]any{"approved": true},
 				}, exampleTime.Add(2*time.Hour))
+			},
+		},
+		{
+			Type:      machineType(statemachine.EvRestart),
+			Summary:   "Restart a FAILED or KILLED execution in place.",
+			Topic:     TopicExecutions,
+			Key:       KeyExecution,
+			Source:    "relay/engine",
+			Subject:   "the execution id",
+			IDs:       []string{"<execution>/restart/<random>", "<execution>/restart/<parent execution>/<restart>"},
+			Dedup:     "The event id, new for each request: a redelivery is ignored, a second request is applied (and rejected unless the execution is FAILED or KILLED again).",
+			Producers: "`relay executions restart`, `POST /executions/{id}/restart`; the executor, for a failed child of a restarted parent (a `flow.subflow` with restartBehavior RETRY_FAILED)",
+			Consumers: "executor",
+			Meaning: "Runs a FAILED or KILLED execution again with the flow revision it ran: its blocks start from the top, task runs that ended well keep their state and outputs, the others (and those of `errors` and `finally` blocks) run again with their attempts going on. The execution gets the label `system.restarted: true`. " +
+				"When the flow's concurrency limit is reached, the execution waits in QUEUED. The executor rejects (logs and drops) a restart of an execution in any other state.",
+			Data:   eventType,
+			Fields: machineFields(statemachine.EvRestart),
+			Notes:  []string{"`overLimit`, a member of `statemachine.Event`, is not part of this event: the executor sets it in memory when it finds the concurrency limit reached."},
+			Example: func() ExampleRecord {
+				return machineRecord(statemachine.Event{
+					ID: exampleExec + "/restart/" + formatBase36(exampleTime.Add(3*time.Hour).UnixMilli()) + "c7d21e04", Type: statemachine.EvRestart, ExecutionID: exampleExec,
+				}, exampleTime.Add(3*time.Hour))
 			},
 		},
 		{
@@ -377,8 +418,8 @@ func Catalog() []EventSpec {
 			Key:       KeyExecution,
 			Source:    "relay/executor",
 			Subject:   "the execution id",
-			IDs:       []string{"<execution>/finished"},
-			Dedup:     "The event id: an execution ends once, so a second event with the id is a redelivery.",
+			IDs:       []string{"<execution>/finished", "<execution>/finished/<restarts>"},
+			Dedup:     "The event id: an execution ends once (once more after each restart, under a new id), so a second event with the id is a redelivery.",
 			Producers: "executor",
 			Consumers: "router (flow triggers; see docs/reference.md#triggers)",
 			Meaning: "Announces the end of an execution, with its final state and outputs, for flow triggers and other listeners. " +
@@ -396,6 +437,7 @@ func Catalog() []EventSpec {
 				{Path: "parent.namespace", Doc: "Namespace of the parent's flow."},
 				{Path: "parent.flowId", Doc: "Id of the parent's flow."},
 				{Path: "parent.depth", Doc: "Nesting depth: 1 for the child of a top-level execution."},
+				{Path: "parent.outputs", Doc: "The `outputs` of the parent's `flow.subflow` task, as templates."},
 				{Path: "origin", Doc: "Set when a trigger started the execution: the router stops a trigger with `stopAfter` when its execution ends in one of those states."},
 				{Path: "origin.triggerId", Doc: "Id of the trigger in the flow."},
 				{Path: "origin.type", Doc: "Type of the trigger.", Enum: []string{"schedule", "flow", "cloudevents.trigger", "webhook"}},
@@ -405,6 +447,8 @@ func Catalog() []EventSpec {
 				{Path: "labels[].value", Doc: "Label value."},
 				{Path: "startDate", Doc: "When the execution was created."},
 				{Path: "endDate", Doc: "When it ended; preconditions place it in their time window."},
+				{Path: "restarts", Doc: "How many times the execution was restarted before this end."},
+				{Path: "parentOutputs", Doc: "For a subflow's execution whose `flow.subflow` task has `outputs`: those rendered in this execution, which its parent's task sees instead of `outputs`."},
 			},
 			Example: func() ExampleRecord {
 				c := statemachine.ExecutionFinished{ExecutionID: exampleExec, Namespace: exampleNamespace, FlowID: exampleFlow, State: statemachine.ExecSuccess, Outputs: map[string]any{"orders": 42}}

@@ -27,6 +27,7 @@ import (
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 // The engine package's tests (engine and engine_test) share one binary, so
@@ -324,6 +325,7 @@ func idPattern(t *testing.T, form string, data map[string]any) *regexp.Regexp {
 // TestCatalog_coversEveryEventType checks that it does.
 var eventTypes = []statemachine.EventType{
 	statemachine.EvExecutionRequested,
+	statemachine.EvRestart,
 	statemachine.EvTaskRunStarted,
 	statemachine.EvTaskRunFinished,
 	statemachine.EvTimerFired,
@@ -534,7 +536,7 @@ func TestCatalog_matchesPublishedEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	bus := &recordingBus{Bus: embedded.NewBus()}
-	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}})
 	if err != nil {
 		t.Fatal(err)
 	}

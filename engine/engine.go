@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
 	"github.com/relayflow/relay/triggers"
 )
@@ -45,7 +47,8 @@ type Config struct {
 	// AttemptLease is how long a worker's lease on an attempt lasts
 	// (default DefaultAttemptLease); it renews it every third of that
 	// while the attempt runs. An attempt delivered again (a worker died,
-	// its records went to another) is taken over once the lease lapses.
+	// its records went to another) is reported CRASHED once the lease
+	// lapses, and its retry policy decides whether another attempt runs.
 	AttemptLease time.Duration
 	// StartedAfter is how long an attempt runs before its worker reports
 	// it started (a taskrun.started event, one more state change). 0:
@@ -64,6 +67,21 @@ type Config struct {
 	// BlobThreshold is the data size in bytes above which an event's data
 	// goes to Blobs (default DefaultBlobThreshold).
 	BlobThreshold int
+	// Files reads the internal storage for read(uri) in expressions (nil:
+	// read() fails, saying it is not available).
+	Files FileReader
+	// Envs and Globals are the `envs` and `globals` variables of
+	// expressions (see ExpressionVariables).
+	Envs, Globals map[string]any
+}
+
+// FileReader reads a file of the internal storage (storage.Storage): at
+// most limit bytes (0: its default), for a task of namespace ns.
+type FileReader interface {
+	Read(ctx context.Context, ns, uri string, limit int64) ([]byte, error)
+	// Open opens a file for a task of namespace ns and tells its size; a
+	// missing file is an error wrapping storage.ErrNotFound.
+	Open(ctx context.Context, ns, uri string) (io.ReadCloser, int64, error)
 }
 
 // Engine applies events to executions and carries out the commands.
@@ -78,6 +96,7 @@ type Engine struct {
 	cache     *execCache     // executions committed last (Config.CacheExecutions)
 	acks      sync.WaitGroup // background outbox acknowledgements
 	conflicts atomic.Int64   // conditional writes lost to another executor
+	swept     atomic.Int64   // when expired records were last deleted (UnixNano)
 
 	mu      sync.Mutex
 	running map[string]context.CancelFunc // attempts, by "executionID/taskRunID/attempt"
@@ -116,6 +135,40 @@ func New(cfg Config) (*Engine, error) {
 		cfg.AttemptLease = DefaultAttemptLease
 	}
 	return &Engine{cfg: cfg, id: NewID(), cache: newExecCache(cfg.CacheExecutions), log: cfg.Logger, flows: NewFlows(cfg.Store), sem: make(chan struct{}, cfg.Workers), running: map[string]context.CancelFunc{}, killed: map[string]time.Time{}, execMu: map[string]*execLock{}}, nil
+}
+
+// Tasks returns the registry of the task runners.
+func (e *Engine) Tasks() *tasks.Registry { return e.cfg.Tasks }
+
+// reader returns read() for expressions of namespace ns, or nil when no
+// internal storage is configured.
+func (e *Engine) reader(ctx context.Context, ns string) func(string) (string, error) {
+	if e.cfg.Files == nil {
+		return nil
+	}
+	return func(uri string) (string, error) {
+		b, err := e.cfg.Files.Read(ctx, ns, uri, 0)
+		return string(b), err
+	}
+}
+
+// fileSize reads the size of a file of internal storage for
+// fileExists(), fileSize() and isFileEmpty() (nil without storage).
+func (e *Engine) fileSize(ctx context.Context, ns string) func(string) (int64, bool, error) {
+	if e.cfg.Files == nil {
+		return nil
+	}
+	return func(uri string) (int64, bool, error) {
+		rc, size, err := e.cfg.Files.Open(ctx, ns, uri)
+		if errors.Is(err, storage.ErrNotFound) {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		rc.Close()
+		return size, true, nil
+	}
 }
 
 // Start runs the executor, the workers and the timer loop until ctx ends.
@@ -212,6 +265,9 @@ func (e *Engine) FireTimers(ctx context.Context) error {
 			}
 		}
 		if failed != nil || len(due) < 256 {
+			if failed == nil {
+				failed = e.sweepExpired(ctx)
+			}
 			return failed
 		}
 	}
@@ -599,7 +655,10 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 		expected = ex.Version
 		wasDone = ex.State.Terminal()
 	}
-	if ex == nil && ev0.Type == statemachine.EvExecutionRequested && f.Concurrency != nil {
+	// A restart takes a slot as a request does: it is applied first in its
+	// batch (see the loop) and, once applied, the execution is no longer done.
+	restarting := ev0.Type == statemachine.EvRestart && ex != nil && (ex.State == statemachine.ExecFailed || ex.State == statemachine.ExecKilled)
+	if (ex == nil && ev0.Type == statemachine.EvExecutionRequested || restarting) && f.Concurrency != nil {
 		ok, err := e.acquireSlot(ctx, f, ev0.ExecutionID)
 		if err != nil {
 			return applied{}, 0, err
@@ -608,8 +667,18 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 			evs[0].OverLimit = f.Concurrency.Behavior
 		}
 	}
+	if restarting {
+		wasDone = false
+	}
 	now := e.cfg.Now()
-	opts := statemachine.Options{Secret: e.cfg.Secrets, AttemptTimeout: e.cfg.AttemptTimeout}
+	opts := e.machineOptions(ctx, f.Namespace)
+	if ex == nil && ev0.Type == statemachine.EvExecutionRequested && ev0.Replay != nil {
+		src, err := e.cfg.Store.Execution(ctx, ev0.Replay.ExecutionID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return applied{}, 0, fmt.Errorf("reading execution %s to replay: %w", ev0.Replay.ExecutionID, err)
+		}
+		opts.ReplaySource = src // nil: the replay fails, saying so
+	}
 	c := Commit{Expected: expected, Replayable: how == redelivered}
 	var replays []OutboxEntry
 	changed := map[*statemachine.TaskRun]bool{}
@@ -617,6 +686,9 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 	for k, ev := range evs {
 		if k > 0 && len(c.Changed)+len(c.Outbox)+len(c.Timers) >= maxCommitWrites {
 			break
+		}
+		if k > 0 && ev.Type == statemachine.EvRestart && f.Concurrency != nil {
+			break // first in the next batch, where it takes a slot
 		}
 		n++
 		res, err := statemachine.Apply(f, ex, ev, now, opts)
@@ -686,10 +758,18 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 	if f.Concurrency != nil && !wasDone && ex.State.Terminal() {
 		out.ended, out.freed = f, f
 	}
-	if f.Concurrency != nil && wasNew && ex.State == statemachine.ExecQueued {
+	if f.Concurrency != nil && (wasNew || restarting) && ex.State == statemachine.ExecQueued {
 		out.freed = f
 	}
 	return out, n, nil
+}
+
+// kv is the KV store, in the engine's store.
+func (e *Engine) kv() RecordKV { return RecordKV{Store: e.cfg.Store, Now: e.cfg.Now} }
+
+// machineOptions are what the state machine may not fetch itself.
+func (e *Engine) machineOptions(ctx context.Context, namespace string) statemachine.Options {
+	return statemachine.Options{Secret: e.cfg.Secrets, Read: e.reader(ctx, namespace), FileSize: e.fileSize(ctx, namespace), AttemptTimeout: e.cfg.AttemptTimeout, Envs: e.cfg.Envs, Globals: e.cfg.Globals, KV: e.kv().exprKV(ctx)}
 }
 
 // replay returns the commands of ev's commit again when ev is the
@@ -793,6 +873,11 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 	now := e.cfg.Now()
 	switch c := cmd.(type) {
 	case statemachine.ScheduleTaskRun:
+		if c.Cache != nil {
+			if v, ok := e.cachedOutputs(ctx, c); ok {
+				return e.reportCached(ctx, c, v)
+			}
+		}
 		ce, err := NewEvent(fmt.Sprintf("%s/%s/%d/scheduled", c.ExecutionID, c.TaskRunID, c.Attempt), TypeTaskRunScheduled, "relay/executor", c.ExecutionID, now, c)
 		if err != nil {
 			return err
@@ -807,12 +892,17 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 		e.killAttempt(fmt.Sprintf("%s/%s/%d", c.ExecutionID, c.TaskRunID, c.Attempt))
 		return nil
 	case statemachine.StartSubflow:
+		if c.Restart > 0 {
+			return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{
+				ID: fmt.Sprintf("%s/restart/%s/%d", c.ExecutionID, c.Parent.ExecutionID, c.Restart), Type: statemachine.EvRestart, ExecutionID: c.ExecutionID,
+			})
+		}
 		return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{
 			ID: c.ExecutionID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: c.ExecutionID,
 			Namespace: c.Namespace, FlowID: c.FlowID, Revision: c.Revision, Inputs: c.Inputs, Labels: c.Labels, Parent: &c.Parent,
 		})
 	case statemachine.ExecutionFinished:
-		ce, err := NewEvent(c.ExecutionID+"/finished", TypeExecutionFinished, "relay/executor", c.ExecutionID, now, c)
+		ce, err := NewEvent(c.FinishedID(), TypeExecutionFinished, "relay/executor", c.ExecutionID, now, c)
 		if err != nil {
 			return err
 		}
@@ -821,13 +911,13 @@ func (e *Engine) perform(ctx context.Context, cmd statemachine.Command) error {
 		}
 		if p := c.Parent; p != nil {
 			return e.publish(ctx, TopicExecutions, p.ExecutionID, statemachine.Event{
-				ID: c.ExecutionID + "/finished", Type: statemachine.EvSubflowFinished, ExecutionID: p.ExecutionID, TaskRunID: p.TaskRunID,
-				ChildExecutionID: c.ExecutionID, ChildState: c.State, ChildOutputs: c.Outputs,
+				ID: c.FinishedID(), Type: statemachine.EvSubflowFinished, ExecutionID: p.ExecutionID, TaskRunID: p.TaskRunID,
+				ChildExecutionID: c.ExecutionID, ChildState: c.State, ChildOutputs: c.ChildOutputs(),
 			})
 		}
 		return nil
 	case statemachine.Log:
-		return e.appendLogs(ctx, []LogEntry{{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Time: now, Level: c.Level, Message: c.Message}})
+		return e.appendLogs(ctx, []LogEntry{{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Time: now, Level: c.Level, Message: c.Message}})
 	case statemachine.Continue:
 		return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{ID: c.EventID, Type: statemachine.EvContinue, ExecutionID: c.ExecutionID})
 	}

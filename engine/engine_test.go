@@ -17,6 +17,7 @@ import (
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 const examples = "../examples/flows"
@@ -43,7 +44,7 @@ func newHarness(t testing.TB, dir string, opts ...func(*engine.Config)) *harness
 		t.Fatal(err)
 	}
 	bus := embedded.NewBus()
-	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}})
 	if err != nil {
 		t.Fatal(err)
 	}

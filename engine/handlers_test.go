@@ -19,6 +19,7 @@ import (
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 // bareEngines returns an embedded store and a constructor of engines on it
@@ -32,7 +33,7 @@ func bareEngines(t *testing.T) (*embedded.Store, func(cache int) *engine.Engine)
 	t.Cleanup(func() { st.Close() })
 	bus := embedded.NewBus()
 	t.Cleanup(func() { bus.Close() })
-	reg, err := tasks.Builtin(tasks.Config{})
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func (s *laggingStore) ExecutionRunLagging(ctx context.Context, id string, posit
 func TestWorker_staleAttemptsAreCheckedFirst(t *testing.T) {
 	st, _ := bareEngines(t)
 	ls := &laggingStore{Store: st}
-	reg, err := tasks.Builtin(tasks.Config{})
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +170,51 @@ func TestWorker_staleAttemptsAreCheckedFirst(t *testing.T) {
 	}
 }
 
+// retriedLeases is a store whose Lease writes twice, as a store client
+// does when it retries a write that was applied but whose answer was lost
+// (a 500, a timeout): the second write finds the lease the first took.
+type retriedLeases struct{ engine.Store }
+
+func (s retriedLeases) Lease(ctx context.Context, key, holder string, until time.Time) (engine.LeaseResult, error) {
+	if _, err := s.Store.Lease(ctx, key, holder, until); err != nil {
+		return engine.LeaseResult{}, err
+	}
+	return s.Store.Lease(ctx, key, holder, until)
+}
+
+// A first delivery whose lease write was retried by the store's client
+// after it was applied finds the lease held by itself: it runs the attempt
+// rather than taking itself for a dead worker and reporting it CRASHED.
+func TestWorker_aLeaseWriteRetriedAfterItAppliedIsTheWorkersOwn(t *testing.T) {
+	st, _ := bareEngines(t)
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := &flakyBus{Bus: embedded.NewBus()}
+	defer bus.Close()
+	e, err := engine.New(engine.Config{Store: retriedLeases{st}, Bus: bus, Tasks: reg, StartedAfter: time.Hour, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := filepath.Join(t.TempDir(), "ran")
+	c := statemachine.ScheduleTaskRun{ExecutionID: engine.NewID(), TaskRunID: "t", TaskID: "t", Type: flow.TypeShell, Attempt: 1,
+		Props: map[string]any{"commands": []any{"touch " + mark}}}
+	ce, err := engine.NewEvent(c.ExecutionID+"/t/1/scheduled", engine.TypeTaskRunScheduled, "test", c.ExecutionID, time.Now(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WorkerHandler()(context.Background(), ce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Errorf("the attempt did not run: %v", err)
+	}
+	if !slices.Equal(bus.sent, []string{c.ExecutionID + "/t/1/finished"}) {
+		t.Errorf("published %v, want the attempt's end alone", bus.sent)
+	}
+}
+
 // flakyBus fails every publish as an outage while down, and keeps what it
 // published.
 type flakyBus struct {
@@ -195,7 +241,7 @@ func (b *flakyBus) Publish(ctx context.Context, topic, key string, ev cloudevent
 // taken for lost).
 func TestWorker_anEndThatCannotBePublishedIsKeptNotRunAgain(t *testing.T) {
 	st, _ := bareEngines(t)
-	reg, err := tasks.Builtin(tasks.Config{})
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,5 +281,83 @@ func TestWorker_anEndThatCannotBePublishedIsKeptNotRunAgain(t *testing.T) {
 	}
 	if _, err := st.Record(context.Background(), engine.KindAttemptResult, c.ExecutionID+"/t/1"); !errors.Is(err, engine.ErrNotFound) {
 		t.Errorf("the kept end is still there after it was published: %v", err)
+	}
+}
+
+// An attempt whose worker died (its lease expired) CRASHED: the worker
+// that takes the delivery over reports it so instead of running it, and
+// the attempt's retry policy schedules the next one (Prefect's Crashed).
+func TestWorker_attemptOfADeadWorkerCrashes(t *testing.T) {
+	st, newEngine := bareEngines(t)
+	e := newEngine(0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mark := filepath.Join(t.TempDir(), "ran")
+	src := "id: z\nnamespace: t\ntasks:\n  - id: w\n    type: shell.commands\n    commands: [touch " + mark + "]\n    retry: {type: constant, interval: PT1H, maxAttempts: 2}\n"
+	if _, _, err := e.Deploy(ctx, "z.yaml", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	bus := embedded.NewBus()
+	defer bus.Close()
+	events := make(chan statemachine.Event, 8)
+	go bus.Subscribe(ctx, engine.TopicExecutions, "test", func(_ context.Context, ce cloudevents.Event) error {
+		ev, err := engine.DecodeMachineEvent(ce)
+		if err == nil {
+			events <- ev
+		}
+		return nil
+	})
+	for bus.Subscribers(engine.TopicExecutions, "test") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	reg, _ := tasks.Builtin(tasks.Config{})
+	worker, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := engine.NewID()
+	apply := func(ev statemachine.Event) {
+		t.Helper()
+		ce, err := engine.MachineEvent(ev, "test", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.ExecutorHandler()(ctx, ce); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(statemachine.Event{ID: id + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: id, Namespace: "t", FlowID: "z"})
+	// A worker leased the attempt, then died: its lease ended a while ago.
+	if _, err := st.Lease(ctx, "attempt/"+id+"/w/1", "dead-worker#1", time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	c := statemachine.ScheduleTaskRun{ExecutionID: id, TaskRunID: "w", TaskID: "w", Type: flow.TypeShell, Attempt: 1, Props: map[string]any{"commands": []any{"touch " + mark}}}
+	ce, err := engine.NewEvent(id+"/w/1/scheduled", engine.TypeTaskRunScheduled, "test", id, time.Now(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := worker.WorkerHandler()(ctx, ce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(mark); err == nil {
+		t.Error("the crashed attempt ran again on the worker that took it over")
+	}
+	var fin statemachine.Event
+	select {
+	case fin = <-events:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event reported the attempt")
+	}
+	if fin.Type != statemachine.EvTaskRunFinished || fin.State != statemachine.RunCrashed || fin.Error == nil || fin.Error.Kind != statemachine.KindCrashed {
+		t.Fatalf("reported %+v (error %+v), want a CRASHED attempt", fin, fin.Error)
+	}
+	apply(fin)
+	ex, err := st.Execution(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := ex.Run("w")
+	if r.State != statemachine.RunRetrying || len(r.Attempts) != 1 || r.Attempts[0].State != statemachine.RunCrashed {
+		t.Errorf("task run %s with attempts %+v, want RETRYING after a CRASHED attempt", r.State, r.Attempts)
 	}
 }

@@ -28,6 +28,10 @@ type ExecutionDoc struct {
 	Trigger map[string]any       `json:"trigger,omitempty"`
 	Origin  *statemachine.Origin `json:"origin,omitempty"`
 	Depth   int                  `json:"depth,omitempty"`
+	// OriginalID is the execution a replay replays (the first of a chain
+	// of replays); Restarts counts the restarts of this execution.
+	OriginalID string `json:"originalId,omitempty"`
+	Restarts   int    `json:"restarts,omitempty"`
 	// TaskRuns are the task runs in creation order: all of them, or a page
 	// (see NextCursor).
 	TaskRuns []TaskRunDoc `json:"taskRuns"`
@@ -35,6 +39,9 @@ type ExecutionDoc struct {
 	// TaskRunCounts how many are in each state.
 	TaskRunCount  int            `json:"taskRunCount"`
 	TaskRunCounts map[string]int `json:"taskRunCounts"`
+	// TaskRunCountsByTask counts them by task id, then state (absent for
+	// executions stored before they were kept).
+	TaskRunCountsByTask map[string]map[string]int `json:"taskRunCountsByTask,omitempty"`
 	// NextCursor, when TaskRuns is a page that others follow, is the
 	// cursor of the next page; absent on the last one.
 	NextCursor string `json:"nextCursor,omitempty"`
@@ -52,6 +59,12 @@ type TaskRunDoc struct {
 	Attempts  []AttemptDoc            `json:"attempts"`
 	Outputs   map[string]any          `json:"outputs"`
 	Error     *statemachine.TaskError `json:"error,omitempty"`
+	Metrics   []statemachine.Metric   `json:"metrics,omitempty"`
+	// Cached says the outputs came from the task cache: the task did not
+	// run.
+	Cached bool `json:"cached,omitempty"`
+	// ChildExecutionID is the execution a flow.subflow run started.
+	ChildExecutionID string `json:"childExecutionId,omitempty"`
 }
 
 // AttemptDoc is one attempt of a task run.
@@ -82,7 +95,7 @@ func DocumentPage(ex *statemachine.Execution, runs []*statemachine.TaskRun, next
 		ID: ex.ID, Namespace: ex.Namespace, FlowID: ex.FlowID, Revision: ex.Revision, State: string(ex.State),
 		Inputs: ex.Inputs, Outputs: ex.Outputs, Labels: map[string]string{}, StartDate: ex.StartDate, EndDate: timePtr(ex.EndDate),
 		Error: ex.Error, Parent: ex.Parent, Trigger: ex.Trigger, Origin: ex.Origin, Depth: ex.Depth, TaskRuns: []TaskRunDoc{},
-		TaskRunCounts: map[string]int{}, NextCursor: next,
+		TaskRunCounts: map[string]int{}, NextCursor: next, OriginalID: ex.OriginalID, Restarts: ex.Restarts,
 	}
 	counts := ex.RunCounts
 	if counts == nil && len(ex.TaskRuns) > 0 { // stored before executions kept their counts
@@ -93,6 +106,22 @@ func DocumentPage(ex *statemachine.Execution, runs []*statemachine.TaskRun, next
 	for st, n := range counts {
 		d.TaskRunCounts[string(st)] = n
 		d.TaskRunCount += n
+	}
+	byTask := ex.TaskCounts
+	if byTask == nil && len(ex.TaskRuns) > 0 {
+		c := *ex
+		c.CountRuns()
+		byTask = c.TaskCounts
+	}
+	if len(byTask) > 0 {
+		d.TaskRunCountsByTask = make(map[string]map[string]int, len(byTask))
+		for task, counts := range byTask {
+			m := make(map[string]int, len(counts))
+			for st, n := range counts {
+				m[string(st)] = n
+			}
+			d.TaskRunCountsByTask[task] = m
+		}
 	}
 	if d.Inputs == nil {
 		d.Inputs = map[string]any{}
@@ -105,7 +134,8 @@ func DocumentPage(ex *statemachine.Execution, runs []*statemachine.TaskRun, next
 	}
 	for _, r := range runs {
 		td := TaskRunDoc{ID: r.ID, TaskID: r.TaskID, ParentID: r.ParentID, Value: r.Value, State: string(r.State),
-			StartDate: timePtr(r.StartDate), EndDate: timePtr(r.EndDate), Outputs: r.Outputs, Error: r.Error, Attempts: []AttemptDoc{}}
+			StartDate: timePtr(r.StartDate), EndDate: timePtr(r.EndDate), Outputs: r.Outputs, Error: r.Error, Metrics: r.Metrics, Attempts: []AttemptDoc{}, Cached: r.Cached,
+			ChildExecutionID: r.ChildExec}
 		if td.Outputs == nil {
 			td.Outputs = map[string]any{}
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,7 +70,13 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	if e.takeKilled(base) {
 		return e.reportKilled(ctx, c, base)
 	}
-	lease, err := e.leaseAttempt(ctx, c, base, e.cfg.Now().Sub(ce.Time()) > staleAfter)
+	lease, crash, err := e.leaseAttempt(ctx, c, base, e.cfg.Now().Sub(ce.Time()) > staleAfter)
+	if crash != nil {
+		// The worker that held the attempt died: the attempt CRASHED, and
+		// its retry policy decides whether another one runs.
+		return e.publish(ctx, TopicExecutions, c.ExecutionID, statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished,
+			ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt, State: statemachine.RunCrashed, Error: crash})
+	}
 	if err != nil || lease == nil {
 		return err
 	}
@@ -97,14 +104,16 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		cancel()
 	}()
 
-	logger := slog.New(&logHandler{e: e, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, live: runCtx})
+	errLines := &errorLines{}
+	logger := slog.New(&logHandler{appendLogs: e.appendLogs, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, errors: errLines, live: runCtx})
 	res, err := e.cfg.Tasks.Run(runCtx, tasks.Request{
-		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger,
+		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Namespace: c.Namespace, FlowID: c.FlowID,
+		Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger, KV: e.kv(), Logs: storeLogs{e.cfg.Store},
 		AttemptKey: statemachine.AttemptKey(c.ExecutionID, c.TaskRunID, c.Attempt),
 	})
 	reported()
 	if ctx.Err() != nil {
-		return ctx.Err() // the process is stopping: once its lease lapses, the redelivered attempt is taken over
+		return ctx.Err() // the process is stopping: once its lease lapses, the attempt delivered again is reported CRASHED
 	}
 	if lost() {
 		if l := lease.lapsed.Load(); l {
@@ -113,10 +122,10 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 			// the lease.
 			return Unavailable(fmt.Errorf("attempt %s stopped: its lease could not be renewed; delivering it again", base))
 		}
-		return nil // another worker took the attempt over and reports it
+		return nil // another worker found the lease lapsed and reports the attempt CRASHED
 	}
 	fin := statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
-		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate}
+		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate, Metrics: metrics(res.Metrics), ErrorLogs: errLines.take()}
 	if res.Warning {
 		fin.State = statemachine.RunWarning
 	}
@@ -128,9 +137,15 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 			msg = te.Error()
 		}
 		fin.Error = &statemachine.TaskError{Kind: string(te.Kind), Type: te.Type, Message: msg}
-		if errors.Is(runCtx.Err(), context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(runCtx.Err(), context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
 			fin.State = statemachine.RunKilled
+		case te.Kind == tasks.KindCrashed: // the OS killed the task's process
+			fin.State = statemachine.RunCrashed
 		}
+	}
+	if c.Cache != nil && fin.State == statemachine.RunSuccess {
+		e.fillCache(ctx, c, fin.Outputs)
 	}
 	return e.reportFinished(ctx, base, fin, lost)
 }
@@ -216,6 +231,18 @@ func (e *Engine) reportKilled(ctx context.Context, c statemachine.ScheduleTaskRu
 		Error: &statemachine.TaskError{Kind: statemachine.KindFatal, Type: "Killed", Message: "killed before it started"}})
 }
 
+// metrics converts a task's metrics for the state machine.
+func metrics(ms []tasks.Metric) []statemachine.Metric {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]statemachine.Metric, len(ms))
+	for i, m := range ms {
+		out[i] = statemachine.Metric{Name: m.Name, Type: m.Type, Value: m.Value, Tags: m.Tags}
+	}
+	return out
+}
+
 // attemptLease is a worker's lease on one attempt.
 type attemptLease struct {
 	e             *Engine
@@ -233,13 +260,18 @@ type attemptLease struct {
 // cost every task run a step's worth of latency for a case that is rare.
 const staleAfter = time.Second
 
-// leaseAttempt leases the attempt so that it runs once however often it is
-// delivered, and returns nil when it must not run here: it already ran, or
-// no longer applies (checked on a first delivery too when stale). An attempt another worker holds is waited for: it
-// ends (dropped here), or that worker stops renewing its lease (it died)
-// and the attempt is taken over and run here: zombie detection by lease.
-// In an invocation too short to wait, an error asks for redelivery.
-func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRun, base string, stale bool) (*attemptLease, error) {
+// leaseAttempt leases the attempt so that it runs at most once however
+// often it is delivered, and returns nil when it must not run here: it
+// already ran, or no longer applies (checked on a first delivery too when
+// stale). A delivery after the first publishes the attempt's end if a
+// worker kept it (the bus was down when it ended: see reportFinished). An
+// attempt another worker holds is waited for: it ends (dropped here), or
+// that worker stops renewing its lease (it died, or stopped the attempt
+// because an outage kept it from renewing): zombie detection by lease. The
+// attempt then CRASHED (Prefect's meaning): leaseAttempt returns the error
+// to report it with, and its retry policy decides whether another attempt
+// runs. In an invocation too short to wait, an error asks for redelivery.
+func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRun, base string, stale bool) (*attemptLease, *statemachine.TaskError, error) {
 	l := &attemptLease{e: e, key: "attempt/" + base, holder: fmt.Sprintf("%s#%d", e.id, e.holders.Add(1)), execID: c.ExecutionID, runID: c.TaskRunID}
 	attrs := []any{slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Int("attempt", c.Attempt)}
 	// A duplicate usually arrives as the attempt ends on its first worker:
@@ -248,17 +280,20 @@ func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRu
 	for {
 		res, err := e.cfg.Store.Lease(ctx, l.key, l.holder, e.cfg.Now().Add(e.cfg.AttemptLease))
 		if err != nil {
-			return nil, fmt.Errorf("leasing attempt %s: %w", base, err)
+			return nil, nil, fmt.Errorf("leasing attempt %s: %w", base, err)
 		}
-		first := res.Granted && res.Holder == ""
+		// The holder is this call's own: a lease that names it was granted
+		// by an earlier try of this very call (the store's client retried
+		// a write that was applied but whose answer was lost).
+		first := res.Granted && (res.Holder == "" || res.Holder == l.holder)
 		if first && !stale {
-			return l, nil // the first delivery
+			return l, nil, nil // the first delivery
 		}
 		if !first {
 			// Delivered again: the attempt may have ended on a worker that
 			// could not publish its end (an outage), and kept it.
 			if kept, err := e.keptResult(ctx, base); kept || err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		// A first delivery that waited is checked on a lagging read, which
@@ -268,29 +303,29 @@ func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRu
 		// state: it may have just ended, and must not run twice.
 		over, err := e.attemptOver(ctx, c, first)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if over {
 			e.log.Info("dropping an attempt that ran already or no longer applies", attrs...)
-			return nil, nil
+			return nil, nil, nil
 		}
 		if first {
-			return l, nil // the first delivery, still wanted
+			return l, nil, nil // the first delivery, still wanted
 		}
 		if res.Granted {
-			msg := fmt.Sprintf("attempt %d of %s: its worker stopped renewing its lease at %s; running it again on this worker", c.Attempt, c.TaskRunID, res.Until.UTC().Format(time.RFC3339))
+			msg := fmt.Sprintf("attempt %d of %s crashed: its worker stopped renewing its lease at %s", c.Attempt, c.TaskRunID, res.Until.UTC().Format(time.RFC3339))
 			e.log.Warn(msg, append(attrs, slog.String("previous", res.Holder))...)
 			e.appendLogs(ctx, []LogEntry{{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt, Time: e.cfg.Now(), Level: "WARN", Message: msg}})
-			return l, nil
+			return nil, &statemachine.TaskError{Kind: statemachine.KindCrashed, Type: "WorkerLost", Message: msg}, nil
 		}
 		poll = min(2*poll, e.cfg.AttemptLease/3)
 		wait := min(poll, max(time.Until(res.Until)+50*time.Millisecond, 50*time.Millisecond))
 		if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl.Add(-InvocationMargin)) {
-			return nil, fmt.Errorf("attempt %s runs on another worker (%s, lease until %s): delivering it again later", base, res.Holder, res.Until.UTC().Format(time.RFC3339))
+			return nil, nil, fmt.Errorf("attempt %s runs on another worker (%s, lease until %s): delivering it again later", base, res.Holder, res.Until.UTC().Format(time.RFC3339))
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		case <-time.After(wait):
 		}
 	}
@@ -327,10 +362,10 @@ func (e *Engine) attemptOver(ctx context.Context, c statemachine.ScheduleTaskRun
 }
 
 // renew keeps the lease while the attempt runs (until ctx ends), every
-// third of its duration. If another worker took the attempt over (this
-// process stalled past the lease), or the lease ran out while the store
-// could not be reached to renew it (another worker may take it over from
-// then on), the attempt is cancelled and the returned function reports
+// third of its duration. If another worker took the lease (this process
+// stalled past it, and that worker reported the attempt CRASHED), or the
+// lease ran out while the store could not be reached to renew it (another
+// worker may take it from then on), the attempt is cancelled and the returned function reports
 // true: its end is not this worker's to report. So an attempt never runs
 // on two live workers at once. Each renewal also reads the attempt's run
 // (one item): an attempt killed by an executor in another process, or that
@@ -385,7 +420,7 @@ func (l *attemptLease) renew(ctx context.Context, c statemachine.ScheduleTaskRun
 				l.e.log.Log(ctx, level, "renewing an attempt's lease", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.Any("error", err))
 				continue
 			case err == nil && !res.Granted:
-				l.e.log.Error("another worker took over the attempt: stopping it here", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.String("holder", res.Holder))
+				l.e.log.Error("another worker took the attempt's lease: stopping it here", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.String("holder", res.Holder))
 				gone.Store(true)
 				cancel()
 				return
@@ -426,12 +461,50 @@ func (e *Engine) reportStarted(ctx context.Context, c statemachine.ScheduleTaskR
 	}, nil
 }
 
+// NewTaskLogger returns the logger of one attempt (tasks.Request.Log):
+// each record becomes an execution log line, stored by appendLogs (a
+// Store's AppendLogs), with the ids of entry. A process that runs
+// attempts outside an engine (a runner function) logs through it too.
+func NewTaskLogger(appendLogs func(context.Context, []LogEntry) error, entry LogEntry) *slog.Logger {
+	return slog.New(&logHandler{appendLogs: appendLogs, entry: entry})
+}
+
 // logHandler stores a task's slog records as execution log lines.
 type logHandler struct {
-	e     *Engine
-	entry LogEntry
-	attrs []slog.Attr
-	live  context.Context // the attempt's: lines are retried through outages while it lasts
+	appendLogs func(context.Context, []LogEntry) error
+	entry      LogEntry
+	attrs      []slog.Attr
+	// errors, when set, keeps the ERROR lines for the attempt's
+	// taskrun.finished event.
+	errors *errorLines
+	// live, when set, is the attempt's context: lines are retried
+	// through outages of the store while it lasts.
+	live context.Context
+}
+
+// errorLines collects the ERROR lines of one attempt, bounded as the
+// state machine keeps them.
+type errorLines struct {
+	mu    sync.Mutex
+	lines []statemachine.LogLine
+}
+
+func (l *errorLines) add(at time.Time, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) >= statemachine.ErrorLogsPerAttempt {
+		return
+	}
+	if len(msg) > statemachine.ErrorLogLength {
+		msg = msg[:statemachine.ErrorLogLength]
+	}
+	l.lines = append(l.lines, statemachine.LogLine{Time: at, Message: msg})
+}
+
+func (l *errorLines) take() []statemachine.LogLine {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lines
 }
 
 func (h *logHandler) Enabled(context.Context, slog.Level) bool { return true }
@@ -453,6 +526,9 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	// or its lease lost), so that the task sees that it must stop: a
 	// write in flight then is given up, and lines logged after it get
 	// logStopGrace.
+	if l.Level == "ERROR" && h.errors != nil {
+		h.errors.add(l.Time, l.Message)
+	}
 	actx := context.WithoutCancel(ctx)
 	if h.live != nil {
 		var stop context.CancelFunc
@@ -466,7 +542,7 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	retry := health.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	for {
-		err := h.e.appendLogs(actx, []LogEntry{l})
+		err := h.appendLogs(actx, []LogEntry{l})
 		if err == nil || !errors.Is(err, ErrUnavailable) || h.live == nil || !retry.Wait(h.live) {
 			return err
 		}
@@ -478,7 +554,7 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 const logStopGrace = 5 * time.Second
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logHandler{e: h.e, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), live: h.live}
+	return &logHandler{appendLogs: h.appendLogs, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), errors: h.errors, live: h.live}
 }
 
 func (h *logHandler) WithGroup(string) slog.Handler { return h }

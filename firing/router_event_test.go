@@ -327,7 +327,7 @@ func TestStopAfterEachTriggerType(t *testing.T) {
     key: a-long-secret
     stopAfter: [FAILED]
 `), "hook", "webhook", func(t *testing.T, st Store, c *clock, r *Router, rec *recorder, n int) int {
-			_, _, err := Webhook(t.Context(), st, rec, nil, "team", "down", "a-long-secret", nil, c.Now())
+			_, _, err := Webhook(t.Context(), st, rec, nil, nil, "team", "down", "a-long-secret", nil, c.Now())
 			if err != nil && !errors.Is(err, ErrNoWebhook) {
 				t.Fatal(err)
 			}

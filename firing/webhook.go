@@ -23,7 +23,14 @@ var ErrNoWebhook = fmt.Errorf("no webhook at this address: %w", engine.ErrNotFou
 // trigger.body, trigger.headers and trigger.parameters, and returns the
 // new execution's id and the flow revision it runs. Each call starts one
 // execution.
-func Webhook(ctx context.Context, st Store, bus Publisher, log *slog.Logger, namespace, flowID, key string, vars map[string]any, now time.Time) (string, int, error) {
+//
+// A key given as an expression is rendered for the call with secret (nil:
+// secret() fails); a trigger whose key does not render is skipped, with a
+// warning.
+func Webhook(ctx context.Context, st Store, bus Publisher, log *slog.Logger, secret func(string) (string, error), namespace, flowID, key string, vars map[string]any, now time.Time) (string, int, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	trs, err := newCompiled(st).revision(ctx, namespace, flowID, 0)
 	if errors.Is(err, engine.ErrNotFound) {
 		return "", 0, ErrNoWebhook
@@ -32,13 +39,18 @@ func Webhook(ctx context.Context, st Store, bus Publisher, log *slog.Logger, nam
 		return "", 0, err
 	}
 	for _, t := range trs {
-		if t.Type != flow.TriggerWebhook || t.Disabled || subtle.ConstantTimeCompare([]byte(t.WebhookKey), []byte(key)) != 1 {
+		if t.Type != flow.TriggerWebhook || t.Disabled {
+			continue
+		}
+		want, err := t.RenderWebhookKey(secret, now)
+		if err != nil {
+			log.Warn("webhook trigger skipped", slog.Any("error", err))
+			continue
+		}
+		if subtle.ConstantTimeCompare([]byte(want), []byte(key)) != 1 {
 			continue
 		}
 		cause := "webhook\x00" + engine.NewID()
-		if log == nil {
-			log = slog.New(slog.DiscardHandler)
-		}
 		started, err := start(ctx, st, bus, log, t, cause, vars, 0, now)
 		switch {
 		case !started && err == nil: // stopped by stopAfter

@@ -32,7 +32,7 @@ func TestWebhook(t *testing.T) {
 		map[string][]string{"Content-Type": {"application/json"}, "X-Trace": {"a", "b"}},
 		map[string][]string{"dry": {"1"}})
 
-	id, rev, err := Webhook(t.Context(), st, rec, nil, "team", "w", "s3cret-key-42", vars, t0)
+	id, rev, err := Webhook(t.Context(), st, rec, nil, nil, "team", "w", "s3cret-key-42", vars, t0)
 	if err != nil {
 		t.Fatalf("Webhook: %v", err)
 	}
@@ -72,7 +72,7 @@ func TestWebhook(t *testing.T) {
 	}
 
 	// Each call starts an execution of its own.
-	id2, _, err := Webhook(t.Context(), st, rec, nil, "team", "w", "s3cret-key-42", vars, t0)
+	id2, _, err := Webhook(t.Context(), st, rec, nil, nil, "team", "w", "s3cret-key-42", vars, t0)
 	if err != nil || id2 == id {
 		t.Errorf("second call: %s, %v; want another execution than %s", id2, err, id)
 	}
@@ -89,7 +89,7 @@ func TestWebhook(t *testing.T) {
 		{"flow without webhooks", "team", "a", "s3cret-key-42"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id, rev, err := Webhook(t.Context(), st, rec, nil, tc.ns, tc.flowID, tc.key, vars, t0)
+			id, rev, err := Webhook(t.Context(), st, rec, nil, nil, tc.ns, tc.flowID, tc.key, vars, t0)
 			if !errors.Is(err, ErrNoWebhook) || !errors.Is(err, engine.ErrNotFound) {
 				t.Fatalf("error %v, want ErrNoWebhook wrapping engine.ErrNotFound", err)
 			}
@@ -109,7 +109,7 @@ func TestWebhook(t *testing.T) {
 
 	// A later revision without the webhook: its key no longer works.
 	deploy(t, st, flowYAML("team", "w", "", ""), t0)
-	if _, _, err := Webhook(t.Context(), st, rec, nil, "team", "w", "s3cret-key-42", vars, t0); !errors.Is(err, ErrNoWebhook) {
+	if _, _, err := Webhook(t.Context(), st, rec, nil, nil, "team", "w", "s3cret-key-42", vars, t0); !errors.Is(err, ErrNoWebhook) {
 		t.Errorf("after the webhook was removed: %v", err)
 	}
 }
@@ -119,7 +119,7 @@ func TestWebhookBusFailure(t *testing.T) {
 	deploy(t, st, flowHook, t0)
 	rec := newRecorder(t)
 	rec.err = errBus
-	_, _, err := Webhook(t.Context(), st, rec, nil, "team", "w", "s3cret-key-42", nil, t0)
+	_, _, err := Webhook(t.Context(), st, rec, nil, nil, "team", "w", "s3cret-key-42", nil, t0)
 	if err == nil || errors.Is(err, ErrNoWebhook) || !strings.Contains(err.Error(), errBus.Error()) {
 		t.Fatalf("error %v, want the bus's", err)
 	}
@@ -223,7 +223,7 @@ func TestList(t *testing.T) {
 	handle(t, r, finishedEvent(t, fin("a-1", "team", "a", statemachine.ExecSuccess), c.Now()))
 	c.Set(at(10, 7, 0))
 	handle(t, r, externalEvent(t, "ev-1", "com.acme.order.created", "/shop/us", map[string]any{"id": "o"}, c.Now()))
-	if _, _, err := Webhook(t.Context(), st, newRecorder(t), nil, "team", "w", "s3cret-key-42", nil, at(10, 8, 0)); err != nil {
+	if _, _, err := Webhook(t.Context(), st, newRecorder(t), nil, nil, "team", "w", "s3cret-key-42", nil, at(10, 8, 0)); err != nil {
 		t.Fatal(err)
 	}
 	lastWant := map[string]time.Time{
@@ -263,5 +263,44 @@ func TestListOnOfDisabledTriggers(t *testing.T) {
 	}
 	if i := listInfo(t, st, t0, "team", "x", "e"); i.On != "event com.acme.order.created" {
 		t.Errorf("disabled event trigger: on %q, want %q", i.On, "event com.acme.order.created")
+	}
+}
+
+// A webhook key may be an expression (Kestra's `{{ secret('KEY') }}`),
+// rendered for each call (issue 18, item 12).
+func TestWebhook_keyAsExpression(t *testing.T) {
+	secrets := map[string]string{"HOOK": "from-a-secret-1", "SHORT": "abc"}
+	secret := func(name string) (string, error) {
+		if v, ok := secrets[name]; ok {
+			return v, nil
+		}
+		return "", errors.New("secret " + name + " is not set")
+	}
+	tests := []struct {
+		key, call string
+		secret    func(string) (string, error)
+		ok        bool
+	}{
+		{`"{{ secret('HOOK') }}"`, "from-a-secret-1", secret, true},
+		{`"{{ secret('HOOK') }}"`, "from-a-secret-2", secret, false},
+		{`"{{ flow.namespace }}-{{ flow.id }}-hook"`, "team-x-hook", nil, true},
+		{`"{{ secret('HOOK') }}"`, "from-a-secret-1", nil, false}, // no secrets here
+		{`"{{ secret('SHORT') }}"`, "abc", secret, false},         // too short
+		{`"{{ secret('MISSING') }}"`, "", secret, false},          // does not render
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+" "+tt.call, func(t *testing.T) {
+			st := newStore(t)
+			deploy(t, st, "id: x\nnamespace: team\ntasks:\n  - {id: a, type: log, message: hi}\ntriggers:\n  - id: hook\n    type: webhook\n    key: "+tt.key+"\n", t0)
+			rec := newRecorder(t)
+			_, _, err := Webhook(t.Context(), st, rec, nil, tt.secret, "team", "x", tt.call, nil, t0)
+			if (err == nil) != tt.ok {
+				t.Fatalf("error %v, want ok=%v", err, tt.ok)
+			}
+			if !tt.ok && !errors.Is(err, ErrNoWebhook) {
+				t.Errorf("error %v, want ErrNoWebhook", err)
+			}
+			rec.take()
+		})
 	}
 }

@@ -58,14 +58,21 @@ type lambdaFunction struct {
 	name, logicalID string
 	memoryMB        int
 	timeout         time.Duration
+	// command starts the function's runtime, in its task root; nil runs
+	// the task root's bootstrap (a custom runtime). handler is _HANDLER.
+	command []string
+	handler string
+	// role is the role whose permissions its AWS calls are checked
+	// against (default: name).
+	role serverless.Role
 }
 
 var (
-	executorFn  = lambdaFunction{"executor", "ExecutorFunction", 512, 60 * time.Second}
-	workerFn    = lambdaFunction{"worker", "WorkerFunction", 1024, 900 * time.Second}
-	routerFn    = lambdaFunction{"router", "RouterFunction", 256, 60 * time.Second}
-	schedulerFn = lambdaFunction{"scheduler", "SchedulerFunction", 128, 70 * time.Second}
-	apiFn       = lambdaFunction{"api", "ApiFunction", 512, 29 * time.Second}
+	executorFn  = lambdaFunction{name: "executor", logicalID: "ExecutorFunction", memoryMB: 512, timeout: 60 * time.Second}
+	workerFn    = lambdaFunction{name: "worker", logicalID: "WorkerFunction", memoryMB: 1024, timeout: 900 * time.Second}
+	routerFn    = lambdaFunction{name: "router", logicalID: "RouterFunction", memoryMB: 256, timeout: 60 * time.Second}
+	schedulerFn = lambdaFunction{name: "scheduler", logicalID: "SchedulerFunction", memoryMB: 128, timeout: 70 * time.Second}
+	apiFn       = lambdaFunction{name: "api", logicalID: "ApiFunction", memoryMB: 512, timeout: 29 * time.Second}
 	allFns      = []lambdaFunction{executorFn, workerFn, routerFn, schedulerFn, apiFn}
 )
 
@@ -90,6 +97,9 @@ func TestMain(m *testing.M) {
 	if build.dir != "" {
 		os.RemoveAll(build.dir)
 	}
+	if runnerBuild.dir != "" {
+		os.RemoveAll(runnerBuild.dir)
+	}
 	os.Exit(code)
 }
 
@@ -97,7 +107,7 @@ func TestMain(m *testing.M) {
 // `sam build` does (make build-<LogicalId> ARTIFACTS_DIR=...), for this
 // machine's architecture, two at a time, and returns the folder holding
 // <function>/bootstrap.
-func bootstraps(t *testing.T) string {
+func bootstraps(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the five Lambda functions and runs them against Kafka and DynamoDB Local: not with -short")
@@ -336,7 +346,7 @@ func TestBootstrap_runsAsLambdaCustomRuntime(t *testing.T) {
 // post an init error naming want to the Runtime API, as a custom runtime
 // does (Lambda then reports that error to the caller and in the logs),
 // and exit with a non-zero status.
-func checkInitError(t *testing.T, dir string, f lambdaFunction, env map[string]string, want string) {
+func checkInitError(t testing.TB, dir string, f lambdaFunction, env map[string]string, want string) {
 	t.Helper()
 	fn := startFunction(t, dir, f, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -383,7 +393,7 @@ type deployment struct {
 	env map[string]string
 }
 
-func newDeployment(t *testing.T) *deployment {
+func newDeployment(t testing.TB) *deployment {
 	t.Helper()
 	ctx := testCtx(t)
 	name := fmt.Sprintf("lambda%d", time.Now().UnixNano())
@@ -432,7 +442,7 @@ func newDeployment(t *testing.T) *deployment {
 }
 
 // execution reads an execution back from the table.
-func (d *deployment) execution(t *testing.T, id string) *statemachine.Execution {
+func (d *deployment) execution(t testing.TB, id string) *statemachine.Execution {
 	t.Helper()
 	ex, err := d.store.Execution(testCtx(t), id)
 	if err != nil {
@@ -443,7 +453,7 @@ func (d *deployment) execution(t *testing.T, id string) *statemachine.Execution 
 
 // waitRecord polls a topic (a Relay name) until a record matches, and
 // returns it. ev is the record's CloudEvent, nil when it holds none.
-func (d *deployment) waitRecord(t *testing.T, topic, what string, match func(m kafkago.Message, ev *cloudevents.Event) bool) kafkago.Message {
+func (d *deployment) waitRecord(t testing.TB, topic, what string, match func(m kafkago.Message, ev *cloudevents.Event) bool) kafkago.Message {
 	t.Helper()
 	name := d.prefix + topic
 	ctx := testCtx(t)
@@ -488,7 +498,7 @@ func headerMap(hs []kafkago.Header) map[string]string {
 // testdata/kafka-self-managed-event.json with these records, keyed
 // "topic-partition", key and value in base64, headers as lists of signed
 // bytes. Every record has the fields of the fixture's record.
-func (d *deployment) kafkaEvent(t *testing.T, msgs ...kafkago.Message) []byte {
+func (d *deployment) kafkaEvent(t testing.TB, msgs ...kafkago.Message) []byte {
 	t.Helper()
 	ev := fixture(t, "kafka-self-managed-event.json")
 	var shape map[string]any
@@ -540,7 +550,7 @@ type function struct {
 // with only the environment Lambda sets plus the function's variables
 // (env), and AWS_LAMBDA_RUNTIME_API on a Runtime API of its own. The
 // process is frozen (SIGSTOP) while it waits for an invocation.
-func startFunction(t *testing.T, dir string, f lambdaFunction, env map[string]string) *function {
+func startFunction(t testing.TB, dir string, f lambdaFunction, env map[string]string) *function {
 	t.Helper()
 	fn := &function{lambdaFunction: f, out: &lockedBuffer{}, exited: make(chan struct{})}
 	region := orDefault(os.Getenv("AWS_REGION"), "us-east-1")
@@ -573,7 +583,7 @@ func startFunction(t *testing.T, dir string, f lambdaFunction, env map[string]st
 		"AWS_ACCESS_KEY_ID":               "ASIAIOSFODNN7EXAMPLE",
 		"AWS_SECRET_ACCESS_KEY":           "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
 		"AWS_SESSION_TOKEN":               "IQoJb3JpZ2luX2VjEXAMPLETOKEN",
-		"_HANDLER":                        "bootstrap",
+		"_HANDLER":                        orDefault(f.handler, "bootstrap"),
 		"LAMBDA_TASK_ROOT":                root,
 		"LAMBDA_RUNTIME_DIR":              "/var/runtime",
 		"TZ":                              ":UTC",
@@ -585,7 +595,11 @@ func startFunction(t *testing.T, dir string, f lambdaFunction, env map[string]st
 	// Every DynamoDB and S3 call goes through a recorder, checked against
 	// what template.yaml allows the function (serverless.Permissions).
 	fn.calls = newAWSRecorder(t, f.name, lambdaEnv)
-	fn.cmd = exec.Command(filepath.Join(root, "bootstrap"))
+	if f.command != nil {
+		fn.cmd = exec.Command(f.command[0], f.command[1:]...)
+	} else {
+		fn.cmd = exec.Command(filepath.Join(root, "bootstrap"))
+	}
 	fn.cmd.Dir = root
 	for _, k := range slices.Sorted(maps.Keys(lambdaEnv)) {
 		fn.cmd.Env = append(fn.cmd.Env, k+"="+lambdaEnv[k])
@@ -604,7 +618,7 @@ func startFunction(t *testing.T, dir string, f lambdaFunction, env map[string]st
 		for _, v := range rt.Violations() {
 			t.Errorf("%s broke the Runtime API protocol: %v", f.name, v)
 		}
-		fn.calls.check(t, serverless.Role(f.name))
+		fn.calls.check(t, serverless.Role(orDefault(string(f.role), f.name)))
 		fn.cmd.Process.Signal(syscall.SIGCONT) // Kill works on a frozen process; the runtime's last words need it thawed
 		fn.cmd.Process.Kill()
 		select {
@@ -622,7 +636,7 @@ func startFunction(t *testing.T, dir string, f lambdaFunction, env map[string]st
 
 // waitReady waits until the function asks for its first invocation (its
 // init is over), as Lambda does before it invokes.
-func (f *function) waitReady(t *testing.T) {
+func (f *function) waitReady(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -656,7 +670,7 @@ func (f *function) procState() string {
 
 // invoke runs one invocation with the function's Lambda timeout as its
 // deadline, and fails the test unless it succeeded.
-func (f *function) invoke(t *testing.T, payload []byte) lambdaruntime.Result {
+func (f *function) invoke(t testing.TB, payload []byte) lambdaruntime.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), invokeWait)
 	defer cancel()
@@ -682,7 +696,7 @@ func (f *function) invoke(t *testing.T, payload []byte) lambdaruntime.Result {
 // invokeKafka invokes the function with a Kafka event holding msgs and
 // checks that the batch succeeded (the handler returns only an error, so
 // the response is null).
-func (f *function) invokeKafka(t *testing.T, d *deployment, msgs ...kafkago.Message) {
+func (f *function) invokeKafka(t testing.TB, d *deployment, msgs ...kafkago.Message) {
 	t.Helper()
 	res := f.invoke(t, d.kafkaEvent(t, msgs...))
 	if p := strings.TrimSpace(string(res.Payload)); p != "null" {
@@ -734,7 +748,7 @@ type apiResponse struct {
 }
 
 // httpResponse reads an api function's response.
-func httpResponse(t *testing.T, res lambdaruntime.Result) apiResponse {
+func httpResponse(t testing.TB, res lambdaruntime.Result) apiResponse {
 	t.Helper()
 	var r apiResponse
 	if err := json.Unmarshal(res.Payload, &r); err != nil || r.StatusCode == 0 {
@@ -745,7 +759,7 @@ func httpResponse(t *testing.T, res lambdaruntime.Result) apiResponse {
 
 // fixture reads testdata/name as generic JSON, to fill in its dynamic
 // parts.
-func fixture(t *testing.T, name string) map[string]any {
+func fixture(t testing.TB, name string) map[string]any {
 	t.Helper()
 	var v map[string]any
 	if err := json.Unmarshal(readFile(t, name), &v); err != nil {
@@ -754,7 +768,7 @@ func fixture(t *testing.T, name string) map[string]any {
 	return v
 }
 
-func readFile(t *testing.T, name string) []byte {
+func readFile(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
@@ -763,7 +777,7 @@ func readFile(t *testing.T, name string) []byte {
 	return b
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -772,7 +786,7 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
@@ -813,7 +827,7 @@ type awsRecorder struct {
 
 // newAWSRecorder points env's DynamoDB and S3 endpoints at recording
 // proxies of the ones it names.
-func newAWSRecorder(t *testing.T, name string, env map[string]string) *awsRecorder {
+func newAWSRecorder(t testing.TB, name string, env map[string]string) *awsRecorder {
 	t.Helper()
 	r := &awsRecorder{name: name, seen: map[string]int{}}
 	for _, svc := range []struct{ key, fallback, service string }{
@@ -861,7 +875,7 @@ func (r *awsRecorder) record(service string, req *http.Request) {
 
 // check fails the test for each action the function called that its role
 // in template.yaml does not allow.
-func (r *awsRecorder) check(t *testing.T, role serverless.Role) {
+func (r *awsRecorder) check(t testing.TB, role serverless.Role) {
 	t.Helper()
 	allowed := map[string]bool{}
 	for _, p := range serverless.Permissions(role, serverless.KafkaSelfManaged) {

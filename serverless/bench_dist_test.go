@@ -44,6 +44,7 @@ import (
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 	"github.com/relayflow/relay/triggers"
 )
 
@@ -187,7 +188,7 @@ func startRig(b *testing.B, workers int, countWorkers bool) *rig {
 	// What `relay dev --role executor` runs besides its consumers: outbox
 	// recovery at start and every 5s, and the timer loop (every 20ms), here
 	// on an engine of their own so that their capacity is counted apart.
-	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: rt.Bus}})
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: rt.Bus}}})
 	if err != nil {
 		b.Fatal(err)
 	}

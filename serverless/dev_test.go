@@ -21,6 +21,7 @@ import (
 	"github.com/relayflow/relay/internal/servicetest"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 // requireServices skips the test without Kafka and DynamoDB, or fails it
@@ -122,7 +123,7 @@ func TestExamples_sameResultOnDevAsEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	bus := embedded.NewBus()
-	reg, _ := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	reg, _ := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}})
 	local, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, TimerPoll: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/ui"
 )
 
 // Role names a consumer of one topic: what a Lambda function is, and what
@@ -28,7 +32,14 @@ const (
 	RoleScheduler Role = "scheduler"
 	// RoleAPI serves the HTTP API (functions/api); it consumes no topic.
 	RoleAPI Role = "api"
+	// RolePythonRunner and RoleNodeRunner run script task attempts the
+	// worker invokes them with (functions/runner); they consume no topic.
+	RolePythonRunner Role = "pythonRunner"
+	RoleNodeRunner   Role = "nodeRunner"
 )
+
+// Runner tells whether r is a runner function's role.
+func (r Role) Runner() bool { return r == RolePythonRunner || r == RoleNodeRunner }
 
 // Topic is the topic the role consumes (before any prefix); "" for the
 // roles that consume none.
@@ -108,7 +119,9 @@ func LambdaHandler(ctx context.Context, r Role) (func(context.Context, events.Ka
 }
 
 // API is the control plane on the runtime's table and topics.
-func (rt *Runtime) API() *api.Service { return api.NewService(rt.Store, rt.Engine) }
+func (rt *Runtime) API() *api.Service {
+	return api.NewService(rt.Store, rt.Engine).WithFiles(rt.Files)
+}
 
 // APILambdaHandler builds, at cold start, the handler of functions/api:
 // API Gateway HTTP API (payload 2.0) events served by the HTTP API.
@@ -117,7 +130,22 @@ func APILambdaHandler(ctx context.Context) (func(context.Context, events.APIGate
 	if err != nil {
 		return nil, err
 	}
-	return api.LambdaHandler(api.Handler(rt.API(), rt.Log)), nil
+	return api.LambdaHandler(UIHandler(api.Handler(rt.API(), rt.Log), os.Getenv(EnvAPIAuthorizer))), nil
+}
+
+// UIHandler serves the web UI beside the API, as API Gateway serves it:
+// pages poll (a Lambda cannot stream), and ask for a token under a JWT
+// authorizer; under IAM, which a browser cannot sign, they say to use
+// `relay ui`.
+func UIHandler(h http.Handler, authorizer string) http.Handler {
+	o := ui.Options{Live: ui.LivePoll}
+	switch strings.ToUpper(authorizer) {
+	case "JWT":
+		o.Auth = ui.AuthToken
+	case "AWS_IAM":
+		o.Auth = ui.AuthIAM
+	}
+	return ui.Handler(h, o)
 }
 
 // SchedulerLambdaHandler builds, at cold start, the handler of

@@ -18,6 +18,7 @@ const (
 	ResSecret  Resource = "secret"  // the SASL/SCRAM secret of a self-managed cluster
 	ResLogs    Resource = "logs"    // the functions' log groups
 	ResNetwork Resource = "*"       // EC2 network interfaces in the VPC (no resource-level permission)
+	ResRunners Resource = "runners" // the runner functions
 )
 
 // KafkaSource is how a deployment reaches Kafka (template.yaml's
@@ -58,11 +59,28 @@ func Permissions(r Role, k KafkaSource) []Permission {
 			ps = append(ps, Permission{a, res})
 		}
 	}
+	network := func() {
+		add(ResNetwork, "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+			"ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs")
+	}
+	if r.Runner() {
+		// A runner appends the log lines of its attempts (a sequence
+		// update and a batch of items) and reads and writes their files.
+		add(ResTable, "dynamodb:UpdateItem", "dynamodb:BatchWriteItem")
+		add(ResBucket, "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload")
+		add(ResLogs, "logs:CreateLogStream", "logs:PutLogEvents")
+		network()
+		return ps
+	}
+	if r == RoleWorker {
+		add(ResRunners, "lambda:InvokeFunction")
+	}
 	add(ResTable, dynamoActions...)
-	add(ResBucket, "s3:GetObject", "s3:PutObject")
+	// Files of internal storage larger than a part go up in parts
+	// (s3:PutObject covers them); a failed upload is aborted.
+	add(ResBucket, "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload")
 	add(ResLogs, "logs:CreateLogStream", "logs:PutLogEvents")
-	add(ResNetwork, "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
-		"ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs")
+	network()
 	consumes := r.Topic() != ""
 	switch k {
 	case KafkaMSK:
@@ -80,4 +98,4 @@ func Permissions(r Role, k KafkaSource) []Permission {
 }
 
 // Roles are the functions of a deployment, in template order.
-var Roles = []Role{RoleExecutor, RoleWorker, RoleRouter, RoleScheduler, RoleAPI}
+var Roles = []Role{RoleExecutor, RoleWorker, RoleRouter, RoleScheduler, RoleAPI, RolePythonRunner, RoleNodeRunner}

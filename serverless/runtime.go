@@ -23,7 +23,9 @@ import (
 	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/infra/kafka"
 	"github.com/relayflow/relay/internal/health"
+	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 // Environment variables of every Relay process on the serverless path, in
@@ -40,8 +42,9 @@ const (
 	EnvAttemptTimeout = "RELAY_ATTEMPT_TIMEOUT"
 	// EnvAttemptLease is how long a worker's lease on a running attempt
 	// lasts without renewal (a Go duration, default 30s; renewed every
-	// third of it): an attempt whose worker died is run again by the
-	// worker its record is delivered to next, once the lease lapses.
+	// third of it): an attempt whose worker died is reported CRASHED by
+	// the worker its record is delivered to next, once the lease lapses,
+	// and its retry policy decides whether another attempt runs.
 	EnvAttemptLease = "RELAY_ATTEMPT_LEASE"
 	// EnvStartedAfter is how long an attempt runs before its worker reports
 	// it RUNNING (a Go duration, default 1s; 0: at once). Shorter attempts
@@ -51,6 +54,11 @@ const (
 	// function keeps ticking (a Go duration, default 58s; EventBridge
 	// invokes it every minute).
 	EnvSchedulerWindow = "RELAY_SCHEDULER_WINDOW"
+	// EnvAPIAuthorizer is how API Gateway authorizes requests to the api
+	// function (template.yaml's ApiAuth): AWS_IAM or JWT. The web UI it
+	// serves asks for a token under JWT and, under AWS_IAM, which a browser
+	// cannot sign, points to `relay ui`.
+	EnvAPIAuthorizer = "RELAY_API_AUTHORIZER"
 
 	// Values larger than the threshold (outputs, rendered properties,
 	// inputs) are kept out of DynamoDB items and Kafka messages: in the S3
@@ -244,6 +252,15 @@ func openBlobs(ctx context.Context, cfg Config) (engine.Blobs, error) {
 	return nil, nil
 }
 
+// fileStorage returns the internal storage on the blob store: the files
+// of script tasks, FILE inputs and S3 tasks live beside the large values.
+func fileStorage(blobs engine.Blobs) *storage.Storage {
+	if b, ok := blobs.(storage.Backend); ok {
+		return storage.New(b)
+	}
+	return nil
+}
+
 // Runtime is the engine on the DynamoDB table and the Kafka topics.
 type Runtime struct {
 	Config Config
@@ -254,6 +271,8 @@ type Runtime struct {
 	Scheduler *firing.Scheduler
 	// Blobs keeps large values (nil: none configured).
 	Blobs engine.Blobs
+	// Files is the internal storage, on Blobs (nil when Blobs is).
+	Files *storage.Storage
 	Log   *slog.Logger
 
 	db *dynamodb.Client
@@ -289,18 +308,33 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		bus.Close()
 		return nil, fmt.Errorf("creating Relay's topics: %w", err)
 	}
-	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	files := fileStorage(blobs)
+	bcfg := builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}}
+	ecfg := engine.Config{Store: st, Bus: bus, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, AttemptLease: cfg.AttemptLease, StartedAfter: cfg.StartedAfter, CacheExecutions: executorCache, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold}
+	if files != nil { // a nil *Storage in an interface would not read as none
+		bcfg.Files, ecfg.Files = files, files
+	}
+	reg, err := builtin.Registry(bcfg)
+	if err == nil {
+		err = routeRunners(ctx, reg, log)
+	}
 	if err != nil {
 		bus.Close()
 		return nil, fmt.Errorf("setting up tasks: %w", err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, Workers: cfg.Workers, AttemptTimeout: cfg.AttemptTimeout, AttemptLease: cfg.AttemptLease, StartedAfter: cfg.StartedAfter, CacheExecutions: executorCache, Logger: log, Blobs: blobs, BlobThreshold: cfg.BlobThreshold})
+	envs, globals, err := engine.ExpressionVariables(os.Environ())
+	if err != nil {
+		bus.Close()
+		return nil, err
+	}
+	ecfg.Tasks, ecfg.Envs, ecfg.Globals = reg, envs, globals
+	eng, err := engine.New(ecfg)
 	if err != nil {
 		bus.Close()
 		return nil, err
 	}
 	sched := firing.NewScheduler(firing.SchedulerConfig{Store: st, Bus: eng, Log: log})
-	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Log: log, db: db}, nil
+	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Files: files, Log: log, db: db}, nil
 }
 
 // OpenWhenReady is Open for long-lived processes (`relay dev`): while

@@ -225,6 +225,10 @@ func TestTemplateFunctions(t *testing.T) {
 	for _, r := range Roles {
 		name := logical(r) + "Function"
 		fn := res[name]
+		if r.Runner() {
+			checkRunnerFunction(t, r, name, fn)
+			continue
+		}
 		if get(fn, "Metadata", "BuildMethod") != "makefile" {
 			t.Errorf("%s: Metadata.BuildMethod is not makefile", name)
 		}
@@ -250,6 +254,49 @@ func TestTemplateFunctions(t *testing.T) {
 		} else if !strings.Contains(string(main), handlers[r]) || !strings.Contains(string(main), "lambda.Start(") {
 			t.Errorf("functions/%s/main.go does not start %s", r, handlers[r])
 		}
+	}
+}
+
+// runnerRuntimes are each runner's managed runtime, handler and the file
+// of the handler in functions/runner.
+var runnerRuntimes = map[Role][3]string{
+	RolePythonRunner: {"python3.13", "relay_runner.handler", "python/relay_runner.py"},
+	RoleNodeRunner:   {"nodejs22.x", "index.handler", "node/index.mjs"},
+}
+
+// checkRunnerFunction checks a runner function: its managed runtime and
+// handler, a build that puts the handler and the relay-runner binary side
+// by side, its own role, no Kafka, and that the worker is told its name.
+func checkRunnerFunction(t *testing.T, r Role, name string, fn cfn) {
+	t.Helper()
+	want := runnerRuntimes[r]
+	p := get(fn, "Properties")
+	if get(p, "Runtime") != want[0] || get(p, "Handler") != want[1] {
+		t.Errorf("%s: runtime %v handler %v, want %s %s", name, get(p, "Runtime"), get(p, "Handler"), want[0], want[1])
+	}
+	if get(fn, "Metadata", "BuildMethod") != "makefile" {
+		t.Errorf("%s: Metadata.BuildMethod is not makefile", name)
+	}
+	if got := fmt.Sprint(get(p, "Role")); got != fmt.Sprint(map[string]any{"Fn::GetAtt": []any{logical(r) + "Role", "Arn"}}) {
+		t.Errorf("%s: Role = %s, want its own %sRole", name, got, logical(r))
+	}
+	if get(p, "Environment", "Variables", EnvBrokers) != "" {
+		t.Errorf("%s: %s must be empty: a runner is invoked, it needs no Kafka", name, EnvBrokers)
+	}
+	out, err := exec.Command("make", "-s", "-n", "-C", repoRoot(t), "build-"+name, "ARTIFACTS_DIR=/artifacts").CombinedOutput()
+	if err != nil {
+		t.Errorf("make build-%s: %v\n%s", name, err, out)
+		return
+	}
+	for _, part := range []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64", "-o /artifacts/relay-runner", "./functions/runner", "functions/runner/" + want[2] + " /artifacts/"} {
+		if !strings.Contains(string(out), part) {
+			t.Errorf("make build-%s does not do %q:\n%s", name, part, out)
+		}
+	}
+	env := map[Role]string{RolePythonRunner: EnvRunnerPython, RoleNodeRunner: EnvRunnerNode}[r]
+	res := get(loadTemplate(t), "Resources")
+	if got := fmt.Sprint(get(res, "WorkerFunction", "Properties", "Environment", "Variables", env)); got != fmt.Sprint(map[string]any{"Ref": name}) {
+		t.Errorf("WorkerFunction: %s = %s, want the name of %s", env, got, name)
 	}
 }
 
@@ -336,6 +383,17 @@ func TestTemplateEventSources(t *testing.T) {
 	if get(hook, "Auth") != nil || get(res["Api"], "Properties", "Auth") != nil {
 		t.Error("the webhook route must need no credentials (the key is the secret)")
 	}
+	// The UI's pages take no credentials either: the function serves
+	// nothing but its embedded files under /ui (ui.Handler).
+	for event, path := range map[string]string{"UIRoot": "/ui", "UIPages": "/ui/{proxy+}"} {
+		p := get(res["ApiFunction"], "Properties", "Events", event, "Properties")
+		if get(p, "Method") != "GET" || get(p, "Path") != path || get(p, "Auth") != nil {
+			t.Errorf("the UI route %s is %v, want an unauthenticated GET %s", event, p, path)
+		}
+	}
+	if got := fmt.Sprint(get(res["ApiFunction"], "Properties", "Environment", "Variables", EnvAPIAuthorizer)); got != "map[Ref:ApiAuth]" {
+		t.Errorf("ApiFunction: %s = %s, want the ApiAuth parameter", EnvAPIAuthorizer, got)
+	}
 	route := get(res["ApiDefaultRoute"], "Properties")
 	if get(route, "RouteKey") != "$default" {
 		t.Errorf("ApiDefaultRoute is %v, want $default", get(route, "RouteKey"))
@@ -396,13 +454,16 @@ var envDefaults = map[string]string{
 	"RELAY_KAFKA_PASSWORD":      "Lambda reads the credentials from RELAY_KAFKA_SECRET",
 	api.EnvAPIAuth:              "read by API clients (the relay CLI), not by the function",
 	api.EnvAPIToken:             "read by API clients (the relay CLI), not by the function",
-	"RELAY_EXECUTION_ID":        "set by Relay for shell tasks, not read",
-	"RELAY_TASKRUN_ID":          "set by Relay for shell tasks, not read",
-	"RELAY_TASK_ID":             "set by Relay for shell tasks, not read",
-	"RELAY_ATTEMPT":             "set by Relay for shell tasks, not read",
-	tasks.EnvAttemptKey:         "set by Relay for shell tasks, not read",
+	"RELAY_EXECUTION_ID":        "set by Relay for script tasks, not read",
+	"RELAY_TASKRUN_ID":          "set by Relay for script tasks, not read",
+	"RELAY_TASK_ID":             "set by Relay for script tasks, not read",
+	"RELAY_NAMESPACE":           "set by Relay for script tasks, not read",
+	"RELAY_FLOW_ID":             "set by Relay for script tasks, not read",
+	"RELAY_ATTEMPT":             "set by Relay for script tasks, not read",
+	tasks.EnvAttemptKey:         "set by Relay for script tasks, not read",
 	awsclient.EnvAttemptTimeout: "10s per attempt at a DynamoDB or S3 call, far past a healthy answer",
 	EnvSchedulerWindow + "*":    "set on the scheduler only (checked above)",
+	"RELAY_GLOBALS":             "Kestra's globals (`globals.*` in expressions): none unless the deployment sets them",
 }
 
 func TestTemplateEnvironment(t *testing.T) {
@@ -531,6 +592,8 @@ func resourceOf(v cfn) Resource {
 		return ResSecret
 	case strings.Contains(s, "Logs.Arn}"):
 		return ResLogs
+	case strings.Contains(s, "RunnerFunction"):
+		return ResRunners
 	}
 	return Resource("unknown: " + s)
 }

@@ -94,3 +94,26 @@ tasks:
 		})
 	}
 }
+
+// BenchmarkSequential runs flows of n tasks one after the other: the cost
+// of an event must not grow with the flow's length (docs/benchmarks.md).
+func BenchmarkSequential(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("tasks=%d", n), func(b *testing.B) {
+			var src strings.Builder
+			src.WriteString("id: seq\nnamespace: bench\ntasks:\n")
+			for i := range n {
+				fmt.Fprintf(&src, "  - {id: t%05d, type: debug.return, format: \"%d\"}\n", i, i)
+			}
+			f := parseFlow(b, src.String())
+			events := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				_, k := drive(b, f, "e")
+				events += k
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events), "ns/event")
+		})
+	}
+}

@@ -1,7 +1,10 @@
 package statemachine
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -36,58 +39,44 @@ func (m *machine) drain() {
 	}
 }
 
-// blockTasks returns the enabled tasks of a frame.
+// blockTasks returns the enabled tasks of a frame (from the flow's index:
+// no scan of the block).
 func (m *machine) blockTasks(fr *Frame) []*flow.Task {
-	var list []*flow.Task
 	if fr.Owner == "" {
 		switch fr.Role {
 		case PhaseMain:
-			list = m.f.Tasks
+			return m.f.Enabled(m.f.Tasks)
 		case PhaseErrors:
-			list = m.f.Errors
+			return m.f.Enabled(m.f.Errors)
 		case PhaseFinally:
-			list = m.f.Finally
+			return m.f.Enabled(m.f.Finally)
 		}
-	} else {
-		owner, _ := m.ex.Run(fr.Owner)
-		t := m.task(owner)
-		switch fr.Role {
-		case "tasks", "iter":
-			list = t.Tasks
-			if len(t.Dag) > 0 {
-				list = make([]*flow.Task, len(t.Dag))
-				for i, n := range t.Dag {
-					list[i] = n.Task
-				}
-			}
-		case "then":
-			list = t.Then
-		case "else":
-			list = t.Else
-		case "defaults":
-			list = t.Defaults
-		case "errors":
-			list = t.Errors
-		case "case":
-			for _, c := range t.Cases {
-				if c.Value == owner.Branch {
-					list = c.Tasks
-				}
+		return nil
+	}
+	owner, _ := m.ex.Run(fr.Owner)
+	t := m.task(owner)
+	switch fr.Role {
+	case "tasks", "iter":
+		if len(t.Dag) > 0 {
+			return m.f.DagTasks(t)
+		}
+		return m.f.Enabled(t.Tasks)
+	case "then":
+		return m.f.Enabled(t.Then)
+	case "else":
+		return m.f.Enabled(t.Else)
+	case "defaults":
+		return m.f.Enabled(t.Defaults)
+	case "errors":
+		return m.f.Enabled(t.Errors)
+	case "case":
+		for _, c := range t.Cases {
+			if c.Value == owner.Branch {
+				return m.f.Enabled(c.Tasks)
 			}
 		}
 	}
-	for i, t := range list {
-		if t.Disabled {
-			enabled := append([]*flow.Task(nil), list[:i]...)
-			for _, t := range list[i+1:] {
-				if !t.Disabled {
-					enabled = append(enabled, t)
-				}
-			}
-			return enabled
-		}
-	}
-	return list
+	return nil
 }
 
 // frameMode returns how a frame runs its tasks: the concurrency limit (0:
@@ -198,18 +187,30 @@ func (m *machine) ctxOf(r *TaskRun) []Iter {
 	return nil
 }
 
-// startTask creates the task run of t in fr and starts it.
+// startTask creates the task run of t in fr and starts it. In a restarted
+// or replayed execution the run may exist already (see existingRun).
 func (m *machine) startTask(t *flow.Task, fr *Frame) {
-	r := &TaskRun{ID: t.ID + suffix(fr.Ctx), TaskID: t.ID, ParentID: fr.Owner, Frame: fr.ID, State: RunCreated}
-	for _, it := range fr.Ctx {
-		if !it.Loop {
-			r.Value = it.Value
-			r.Keys = append(r.Keys, expr.Stringify(it.Value))
-		}
+	id := t.ID + suffix(fr.Ctx)
+	r, exists := (*TaskRun)(nil), false
+	if m.reruns() {
+		r, exists = m.ex.Run(id)
 	}
-	m.ex.addRun(r)
-	m.touch(r)
-	fr.Running++
+	if exists {
+		if m.existingRun(r, fr) {
+			return
+		}
+	} else {
+		r = &TaskRun{ID: id, TaskID: t.ID, ParentID: fr.Owner, Frame: fr.ID, State: RunCreated}
+		for _, it := range fr.Ctx {
+			if !it.Loop {
+				r.Value = it.Value
+				r.Keys = append(r.Keys, expr.Stringify(it.Value))
+			}
+		}
+		m.ex.addRun(r)
+		m.touch(r)
+		fr.Running++
+	}
 	if t.RunIf != nil {
 		v, err := t.RunIf.Render(m.env(r, t, fr.Ctx))
 		if err != nil {
@@ -223,8 +224,8 @@ func (m *machine) startTask(t *flow.Task, fr *Frame) {
 			return
 		}
 	}
-	if !t.Type.Flowable && t.Type.Name != flow.TypeFail {
-		m.schedule(r, t, 1)
+	if !t.Type.Flowable {
+		m.schedule(r, t, len(r.Attempts)+1)
 		return
 	}
 	m.startFlowable(r, t, fr, m.env(r, t, fr.Ctx))
@@ -237,6 +238,14 @@ func renderError(err error) *TaskError {
 // schedule submits an attempt of a runnable task to a worker, with its
 // properties rendered now.
 func (m *machine) schedule(r *TaskRun, t *flow.Task, attempt int) {
+	switch t.Type.Name {
+	case flow.TypeFail:
+		m.runFail(r, t, attempt)
+		return
+	case flow.TypeLabels:
+		m.runLabels(r, t, attempt)
+		return
+	}
 	env := m.env(r, t, m.ctxOf(r))
 	env.Lookup = (&scope{m: m, r: r, t: t, ctx: m.ctxOf(r), attempt: attempt}).lookup
 	props := make(map[string]any, len(t.Props))
@@ -256,7 +265,23 @@ func (m *machine) schedule(r *TaskRun, t *flow.Task, attempt int) {
 	r.Attempts = append(r.Attempts, a)
 	m.setRun(r, RunSubmitted)
 	pos, _ := m.ex.Position(r.ID)
-	m.emit(ScheduleTaskRun{ExecutionID: m.ex.ID, TaskRunID: r.ID, TaskID: t.ID, Type: t.Type.Name, Attempt: attempt, Props: props, Deadline: a.Deadline, Position: pos})
+	m.emit(ScheduleTaskRun{ExecutionID: m.ex.ID, TaskRunID: r.ID, TaskID: t.ID, Type: t.Type.Name, Attempt: attempt, Props: props, Deadline: a.Deadline, Position: pos,
+		Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, Cache: m.cacheEntry(t, props)})
+}
+
+// cacheEntry names the task-cache entry of an attempt of t with these
+// rendered properties, when t has taskCache enabled: the same flow
+// revision, task and properties share an entry.
+func (m *machine) cacheEntry(t *flow.Task, props map[string]any) *CacheEntry {
+	if t.Cache == nil {
+		return nil
+	}
+	b, err := json.Marshal([]any{m.f.Namespace, m.f.ID, m.f.Revision, t.ID, props}) // map keys sorted
+	if err != nil {
+		return nil // not JSON: not cacheable
+	}
+	sum := sha256.Sum256(b)
+	return &CacheEntry{Key: hex.EncodeToString(sum[:]), TTL: t.Cache.TTL}
 }
 
 // timeout is how long an attempt of t may run: its own timeout, else the
@@ -280,6 +305,15 @@ func (m *machine) retryPolicy(t *flow.Task) *flow.Retry {
 func (m *machine) failAttempt(r *TaskRun, t *flow.Task, e *TaskError) {
 	p := m.retryPolicy(t)
 	a := r.CurrentAttempt()
+	if p != nil && p.Behavior == flow.CreateNewExecution {
+		// The policy retries the execution, not the task run: see
+		// retryExecution.
+		if !t.AllowFailure && m.ex.RetryPolicyOf == "" {
+			m.ex.RetryPolicyOf = t.ID
+		}
+		m.failRun(r, t, e)
+		return
+	}
 	if p != nil && e.Kind != KindFatal && (p.MaxAttempts == 0 || a.Number < p.MaxAttempts) {
 		delay := RetryDelay(p, a.Number, m.rng().Float64(), m.rng().Float64())
 		first := r.Attempts[0].StartDate
@@ -302,6 +336,8 @@ func (m *machine) failAttempt(r *TaskRun, t *flow.Task, e *TaskError) {
 func RetryDelay(p *flow.Retry, n int, u1, u2 float64) time.Duration {
 	var d time.Duration
 	switch p.Type {
+	case flow.RetryDelays:
+		d = p.Delays[min(n, len(p.Delays))-1]
 	case flow.RetryExponential:
 		f := float64(p.Interval)
 		for i := 1; i < n && f < float64(p.MaxInterval); i++ {
@@ -340,24 +376,6 @@ func (m *machine) startFlowable(r *TaskRun, t *flow.Task, fr *Frame, env *expr.E
 	}
 	ctx := fr.Ctx
 	switch t.Type.Name {
-	case flow.TypeFail:
-		cond := true
-		if t.Prop("condition") != nil {
-			v, ok := render("condition")
-			if !ok {
-				return
-			}
-			cond = expr.Truthy(v)
-		}
-		if !cond {
-			m.succeed(r, t, RunSuccess, nil)
-			return
-		}
-		msg, ok := render("errorMessage")
-		if !ok {
-			return
-		}
-		fail(KindFatal, "Fail", "%s", expr.Stringify(msg))
 	case flow.TypeSequential, flow.TypeParallel, flow.TypeAllowFailure, flow.TypeDag:
 		m.setRun(r, RunRunning)
 		m.openFrame(r.ID+"/tasks", r.ID, "tasks", ctx)
@@ -387,17 +405,19 @@ func (m *machine) startFlowable(r *TaskRun, t *flow.Task, fr *Frame, env *expr.E
 		}
 		m.openFrame(r.ID+"/"+role, r.ID, role, ctx)
 	case flow.TypeForEach:
-		v, ok := render("values")
-		if !ok {
-			return
+		if r.Items == nil { // a restarted ForEach keeps the values it had
+			v, ok := render("values")
+			if !ok {
+				return
+			}
+			items, err := itemsOf(v)
+			if err != nil {
+				fail(KindFatal, "ForEach", "values: %v", err)
+				return
+			}
+			r.Items = items
+			m.items = append(m.items, r)
 		}
-		items, err := itemsOf(v)
-		if err != nil {
-			fail(KindFatal, "ForEach", "values: %v", err)
-			return
-		}
-		r.Items = items
-		m.items = append(m.items, r)
 		m.setRun(r, RunRunning)
 		m.nextIterations(r, ctx)
 	case flow.TypeWaitFor:
@@ -428,20 +448,151 @@ func (m *machine) startFlowable(r *TaskRun, t *flow.Task, fr *Frame, env *expr.E
 	}
 }
 
-// itemsOf turns a rendered ForEach `values` into a list: a list, or a
-// string holding a JSON array.
-func itemsOf(v any) ([]any, error) {
+// runFail runs one attempt of a flow.fail in the state machine itself: it
+// records an attempt, as Kestra does, so the task's retry policy applies
+// to the failure like to any other task's.
+func (m *machine) runFail(r *TaskRun, t *flow.Task, attempt int) {
+	// Rendered before the attempt is added: taskrun.attemptsCount counts
+	// the earlier ones, as for a task a worker runs.
+	env := m.env(r, t, m.ctxOf(r))
+	fails, msg := true, any(nil)
+	err := func() error {
+		if p := t.Prop("condition"); p != nil {
+			v, err := p.Render(env)
+			if err != nil {
+				return err
+			}
+			fails = expr.Truthy(v)
+		}
+		if fails {
+			v, err := t.Prop("errorMessage").Render(env)
+			msg = v
+			return err
+		}
+		return nil
+	}()
+	if r.State != RunSubmitted {
+		m.setRun(r, RunSubmitted)
+	}
+	m.setRun(r, RunRunning)
+	r.Attempts = append(r.Attempts, Attempt{Number: attempt, State: RunRunning, StartDate: m.now, EndDate: m.now})
+	a := r.CurrentAttempt()
+	switch {
+	case err != nil:
+		a.State, a.Error = RunFailed, renderError(err)
+		m.failRun(r, t, a.Error)
+	case !fails:
+		a.State = RunSuccess
+		m.succeed(r, t, RunSuccess, nil)
+	default:
+		a.State = RunFailed
+		a.Error = &TaskError{Kind: KindRetryable, Type: "Fail", Message: expr.Stringify(msg)}
+		m.failAttempt(r, t, a.Error)
+	}
+}
+
+// runLabels runs an execution.labels task in the state machine itself:
+// it sets the execution's labels (Kestra's Labels task), which the tasks
+// after it see. Labels of Relay's own (system.*) cannot be set.
+func (m *machine) runLabels(r *TaskRun, t *flow.Task, attempt int) {
+	v, err := t.Prop("labels").Render(m.env(r, t, m.ctxOf(r)))
+	var labels []flow.Label
+	if err == nil {
+		labels, err = labelsOf(v)
+	}
+	if r.State != RunSubmitted {
+		m.setRun(r, RunSubmitted)
+	}
+	m.setRun(r, RunRunning)
+	r.Attempts = append(r.Attempts, Attempt{Number: attempt, State: RunRunning, StartDate: m.now, EndDate: m.now})
+	a := r.CurrentAttempt()
+	if err != nil {
+		a.State, a.Error = RunFailed, &TaskError{Kind: KindFatal, Type: "Labels", Message: err.Error()}
+		m.failRun(r, t, a.Error)
+		return
+	}
+	for _, l := range labels {
+		setLabel(&m.ex.Labels, l.Key, l.Value)
+	}
+	a.State = RunSuccess
+	m.succeed(r, t, RunSuccess, nil)
+}
+
+// labelsOf reads the labels of an execution.labels task: a map (its keys
+// sorted) or a list of {key, value}; values print as text.
+func labelsOf(v any) ([]flow.Label, error) {
+	var out []flow.Label
 	switch x := v.(type) {
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			out = append(out, flow.Label{Key: k, Value: expr.Stringify(x[k])})
+		}
 	case []any:
-		return x, nil
+		for i, e := range x {
+			kv, ok := e.(map[string]any)
+			if !ok || kv["key"] == nil {
+				return nil, fmt.Errorf("labels item %d: want a map with key and value, got %s", i, expr.Stringify(e))
+			}
+			out = append(out, flow.Label{Key: expr.Stringify(kv["key"]), Value: expr.Stringify(kv["value"])})
+		}
 	case string:
-		var out []any
-		if err := json.Unmarshal([]byte(x), &out); err != nil {
+		var j any
+		if err := json.Unmarshal([]byte(x), &j); err == nil {
+			if _, ok := j.(string); !ok {
+				return labelsOf(expr.NormalizeJSON(j))
+			}
+		}
+		return nil, fmt.Errorf("labels: want a map or a list of {key, value}, got %q", x)
+	default:
+		return nil, fmt.Errorf("labels: want a map or a list of {key, value}, got %s", expr.Stringify(v))
+	}
+	for _, l := range out {
+		switch {
+		case strings.TrimSpace(l.Key) == "":
+			return nil, errors.New("labels: a label needs a key")
+		case strings.HasPrefix(l.Key, "system."):
+			return nil, fmt.Errorf("labels: %s is a system label, which Relay sets itself", l.Key)
+		}
+	}
+	return out, nil
+}
+
+// itemsOf turns a rendered ForEach `values` into the list of iteration
+// values, as Kestra: a list, or a string holding a JSON array; an empty
+// list runs no iteration; null (the list or an item) fails; duplicates,
+// compared by text form, are run once (outputs are keyed by that text).
+func itemsOf(v any) ([]any, error) {
+	var items []any
+	switch x := v.(type) {
+	case nil:
+		return nil, errors.New("the values are null; expected a list (an empty list runs no iteration)")
+	case []any:
+		items = x
+	case string:
+		if err := json.Unmarshal([]byte(x), &items); err != nil {
 			return nil, fmt.Errorf("expected a list or a JSON array, got %q", x)
 		}
-		return out, nil
+		if items == nil {
+			return nil, errors.New("the values are null; expected a list (an empty list runs no iteration)")
+		}
+		items = expr.NormalizeJSON(items).([]any)
+	default:
+		return nil, fmt.Errorf("expected a list, got %s", expr.Stringify(v))
 	}
-	return nil, fmt.Errorf("expected a list, got %s", expr.Stringify(v))
+	seen := make(map[string]bool, len(items))
+	out := items[:0:0]
+	for i, it := range items {
+		if it == nil {
+			return nil, fmt.Errorf("found a null value at index %d of the values %s", i, expr.Stringify(items))
+		}
+		k := expr.Stringify(it)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, it)
+	}
+	return out, nil
 }
 
 // nextIterations starts ForEach iterations up to the concurrency limit. A
@@ -470,9 +621,13 @@ func (m *machine) nextIterations(r *TaskRun, ctx []Iter) {
 	}
 }
 
-// nextWaitFor starts the next iteration of a flow.waitfor.
+// nextWaitFor starts the next iteration of a flow.waitfor. Its
+// iterationCount output is readable from the iteration's start, by its
+// tasks and its condition (Kestra's WaitFor example counts with it).
 func (m *machine) nextWaitFor(r *TaskRun) {
 	r.Iteration++
+	r.Outputs = map[string]any{"iterationCount": int64(r.Iteration)}
+	m.indexOutputs(r)
 	ctx := append(append([]Iter(nil), m.ctxOf(r)...), Iter{Index: r.Iteration, Loop: true})
 	m.touch(r)
 	m.openFrame(r.ID+"/iter/"+strconv.Itoa(r.Iteration), r.ID, "iter", ctx)
@@ -527,16 +682,47 @@ func (m *machine) startSubflow(r *TaskRun, t *flow.Task, env *expr.Env) {
 	}
 	depth := m.ex.Depth + 1
 	child := m.ex.ID + "." + r.ID
-	cmd := StartSubflow{
+	restart := 0
+	if r.ChildExec != "" { // the parent was restarted: this run started a child before
+		if b := t.Prop("restartBehavior").String(); b == flow.RestartNewExecution {
+			child = fmt.Sprintf("%s.%s.%d", m.ex.ID, r.ID, m.ex.Restarts)
+		} else {
+			child, restart = r.ChildExec, m.ex.Restarts // Kestra's default: restart the failed child
+		}
+	}
+	cmd := StartSubflow{Restart: restart,
 		ExecutionID: child, Namespace: expr.Stringify(vals["namespace"]), FlowID: expr.Stringify(vals["flowId"]),
 		Parent: ParentRef{ExecutionID: m.ex.ID, TaskRunID: r.ID, Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, Depth: depth},
 	}
 	if in, ok := vals["inputs"].(map[string]any); ok {
 		cmd.Inputs = in
 	}
+	if inherit, _ := t.Prop("inheritLabels").Literal().(bool); inherit {
+		for _, l := range m.ex.Labels {
+			if !strings.HasPrefix(l.Key, "system.") {
+				setLabel(&cmd.Labels, l.Key, l.Value)
+			}
+		}
+	}
 	if ls, ok := vals["labels"].(map[string]any); ok {
 		for _, k := range slices.Sorted(maps.Keys(ls)) {
-			cmd.Labels = append(cmd.Labels, flow.Label{Key: k, Value: expr.Stringify(ls[k])})
+			setLabel(&cmd.Labels, k, expr.Stringify(ls[k]))
+		}
+	}
+	for _, l := range m.ex.Labels {
+		if l.Key == CorrelationLabel {
+			setLabel(&cmd.Labels, l.Key, l.Value)
+		}
+	}
+	if o := t.Prop("outputs"); o != nil {
+		cmd.Parent.Outputs = map[string]string{}
+		for _, k := range o.Keys() {
+			v := o.Get(k)
+			if tm := v.Template(); tm != nil {
+				cmd.Parent.Outputs[k] = tm.Source()
+			} else {
+				cmd.Parent.Outputs[k] = v.String()
+			}
 		}
 	}
 	if rev, ok := t.Prop("revision").Literal().(int64); ok {
@@ -562,7 +748,7 @@ func (m *machine) ended(r *TaskRun) {
 	}
 	fr.Running--
 	switch r.State {
-	case RunFailed:
+	case RunFailed, RunCrashed:
 		fr.Failed = true
 	case RunWarning:
 		fr.Warned = true
@@ -630,6 +816,9 @@ func (m *machine) endPhase(fr *Frame) {
 	switch fr.Role {
 	case PhaseMain:
 		m.ex.Failed, m.ex.Warned = fr.Failed, fr.Warned
+		if fr.Failed && m.retryExecution() {
+			return
+		}
 		if fr.Failed && len(m.f.Errors) > 0 {
 			m.ex.Phase = PhaseErrors
 			m.openFrame(PhaseErrors, "", PhaseErrors, nil)
@@ -643,6 +832,47 @@ func (m *machine) endPhase(fr *Frame) {
 		m.ex.Warned = m.ex.Warned || fr.Warned
 		m.finish()
 	}
+}
+
+// retryExecution applies a retry policy with behavior
+// CREATE_NEW_EXECUTION (Kestra's flow-level retry) to an execution whose
+// tasks failed: if attempts remain, it waits in RETRYING for the policy's
+// delay, then runs again in place (as a restart), its `errors` and
+// `finally` blocks left for the last attempt. It reports whether it did.
+func (m *machine) retryExecution() bool {
+	if m.ex.RetryPolicyOf == "" {
+		return false
+	}
+	t, ok := m.f.Task(m.ex.RetryPolicyOf)
+	if !ok {
+		return false
+	}
+	p := m.retryPolicy(t)
+	attempt := m.ex.Restarts + 1
+	if p == nil || p.MaxAttempts > 0 && attempt >= p.MaxAttempts {
+		return false
+	}
+	delay := RetryDelay(p, attempt, m.rng().Float64(), m.rng().Float64())
+	if p.MaxDuration > 0 && m.now.Add(delay).Sub(m.ex.StartDate) > p.MaxDuration {
+		return false
+	}
+	m.setExec(ExecRetrying)
+	m.ex.Phase = PhaseRetrying
+	m.log("", "WARN", "execution attempt %d failed (%s failed); its retry policy runs it again in %s", attempt, t.ID, delay)
+	m.emit(StartTimer{ExecutionID: m.ex.ID, Attempt: attempt, Kind: TimerRestart, FireAt: m.now.Add(delay)})
+	return true
+}
+
+// restartTimer runs a RETRYING execution again (retryExecution).
+func (m *machine) restartTimer() error {
+	if m.ex.State != ExecRetrying || m.ev.Attempt != m.ex.Restarts+1 {
+		m.ignored = "the restart timer no longer applies"
+		return nil
+	}
+	m.reopen()
+	m.ex.RetryPolicyOf = ""
+	m.begin()
+	return nil
 }
 
 func (m *machine) startFinally() {

@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -23,6 +24,7 @@ const (
 	// EvContinue goes on with work an event left for later: it started
 	// MaxStartsPerEvent task runs, and more could start (see Continue).
 	EvContinue EventType = "execution.continued"
+	EvRestart  EventType = "execution.restarted"
 )
 
 // Event is one input of the state machine. ID must be unique per
@@ -48,8 +50,13 @@ type Event struct {
 	// Execution.Depth); a subflow's is its Parent's.
 	Depth int `json:"depth,omitempty"`
 	// OverLimit is set by the engine when the flow's concurrency limit is
-	// reached: the flow's behavior (QUEUE, CANCEL or FAIL) applies.
+	// reached: the flow's behavior (QUEUE, CANCEL or FAIL) applies (also
+	// execution.restarted, which then waits in QUEUED).
 	OverLimit string `json:"overLimit,omitempty"`
+	// Replay asks for a new execution that replays an earlier one from a
+	// task run (Kestra's replay); the engine gives the state machine that
+	// execution (Options.ReplaySource).
+	Replay *Replay `json:"replay,omitempty"`
 
 	// taskrun.started, taskrun.finished, timer.fired, subflow.finished
 	TaskRunID string `json:"taskRunId,omitempty"`
@@ -59,11 +66,20 @@ type Event struct {
 	State   RunState       `json:"state,omitempty"` // SUCCESS, WARNING or FAILED
 	Outputs map[string]any `json:"outputs,omitempty"`
 	Error   *TaskError     `json:"error,omitempty"`
+	// Metrics are what the attempt measured (a script's metrics).
+	Metrics []Metric `json:"metrics,omitempty"`
 	// StartDate is when the attempt started on its worker. A worker
 	// reports the start of short attempts only with their end (a
 	// taskrun.started event would cost a write for nothing); missing or
 	// later than the event's application, the executor's clock is used.
 	StartDate time.Time `json:"startDate,omitzero"`
+	// ErrorLogs are the ERROR lines the attempt logged (at most
+	// ErrorLogsPerAttempt, each at most ErrorLogLength long), for
+	// errorLogs().
+	ErrorLogs []LogLine `json:"errorLogs,omitempty"`
+	// CachedFrom, when set, says the outputs come from the task cache:
+	// the execution whose run produced them. The attempt did not run.
+	CachedFrom string `json:"cachedFrom,omitempty"`
 
 	// timer.fired
 	Timer TimerKind `json:"timer,omitempty"`
@@ -73,6 +89,15 @@ type Event struct {
 	ChildState       ExecState      `json:"childState,omitempty"`
 	ChildOutputs     map[string]any `json:"childOutputs,omitempty"`
 }
+
+// LogLine is a line a task logged.
+type LogLine struct {
+	Time    time.Time `json:"time"`
+	Message string    `json:"message"`
+}
+
+// ErrorLogsPerAttempt bounds the ERROR lines a finished event carries.
+const ErrorLogsPerAttempt = 20
 
 // TimerKind says what a timer is for.
 type TimerKind string
@@ -86,6 +111,7 @@ const (
 	TimerPauseTimeout TimerKind = "pause.timeout" // fail a flow.pause not resumed in time
 	TimerWaitFor      TimerKind = "waitfor"       // start the next flow.waitfor iteration
 	TimerKillGrace    TimerKind = "kill.grace"    // end a kill whose attempts did not stop
+	TimerRestart      TimerKind = "restart"       // run a RETRYING execution again
 )
 
 // Command is a side effect the state machine asks for. Commands are data:
@@ -105,6 +131,21 @@ type ScheduleTaskRun struct {
 	// Position is the task run's position in the execution (its key in
 	// the store), so a worker can read that run alone.
 	Position int `json:"position"`
+	// Namespace and FlowID name the execution's flow, so that a worker
+	// can file what the attempt stores (output files) under it.
+	Namespace string `json:"namespace,omitempty"`
+	FlowID    string `json:"flowId,omitempty"`
+	// Cache, for a task with taskCache enabled, is the entry of the task
+	// cache the attempt may reuse, or that its success fills.
+	Cache *CacheEntry `json:"cache,omitempty"`
+}
+
+// CacheEntry names an entry of the task cache: the SHA-256 of the flow
+// revision, the task and its rendered properties, and how long a
+// successful run's outputs are reused.
+type CacheEntry struct {
+	Key string        `json:"key"`
+	TTL time.Duration `json:"ttl"`
 }
 
 // StartTimer asks for a timer.fired event at FireAt.
@@ -134,6 +175,10 @@ type StartSubflow struct {
 	Labels      []flow.Label   `json:"labels,omitempty"`
 	Parent      ParentRef      `json:"parent"`
 	Wait        bool           `json:"wait"`
+	// Restart, when not 0, restarts the child ExecutionID, which failed,
+	// instead of creating it: the parent's restart number Restart runs the
+	// task again (the Subflow's restartBehavior RETRY_FAILED).
+	Restart int `json:"restart,omitempty"`
 }
 
 // ExecutionFinished announces the end of an execution: downstream flow
@@ -150,6 +195,31 @@ type ExecutionFinished struct {
 	Labels      []flow.Label   `json:"labels,omitempty"`
 	StartDate   time.Time      `json:"startDate,omitzero"`
 	EndDate     time.Time      `json:"endDate,omitzero"`
+	// Restarts is how many times the execution was restarted before this
+	// end: each end of a restarted execution is announced anew.
+	Restarts int `json:"restarts,omitempty"`
+	// ParentOutputs, when the Subflow task that started the execution has
+	// `outputs`, are those rendered in this execution: the outputs its
+	// parent sees instead of the flow outputs.
+	ParentOutputs map[string]any `json:"parentOutputs,omitempty"`
+}
+
+// ChildOutputs are the outputs the parent's Subflow task sees.
+func (c ExecutionFinished) ChildOutputs() map[string]any {
+	if c.ParentOutputs != nil {
+		return c.ParentOutputs
+	}
+	return c.Outputs
+}
+
+// FinishedID is the id of the events announcing an execution's end (the
+// execution.finished event, the parent's subflow.finished): the same for
+// every redelivery of one end, new for each end of a restarted execution.
+func (c ExecutionFinished) FinishedID() string {
+	if c.Restarts == 0 {
+		return c.ExecutionID + "/finished"
+	}
+	return fmt.Sprintf("%s/finished/%d", c.ExecutionID, c.Restarts)
 }
 
 // Log is a line the state machine writes to an execution's log (a skipped
@@ -157,6 +227,7 @@ type ExecutionFinished struct {
 type Log struct {
 	ExecutionID string `json:"executionId"`
 	TaskRunID   string `json:"taskRunId,omitempty"`
+	TaskID      string `json:"taskId,omitempty"`
 	Level       string `json:"level"`
 	Message     string `json:"message"`
 }
@@ -178,10 +249,10 @@ func (ExecutionFinished) command() {}
 func (Log) command()               {}
 
 // AttemptKey is the stable key of one attempt of a task run:
-// "<execution id>/<task run id>/<attempt number>". It is the same however
-// often the attempt runs (side effects are at least once: a worker that
-// died mid-attempt is replaced by another that runs the attempt again) and
-// differs for each retry, so a task can pass it to what it calls as an
+// "<execution id>/<task run id>/<attempt number>": the same for every
+// delivery of the attempt and whatever repeats a call within it (the
+// SDK's retries of a Lambda invocation), different for each retry (a
+// CRASHED attempt's too), so a task can pass it to what it calls as an
 // idempotency key. Expressions read it as `taskrun.attemptKey`.
 func AttemptKey(executionID, taskRunID string, attempt int) string {
 	return executionID + "/" + taskRunID + "/" + strconv.Itoa(attempt)

@@ -36,11 +36,25 @@ func TestExamples_goldenExecutions(t *testing.T) {
 	// inputs, and the trigger variables of a flow started by a trigger.
 	requests := map[string]sm.Event{
 		"data_loading":        {Inputs: map[string]any{"rows": []any{int64(1), int64(2)}}},
+		"data_pipeline":       {Inputs: map[string]any{"raw_data": "relay:///production/data-pipeline/executions/exec-1/inputs/raw_data/orders.csv"}},
 		"data_transformation": {Inputs: map[string]any{"rows": []any{int64(3), int64(1), int64(2)}}},
 		"event_driven": {Trigger: map[string]any{"namespace": "data_processing", "flowId": "scheduled_etl",
 			"executionId": "upstream-1", "state": "SUCCESS", "outputs": map[string]any{}}},
 		"on_order": {Trigger: map[string]any{"event": map[string]any{"id": "order-42-created", "type": "com.acme.order.created",
 			"source": "/shop/eu", "subject": "order-42", "data": map[string]any{"id": int64(42), "total": 99.5}}}},
+	}
+	// What scripts print, for flows that read it.
+	workers := map[string]worker{
+		"data_pipeline": func(c sm.ScheduleTaskRun) outcome {
+			o := defaultOutcome(c)
+			switch c.TaskID {
+			case "transform-data":
+				o.outputs["vars"] = map[string]any{"rowCount": int64(5), "dropped": int64(3)}
+			case "load-data":
+				o.outputs["vars"] = map[string]any{"revenue": 521.7, "topCustomer": "globex"}
+			}
+			return o
+		},
 	}
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
@@ -48,6 +62,8 @@ func TestExamples_goldenExecutions(t *testing.T) {
 			var b bytes.Buffer
 			s := newSim(t, all...)
 			s.trace = &b
+			s.work = workers[name]
+			s.opts.Read = func(uri string) (string, error) { return "customer,orders,revenue\nglobex,1,249.0\n", nil }
 			f, req := flows[file], requests[name]
 			id := "exec-1"
 			s.push(s.now, sm.Event{Type: sm.EvExecutionRequested, ExecutionID: id, Namespace: f.Namespace, FlowID: f.ID, Inputs: req.Inputs, Trigger: req.Trigger})

@@ -26,7 +26,7 @@ func (e *Execution) UnmarshalJSON(b []byte) error {
 	e.Outputs = normalizeMap(e.Outputs)
 	e.Vars = normalizeMap(e.Vars)
 	e.Trigger = normalizeMap(e.Trigger)
-	if e.RunCounts == nil && len(e.TaskRuns) > 0 {
+	if (e.RunCounts == nil || e.TaskCounts == nil) && len(e.TaskRuns) > 0 {
 		e.CountRuns()
 	}
 	if n := len(e.Seen); n > SeenLimit { // stored with a longer ring: keep its newest ids, oldest first

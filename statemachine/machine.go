@@ -16,9 +16,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"time"
 
+	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/statemachine/inputs"
 )
@@ -27,6 +30,13 @@ import (
 type Options struct {
 	// Secret resolves secret('NAME') in expressions; nil makes secret() an error.
 	Secret func(name string) (string, error)
+	// Read returns the content of a file of internal storage for
+	// read(uri) in expressions; nil makes read() an error. Files never
+	// change once stored, so rendering stays deterministic.
+	Read func(uri string) (string, error)
+	// FileSize reads the size of a file of internal storage for
+	// fileExists(), fileSize() and isFileEmpty(); nil makes them errors.
+	FileSize func(uri string) (size int64, found bool, err error)
 	// MaxSubflowDepth cuts chains of subflows that would start without end
 	// (default MaxDepth). Subflows count the depth of the chain of triggers
 	// that started their parent too.
@@ -38,6 +48,16 @@ type Options struct {
 	// none): an attempt not finished by then fails with a timeout and its
 	// retry policy applies.
 	AttemptTimeout time.Duration
+	// KV reads the KV store for kv('key'); nil makes kv() an error. Like
+	// Secret, it is read when a template asks, so a value changed between
+	// two deliveries of an event may render differently.
+	KV func(namespace, key string) (any, bool, error)
+	// Envs and Globals are the `envs` and `globals` variables (Kestra's
+	// environment variables prefixed ENV_, and its global variables).
+	Envs, Globals map[string]any
+	// ReplaySource is the execution an execution.requested event with
+	// Replay replays (read by the engine, as the flow is).
+	ReplaySource *Execution
 }
 
 // Result is what applying one event produced.
@@ -90,6 +110,7 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 		}
 		m := newMachine(f, nil, ev, now, opts)
 		m.request()
+		m.checkAssertions()
 		return m.result(), nil
 	}
 	if ex == nil {
@@ -98,8 +119,8 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 	if ex.seen(ev.ID) {
 		return Result{Execution: ex, Ignored: "duplicate event " + ev.ID}, nil
 	}
-	if ex.RunCounts == nil && len(ex.TaskRuns) > 0 {
-		ex.CountRuns() // stored before executions kept their counts
+	if (ex.RunCounts == nil || ex.TaskCounts == nil) && len(ex.TaskRuns) > 0 {
+		ex.CountRuns() // stored before executions kept their counts (by task)
 	}
 	m := newMachine(f, ex, ev, now, opts)
 	switch ev.Type {
@@ -119,6 +140,8 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 		err = m.dequeued()
 	case EvContinue:
 		m.continued()
+	case EvRestart:
+		err = m.restart()
 	default:
 		err = fmt.Errorf("unknown event type %q", ev.Type)
 	}
@@ -129,6 +152,7 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 		return Result{Execution: ex, Ignored: m.ignored}, nil
 	}
 	m.drain()
+	m.checkAssertions()
 	return m.result(), nil
 }
 
@@ -206,7 +230,40 @@ func (m *machine) touch(r *TaskRun) {
 }
 
 func (m *machine) log(runID, level, format string, args ...any) {
-	m.emit(Log{ExecutionID: m.ex.ID, TaskRunID: runID, Level: level, Message: fmt.Sprintf(format, args...)})
+	msg := fmt.Sprintf(format, args...)
+	taskID := ""
+	if r, ok := m.ex.Run(runID); ok {
+		taskID = r.TaskID
+	}
+	m.emit(Log{ExecutionID: m.ex.ID, TaskRunID: runID, TaskID: taskID, Level: level, Message: msg})
+	if level == "ERROR" {
+		m.keepErrorLog(ErrorLog{TaskID: taskID, TaskRunID: runID, Message: msg, Time: m.now})
+	}
+}
+
+// keepErrorLog adds a line to the execution's bounded errorLogs().
+func (m *machine) keepErrorLog(l ErrorLog) {
+	if len(l.Message) > ErrorLogLength {
+		l.Message = l.Message[:ErrorLogLength] + "…"
+	}
+	if len(m.ex.ErrorLogs) >= ErrorLogLimit {
+		m.ex.ErrorLogs = append(m.ex.ErrorLogs[:0:0], m.ex.ErrorLogs[len(m.ex.ErrorLogs)-ErrorLogLimit+1:]...)
+	}
+	m.ex.ErrorLogs = append(m.ex.ErrorLogs, l)
+}
+
+// errorLogs is errorLogs(): the kept ERROR lines, as Kestra's log entries.
+func (m *machine) errorLogs() []any {
+	out := make([]any, len(m.ex.ErrorLogs))
+	for i, l := range m.ex.ErrorLogs {
+		e := map[string]any{"executionId": m.ex.ID, "namespace": m.ex.Namespace, "flowId": m.ex.FlowID,
+			"level": "ERROR", "message": l.Message, "timestamp": formatTime(l.Time)}
+		if l.TaskID != "" {
+			e["taskId"], e["taskRunId"], e["attemptNumber"] = l.TaskID, l.TaskRunID, int64(l.Attempt)
+		}
+		out[i] = e
+	}
+	return out
 }
 
 // setExec moves the execution, checking the table.
@@ -228,8 +285,8 @@ func (m *machine) setRun(r *TaskRun, to RunState) {
 	if err := checkRun(r.ID, r.State, to); err != nil {
 		panic(err)
 	}
-	m.ex.count(r.State, -1)
-	m.ex.count(to, 1)
+	m.ex.count(r.TaskID, r.State, -1)
+	m.ex.count(r.TaskID, to, 1)
 	r.State = to
 	if to == RunRunning && r.StartDate.IsZero() {
 		r.StartDate = m.now
@@ -247,6 +304,11 @@ func (m *machine) setRun(r *TaskRun, to RunState) {
 func (m *machine) request() {
 	ev := m.ev
 	labels := append(append([]flow.Label(nil), m.f.Labels...), ev.Labels...)
+	if !slices.ContainsFunc(labels, func(l flow.Label) bool { return l.Key == CorrelationLabel }) {
+		// Kestra's system.correlationId: the first execution of a chain of
+		// subflows names it; children inherit their parent's.
+		labels = append(labels, flow.Label{Key: CorrelationLabel, Value: ev.ExecutionID})
+	}
 	m.ex = &Execution{
 		ID: ev.ExecutionID, Namespace: m.f.Namespace, FlowID: m.f.ID, Revision: m.f.Revision,
 		State: ExecCreated, Labels: labels, Trigger: ev.Trigger, Parent: ev.Parent, Origin: ev.Origin, Depth: ev.Depth,
@@ -262,6 +324,18 @@ func (m *machine) request() {
 	if p := ev.Parent; p != nil && p.Depth > m.opts.MaxSubflowDepth {
 		m.failExecution("subflows are nested more than %d deep (%s/%s started by %s)", m.opts.MaxSubflowDepth, m.f.Namespace, m.f.ID, p.ExecutionID)
 		return
+	}
+	if ev.Replay != nil {
+		// A replay runs with the inputs of the execution it replays, as
+		// they were resolved then.
+		if src := m.opts.ReplaySource; src != nil {
+			ev.Inputs = src.Inputs
+			m.ex.Labels, m.ex.Trigger = append([]flow.Label(nil), src.Labels...), src.Trigger
+		}
+		if err := m.replayFrom(m.opts.ReplaySource, ev.Replay.From); err != nil {
+			m.failExecution("%v", err)
+			return
+		}
 	}
 	in, err := m.f.ResolveInputs(ev.Inputs, m.env(nil, nil, nil))
 	if err != nil {
@@ -303,6 +377,7 @@ func (m *machine) request() {
 // begin starts the flow's tasks.
 func (m *machine) begin() {
 	m.setExec(ExecRunning)
+	m.startSLATimers()
 	m.openFrame(PhaseMain, "", PhaseMain, nil)
 	m.drain()
 }
@@ -327,7 +402,33 @@ func (m *machine) failExecution(format string, args ...any) {
 
 func (m *machine) emitFinished() {
 	m.emit(ExecutionFinished{ExecutionID: m.ex.ID, Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, State: m.ex.State, Outputs: m.ex.Outputs, Parent: m.ex.Parent,
-		Origin: m.ex.Origin, Depth: m.ex.Depth, Labels: m.ex.Labels, StartDate: m.ex.StartDate, EndDate: m.ex.EndDate})
+		Origin: m.ex.Origin, Depth: m.ex.Depth, Labels: m.ex.Labels, StartDate: m.ex.StartDate, EndDate: m.ex.EndDate, Restarts: m.ex.Restarts,
+		ParentOutputs: m.parentOutputs()})
+}
+
+// parentOutputs renders the `outputs` of the Subflow task that started
+// this execution (Kestra's legacy Subflow outputs), in this execution's
+// context: they become the outputs the parent's task sees. A value that
+// does not render is null, with a warning in this execution's logs.
+func (m *machine) parentOutputs() map[string]any {
+	p := m.ex.Parent
+	if p == nil || p.Outputs == nil {
+		return nil
+	}
+	env := m.env(nil, nil, nil)
+	out := make(map[string]any, len(p.Outputs))
+	for _, k := range slices.Sorted(maps.Keys(p.Outputs)) {
+		tm, err := expr.Parse(p.Outputs[k])
+		var v any
+		if err == nil {
+			v, err = tm.Render(env)
+		}
+		if err != nil {
+			m.log("", "WARN", "subflow output %s for %s: %v", k, p.ExecutionID, err)
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // currentRun finds the event's task run and checks that the event is about
@@ -370,11 +471,21 @@ func (m *machine) finished() error {
 		return err
 	}
 	switch m.ev.State {
-	case RunSuccess, RunWarning, RunFailed, RunKilled:
+	case RunSuccess, RunWarning, RunFailed, RunKilled, RunCrashed:
 	default:
-		return fmt.Errorf("a finished attempt ends in SUCCESS, WARNING, FAILED or KILLED, not %q", m.ev.State)
+		return fmt.Errorf("a finished attempt ends in SUCCESS, WARNING, FAILED, CRASHED or KILLED, not %q", m.ev.State)
 	}
 	t := m.task(r)
+	for i, l := range m.ev.ErrorLogs {
+		if i >= ErrorLogsPerAttempt {
+			break
+		}
+		at := l.Time
+		if at.IsZero() || at.After(m.now) {
+			at = m.now
+		}
+		m.keepErrorLog(ErrorLog{TaskID: r.TaskID, TaskRunID: r.ID, Attempt: a.Number, Message: l.Message, Time: at})
+	}
 	a.EndDate = m.now
 	if a.StartDate.IsZero() {
 		a.StartDate = m.now
@@ -392,14 +503,28 @@ func (m *machine) finished() error {
 		return nil
 	}
 	a.Error = m.ev.Error
-	if m.ev.State == RunFailed {
-		a.State = RunFailed
-		if a.Error == nil {
+	r.Metrics = m.ev.Metrics
+	if m.ev.State == RunFailed || m.ev.State == RunCrashed {
+		a.State = m.ev.State
+		switch {
+		case m.ev.State == RunCrashed && (a.Error == nil || a.Error.Kind != KindCrashed):
+			// Prefect's Crashed: the attempt's infrastructure failed, not
+			// the task. The retry policy applies as to a failure.
+			msg := "the attempt's worker or process stopped before it ended"
+			if a.Error != nil {
+				msg = a.Error.Message
+			}
+			a.Error = &TaskError{Kind: KindCrashed, Type: "Crashed", Message: msg}
+		case a.Error == nil:
 			a.Error = &TaskError{Kind: KindRetryable, Message: "the task failed"}
 		}
 		r.Outputs = m.ev.Outputs
 		m.failAttempt(r, t, a.Error)
 		return nil
+	}
+	if m.ev.CachedFrom != "" {
+		r.Cached = true
+		m.log(r.ID, "INFO", "%s: outputs reused from the task cache (a run of execution %s); the task did not run", r.ID, m.ev.CachedFrom)
 	}
 	a.State = m.ev.State
 	state := m.ev.State
@@ -425,23 +550,32 @@ func (m *machine) succeed(r *TaskRun, t *flow.Task, state RunState, outputs map[
 func (m *machine) failRun(r *TaskRun, t *flow.Task, e *TaskError) {
 	r.Error = e
 	m.log(r.ID, "ERROR", "%s failed: %s", r.ID, e.Message)
-	if t.AllowFailure {
+	switch {
+	case t.AllowFailure:
 		state := RunWarning
 		if t.AllowWarning {
 			state = RunSuccess
 		}
 		m.setRun(r, state)
-	} else {
+	case e.Kind == KindCrashed:
+		m.setRun(r, RunCrashed)
+	default:
 		m.setRun(r, RunFailed)
 	}
 	m.ended(r)
 }
 
 func (m *machine) timer() error {
+	if m.ev.Timer == TimerSLA {
+		return m.slaTimer()
+	}
 	r, ok := m.ex.Run(m.ev.TaskRunID)
 	if !ok {
-		if m.ev.Timer == TimerKillGrace {
+		switch m.ev.Timer {
+		case TimerKillGrace:
 			return m.killGrace()
+		case TimerRestart:
+			return m.restartTimer()
 		}
 		return fmt.Errorf("unknown task run %q", m.ev.TaskRunID)
 	}
@@ -485,6 +619,17 @@ func (m *machine) timer() error {
 			m.failRun(r, t, &TaskError{Kind: KindTimeout, Type: "PauseTimeout", Message: fmt.Sprintf("not resumed within %s", t.Timeout)})
 			return nil
 		}
+		switch t.Prop("behavior").String() {
+		case flow.PauseFail:
+			m.unpause(r)
+			m.failRun(r, t, &TaskError{Kind: KindFatal, Type: "PauseElapsed", Message: fmt.Sprintf("not resumed within its delay (behavior %s)", flow.PauseFail)})
+			return nil
+		case flow.PauseCancel:
+			m.log(r.ID, "WARN", "%s: not resumed within its delay; the execution is cancelled (behavior %s)", r.ID, flow.PauseCancel)
+			return m.stop(ExecCancelled, "")
+		case flow.PauseWarn:
+			r.ChildWarn = true
+		}
 		vals, err := inputs.Resolve(t.OnResume, nil, m.resumeDefaults(r, t))
 		if err != nil {
 			m.unpause(r)
@@ -492,7 +637,7 @@ func (m *machine) timer() error {
 			return nil
 		}
 		m.unpause(r)
-		m.succeed(r, t, RunSuccess, map[string]any{"onResume": vals})
+		m.resumed(r, t, map[string]any{"onResume": vals})
 	case TimerWaitFor:
 		if r.State != RunRunning || t.Type.Name != flow.TypeWaitFor || r.Iteration != m.ev.Attempt {
 			return stale()
@@ -531,9 +676,27 @@ func (m *machine) resume() error {
 	}
 	for i, r := range targets {
 		m.unpause(r)
-		m.succeed(r, m.task(r), RunSuccess, map[string]any{"onResume": values[i]})
+		m.resumed(r, m.task(r), map[string]any{"onResume": values[i]})
 	}
 	return nil
+}
+
+// resumed goes on after a pause: its own tasks, if it has any (Kestra's
+// older Pause), run now as a flow.sequential's, and end it; otherwise it
+// ends at once (WARNING when its delay elapsed with behavior WARN).
+func (m *machine) resumed(r *TaskRun, t *flow.Task, outputs map[string]any) {
+	if len(t.Tasks) > 0 {
+		r.Outputs = outputs
+		m.indexOutputs(r) // its tasks read outputs.<pause>.onResume
+		m.touch(r)
+		m.openFrame(r.ID+"/tasks", r.ID, "tasks", m.ctxOf(r))
+		return
+	}
+	state := RunSuccess
+	if r.ChildWarn {
+		state = RunWarning
+	}
+	m.succeed(r, t, state, outputs)
 }
 
 func (m *machine) resumeDefaults(r *TaskRun, t *flow.Task) inputs.ResolveOptions {
@@ -567,8 +730,22 @@ func (m *machine) kill() error {
 		m.ignored = "the execution is already being killed"
 		return nil
 	}
-	if err := checkExec(m.ex.State, ExecKilled); err != nil {
+	return m.stop(ExecKilled, "")
+}
+
+// stop ends a running execution as a kill does: nothing new starts,
+// waiting task runs end KILLED at once, and running attempts are asked to
+// stop; the execution then ends in end (KILLED for a kill; FAILED or
+// CANCELLED for an SLA or a pause's behavior), with reason as its error.
+func (m *machine) stop(end ExecState, reason string) error {
+	if err := checkExec(m.ex.State, end); err != nil {
 		return err
+	}
+	if end != ExecKilled {
+		m.ex.EndAs = end
+	}
+	if reason != "" {
+		m.ex.Error = reason
 	}
 	m.ex.Frames = map[string]*Frame{}
 	m.ex.Deferred = nil
@@ -626,9 +803,13 @@ func (m *machine) killGrace() error {
 }
 
 func (m *machine) endKilled() {
-	m.setExec(ExecKilled)
+	end := ExecKilled
+	if m.ex.EndAs != "" {
+		end = m.ex.EndAs
+	}
+	m.setExec(end)
 	m.ex.EndDate, m.ex.Phase = m.now, PhaseDone
-	m.log("", "WARN", "execution killed")
+	m.log("", "WARN", "execution %s", map[ExecState]string{ExecKilled: "killed", ExecFailed: "failed: its running tasks were killed", ExecCancelled: "cancelled"}[end])
 	m.emitFinished()
 }
 

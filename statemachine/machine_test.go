@@ -2,6 +2,7 @@ package statemachine_test
 
 import (
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -671,10 +672,12 @@ func TestTransitions_tableIsEnforced(t *testing.T) {
 			t.Errorf("CanExec(%s, %s) = %v", tt.from, tt.to, got)
 		}
 	}
+	// Terminal states stay, but for a restart of a FAILED or KILLED one.
 	for _, s := range []sm.ExecState{sm.ExecSuccess, sm.ExecWarning, sm.ExecFailed, sm.ExecKilled, sm.ExecCancelled} {
 		for _, to := range []sm.ExecState{sm.ExecRunning, sm.ExecPaused, sm.ExecKilling} {
-			if sm.CanExec(s, to) {
-				t.Errorf("terminal %s may move to %s", s, to)
+			restart := (s == sm.ExecFailed || s == sm.ExecKilled) && to == sm.ExecRunning
+			if sm.CanExec(s, to) != restart {
+				t.Errorf("terminal %s may move to %s: %v", s, to, sm.CanExec(s, to))
 			}
 		}
 	}
@@ -818,5 +821,31 @@ tasks:
 	}
 	if got := sm.AttemptKey(id, "flaky", 2); got != id+"/flaky/2" {
 		t.Errorf("AttemptKey = %s", got)
+	}
+}
+
+func TestEvents_finishedKeepsTheAttemptsMetrics(t *testing.T) {
+	f := parseFlow(t, "id: d\nnamespace: t\ntasks:\n  - {id: a, type: log, message: x, retry: {type: constant, maxAttempts: 2, interval: PT1S}}\n")
+	s := newSim(t, f)
+	id := s.start(f, nil)
+	s.step() // requested
+	m1 := []sm.Metric{{Name: "rows", Type: "counter", Value: 3, Tags: map[string]string{"table": "orders"}}}
+	if _, err := s.deliver(sm.Event{ID: "f1", Type: sm.EvTaskRunFinished, ExecutionID: id, TaskRunID: "a", Attempt: 1, State: sm.RunFailed, Metrics: m1,
+		Error: &sm.TaskError{Kind: sm.KindRetryable, Message: "exit code 1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.exec(id).Run("a"); !reflect.DeepEqual(r.Metrics, m1) {
+		t.Errorf("after a failed attempt the run has metrics %+v, want %+v", r.Metrics, m1)
+	}
+	s.now = s.now.Add(time.Second)
+	if _, err := s.deliver(sm.Event{ID: "t1", Type: sm.EvTimerFired, ExecutionID: id, TaskRunID: "a", Attempt: 1, Timer: sm.TimerRetry}); err != nil {
+		t.Fatal(err)
+	}
+	m2 := []sm.Metric{{Name: "took", Type: "timer", Value: 0.5}}
+	if _, err := s.deliver(sm.Event{ID: "f2", Type: sm.EvTaskRunFinished, ExecutionID: id, TaskRunID: "a", Attempt: 2, State: sm.RunSuccess, Metrics: m2}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.exec(id).Run("a"); r.State != sm.RunSuccess || !reflect.DeepEqual(r.Metrics, m2) {
+		t.Errorf("run %s with metrics %+v, want SUCCESS with the last attempt's %+v", r.State, r.Metrics, m2)
 	}
 }

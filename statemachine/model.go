@@ -31,6 +31,26 @@ type Execution struct {
 	EndDate   time.Time `json:"endDate,omitzero"`
 	// Error says why the execution failed, when it did.
 	Error string `json:"error,omitempty"`
+	// OriginalID is the execution a replay started from (the first of a
+	// chain of replays), read as execution.originalId.
+	OriginalID string `json:"originalId,omitempty"`
+	// Restarts counts the times the execution was restarted (by a user or
+	// its retry policy); its current attempt is Restarts+1.
+	Restarts int `json:"restarts,omitempty"`
+	// EndAs is the state a stopping execution ends in when not KILLED: an
+	// SLA violated with behavior FAIL or CANCEL, or a pause's behavior
+	// CANCEL, stops it as a kill does.
+	EndAs ExecState `json:"endAs,omitempty"`
+	// SLAViolated lists the SLAs the execution violated, by id: each is
+	// applied once.
+	SLAViolated []string `json:"slaViolated,omitempty"`
+	// RetryPolicyOf names the task whose retry policy, of behavior
+	// CREATE_NEW_EXECUTION, runs the execution again if it fails.
+	RetryPolicyOf string `json:"retryPolicyOf,omitempty"`
+	// ErrorLogs are the last ErrorLogLimit ERROR log lines of the
+	// execution, for errorLogs(): the tasks' own and why each failed task
+	// run failed.
+	ErrorLogs []ErrorLog `json:"errorLogs,omitempty"`
 
 	// TaskRuns are every task run, in creation order. Stores keep them as
 	// records of their own (a run's position in this list is its key), so
@@ -41,6 +61,11 @@ type Execution struct {
 	// execution, whose own record then says how far it has got without
 	// its runs.
 	RunCounts map[RunState]int `json:"runCounts,omitempty"`
+	// TaskCounts counts them by task id, then state, kept alike: a view of
+	// the flow's tasks (the UI's topology) shows where an execution of any
+	// size has got from its head alone. Its size grows with the flow, not
+	// with the execution.
+	TaskCounts map[string]map[RunState]int `json:"taskCounts,omitempty"`
 
 	// Bookkeeping of the state machine.
 	Phase  string            `json:"phase"` // main, errors, finally, done
@@ -64,12 +89,29 @@ type Execution struct {
 	seenSet map[string]struct{}
 }
 
+// ErrorLog is one ERROR log line kept for errorLogs().
+type ErrorLog struct {
+	TaskID    string    `json:"taskId,omitempty"`
+	TaskRunID string    `json:"taskRunId,omitempty"`
+	Attempt   int       `json:"attempt,omitempty"`
+	Message   string    `json:"message"`
+	Time      time.Time `json:"timestamp"`
+}
+
+// ErrorLogLimit bounds the ERROR lines an execution keeps, and
+// ErrorLogLength each line.
+const (
+	ErrorLogLimit  = 100
+	ErrorLogLength = 2048
+)
+
 // Phases of an execution.
 const (
-	PhaseMain    = "main"
-	PhaseErrors  = "errors"
-	PhaseFinally = "finally"
-	PhaseDone    = "done"
+	PhaseMain     = "main"
+	PhaseErrors   = "errors"
+	PhaseFinally  = "finally"
+	PhaseDone     = "done"
+	PhaseRetrying = "retrying" // failed; waits to run again (retry behavior CREATE_NEW_EXECUTION)
 )
 
 // What one event may start, so that the work of an event and what its
@@ -98,6 +140,9 @@ type ParentRef struct {
 	Namespace   string `json:"namespace"`
 	FlowID      string `json:"flowId"`
 	Depth       int    `json:"depth"`
+	// Outputs are the `outputs` of the Subflow task (Kestra's legacy
+	// Subflow outputs): templates the child renders when it ends.
+	Outputs map[string]string `json:"outputs,omitempty"`
 }
 
 // MaxDepth is the default longest chain of executions (subflows and flow
@@ -129,6 +174,9 @@ type TaskRun struct {
 	StartDate time.Time      `json:"startDate,omitzero"`
 	EndDate   time.Time      `json:"endDate,omitzero"`
 	Error     *TaskError     `json:"error,omitempty"`
+	// Metrics are what its last attempt measured (Kestra's counters and
+	// timers, from a script's `::{"metrics": [...]}::` lines).
+	Metrics []Metric `json:"metrics,omitempty"`
 
 	// Bookkeeping of flowable tasks.
 	Branch string `json:"branch,omitempty"` // the branch an If or Switch chose
@@ -136,13 +184,16 @@ type TaskRun struct {
 	// starts (Result.NewItems), and never change: stores write them apart
 	// from the run, once, since the run itself changes with every
 	// iteration.
-	Items     []any  `json:"items,omitempty"`
-	NextItem  int    `json:"nextItem,omitempty"`  // next ForEach value to start
-	Active    int    `json:"active,omitempty"`    // ForEach iterations running
-	Iteration int    `json:"iteration,omitempty"` // WaitFor iterations started
-	ChildFail bool   `json:"childFail,omitempty"` // a child block failed
-	ChildWarn bool   `json:"childWarn,omitempty"` // a child ended in WARNING
-	InErrors  bool   `json:"inErrors,omitempty"`  // running its local errors
+	Items     []any `json:"items,omitempty"`
+	NextItem  int   `json:"nextItem,omitempty"`  // next ForEach value to start
+	Active    int   `json:"active,omitempty"`    // ForEach iterations running
+	Iteration int   `json:"iteration,omitempty"` // WaitFor iterations started
+	ChildFail bool  `json:"childFail,omitempty"` // a child block failed
+	ChildWarn bool  `json:"childWarn,omitempty"` // a child ended in WARNING
+	InErrors  bool  `json:"inErrors,omitempty"`  // running its local errors
+	// Cached says the run's outputs came from the task cache (Prefect's
+	// Cached state; Kestra keeps SUCCESS, as Relay does).
+	Cached    bool   `json:"cached,omitempty"`
 	ChildExec string `json:"childExec,omitempty"` // subflow execution id
 }
 
@@ -158,9 +209,18 @@ type Attempt struct {
 
 // TaskError is why an attempt failed.
 type TaskError struct {
-	Kind    string `json:"kind"` // retryable, fatal, timeout
+	Kind    string `json:"kind"` // retryable, fatal, timeout, crashed
 	Type    string `json:"type,omitempty"`
 	Message string `json:"message"`
+}
+
+// Metric is one measurement a task reported, as Kestra has them: a
+// counter (a number) or a timer (a duration in seconds), with tags.
+type Metric struct {
+	Name  string            `json:"name"`
+	Type  string            `json:"type"` // counter or timer
+	Value float64           `json:"value"`
+	Tags  map[string]string `json:"tags,omitempty"`
 }
 
 // Error kinds.
@@ -168,6 +228,7 @@ const (
 	KindRetryable = "retryable"
 	KindFatal     = "fatal"
 	KindTimeout   = "timeout"
+	KindCrashed   = "crashed" // the worker died or the OS killed the task's process
 )
 
 // Iter is one level of ForEach (or WaitFor) iteration a block runs in.
@@ -221,25 +282,36 @@ func (e *Execution) addRun(r *TaskRun) {
 	e.Position("") // build the index
 	e.TaskRuns = append(e.TaskRuns, r)
 	e.index[r.ID] = len(e.TaskRuns) - 1
-	e.count(r.State, 1)
+	e.count(r.TaskID, r.State, 1)
 }
 
-// count adds n to the number of runs in state st.
-func (e *Execution) count(st RunState, n int) {
+// count adds n to the number of runs of task in state st.
+func (e *Execution) count(task string, st RunState, n int) {
 	if e.RunCounts == nil {
 		e.RunCounts = map[RunState]int{}
 	}
 	if e.RunCounts[st] += n; e.RunCounts[st] == 0 {
 		delete(e.RunCounts, st)
 	}
+	if e.TaskCounts == nil {
+		e.TaskCounts = map[string]map[RunState]int{}
+	}
+	tc := e.TaskCounts[task]
+	if tc == nil {
+		tc = map[RunState]int{}
+		e.TaskCounts[task] = tc
+	}
+	if tc[st] += n; tc[st] == 0 {
+		delete(tc, st)
+	}
 }
 
-// CountRuns sets RunCounts from TaskRuns, for executions stored before
-// Apply kept it.
+// CountRuns sets RunCounts and TaskCounts from TaskRuns, for executions
+// stored before Apply kept them.
 func (e *Execution) CountRuns() {
-	e.RunCounts = nil
+	e.RunCounts, e.TaskCounts = nil, nil
 	for _, r := range e.TaskRuns {
-		e.count(r.State, 1)
+		e.count(r.TaskID, r.State, 1)
 	}
 }
 

@@ -15,10 +15,24 @@ import (
 )
 
 // randomFlow writes a random flow of runnable tasks nested in Parallel,
-// If, ForEach and Sequential blocks, with retries, allowFailure and errors.
+// If, ForEach and Sequential blocks, with retries (of task runs, or of the
+// execution), allowFailure, errors, the task cache, flow.fail and
+// execution.labels tasks (which the state machine runs itself), and an
+// SLA assertion.
 func randomFlow(r *rand.Rand) string {
 	var b strings.Builder
-	b.WriteString("id: rnd\nnamespace: prop\nretry: {type: constant, interval: PT1S, maxAttempts: 2}\ntasks:\n")
+	behavior := "RETRY_FAILED_TASK"
+	if r.IntN(3) == 0 {
+		behavior = "CREATE_NEW_EXECUTION"
+	}
+	fmt.Fprintf(&b, "id: rnd\nnamespace: prop\nretry: {type: constant, interval: PT1S, maxAttempts: 2, behavior: %s}\n", behavior)
+	if r.IntN(2) == 0 {
+		// Checked after every event; once t1 has outputs it stays false,
+		// so whether it is violated does not depend on delivery order
+		// (NONE only labels: stopping would kill whatever runs then).
+		b.WriteString("sla:\n  - {id: t1done, type: EXECUTION_ASSERTION, assert: \"{{ outputs.t1 is not defined }}\", behavior: NONE, labels: {t1: done}}\n")
+	}
+	b.WriteString("tasks:\n")
 	n := 0
 	var block func(indent string, depth, count int)
 	task := func(indent string) string {
@@ -30,7 +44,7 @@ func randomFlow(r *rand.Rand) string {
 	block = func(indent string, depth, count int) {
 		in := indent + "  "
 		for i := 0; i < count; i++ {
-			k := r.IntN(7)
+			k := r.IntN(9)
 			if depth >= 2 {
 				k = 0
 			}
@@ -40,6 +54,9 @@ func randomFlow(r *rand.Rand) string {
 				fmt.Fprintf(&b, "%stype: debug.return\n%sformat: \"{{ task.id }}-{{ taskrun.value ?? 'none' }}\"\n", in, in)
 				if r.IntN(4) == 0 {
 					fmt.Fprintf(&b, "%sallowFailure: true\n", in)
+				}
+				if r.IntN(4) == 0 {
+					fmt.Fprintf(&b, "%staskCache: {enabled: true, ttl: PT1H}\n", in)
 				}
 				_ = id
 			case 3:
@@ -62,6 +79,12 @@ func randomFlow(r *rand.Rand) string {
 				block(in+"  ", depth+1, 1+r.IntN(3))
 				fmt.Fprintf(&b, "%serrors:\n", in)
 				block(in+"  ", depth+1, 1)
+			case 7:
+				task(indent)
+				fmt.Fprintf(&b, "%stype: flow.fail\n%scondition: \"{{ %d > 0 }}\"\n%sallowFailure: %v\n", in, in, r.IntN(2), in, r.IntN(2) == 0)
+			case 8:
+				id := task(indent) // a key of its own, per iteration: parallel branches set different keys
+				fmt.Fprintf(&b, "%stype: execution.labels\n%slabels: [{key: \"%s-{{ taskrun.value ?? 'none' }}\", value: \"{{ task.id }}\"}]\n", in, in, id)
 			}
 		}
 	}
@@ -72,17 +95,28 @@ func randomFlow(r *rand.Rand) string {
 }
 
 // outcomeOf decides an attempt's result from its identity alone, so every
-// delivery order sees the same worker behaviour.
-func outcomeOf(c sm.ScheduleTaskRun) (sm.RunState, *sm.TaskError) {
+// delivery order sees the same worker behaviour. cached: the task cache
+// has the attempt's entry (the engine finishes it; no worker runs it).
+func outcomeOf(c sm.ScheduleTaskRun) (st sm.RunState, err *sm.TaskError, cached bool) {
 	h := fnv.New32a()
 	h.Write([]byte(c.TaskRunID))
-	switch v := h.Sum32() % 7; {
+	if c.Cache != nil && h.Sum32()%3 == 0 {
+		return sm.RunSuccess, nil, true
+	}
+	st, err = outcomeOfWorker(h.Sum32(), c.Attempt)
+	return st, err, false
+}
+
+func outcomeOfWorker(sum uint32, attempt int) (sm.RunState, *sm.TaskError) {
+	switch v := sum % 7; {
 	case v == 0:
 		return sm.RunFailed, &sm.TaskError{Kind: sm.KindRetryable, Message: "always fails"}
-	case v == 1 && c.Attempt == 1:
+	case v == 1 && attempt == 1:
 		return sm.RunFailed, &sm.TaskError{Kind: sm.KindRetryable, Message: "fails once"}
 	case v == 2:
 		return sm.RunWarning, nil
+	case v == 3 && attempt == 1:
+		return sm.RunCrashed, &sm.TaskError{Kind: sm.KindCrashed, Message: "its worker died"}
 	}
 	return sm.RunSuccess, nil
 }
@@ -91,11 +125,12 @@ func outcomeOf(c sm.ScheduleTaskRun) (sm.RunState, *sm.TaskError) {
 // Each attempt's events form a stream (started before finished, as one
 // worker produces them); streams interleave in any order.
 type deliverer struct {
-	f       *flow.Flow
-	ex      *sm.Execution
-	streams [][]sm.Event
-	rng     *rand.Rand // nil: in-order delivery, first stream first
-	dupes   int
+	f         *flow.Flow
+	ex        *sm.Execution
+	streams   [][]sm.Event
+	rng       *rand.Rand // nil: in-order delivery, first stream first
+	dupes     int
+	restarted bool
 }
 
 func (d *deliverer) add(evs ...sm.Event) { d.streams = append(d.streams, evs) }
@@ -103,7 +138,7 @@ func (d *deliverer) add(evs ...sm.Event) { d.streams = append(d.streams, evs) }
 func (d *deliverer) run(t *testing.T) *sm.Execution {
 	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	d.add(sm.Event{ID: "req", Type: sm.EvExecutionRequested, ExecutionID: "x"})
-	for steps := 0; len(d.streams) > 0; steps++ {
+	for steps := 0; len(d.streams) > 0 || d.restart(); steps++ {
 		if steps > 100000 {
 			t.Fatal("delivery does not end")
 		}
@@ -132,8 +167,12 @@ func (d *deliverer) run(t *testing.T) *sm.Execution {
 		for _, c := range res.Commands {
 			switch c := c.(type) {
 			case sm.ScheduleTaskRun:
-				st, e := outcomeOf(c)
+				st, e, cached := outcomeOf(c)
 				id := fmt.Sprintf("%s/%d", c.TaskRunID, c.Attempt)
+				if cached {
+					d.add(sm.Event{ID: id + "/f", Type: sm.EvTaskRunFinished, ExecutionID: "x", TaskRunID: c.TaskRunID, Attempt: c.Attempt, State: st, Outputs: map[string]any{"value": "cached"}, CachedFrom: "earlier"})
+					break
+				}
 				d.add(sm.Event{ID: id + "/s", Type: sm.EvTaskRunStarted, ExecutionID: "x", TaskRunID: c.TaskRunID, Attempt: c.Attempt},
 					sm.Event{ID: id + "/f", Type: sm.EvTaskRunFinished, ExecutionID: "x", TaskRunID: c.TaskRunID, Attempt: c.Attempt, State: st, Error: e, Outputs: map[string]any{"value": c.Props["format"]}})
 			case sm.StartTimer:
@@ -144,19 +183,43 @@ func (d *deliverer) run(t *testing.T) *sm.Execution {
 	return d.ex
 }
 
-// checkRunCounts fails when the counts Apply keeps differ from a count of
-// the task runs.
+// restart restarts the execution once, when it ended FAILED: the
+// restarted run's events interleave as freely as the first run's.
+func (d *deliverer) restart() bool {
+	if d.restarted || d.ex == nil || d.ex.State != sm.ExecFailed {
+		return false
+	}
+	d.restarted = true
+	d.add(sm.Event{ID: "restart", Type: sm.EvRestart, ExecutionID: "x"})
+	return true
+}
+
+// checkRunCounts fails when the counts Apply keeps (by state, and by task
+// and state) differ from a count of the task runs.
 func checkRunCounts(t *testing.T, ex *sm.Execution) {
 	t.Helper()
 	want := map[sm.RunState]int{}
+	byTask := map[string]map[sm.RunState]int{}
 	for _, r := range ex.TaskRuns {
 		want[r.State]++
+		if byTask[r.TaskID] == nil {
+			byTask[r.TaskID] = map[sm.RunState]int{}
+		}
+		byTask[r.TaskID][r.State]++
 	}
 	if len(want) == 0 {
 		want = nil
 	}
 	if !maps.Equal(ex.RunCounts, want) {
 		t.Fatalf("RunCounts = %v, the task runs count %v", ex.RunCounts, want)
+	}
+	if len(ex.TaskCounts) != len(byTask) {
+		t.Fatalf("TaskCounts has %d tasks, the task runs %d", len(ex.TaskCounts), len(byTask))
+	}
+	for task, counts := range byTask {
+		if !maps.Equal(ex.TaskCounts[task], counts) {
+			t.Fatalf("TaskCounts[%s] = %v, its task runs count %v", task, ex.TaskCounts[task], counts)
+		}
 	}
 }
 
@@ -165,10 +228,15 @@ func checkRunCounts(t *testing.T, ex *sm.Execution) {
 func summary(ex *sm.Execution) string {
 	var lines []string
 	for _, r := range ex.TaskRuns {
-		lines = append(lines, fmt.Sprintf("%s %s attempts=%d outputs=%v", r.ID, r.State, len(r.Attempts), r.Outputs))
+		lines = append(lines, fmt.Sprintf("%s %s attempts=%d outputs=%v cached=%v", r.ID, r.State, len(r.Attempts), r.Outputs, r.Cached))
 	}
 	sort.Strings(lines)
-	return fmt.Sprintf("%s %v\n%s", ex.State, ex.Outputs, strings.Join(lines, "\n"))
+	var labels []string
+	for _, l := range ex.Labels {
+		labels = append(labels, l.Key+"="+l.Value)
+	}
+	sort.Strings(labels)
+	return fmt.Sprintf("%s %v %v\n%s", ex.State, ex.Outputs, labels, strings.Join(lines, "\n"))
 }
 
 func TestProperty_anyDeliveryOrderWithDuplicatesGivesTheSameExecution(t *testing.T) {
@@ -176,16 +244,27 @@ func TestProperty_anyDeliveryOrderWithDuplicatesGivesTheSameExecution(t *testing
 	if testing.Short() {
 		flows = 30
 	}
-	dupes := 0
+	dupes, restarts, cachedRuns, labelled, violated := 0, 0, 0, 0, 0
 	for seed := 0; seed < flows; seed++ {
 		src := randomFlow(rand.New(rand.NewPCG(uint64(seed), 1)))
 		f, err := flow.Parse("random.yaml", []byte(src))
 		if err != nil {
 			t.Fatalf("seed %d: generated an invalid flow: %v\n%s", seed, err, src)
 		}
-		want := summary((&deliverer{f: f}).run(t))
+		first := &deliverer{f: f}
+		want := summary(first.run(t))
 		if !strings.HasPrefix(want, "SUCCESS") && !strings.HasPrefix(want, "WARNING") && !strings.HasPrefix(want, "FAILED") {
 			t.Fatalf("seed %d: in-order delivery ended %s", seed, want)
+		}
+		if first.restarted {
+			restarts++
+		}
+		cachedRuns += strings.Count(want, "cached=true")
+		if len(first.ex.Labels) > 1 { // system.correlationId aside
+			labelled++
+		}
+		if strings.Contains(want, "t1=done") {
+			violated++
 		}
 		for o := 0; o < orders; o++ {
 			d := &deliverer{f: f, rng: rand.New(rand.NewPCG(uint64(seed), uint64(o+2)))}
@@ -198,5 +277,11 @@ func TestProperty_anyDeliveryOrderWithDuplicatesGivesTheSameExecution(t *testing
 	}
 	if dupes == 0 {
 		t.Error("no event was redelivered: the test checks nothing about duplicates")
+	}
+	if restarts == 0 {
+		t.Error("no execution was restarted: the test checks nothing about restarts")
+	}
+	if cachedRuns == 0 || labelled == 0 || violated == 0 {
+		t.Errorf("%d runs came from the task cache, %d executions were labelled, %d violated their SLA: the test checks nothing about them", cachedRuns, labelled, violated)
 	}
 }

@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/relayflow/relay/statemachine/expr"
@@ -14,8 +15,33 @@ import (
 // template uses, never the execution's size.
 func (m *machine) env(r *TaskRun, t *flow.Task, ctx []Iter) *expr.Env {
 	sc := &scope{m: m, r: r, t: t, ctx: ctx}
-	return &expr.Env{Lookup: sc.lookup, Now: m.now, Secret: m.opts.Secret, UUID: m.uuid}
+	env := &expr.Env{Lookup: sc.lookup, Now: m.now, Secret: m.opts.Secret, Read: m.opts.Read, UUID: m.uuid, Rand: m.randUint64, ErrorLogs: m.errorLogs}
+	if m.opts.KV != nil {
+		env.KV = m.opts.KV
+	}
+	if m.opts.FileSize != nil {
+		env.FileSize = m.opts.FileSize
+	}
+	if r != nil {
+		env.Loop = noLoop
+		for _, it := range ctx {
+			if !it.Loop {
+				if len(env.Loop) == 0 {
+					env.Loop = make([]any, 0, len(ctx))
+				}
+				env.Loop = append(env.Loop, it.Value)
+			}
+		}
+	}
+	return env
 }
+
+// noLoop is the Loop of a render outside any ForEach (not nil: see
+// expr.Env.Loop).
+var noLoop = []any{}
+
+// randUint64 draws from the event's generator, made on first use.
+func (m *machine) randUint64() uint64 { return m.rng().Uint64() }
 
 // scope resolves the root variables of one render.
 type scope struct {
@@ -35,11 +61,11 @@ func (sc *scope) lookup(name string) (any, bool) {
 		f := sc.m.f
 		return map[string]any{"id": f.ID, "namespace": f.Namespace, "revision": int64(f.Revision)}, true
 	case "labels":
-		labels := make(map[string]any, len(ex.Labels))
-		for _, l := range ex.Labels {
-			labels[l.Key] = l.Value
-		}
-		return labels, true
+		return nestedLabels(ex.Labels), true
+	case "envs":
+		return mapOrEmpty(sc.m.opts.Envs), true
+	case "globals":
+		return mapOrEmpty(sc.m.opts.Globals), true
 	case "inputs":
 		return ex.Inputs, true
 	case "outputs":
@@ -47,7 +73,18 @@ func (sc *scope) lookup(name string) (any, bool) {
 	case "vars":
 		return ex.Vars, true
 	case "execution":
-		return map[string]any{"id": ex.ID, "startDate": formatTime(ex.StartDate), "state": string(ex.State)}, true
+		state := string(ex.State)
+		if ex.Phase == PhaseErrors {
+			// The outcome is decided: errors handlers never rescue an
+			// execution. (Kestra reads RUNNING there, its execution not
+			// having ended yet; Prefect's failure hooks see Failed.)
+			state = string(ExecFailed)
+		}
+		original := ex.OriginalID
+		if original == "" {
+			original = ex.ID
+		}
+		return map[string]any{"id": ex.ID, "startDate": formatTime(ex.StartDate), "state": state, "originalId": original}, true
 	case "trigger":
 		return ex.Trigger, ex.Trigger != nil
 	case "task":
@@ -58,8 +95,11 @@ func (sc *scope) lookup(name string) (any, bool) {
 	case "taskrun":
 		return sc.taskrun()
 	case "parents":
+		if sc.r == nil {
+			return nil, false
+		}
 		sc.buildParents()
-		return sc.parents, sc.parents != nil
+		return sc.parents, true
 	case "parent":
 		sc.buildParents()
 		if len(sc.parents) == 0 {
@@ -75,13 +115,21 @@ func (sc *scope) taskrun() (any, bool) {
 	if r == nil {
 		return nil, false
 	}
-	tr := map[string]any{"id": r.ID, "attemptsCount": int64(len(r.Attempts)), "parentId": r.ParentID}
+	tr := map[string]any{"id": r.ID, "attemptsCount": int64(len(r.Attempts))}
+	if r.ParentID != "" {
+		tr["parentId"] = r.ParentID
+	}
 	if sc.attempt > 0 {
 		tr["attemptKey"] = AttemptKey(sc.m.ex.ID, r.ID, sc.attempt)
 	}
-	if !r.StartDate.IsZero() {
-		tr["startDate"] = formatTime(r.StartDate)
+	// Kestra's taskrun.startDate is when the task run was created: a run
+	// rendered for its first attempt has not started yet, and was created
+	// by this very event.
+	start := r.StartDate
+	if start.IsZero() {
+		start = sc.m.now
 	}
+	tr["startDate"] = formatTime(start)
 	var last any
 	for _, it := range sc.ctx {
 		if it.Loop {
@@ -94,26 +142,83 @@ func (sc *scope) taskrun() (any, bool) {
 	return tr, true
 }
 
-// buildParents lists the enclosing ForEach values, closest first, as
-// Kestra's parents[i].taskrun.value.
+// buildParents lists the flowable task runs the run is nested in, closest
+// first, as Kestra's parents: {task: {id}, taskrun: {value}}, the value
+// only for a run that is a direct child of a ForEach iteration. The walk
+// follows parent ids, so it costs the nesting depth, not the execution's
+// size.
 func (sc *scope) buildParents() {
 	if sc.built || sc.r == nil {
 		return
 	}
 	sc.built = true
-	var values []any
-	for _, it := range sc.ctx {
-		if !it.Loop {
-			values = append(values, it.Value)
+	sc.parents = []any{}
+	for id := sc.r.ParentID; id != ""; {
+		p, ok := sc.m.ex.Run(id)
+		if !ok {
+			break
+		}
+		entry := map[string]any{"task": map[string]any{"id": p.TaskID}}
+		if v, ok := sc.m.iterationValue(p); ok {
+			entry["taskrun"] = map[string]any{"value": v}
+		}
+		sc.parents = append(sc.parents, entry)
+		id = p.ParentID
+	}
+}
+
+// iterationValue is the ForEach value of a run that is a direct child of
+// a ForEach iteration (Kestra's task-run value).
+func (m *machine) iterationValue(r *TaskRun) (any, bool) {
+	if r.ParentID == "" || len(r.Keys) == 0 {
+		return nil, false
+	}
+	owner, ok := m.ex.Run(r.ParentID)
+	if !ok || m.task(owner).Type.Name != flow.TypeForEach || !strings.Contains(r.Frame, "/iter/") {
+		return nil, false
+	}
+	return r.Value, true
+}
+
+// nestedLabels is the labels variable: dotted keys are also nested, as
+// Kestra reads `labels.system.correlationId`.
+func nestedLabels(labels []flow.Label) map[string]any {
+	out := make(map[string]any, len(labels))
+	for _, l := range labels {
+		out[l.Key] = l.Value
+	}
+	for _, l := range labels {
+		parts := strings.Split(l.Key, ".")
+		if len(parts) < 2 {
+			continue
+		}
+		node := out
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := node[p].(map[string]any)
+			if !ok {
+				if _, taken := node[p]; taken {
+					node = nil // a label of that name already holds a value
+					break
+				}
+				next = map[string]any{}
+				node[p] = next
+			}
+			node = next
+		}
+		if node != nil {
+			if _, taken := node[parts[len(parts)-1]]; !taken {
+				node[parts[len(parts)-1]] = l.Value
+			}
 		}
 	}
-	if len(values) == 0 {
-		return
+	return out
+}
+
+func mapOrEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
 	}
-	sc.parents = make([]any, 0, len(values)-1)
-	for i := len(values) - 2; i >= 0; i-- {
-		sc.parents = append(sc.parents, map[string]any{"taskrun": map[string]any{"value": values[i]}})
-	}
+	return m
 }
 
 // uuid draws from the event-seeded generator, so it is the same every time
@@ -127,7 +232,9 @@ func (m *machine) uuid() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// formatTime prints a date of the execution as Kestra does: microseconds
+// at most (Java's clock), fraction digits in groups of three.
+func formatTime(t time.Time) string { return expr.FormatDate(t.UTC().Truncate(time.Microsecond)) }
 
 // outputsIndex returns task outputs by task id; outputs of tasks inside a
 // ForEach are keyed by the text of each iteration value, as in Kestra. It is
@@ -136,7 +243,10 @@ func (m *machine) outputsIndex() map[string]any {
 	if m.ex.outputs == nil {
 		m.ex.outputs = map[string]any{}
 		for _, r := range m.ex.TaskRuns {
-			if r.State == RunSuccess || r.State == RunWarning {
+			// A running WaitFor holds its iterationCount already, a
+			// resumed Pause its onResume; a running runnable task may
+			// hold a failed attempt's outputs, which are not its own yet.
+			if r.State == RunSuccess || r.State == RunWarning || r.State == RunRunning && m.task(r).Type.Flowable {
 				m.indexOutputs(r)
 			}
 		}

@@ -37,6 +37,15 @@ func defaultOutcome(c sm.ScheduleTaskRun) outcome {
 		return outcome{state: sm.RunSuccess, outputs: map[string]any{"code": int64(200), "body": "ok"}}
 	case flow.TypeShell:
 		return outcome{state: sm.RunSuccess, outputs: map[string]any{"exitCode": int64(0), "stdout": "", "stderr": ""}}
+	case flow.TypePython, flow.TypePythonCmds, flow.TypeNode, flow.TypeNodeCmds, flow.TypeShellScript:
+		files := map[string]any{}
+		if globs, ok := c.Props["outputFiles"].([]any); ok {
+			for _, g := range globs {
+				name := fmt.Sprint(g)
+				files[name] = "relay:///" + c.Namespace + "/" + c.FlowID + "/executions/" + c.ExecutionID + "/tasks/" + c.TaskID + "/" + c.TaskRunID + "/" + name
+			}
+		}
+		return outcome{state: sm.RunSuccess, outputs: map[string]any{"exitCode": int64(0), "vars": map[string]any{}, "outputFiles": files}}
 	}
 	return outcome{state: sm.RunSuccess}
 }
@@ -87,6 +96,15 @@ type sim struct {
 	trace    io.Writer       // when set, every event applied and its commands
 	began    time.Time
 	opts     sm.Options // Secret is set by the sim
+	// cache, when not nil, is a task cache as the engine keeps one: a
+	// scheduled attempt whose entry is there ends with its outputs and
+	// does not run; a successful one fills it.
+	cache map[string]cached
+}
+
+type cached struct {
+	outputs map[string]any
+	from    string
 }
 
 func newSim(t *testing.T, flows ...*flow.Flow) *sim {
@@ -182,6 +200,9 @@ func (s *sim) deliver(ev sm.Event) (sm.Result, error) {
 	}
 	opts := s.opts
 	opts.Secret = func(n string) (string, error) { return "secret-" + n, nil }
+	if ev.Replay != nil {
+		opts.ReplaySource = s.execs[ev.Replay.ExecutionID]
+	}
 	res, err := sm.Apply(f, ex, ev, s.now, opts)
 	if err != nil {
 		return res, err
@@ -203,6 +224,11 @@ func (s *sim) deliver(ev sm.Event) (sm.Result, error) {
 func (s *sim) carryOut(c sm.Command) {
 	switch c := c.(type) {
 	case sm.ScheduleTaskRun:
+		if e, ok := s.cache[cacheKey(c)]; ok {
+			s.push(s.now, sm.Event{Type: sm.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
+				State: sm.RunSuccess, Outputs: e.outputs, CachedFrom: e.from})
+			return
+		}
 		s.schedule = append(s.schedule, c)
 		w := s.work
 		if w == nil {
@@ -226,6 +252,9 @@ func (s *sim) carryOut(c sm.Command) {
 		if o.hang {
 			return
 		}
+		if s.cache != nil && c.Cache != nil && o.state == sm.RunSuccess {
+			s.cache[c.Cache.Key] = cached{outputs: o.outputs, from: c.ExecutionID}
+		}
 		s.push(s.now.Add(took), sm.Event{Type: simDone, ExecutionID: c.ExecutionID})
 		s.push(s.now.Add(took), sm.Event{Type: sm.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
 			State: o.state, Outputs: o.outputs, Error: o.err})
@@ -237,12 +266,16 @@ func (s *sim) carryOut(c sm.Command) {
 		if c.Wait {
 			s.waiting[c.ExecutionID] = true
 		}
+		if c.Restart > 0 {
+			s.push(s.now, sm.Event{Type: sm.EvRestart, ExecutionID: c.ExecutionID})
+			return
+		}
 		s.push(s.now, sm.Event{Type: sm.EvExecutionRequested, ExecutionID: c.ExecutionID, Namespace: c.Namespace, FlowID: c.FlowID, Inputs: c.Inputs, Labels: c.Labels, Parent: &c.Parent})
 	case sm.ExecutionFinished:
 		s.finished = append(s.finished, c)
 		if c.Parent != nil && s.waiting[c.ExecutionID] {
 			s.push(s.now, sm.Event{Type: sm.EvSubflowFinished, ExecutionID: c.Parent.ExecutionID, TaskRunID: c.Parent.TaskRunID,
-				ChildExecutionID: c.ExecutionID, ChildState: c.State, ChildOutputs: c.Outputs})
+				ChildExecutionID: c.ExecutionID, ChildState: c.State, ChildOutputs: c.ChildOutputs()})
 		}
 	case sm.Log:
 		s.logs = append(s.logs, c)
@@ -318,4 +351,11 @@ func roundTrip(t testing.TB, ex *sm.Execution) *sm.Execution {
 		t.Fatalf("decoding execution: %v", err)
 	}
 	return &out
+}
+
+func cacheKey(c sm.ScheduleTaskRun) string {
+	if c.Cache == nil {
+		return ""
+	}
+	return c.Cache.Key
 }

@@ -24,9 +24,11 @@ const (
 	ExecFailed    ExecState = "FAILED"
 	ExecKilled    ExecState = "KILLED"
 	ExecCancelled ExecState = "CANCELLED"
+	ExecRetrying  ExecState = "RETRYING" // failed, to run again after its retry policy's delay
 )
 
-// Terminal reports whether nothing more happens to an execution in s.
+// Terminal reports whether nothing more happens to an execution in s,
+// unless it is restarted (FAILED and KILLED executions can be).
 func (s ExecState) Terminal() bool {
 	switch s {
 	case ExecSuccess, ExecWarning, ExecFailed, ExecKilled, ExecCancelled:
@@ -50,12 +52,13 @@ const (
 	RunFailed    RunState = "FAILED"
 	RunSkipped   RunState = "SKIPPED"
 	RunKilled    RunState = "KILLED"
+	RunCrashed   RunState = "CRASHED" // its worker died or the OS killed its process (Prefect's Crashed)
 )
 
 // Terminal reports whether nothing more happens to a task run in s.
 func (s RunState) Terminal() bool {
 	switch s {
-	case RunSuccess, RunWarning, RunFailed, RunSkipped, RunKilled:
+	case RunSuccess, RunWarning, RunFailed, RunSkipped, RunKilled, RunCrashed:
 		return true
 	}
 	return false
@@ -76,11 +79,19 @@ var ExecTransitions = []Transition[ExecState]{
 	{[]ExecState{ExecCreated}, ExecFailed, "invalid inputs, or concurrency limit reached (FAIL)"},
 	{[]ExecState{ExecRunning}, ExecPaused, "a flow.pause started"},
 	{[]ExecState{ExecPaused}, ExecRunning, "resumed, by a user or the pause's delay"},
-	{[]ExecState{ExecRunning, ExecPaused}, ExecKilling, "kill requested while attempts run"},
+	{[]ExecState{ExecRunning, ExecPaused}, ExecKilling, "kill requested while attempts run, or an SLA or a pause's behavior stops the execution (see below)"},
 	{[]ExecState{ExecRunning, ExecPaused, ExecKilling}, ExecKilled, "kill requested; no attempt left running"},
 	{[]ExecState{ExecRunning}, ExecSuccess, "every task ended well"},
 	{[]ExecState{ExecRunning}, ExecWarning, "ended with a task in WARNING"},
-	{[]ExecState{ExecRunning, ExecPaused}, ExecFailed, "a task failed, or a pause timed out"},
+	{[]ExecState{ExecRunning, ExecPaused}, ExecFailed, "a task failed, or a pause timed out, or an SLA with behavior FAIL was violated"},
+	{[]ExecState{ExecRunning, ExecPaused}, ExecCancelled, "an SLA with behavior CANCEL was violated, or a pause with behavior CANCEL was not resumed within its delay"},
+	{[]ExecState{ExecKilling}, ExecFailed, "stopped by an SLA with behavior FAIL; no attempt left running"},
+	{[]ExecState{ExecKilling}, ExecCancelled, "stopped by an SLA or a pause with behavior CANCEL; no attempt left running"},
+	{[]ExecState{ExecFailed, ExecKilled}, ExecRunning, "restarted: its failed and killed task runs run again, in the same execution (relay executions restart)"},
+	{[]ExecState{ExecFailed, ExecKilled}, ExecQueued, "restarted while its flow's concurrency limit is reached"},
+	{[]ExecState{ExecRunning}, ExecRetrying, "a task failed under a retry policy with behavior CREATE_NEW_EXECUTION that allows another execution attempt"},
+	{[]ExecState{ExecRetrying}, ExecRunning, "the retry policy's delay passed: the execution runs again, in place"},
+	{[]ExecState{ExecRetrying}, ExecKilled, "killed while waiting to run again"},
 }
 
 // RunTransitions is every move a task run may make.
@@ -94,6 +105,8 @@ var RunTransitions = []Transition[RunState]{
 	{[]RunState{RunCreated, RunSubmitted, RunRunning, RunPaused, RunRetrying}, RunFailed, "failed, timed out with no retry left, or a pause timed out"},
 	{[]RunState{RunCreated}, RunSkipped, "runIf rendered false"},
 	{[]RunState{RunCreated, RunSubmitted, RunRunning, RunPaused, RunRetrying}, RunKilled, "the execution was killed"},
+	{[]RunState{RunSubmitted, RunRunning}, RunCrashed, "its worker died (its lease on the attempt expired) or the OS killed its process, and the retry policy allows no other attempt"},
+	{[]RunState{RunFailed, RunKilled, RunCrashed, RunSuccess, RunWarning, RunSkipped}, RunCreated, "the execution was restarted or replayed and the run runs again (a failed or killed run, or one in an `errors` or `finally` block); its attempts go on"},
 }
 
 type table[S comparable] map[S]map[S]bool

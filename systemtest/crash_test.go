@@ -85,13 +85,18 @@ func TestCrash_workerMidTask(t *testing.T) {
 // A worker is killed with SIGKILL while an attempt of a task without a
 // timeout runs: zombie detection by lease. Its record, never committed, is
 // delivered to the next worker, which waits for the dead worker's lease
-// to lapse, takes the attempt over and runs it: the execution succeeds
-// with one attempt, and its log says what happened.
+// to lapse and reports the attempt CRASHED (Prefect's meaning); the
+// task's retry policy runs a second attempt, which succeeds, and the log
+// says what happened.
 func TestCrash_workerMidTaskWithoutTimeout(t *testing.T) {
-	d, ex := killWorkerMidTask(t, "", "RELAY_ATTEMPT_LEASE=3s")
+	d, ex := killWorkerMidTask(t, `
+    retry: {type: constant, interval: PT1S, maxAttempts: 2}`, "RELAY_ATTEMPT_LEASE=3s")
 	r, _ := ex.Run("slow")
-	if ex.State != statemachine.ExecSuccess || r == nil || len(r.Attempts) != 1 {
+	if ex.State != statemachine.ExecSuccess || r == nil || len(r.Attempts) != 2 {
 		t.Fatalf("execution %s: %+v", ex.State, r)
+	}
+	if a := r.Attempts[0]; a.State != statemachine.RunCrashed || a.Error == nil || a.Error.Kind != statemachine.KindCrashed {
+		t.Errorf("first attempt %s (%+v), want CRASHED", a.State, a.Error)
 	}
 	var warned bool
 	logs := d.logCounts(ex.ID)

@@ -49,11 +49,9 @@ func TestDeadLetters_recordsThatCannotApplyGoToTheDLQWithTheReason(t *testing.T)
 	// An execution.finished that names no execution.
 	publish(engine.TopicEvents, "x", "bad-ended", engine.TypeExecutionFinished, map[string]any{"state": "SUCCESS"})
 	// A record that is not a CloudEvent at all.
-	w := &kafkago.Writer{Addr: kafkago.TCP(d.rt.Config.Brokers...), Topic: d.rt.Config.TopicPrefix + engine.TopicExecutions}
-	if err := w.WriteMessages(ctx, kafkago.Message{Key: []byte("raw"), Value: []byte("not an event")}); err != nil {
+	if err := d.writeRecords(ctx, d.rt.Config.TopicPrefix+engine.TopicExecutions, kafkago.Message{Key: []byte("raw"), Value: []byte("not an event")}); err != nil {
 		t.Fatal(err)
 	}
-	w.Close()
 	ids := d.submit("systemtest", "chain", 2) // behind them on the same topics
 	checkOnce(t, d, d.waitEnded(ids, 90*time.Second), "one", "two", "three", "four")
 

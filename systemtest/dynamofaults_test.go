@@ -255,14 +255,27 @@ func TestDynamoFaults_retriedNeverLostNeverAppliedTwice(t *testing.T) {
 	}
 }
 
+// retriedChainFlow is chainFlow whose tasks retry: an attempt that an
+// outage stopped (its worker could not renew its lease) is CRASHED, and
+// runs again as a new attempt.
+const retriedChainFlow = `
+id: chain
+namespace: systemtest
+tasks:
+  - {id: one, type: io.kestra.plugin.core.log.Log, message: "one {{ execution.id }}", retry: {type: constant, interval: PT1S, maxAttempts: 3}}
+  - {id: two, type: io.kestra.plugin.core.log.Log, message: "two {{ execution.id }}", retry: {type: constant, interval: PT1S, maxAttempts: 3}}
+  - {id: three, type: io.kestra.plugin.core.log.Log, message: "three {{ execution.id }}", retry: {type: constant, interval: PT1S, maxAttempts: 3}}
+  - {id: four, type: io.kestra.plugin.core.log.Log, message: "four {{ execution.id }}", retry: {type: constant, interval: PT1S, maxAttempts: 3}}
+`
+
 // DynamoDB stops answering (connections refused) for longer than the
 // SDK's retries last, while executions run, then comes back: the roles
 // report 503 on /healthz meanwhile, log the outage once, and every
-// execution succeeds with each task run once.
+// execution succeeds, nothing lost and no attempt run twice.
 func TestOutage_dynamoDBUnreachable(t *testing.T) {
 	faultTest(t)
 	d := newDeployment(t)
-	d.deploy(chainFlow)
+	d.deploy(retriedChainFlow)
 	proxy := newDynamoProxy(t, 11, time.Second)
 	env := []string{"AWS_ENDPOINT_URL=" + proxy.url(), "RELAY_AWS_ATTEMPT_TIMEOUT=1s"}
 	health := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", portNear("DYNAMODB", 18000, 20+i)) }
@@ -284,9 +297,8 @@ func TestOutage_dynamoDBUnreachable(t *testing.T) {
 	alive(t, procs...)
 	proxy.up()
 	waitHealth(t, http.StatusOK, 60*time.Second, health(0), health(1), health(2))
-	// Side effects are at least once: a task that ended just before the
-	// outage may run again if its lease lapses before the executor, cut
-	// off too, records its end.
+	// An attempt cut off for longer than its lease is CRASHED and retried:
+	// its line may be logged again by the next attempt.
 	checkAtLeastOnce(t, d, d.waitEnded(append(before, during...), 120*time.Second), "one", "two", "three", "four")
 	alive(t, procs...)
 	checkLoggedOnce(t, "dynamodb", procs...)
@@ -295,9 +307,10 @@ func TestOutage_dynamoDBUnreachable(t *testing.T) {
 // The promise kept through a partition: a worker that cannot reach the
 // table to renew its lease on a running attempt stops the attempt before
 // the lease ends, so no other worker can hold the attempt while it still
-// runs; once the table is back, the attempt is taken over and run again
-// (side effects are at least once), after the first run stopped, never
-// alongside it.
+// runs; once the table is back, the worker the attempt is delivered to
+// next reports it CRASHED, and the task's retry policy runs a second
+// attempt (side effects are at least once), after the first stopped,
+// never alongside it.
 func TestLease_aWorkerCutOffFromTheTableStopsItsAttemptBeforeTheLeaseEnds(t *testing.T) {
 	faultTest(t)
 	d := newDeployment(t)
@@ -311,11 +324,13 @@ tasks:
     commands:
       - run=$(date +%%s%%N)
       - for i in $(seq 1 50); do echo "$run $(date +%%s%%N)" >> %s; sleep 0.1; done
+    retry: {type: constant, interval: PT1S, maxAttempts: 2}
 `, lines))
 	proxy := newDynamoProxy(t, 12, time.Second)
 	const lease = 3 * time.Second
 	env := []string{"AWS_ENDPOINT_URL=" + proxy.url(), "RELAY_AWS_ATTEMPT_TIMEOUT=300ms", "RELAY_ATTEMPT_LEASE=" + lease.String()}
 	d.start("executor", "executor")
+	d.start("scheduler", "scheduler") // the retry's delay is a durable timer
 	d.start("worker", "worker", env...)
 	ids := d.submit("systemtest", "fenced", 1)
 	deadline := time.Now().Add(60 * time.Second)
@@ -330,8 +345,12 @@ tasks:
 	time.Sleep(lease + 2*time.Second)
 	proxy.up()
 	ex := d.waitEnded(ids, 120*time.Second)[0]
-	if ex.State != statemachine.ExecSuccess {
-		t.Fatalf("execution %s", ex.State)
+	r, _ := ex.Run("ticks")
+	if ex.State != statemachine.ExecSuccess || r == nil || len(r.Attempts) != 2 {
+		t.Fatalf("execution %s, task run %+v: want SUCCESS after two attempts", ex.State, r)
+	}
+	if a := r.Attempts[0]; a.State != statemachine.RunCrashed || a.Error == nil || a.Error.Type != "WorkerLost" {
+		t.Errorf("first attempt %s (%+v), want CRASHED: its worker lost the lease", a.State, a.Error)
 	}
 	runs := map[string][2]int64{} // run -> first and last line, ns
 	var order []string
@@ -354,7 +373,7 @@ tasks:
 		runs[run] = r
 	}
 	if len(order) != 2 {
-		t.Fatalf("%d runs of the attempt, want 2 (stopped, then taken over): %v", len(order), runs)
+		t.Fatalf("%d runs of the script, want 2 (the first attempt stopped, then the second): %v", len(order), runs)
 	}
 	first, second := runs[order[0]], runs[order[1]]
 	if stopped := time.Unix(0, first[1]); stopped.After(cut.Add(lease)) {
@@ -365,19 +384,27 @@ tasks:
 	}
 }
 
-// checkAtLeastOnce asserts that every execution succeeded with each task
-// run recorded once and each task's line logged at least once, and logs
-// the lines logged more than once (side effects run again).
+// checkAtLeastOnce asserts that every execution succeeded, each task run
+// with one attempt, or CRASHED attempts (an outage outlasted their lease)
+// and then one that succeeded, and each task's line logged at least once;
+// it logs the CRASHED attempts and the lines logged more than once (side
+// effects made again by a retry).
 func checkAtLeastOnce(t *testing.T, d *deployment, runs []*statemachine.Execution, tasks ...string) {
 	t.Helper()
-	again := 0
+	again, crashed := 0, 0
 	for _, ex := range runs {
 		if ex.State != statemachine.ExecSuccess {
 			t.Errorf("execution %s ended %s: %s", ex.ID, ex.State, ex.Error)
 		}
 		for _, r := range ex.TaskRuns {
-			if len(r.Attempts) != 1 {
-				t.Errorf("execution %s: %s has %d attempts, want 1", ex.ID, r.ID, len(r.Attempts))
+			for i, a := range r.Attempts {
+				switch {
+				case i == len(r.Attempts)-1 && a.State == statemachine.RunSuccess:
+				case i < len(r.Attempts)-1 && a.State == statemachine.RunCrashed:
+					crashed++
+				default:
+					t.Errorf("execution %s: %s attempt %d of %d is %s (%+v), want CRASHED ones, then one SUCCESS", ex.ID, r.ID, a.Number, len(r.Attempts), a.State, a.Error)
+				}
 			}
 		}
 		logs := d.logCounts(ex.ID)
@@ -390,5 +417,5 @@ func checkAtLeastOnce(t *testing.T, d *deployment, runs []*statemachine.Executio
 			}
 		}
 	}
-	t.Logf("%d task lines logged more than once (side effects run again)", again)
+	t.Logf("%d attempts CRASHED, %d task lines logged more than once (side effects made again by a retry)", crashed, again)
 }

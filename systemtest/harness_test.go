@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
+
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/internal/servicetest"
 	"github.com/relayflow/relay/serverless"
@@ -80,6 +82,19 @@ func faultTest(t *testing.T) {
 	if os.Getenv("RELAY_FAULT_TESTS") != "1" {
 		t.Skip("a fault test: run by `make test-faults`")
 	}
+}
+
+// writeRecords writes raw records to topic of the deployment's brokers,
+// through a writer with a transport of its own: kafka-go's shared default
+// transport caches topic metadata, and would not know the topics of a
+// deployment created after an earlier test used it (Unknown Topic Or
+// Partition).
+func (d *deployment) writeRecords(ctx context.Context, topic string, records ...kafkago.Message) error {
+	transport := &kafkago.Transport{}
+	defer transport.CloseIdleConnections()
+	w := &kafkago.Writer{Addr: kafkago.TCP(d.rt.Config.Brokers...), Topic: topic, Balancer: &kafkago.Hash{}, Transport: transport}
+	defer w.Close()
+	return w.WriteMessages(ctx, records...)
 }
 
 func newDeployment(t *testing.T) *deployment {

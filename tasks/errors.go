@@ -22,6 +22,10 @@ const (
 	// KindTimeout is an attempt that ran past its deadline (the task's
 	// timeout); the retry policy applies, as in Kestra.
 	KindTimeout Kind = "timeout"
+	// KindCrashed is an attempt whose process the OS killed (a signal the
+	// worker did not send: out of memory, a segmentation fault): the
+	// attempt CRASHED, as Prefect says, and the retry policy applies.
+	KindCrashed Kind = "crashed"
 )
 
 // Short error types shared by several runners. Runners add their own

@@ -189,13 +189,13 @@ func TestHTTPRequest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := newRecorder()
 			req := newRequest(flow.TypeHTTPRequest, tt.props)
-			req.Log = rec.logger()
+			req.Log = rec.Logger()
 			res, err := run.Run(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			tt.check(t, res.Outputs)
-			warned := len(rec.withMsg("response body is not valid JSON; kept as text")) > 0
+			warned := len(rec.WithMsg("response body is not valid JSON; kept as text")) > 0
 			if want := tt.name == "invalid JSON kept as text"; warned != want {
 				t.Errorf("warning logged = %v, want %v", warned, want)
 			}

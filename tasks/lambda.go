@@ -175,7 +175,18 @@ func functionError(header string, payload []byte) *Error {
 	if msg == "" {
 		msg = excerpt(string(payload), bodyExcerpt)
 	}
-	return &Error{Kind: KindRetryable, Type: typeFunctionError + ":" + typ, Message: msg}
+	kind := KindRetryable
+	if crashedRuntimeErrors[typ] {
+		kind = KindCrashed // the function's process died, not its code's failure
+	}
+	return &Error{Kind: kind, Type: typeFunctionError + ":" + typ, Message: msg}
+}
+
+// crashedRuntimeErrors are the error types Lambda reports when the
+// function's process ended under it: the invocation CRASHED.
+var crashedRuntimeErrors = map[string]bool{
+	"Runtime.ExitError":   true,
+	"Runtime.OutOfMemory": true,
 }
 
 // fatalLambdaCodes are errors of the function's configuration that come back

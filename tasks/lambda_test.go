@@ -100,6 +100,10 @@ func (f *fakeLambda) invoke(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Amz-Executed-Version", version)
 		w.Header().Set("X-Amz-Function-Error", "Unhandled")
 		_, _ = io.WriteString(w, `{"errorType":"ValueError","errorMessage":"order 42 has no lines","stackTrace":["  File \"/var/task/app.py\", line 3"]}`)
+	case "oom":
+		w.Header().Set("X-Amz-Executed-Version", version)
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+		_, _ = io.WriteString(w, `{"errorType":"Runtime.OutOfMemory","errorMessage":"RequestId: 1 Error: Runtime exited with error: signal: killed"}`)
 	case "slow":
 		select {
 		case <-r.Context().Done():
@@ -208,6 +212,7 @@ func TestLambdaInvokeFailures(t *testing.T) {
 		outputs  bool
 	}{
 		{"function error", map[string]any{"function": "fails"}, KindRetryable, "FunctionError:ValueError", "order 42 has no lines", true},
+		{"function's process died: crashed", map[string]any{"function": "oom"}, KindCrashed, "FunctionError:Runtime.OutOfMemory", "signal: killed", true},
 		{"function not found", map[string]any{"function": "missing"}, KindFatal, "ResourceNotFoundException", "Function not found: missing", false},
 		{"access denied", map[string]any{"function": "denied"}, KindFatal, "AccessDeniedException", "not authorized", false},
 		{"throttled", map[string]any{"function": "throttled"}, KindRetryable, "TooManyRequestsException", "Rate exceeded", false},
@@ -218,7 +223,7 @@ func TestLambdaInvokeFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := newRecorder()
 			req := newRequest(flow.TypeLambdaInvoke, tt.props)
-			req.Log = rec.logger()
+			req.Log = rec.Logger()
 			res, err := run.Run(context.Background(), req)
 			te := wantTaskError(t, err, tt.kind, tt.typ)
 			if !strings.Contains(te.Message, tt.contains) {
@@ -233,14 +238,14 @@ func TestLambdaInvokeFailures(t *testing.T) {
 	t.Run("function error payload is in the outputs and the log", func(t *testing.T) {
 		rec := newRecorder()
 		req := newRequest(flow.TypeLambdaInvoke, map[string]any{"function": "fails"})
-		req.Log = rec.logger()
+		req.Log = rec.Logger()
 		res, _ := run.Run(context.Background(), req)
 		if p, _ := res.Outputs["payload"].(map[string]any); p["errorType"] != "ValueError" {
 			t.Errorf("outputs %v", res.Outputs)
 		}
-		logged := rec.withMsg("function failed")
+		logged := rec.WithMsg("function failed")
 		if len(logged) != 1 || logged[0].Attrs["errorType"] != "ValueError" {
-			t.Errorf("logged %v", rec.all())
+			t.Errorf("logged %v", rec.All())
 		}
 	})
 

@@ -24,10 +24,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/relayflow/relay/statemachine/flow"
 )
@@ -40,10 +40,10 @@ type Request struct {
 	Type string
 	// Attempt is 1-based.
 	Attempt int
-	// AttemptKey names this attempt of this task run, stably: the same
-	// however often the attempt runs (a worker that died mid-attempt is
-	// replaced by another that runs it again: side effects are at least
-	// once), different for each retry. Tasks pass it on to what they call
+	// AttemptKey names this attempt of this task run, stably: the same for
+	// every delivery of the attempt (which runs at most once), different
+	// for each retry, a CRASHED attempt's included (side effects are at
+	// least once across attempts). Tasks pass it on to what they call
 	// (EnvAttemptKey in a script's environment, the client context of a
 	// Lambda invocation) so that it can recognise a repeat. It is
 	// statemachine.AttemptKey(ExecutionID, TaskRunID, Attempt), and
@@ -54,6 +54,10 @@ type Request struct {
 	// Log receives the task's logs: the caller attaches the execution,
 	// task run and attempt attributes. Nil discards them.
 	Log *slog.Logger
+	// KV is the KV store, for the kv.* tasks; nil makes them fail.
+	KV KV
+	// Logs reads stored logs, for log.fetch; nil makes it fail.
+	Logs LogReader
 }
 
 // EnvAttemptKey is the environment variable in which scripts get their
@@ -66,7 +70,25 @@ type Result struct {
 	Outputs map[string]any
 	// Warning ends the task run in WARNING instead of SUCCESS.
 	Warning bool
+	// Metrics are what the attempt measured; they are kept on the task run
+	// whether it succeeded or not.
+	Metrics []Metric
 }
+
+// Metric is a measurement of an attempt, as Kestra reports them: a
+// counter or a timer (seconds), with tags.
+type Metric struct {
+	Name  string
+	Type  string // MetricCounter or MetricTimer
+	Value float64
+	Tags  map[string]string
+}
+
+// Metric types.
+const (
+	MetricCounter = "counter"
+	MetricTimer   = "timer"
+)
 
 // Runner runs one attempt of a task type. ctx carries the attempt deadline.
 type Runner interface {
@@ -176,11 +198,7 @@ type Config struct {
 }
 
 // Defaults of Config.
-const (
-	DefaultMaxHTTPBody = 10 << 20
-	DefaultOutputTail  = 64 << 10
-	DefaultShell       = "/bin/sh"
-)
+const DefaultMaxHTTPBody = 10 << 20
 
 // withDefaults fills the zero fields.
 func (c Config) withDefaults() Config {
@@ -189,15 +207,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxHTTPBody == 0 {
 		c.MaxHTTPBody = DefaultMaxHTTPBody
-	}
-	if c.OutputTail == 0 {
-		c.OutputTail = DefaultOutputTail
-	}
-	if c.Shell == "" {
-		c.Shell = DefaultShell
-	}
-	if c.TempDir == "" {
-		c.TempDir = os.TempDir()
 	}
 	return c
 }
@@ -209,23 +218,17 @@ func (c Config) validate() error {
 	if c.MaxHTTPBody < 0 {
 		errs = append(errs, fmt.Errorf("MaxHTTPBody must not be negative, got %d", c.MaxHTTPBody))
 	}
-	if c.OutputTail < 0 {
-		errs = append(errs, fmt.Errorf("OutputTail must not be negative, got %d", c.OutputTail))
-	}
-	if fi, err := os.Stat(c.TempDir); err != nil {
-		errs = append(errs, fmt.Errorf("TempDir: %w", err))
-	} else if !fi.IsDir() {
-		errs = append(errs, fmt.Errorf("TempDir %s is not a directory", c.TempDir))
-	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("tasks config: %w", err)
 	}
 	return nil
 }
 
-// Builtin returns a registry with every runnable task type: log,
-// debug.return, output.values, http.request, shell.commands, lambda.invoke
-// and cloudevents.emit.
+// Builtin returns a registry with the runnable task types of this
+// package: log, debug.return, output.values, http.request, lambda.invoke,
+// cloudevents.emit, the kv.* tasks and log.fetch. The script tasks
+// (tasks/scripts) and the S3 tasks (tasks/aws) live in packages of their
+// own; tasks/builtin assembles them all.
 func Builtin(cfg Config) (*Registry, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -236,9 +239,13 @@ func Builtin(cfg Config) (*Registry, error) {
 	r.Register(flow.TypeReturn, NewReturn())
 	r.Register(flow.TypeOutputValues, NewOutputValues())
 	r.Register(flow.TypeHTTPRequest, NewHTTP(cfg.HTTPClient, cfg.MaxHTTPBody))
-	r.Register(flow.TypeShell, NewShell(cfg.Shell, cfg.TempDir, cfg.OutputTail))
 	r.Register(flow.TypeLambdaInvoke, NewLambda(cfg.Lambda))
 	r.Register(flow.TypeEmit, NewEmit(cfg.Emitter))
+	r.Register(flow.TypeKVSet, NewKVSet(time.Now))
+	r.Register(flow.TypeKVGet, NewKVGet())
+	r.Register(flow.TypeKVDelete, NewKVDelete())
+	r.Register(flow.TypeKVGetKeys, NewKVGetKeys())
+	r.Register(flow.TypeLogFetch, NewFetch())
 	return r, nil
 }
 

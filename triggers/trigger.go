@@ -52,6 +52,9 @@ type Trigger struct {
 	Preconditions *Preconditions // flow triggers, optional
 	Filter        Filter         // event triggers
 	WebhookKey    string         // webhook triggers
+	// WebhookKeyExpr is a webhook key given as an expression, rendered
+	// for each call (see RenderWebhookKey); WebhookKey is then empty.
+	WebhookKeyExpr *flow.Property
 
 	decl *flow.Trigger
 }
@@ -122,9 +125,13 @@ func Compile(file string, f *flow.Flow) ([]*Trigger, error) {
 			}
 			t.Filter = filter
 		case flow.TriggerWebhook:
-			t.WebhookKey = d.Props["key"].String()
-			if len(t.WebhookKey) < 8 {
-				fail(d.Pos, path+".key", "a webhook key is a secret in a URL: use at least 8 characters")
+			if p := d.Props["key"]; p.IsDynamic() {
+				t.WebhookKeyExpr = p
+			} else {
+				t.WebhookKey = p.String()
+				if len(t.WebhookKey) < 8 {
+					fail(d.Pos, path+".key", "a webhook key is a secret in a URL: use at least 8 characters")
+				}
 			}
 		}
 		out = append(out, t)
@@ -216,6 +223,29 @@ func EventKeys(eventType string) []string {
 }
 
 func isTrue(p *flow.Property) bool { b, _ := p.Literal().(bool); return b }
+
+// MinWebhookKey is the shortest webhook key.
+const MinWebhookKey = 8
+
+// RenderWebhookKey returns the key of a webhook trigger: as written, or
+// its expression rendered with `flow` and secret() (Kestra's usual
+// `{{ secret('WEBHOOK_KEY') }}`). A rendered key shorter than
+// MinWebhookKey is an error: it would let anyone in.
+func (t *Trigger) RenderWebhookKey(secret func(string) (string, error), now time.Time) (string, error) {
+	if t.WebhookKeyExpr == nil {
+		return t.WebhookKey, nil
+	}
+	vars := map[string]any{"flow": map[string]any{"id": t.FlowID, "namespace": t.Namespace, "revision": int64(t.Revision)}}
+	v, err := t.WebhookKeyExpr.Render(&expr.Env{Vars: vars, Now: now, Secret: secret})
+	if err != nil {
+		return "", fmt.Errorf("rendering the key of webhook trigger %s: %w", t.Key(), err)
+	}
+	key := expr.Stringify(v)
+	if len(key) < MinWebhookKey {
+		return "", fmt.Errorf("the key of webhook trigger %s renders to %d characters; a webhook key needs at least %d", t.Key(), len(key), MinWebhookKey)
+	}
+	return key, nil
+}
 
 // ExecutionID derives the id of the execution a trigger starts for a
 // cause (an upstream execution id, an event's source and id, a schedule

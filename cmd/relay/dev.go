@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/internal/health"
 	"github.com/relayflow/relay/serverless"
+	"github.com/relayflow/relay/ui"
 )
 
 // devCmd runs the Lambda handlers as long-lived consumers against the
@@ -37,7 +39,7 @@ func devCmd() *cobra.Command {
 		Long: "Dev runs the executor, worker and router handlers that Lambda runs in AWS, unchanged, as consumer\n" +
 			"groups on the Kafka topics (batches are handed over in the shape of Lambda's Kafka event source);\n" +
 			"the scheduler role starts due schedules and fires durable timers every second, and the api role\n" +
-			"serves the HTTP API of functions/api on --addr (docs/api.md).\n" +
+			"serves the HTTP API of functions/api and the web UI (/ui/) on --addr (docs/api.md, docs/ui.md).\n" +
 			"Brokers come from RELAY_KAFKA_BROKERS, the table from RELAY_TABLE (default relay) and the\n" +
 			"DynamoDB endpoint from AWS_ENDPOINT_URL; values over 64 KB go to the S3 bucket RELAY_BUCKET, else the\n" +
 			"folder RELAY_BLOB_DIR, else <data dir>/blobs. Several processes share the work; stopping one loses nothing.\n\n" +
@@ -182,8 +184,18 @@ func listenAPI(ctx context.Context, rt *serverless.Runtime, addr string, log *sl
 	if err != nil {
 		return nil, &exitError{code: exitInvalid, err: fmt.Errorf("the api role cannot listen on %s (choose another with --addr): %w", addr, err)}
 	}
-	log.Info("serving the HTTP API", slog.String("url", "http://"+ln.Addr().String()))
-	return func() error { return serveHTTP(ctx, ln, opsHandler(api.Handler(rt.API(), log))) }, nil
+	log.Info("serving the HTTP API and the web UI", slog.String("url", "http://"+ln.Addr().String()), slog.String("ui", "http://"+ln.Addr().String()+"/ui/"))
+	return func() error { return serveHTTP(ctx, ln, opsHandler(withUI(api.Handler(rt.API(), log), ln))) }, nil
+}
+
+// withUI serves the web UI beside the API h, updated by Server-Sent
+// Events; on a loopback listener it answers only to loopback host names.
+func withUI(h http.Handler, ln net.Listener) http.Handler {
+	local := false
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		local = a.IP.IsLoopback()
+	}
+	return ui.Handler(h, ui.Options{Live: ui.LiveSSE, LocalOnly: local})
 }
 
 // opsHandler serves GET /healthz (the process's view of Kafka, DynamoDB
@@ -216,9 +228,24 @@ func untilAvailable(ctx context.Context, f func() error) error {
 }
 
 // serveHTTP serves h on ln until ctx ends, then shuts down, letting
-// requests in flight finish for up to 5 s.
+// requests in flight finish for up to 5 s; event streams (requests that
+// accept text/event-stream), which would not, are ended at once.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	streams, endStreams := context.WithCancel(context.WithoutCancel(ctx))
+	defer endStreams()
+	inner := h
+	h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			rctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			stop := context.AfterFunc(streams, cancel)
+			defer stop()
+			r = r.WithContext(rctx)
+		}
+		inner.ServeHTTP(w, r)
+	})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(endStreams)
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,7 +23,7 @@ import (
 
 func executionsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "executions", Aliases: []string{"exec"}, Short: "Start, list, show, resume and kill executions (embedded store, or a deployment with --api/--direct)"}
-	cmd.AddCommand(execStartCmd(), execListCmd(), execShowCmd(), execResumeCmd(), execKillCmd())
+	cmd.AddCommand(execStartCmd(), execListCmd(), execShowCmd(), execResumeCmd(), execKillCmd(), execRestartCmd(), execReplayCmd())
 	return cmd
 }
 
@@ -206,7 +208,7 @@ func execStartCmd() *cobra.Command {
 			}
 			if t.local {
 				t.close() // the in-process engine opens the store itself
-				return runStored(cmd, ns, id, provided, labels, progress)
+				return runStored(cmd, ns, id, provided, labels, shown{progress: progress})
 			}
 			defer t.close()
 			opts := api.StartOptions{IdempotencyKey: idemKey, ExecutionID: execID}
@@ -218,6 +220,15 @@ func execStartCmd() *cobra.Command {
 			if err := api.CheckStartOptions(opts); err != nil {
 				return &exitError{code: exitInvalid, err: err}
 			}
+			files, closeFiles, err := remoteFileInputs(cmd.Context(), t, ns, id, provided)
+			if err != nil {
+				return err
+			}
+			defer closeFiles()
+			for name := range files {
+				delete(provided, name)
+			}
+			opts.Files = files
 			st, err := t.cp.StartWith(cmd.Context(), ns, id, provided, labels, opts)
 			if err != nil {
 				return requestError(err)
@@ -230,7 +241,7 @@ func execStartCmd() *cobra.Command {
 			return waitRemote(cmd, t, st.ID, following{})
 		},
 	}
-	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeatable)")
+	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeatable); name=@path uploads a file for a FILE input")
 	cmd.Flags().StringVar(&inputsFile, "inputs", "", "a JSON file of inputs")
 	cmd.Flags().StringArrayVarP(&labelKV, "label", "l", nil, "a label as key=value (repeatable)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends or pauses")
@@ -238,6 +249,37 @@ func execStartCmd() *cobra.Command {
 	cmd.Flags().StringVar(&execID, "execution-id", "", "on a deployment, the id of the execution (default: a new one); starting an id again returns the execution")
 	progressFlag(cmd, &progress)
 	return cmd
+}
+
+// remoteFileInputs opens the local files given for FILE inputs of a
+// deployed flow (its declaration read from the deployment).
+func remoteFileInputs(ctx context.Context, t *target, ns, id string, provided map[string]any) (map[string]api.File, func(), error) {
+	nothing := func() {}
+	if !hasFileArgument(provided) {
+		return nil, nothing, nil
+	}
+	rec, err := t.cp.Flow(ctx, ns, id, 0)
+	if err != nil {
+		return nil, nothing, requestError(t.notFound(err, ns+"/"+id))
+	}
+	f, err := engine.ParseFlow(rec.Namespace+"/"+rec.ID, rec.Source)
+	if err != nil {
+		return nil, nothing, err
+	}
+	files, closeAll, err := openFileInputs(fileInputs(f, provided))
+	if err != nil {
+		return nil, nothing, &exitError{code: exitInvalid, err: err}
+	}
+	return files, closeAll, nil
+}
+
+func hasFileArgument(provided map[string]any) bool {
+	for _, v := range provided {
+		if s, ok := v.(string); ok && strings.HasPrefix(s, "@") {
+			return true
+		}
+	}
+	return false
 }
 
 func parseLabels(kv []string) ([]flow.Label, error) {
@@ -265,14 +307,31 @@ func requestError(err error) error {
 }
 
 // waitRemote follows an execution of a deployment and exits by its state.
+// With o.json, progress goes to stderr and the final execution, as JSON,
+// to stdout.
 func waitRemote(cmd *cobra.Command, t *target, id string, o following) error {
 	o.every, o.pending = 300*time.Millisecond, time.Minute
-	doc, err := follow(cmd.Context(), t, cmd.OutOrStdout(), id, o)
+	progress := cmd.OutOrStdout()
+	if o.json {
+		progress = cmd.ErrOrStderr()
+	}
+	doc, err := follow(cmd.Context(), t, progress, id, o)
 	if err != nil {
 		if cmd.Context().Err() != nil {
 			return &exitError{code: exitFailed, err: fmt.Errorf("stopped following %s; it goes on (kill it with `relay executions kill %s`)", id, id)}
 		}
 		return err
+	}
+	if o.json {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(doc); err != nil {
+			return err
+		}
+		if code := stateExit(doc.State); code != exitOK {
+			return &exitError{code: code}
+		}
+		return nil
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "\n%s/%s %s  %s in %s\n", doc.Namespace, doc.FlowID, doc.ID, doc.State, docDuration(doc.StartDate, doc.EndDate))
 	if doc.Error != "" {
@@ -311,8 +370,8 @@ func execResumeCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitInvalid, err: err}
 			}
-			return control(cmd, args[0], wait, "resumed", func(t *target) error { return t.cp.Resume(cmd.Context(), args[0], given) }, func() error {
-				return continueExecution(cmd, args[0], progress, statemachine.Event{ID: args[0] + "/resume/" + engine.NewID(), Type: statemachine.EvResume, ExecutionID: args[0], Inputs: given})
+			return control(cmd, args[0], following{}, wait, "resumed", func(t *target) error { return t.cp.Resume(cmd.Context(), args[0], given) }, func() error {
+				return continueExecution(cmd, args[0], shown{progress: progress}, statemachine.Event{ID: args[0] + "/resume/" + engine.NewID(), Type: statemachine.EvResume, ExecutionID: args[0], Inputs: given})
 			})
 		},
 	}
@@ -330,8 +389,8 @@ func execKillCmd() *cobra.Command {
 		Short: "Kill an execution (one running in `relay run` is killed with Ctrl-C)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return control(cmd, args[0], wait, "kill requested", func(t *target) error { return t.cp.Kill(cmd.Context(), args[0]) }, func() error {
-				return continueExecution(cmd, args[0], progress, statemachine.Event{ID: args[0] + "/kill", Type: statemachine.EvKill, ExecutionID: args[0]})
+			return control(cmd, args[0], following{}, wait, "kill requested", func(t *target) error { return t.cp.Kill(cmd.Context(), args[0]) }, func() error {
+				return continueExecution(cmd, args[0], shown{progress: progress}, statemachine.Event{ID: args[0] + "/kill", Type: statemachine.EvKill, ExecutionID: args[0]})
 			})
 		},
 	}
@@ -340,9 +399,128 @@ func execKillCmd() *cobra.Command {
 	return cmd
 }
 
-// control sends a resume or kill: to a deployment with remote, or to the
-// embedded store with local (which runs the execution here).
-func control(cmd *cobra.Command, id string, wait bool, done string, remote func(*target) error, local func() error) error {
+// execRestartCmd restarts a FAILED or KILLED execution in place.
+func execRestartCmd() *cobra.Command {
+	var out shown
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "restart ID",
+		Short: "Restart a FAILED or KILLED execution: its failed task runs run again, in the same execution",
+		Long: "Restart runs a FAILED or KILLED execution again, in place, with the flow revision it ran: its failed\n" +
+			"and killed task runs run again (their attempts go on), those that succeeded keep their outputs (Kestra's\n" +
+			"restart, Prefect's retry of a failed run). On the embedded store it runs here until it ends; on a\n" +
+			"deployment, --wait follows it. Exit status as `relay run`.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
+			return control(cmd, args[0], following{json: out.json()}, wait, "restarted", func(t *target) error { return t.cp.Restart(cmd.Context(), args[0]) }, func() error {
+				return continueExecution(cmd, args[0], out, statemachine.Event{ID: args[0] + "/restart/" + engine.NewID(), Type: statemachine.EvRestart, ExecutionID: args[0]})
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends or pauses")
+	out.flags(cmd)
+	return cmd
+}
+
+// execReplayCmd starts a new execution that replays one from a task.
+func execReplayCmd() *cobra.Command {
+	var out shown
+	var wait bool
+	var from string
+	cmd := &cobra.Command{
+		Use:   "replay ID --from TASK",
+		Short: "Replay an execution from a task: a new execution that reuses the outputs of the task runs before it",
+		Long: "Replay starts a new execution of the flow revision ID ran. The task runs of ID before TASK (a task run\n" +
+			"id, or a task id for its first run) are not run again: their outputs are reused. TASK and what follows\n" +
+			"run again (Kestra's replay); execution.originalId names ID. On the embedded store it runs here until it\n" +
+			"ends; on a deployment it prints the new id, and --wait follows it.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
+			if from == "" {
+				return &exitError{code: exitInvalid, err: errors.New("name the task to replay from with --from TASK")}
+			}
+			t, err := openTarget(cmd)
+			if err != nil {
+				return err
+			}
+			if t.local {
+				t.close()
+				return replayHere(cmd, args[0], from, out)
+			}
+			defer t.close()
+			st, err := t.cp.Replay(cmd.Context(), args[0], from)
+			if err != nil {
+				if errors.Is(err, engine.ErrNotFound) {
+					return t.notFound(err, args[0])
+				}
+				return requestError(err)
+			}
+			if !wait {
+				fmt.Fprintln(cmd.OutOrStdout(), st.ID)
+				return nil
+			}
+			if !out.json() {
+				fmt.Fprintf(cmd.OutOrStdout(), "Execution %s replays %s from %s (%s/%s revision %d)\n", st.ID, args[0], from, st.Namespace, st.FlowID, st.Revision)
+			}
+			return waitRemote(cmd, t, st.ID, following{json: out.json()})
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "the task run (or task) to replay from")
+	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the new execution until it ends or pauses")
+	out.flags(cmd)
+	return cmd
+}
+
+// shown is how a command that runs or follows an execution shows it.
+type shown struct {
+	progress string // auto, live or plain
+	output   string // text or json
+}
+
+func (o *shown) flags(cmd *cobra.Command) {
+	progressFlag(cmd, &o.progress)
+	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "text, or json: only the final execution on stdout, progress on stderr")
+}
+
+func (o shown) json() bool { return o.output == "json" }
+
+func (o shown) check() error {
+	if o.output != "" && o.output != "text" && o.output != "json" {
+		return &exitError{code: exitInvalid, err: fmt.Errorf("unknown output format %q: use text or json", o.output)}
+	}
+	return nil
+}
+
+// replayHere replays an execution of the embedded store in this process.
+func replayHere(cmd *cobra.Command, srcID, from string, out shown) error {
+	id := engine.NewID()
+	return runHere(cmd, id, out, func(sys *system) (*flow.Flow, statemachine.Event, error) {
+		ev := statemachine.Event{ID: id + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: id, Replay: &statemachine.Replay{ExecutionID: srcID, From: from}}
+		src, err := sys.store.Execution(cmd.Context(), srcID)
+		if err != nil {
+			return nil, ev, notFoundIn(err, srcID, "this data directory")
+		}
+		if _, ok := src.Run(from); !ok && !slices.ContainsFunc(src.TaskRuns, func(r *statemachine.TaskRun) bool { return r.TaskID == from }) {
+			return nil, ev, &exitError{code: exitInvalid, err: fmt.Errorf("execution %s has no task run or task %q to replay from", srcID, from)}
+		}
+		f, err := sys.engine.Flow(cmd.Context(), src.Namespace, src.FlowID, src.Revision)
+		if err != nil {
+			return nil, ev, err
+		}
+		ev.Namespace, ev.FlowID, ev.Revision = src.Namespace, src.FlowID, src.Revision
+		return f, ev, nil
+	})
+}
+
+// control sends a resume, kill or restart: to a deployment with remote, or
+// to the embedded store with local (which runs the execution here).
+func control(cmd *cobra.Command, id string, o following, wait bool, done string, remote func(*target) error, local func() error) error {
 	t, err := openTarget(cmd)
 	if err != nil {
 		return err
@@ -352,7 +530,6 @@ func control(cmd *cobra.Command, id string, wait bool, done string, remote func(
 		return local()
 	}
 	defer t.close()
-	var o following
 	if wait { // what the execution was, so that its change is seen
 		doc, err := t.cp.ExecutionPage(cmd.Context(), id, api.RunPage{Limit: followRuns})
 		if err != nil {
@@ -378,9 +555,9 @@ func control(cmd *cobra.Command, id string, wait bool, done string, remote func(
 
 // runStored runs an execution of a flow stored in the embedded store here,
 // until it ends or pauses.
-func runStored(cmd *cobra.Command, ns, id string, provided map[string]any, labels []flow.Label, progress string) error {
+func runStored(cmd *cobra.Command, ns, id string, provided map[string]any, labels []flow.Label, out shown) error {
 	execID := engine.NewID()
-	return runHere(cmd, execID, progress, func(sys *system) (*flow.Flow, statemachine.Event, error) {
+	return runHere(cmd, execID, out, func(sys *system) (*flow.Flow, statemachine.Event, error) {
 		ev := statemachine.Event{ID: execID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: execID, Namespace: ns, FlowID: id, Inputs: provided, Labels: labels}
 		f, err := sys.engine.Flow(cmd.Context(), ns, id, 0)
 		if errors.Is(err, engine.ErrNotFound) {
@@ -389,7 +566,10 @@ func runStored(cmd *cobra.Command, ns, id string, provided map[string]any, label
 		if err != nil {
 			return nil, ev, err
 		}
-		if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: envSecret}); err != nil {
+		if ev.Inputs, err = storeFileInputs(cmd.Context(), sys.files, f, execID, provided); err != nil {
+			return nil, ev, &exitError{code: exitInvalid, err: err}
+		}
+		if _, err := f.ResolveInputs(ev.Inputs, &expr.Env{Now: time.Now(), Secret: envSecret}); err != nil {
 			return nil, ev, &exitError{code: exitInvalid, err: err}
 		}
 		ev.Revision = f.Revision
@@ -399,8 +579,8 @@ func runStored(cmd *cobra.Command, ns, id string, provided map[string]any, label
 
 // continueExecution sends ev to a stored execution and runs it here until
 // it ends or pauses again.
-func continueExecution(cmd *cobra.Command, id, progress string, ev statemachine.Event) error {
-	return runHere(cmd, id, progress, func(sys *system) (*flow.Flow, statemachine.Event, error) {
+func continueExecution(cmd *cobra.Command, id string, out shown, ev statemachine.Event) error {
+	return runHere(cmd, id, out, func(sys *system) (*flow.Flow, statemachine.Event, error) {
 		ex, err := sys.store.Execution(cmd.Context(), id)
 		if err != nil {
 			return nil, ev, notFoundIn(err, id, "this data directory")
@@ -420,9 +600,12 @@ func continueExecution(cmd *cobra.Command, id, progress string, ev statemachine.
 // runHere starts the embedded engine, sends the event prepare returns (a
 // request for execution id, or an event for it) and shows the execution's
 // progress until it ends or pauses.
-func runHere(cmd *cobra.Command, id, progress string, prepare func(*system) (*flow.Flow, statemachine.Event, error)) error {
+func runHere(cmd *cobra.Command, id string, shownAs shown, prepare func(*system) (*flow.Flow, statemachine.Event, error)) error {
 	out := cmd.OutOrStdout()
-	live, err := liveMode(progress, out)
+	if shownAs.json() {
+		out = cmd.ErrOrStderr()
+	}
+	live, err := liveMode(shownAs.progress, out)
 	if err != nil {
 		return &exitError{code: exitInvalid, err: err}
 	}
@@ -443,6 +626,13 @@ func runHere(cmd *cobra.Command, id, progress string, prepare func(*system) (*fl
 	final, code := p.wait(cmd, sys, f, id)
 	if final == nil {
 		return &exitError{code: exitFailed, err: errors.New("the execution did not end")}
+	}
+	if shownAs.json() {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(engine.Document(final)); err != nil {
+			return err
+		}
 	}
 	p.summary(final)
 	if code != exitOK {

@@ -215,7 +215,7 @@ func stateIcon(st statemachine.RunState, frame int) string {
 		return "✓"
 	case statemachine.RunWarning:
 		return "!"
-	case statemachine.RunFailed, statemachine.RunKilled:
+	case statemachine.RunFailed, statemachine.RunKilled, statemachine.RunCrashed:
 		return "✗"
 	case statemachine.RunSkipped:
 		return "-"
@@ -243,7 +243,7 @@ func runColor(st statemachine.RunState) string {
 		return ansiGreen
 	case statemachine.RunWarning, statemachine.RunRetrying, statemachine.RunPaused:
 		return ansiYellow
-	case statemachine.RunFailed, statemachine.RunKilled:
+	case statemachine.RunFailed, statemachine.RunKilled, statemachine.RunCrashed:
 		return ansiRed
 	case statemachine.RunRunning, statemachine.RunSubmitted:
 		return ansiBlue

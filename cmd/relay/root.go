@@ -36,7 +36,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.PersistentFlags().String("data-dir", "", "directory of the embedded store (default $RELAY_DATA_DIR, else ~/.relay)")
 	root.PersistentFlags().BoolP("verbose", "v", false, "log the engine's own debug messages")
 	targetFlags(root)
-	root.AddCommand(validateCmd(), schemaCmd(), docsCmd(), runCmd(), serverCmd(), devCmd(), emitCmd(), flowsCmd(), executionsCmd(), logsCmd(), triggersCmd())
+	root.AddCommand(validateCmd(), schemaCmd(), docsCmd(), runCmd(), serverCmd(), devCmd(), emitCmd(), flowsCmd(), executionsCmd(), logsCmd(), triggersCmd(), uiCmd())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0

@@ -63,13 +63,23 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitInvalid, err: err}
 			}
+			id := engine.NewID()
+			if len(fileInputs(f, provided)) > 0 {
+				files, err := openFiles(cmd)
+				if err != nil {
+					return err
+				}
+				if provided, err = storeFileInputs(cmd.Context(), files, f, id, provided); err != nil {
+					return &exitError{code: exitInvalid, err: err}
+				}
+			}
 			if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: envSecret}); err != nil {
 				return &exitError{code: exitInvalid, err: fmt.Errorf("invalid inputs:\n%w", err)}
 			}
-			return runFlow(cmd, args[0], src, provided, opts)
+			return runFlow(cmd, args[0], src, id, provided, opts)
 		},
 	}
-	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeat for several)")
+	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeat for several); name=@path uploads a file for a FILE input")
 	cmd.Flags().StringVar(&inputsFile, "inputs-file", "", "a JSON file of inputs by name")
 	cmd.Flags().StringVarP(&opts.output, "output", "o", "text", "text, or json: only the final execution on stdout, progress on stderr")
 	cmd.Flags().StringVar(&opts.flowsDir, "flows", "", "deploy the flows in this directory first (for subflows)")
@@ -111,7 +121,7 @@ type runOptions struct {
 	workers  int
 }
 
-func runFlow(cmd *cobra.Command, file string, src []byte, provided map[string]any, opts runOptions) error {
+func runFlow(cmd *cobra.Command, file string, src []byte, id string, provided map[string]any, opts runOptions) error {
 	progress := cmd.OutOrStdout()
 	if opts.output == "json" {
 		progress = cmd.ErrOrStderr()
@@ -140,7 +150,6 @@ func runFlow(cmd *cobra.Command, file string, src []byte, provided map[string]an
 	if err != nil {
 		return &exitError{code: exitInvalid, err: err}
 	}
-	id := engine.NewID()
 	p.begin(id, fmt.Sprintf("Execution %s of %s/%s (revision %d)", id, f.Namespace, f.ID, rec.Revision), f.Namespace+"/"+f.ID)
 	if err := sys.engine.Submit(ctx, statemachine.Event{ExecutionID: id, Namespace: f.Namespace, FlowID: f.ID, Revision: rec.Revision, Inputs: provided}); err != nil {
 		return err
@@ -283,7 +292,7 @@ func (p *printer) plain(prefix string, changed []*statemachine.TaskRun) {
 	}
 	var failed []*statemachine.TaskRun
 	for _, r := range changed {
-		if r.State == statemachine.RunFailed || r.State == statemachine.RunRetrying {
+		if r.State == statemachine.RunFailed || r.State == statemachine.RunCrashed || r.State == statemachine.RunRetrying {
 			failed = append(failed, r)
 		}
 	}
@@ -424,7 +433,7 @@ func summarizeRuns(w io.Writer, ex *statemachine.Execution) {
 	nFailed := 0
 	for _, r := range ex.TaskRuns {
 		counts[r.State]++
-		if r.State == statemachine.RunFailed {
+		if r.State == statemachine.RunFailed || r.State == statemachine.RunCrashed {
 			if nFailed++; len(failed) < summaryFailed {
 				failed = append(failed, r)
 			}

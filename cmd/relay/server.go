@@ -33,8 +33,9 @@ func serverCmd() *cobra.Command {
 		Short: "Run Relay in one process: flows, triggers, schedules, webhooks and the HTTP API",
 		Long: "Server is the whole system in one process, on the embedded store of the data directory: it runs\n" +
 			"executions, schedules, flow triggers, event triggers and webhooks, and serves the HTTP API of\n" +
-			"docs/api.md (the same as functions/api). With --flows it deploys every flow file in DIR and\n" +
-			"deploys a new revision whenever a file changes. `relay emit` sends events to it by default.",
+			"docs/api.md (the same as functions/api) and the web UI at /ui/ (docs/ui.md). With --flows it\n" +
+			"deploys every flow file in DIR and deploys a new revision whenever a file changes. `relay emit`\n" +
+			"sends events to it by default.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -53,7 +54,7 @@ func serverCmd() *cobra.Command {
 				return err
 			}
 			defer sys.close()
-			svc := api.NewService(sys.store, sys.engine)
+			svc := api.NewService(sys.store, sys.engine).WithFiles(sys.files).WithSecrets(envSecret)
 			router := firing.NewRouter(firing.RouterConfig{Store: sys.store, Bus: sys.engine, Log: log})
 			runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 			defer stop()
@@ -74,8 +75,8 @@ func serverCmd() *cobra.Command {
 			}
 			go firing.NewScheduler(firing.SchedulerConfig{Store: sys.store, Bus: sys.engine, Log: log}).Run(runCtx, time.Second, nil)
 			dir, _ := dataDir(cmd)
-			fmt.Fprintf(cmd.ErrOrStderr(), "relay server: http://%s (API, webhooks at /webhooks/{namespace}/{flowId}/{key}), data in %s; Ctrl-C stops\n", ln.Addr(), dir)
-			return serveHTTP(ctx, ln, api.Handler(svc, log))
+			fmt.Fprintf(cmd.ErrOrStderr(), "relay server: http://%s (API, webhooks at /webhooks/{namespace}/{flowId}/{key}, web UI at /ui/), data in %s; Ctrl-C stops\n", ln.Addr(), dir)
+			return serveHTTP(ctx, ln, withUI(api.Handler(svc, log), ln))
 		},
 	}
 	cmd.Flags().StringVar(&flowsDir, "flows", "", "deploy the flow files (*.yaml, *.yml) in this folder, and each change to them")

@@ -11,9 +11,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/builtin"
 )
 
 // dataDir returns where the embedded store lives: --data-dir, then
@@ -35,6 +38,7 @@ func dataDir(cmd *cobra.Command) (string, error) {
 // system is the whole engine in this process, on the embedded store and
 // bus.
 type system struct {
+	files  *storage.Storage
 	store  *embedded.Store
 	bus    *embedded.Bus
 	engine *engine.Engine
@@ -63,6 +67,20 @@ func openStore(cmd *cobra.Command) (*embedded.Store, error) {
 	return st, nil
 }
 
+// openFiles returns the internal storage of the data directory: the
+// folder blobs/ in it, where `relay dev` keeps its large values too.
+func openFiles(cmd *cobra.Command) (*storage.Storage, error) {
+	dir, err := dataDir(cmd)
+	if err != nil {
+		return nil, err
+	}
+	d, err := blob.NewDir(filepath.Join(dir, "blobs"))
+	if err != nil {
+		return nil, fmt.Errorf("opening the internal storage: %w", err)
+	}
+	return storage.New(d), nil
+}
+
 // startSystem opens the store and starts the engine; stop with close.
 func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 	st, err := openStore(cmd)
@@ -70,7 +88,12 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		return nil, err
 	}
 	bus := embedded.NewBus()
-	reg, err := tasks.Builtin(tasks.Config{Emitter: engine.BusEmitter{Bus: bus}})
+	files, err := openFiles(cmd)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{Emitter: engine.BusEmitter{Bus: bus}}, Files: files})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("setting up tasks: %w", err)
@@ -82,14 +105,21 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 	}
+	envs, globals, err := engine.ExpressionVariables(os.Environ())
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	eng, err := engine.New(engine.Config{
 		Store: st, Bus: bus, Tasks: reg, Workers: o.workers,
 		Logger:   o.logger,
 		Secrets:  envSecret,
+		Files:    files,
 		OnCommit: o.onCommit, OnLog: o.onLog,
 		// One executor owns the store: executions stay in memory while they
 		// run, and each event reads nothing back.
 		CacheExecutions: 1000,
+		Envs:            envs, Globals: globals,
 	})
 	if err != nil {
 		st.Close()
@@ -103,7 +133,7 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		st.Close()
 		return nil, err
 	}
-	return &system{store: st, bus: bus, engine: eng, cancel: cancel}, nil
+	return &system{files: files, store: st, bus: bus, engine: eng, cancel: cancel}, nil
 }
 
 // close stops the system: it lets the commands being carried out finish

@@ -30,12 +30,15 @@ const EnvAPI = "RELAY_API_URL"
 type controlPlane interface {
 	DeployFlow(ctx context.Context, file string, source []byte) (engine.FlowRecord, error)
 	StartWith(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label, o api.StartOptions) (api.Started, error)
+	Flow(ctx context.Context, namespace, id string, revision int) (engine.FlowRecord, error)
 	Execution(ctx context.Context, id string) (engine.ExecutionDoc, error)
 	ExecutionPage(ctx context.Context, id string, p api.RunPage) (engine.ExecutionDoc, error)
 	Executions(ctx context.Context, f engine.ExecutionFilter) ([]engine.ExecutionDoc, error)
 	Logs(ctx context.Context, id string, after int64, limit int) ([]engine.LogEntry, error)
 	Resume(ctx context.Context, id string, inputs map[string]any) error
 	Kill(ctx context.Context, id string) error
+	Restart(ctx context.Context, id string) error
+	Replay(ctx context.Context, id, from string) (api.Started, error)
 	Triggers(ctx context.Context) ([]firing.Info, error)
 }
 
@@ -129,6 +132,7 @@ type following struct {
 	// resume): until it changes, its PAUSED state is not the end.
 	before *engine.ExecutionDoc
 	after  int64 // log lines already shown
+	json   bool  // print the final execution as JSON, progress to stderr
 }
 
 // followRuns is the most task runs follow shows one by one; past it, it

@@ -80,6 +80,9 @@ type fileResult struct {
 	Flow        string            `json:"flow,omitempty"`
 	Tasks       int               `json:"tasks,omitempty"`
 	Diagnostics []flow.Diagnostic `json:"diagnostics"`
+	// Notes are what a valid flow says that Relay ignores (a revision,
+	// logToFile).
+	Notes []flow.Diagnostic `json:"notes,omitempty"`
 }
 
 func validateFiles(cmd *cobra.Command, files []string, output string) error {
@@ -100,7 +103,7 @@ func validateFiles(cmd *cobra.Command, files []string, output string) error {
 		case err != nil:
 			r.Diagnostics = []flow.Diagnostic{{File: file, Pos: flow.Pos{Line: 1, Col: 1}, Msg: err.Error()}}
 		default:
-			r.Flow, r.Tasks = f.Namespace+"/"+f.ID, len(f.AllTasks())
+			r.Flow, r.Tasks, r.Notes = f.Namespace+"/"+f.ID, len(f.AllTasks()), f.Notes
 		}
 		if len(r.Diagnostics) > 0 {
 			bad++
@@ -119,6 +122,9 @@ func validateFiles(cmd *cobra.Command, files []string, output string) error {
 		for _, r := range results {
 			if len(r.Diagnostics) == 0 {
 				fmt.Fprintf(out, "ok    %s  (%s, %s)\n", r.File, r.Flow, plural(r.Tasks, "task"))
+				for _, n := range r.Notes {
+					fmt.Fprintf(out, "note: %s\n", n.Error())
+				}
 				continue
 			}
 			for _, d := range r.Diagnostics {

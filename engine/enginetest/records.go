@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/tasks"
 )
 
 // TestRecords checks an engine.RecordStore (every engine.Store is one)
@@ -488,6 +489,58 @@ var recordTests = []storeTest{
 		wg.Wait()
 		if got := mustRecord(t, s, "k", "counter"); got.Version != n {
 			t.Errorf("after %d unconditional puts, version %d, want %d", n, got.Version, n)
+		}
+	}},
+	{"KV/setGetKeysDeleteAndExpiry", func(t *testing.T, s engine.Store) {
+		ctx := t.Context()
+		now := time.Date(2024, 1, 31, 10, 0, 0, 0, time.UTC)
+		kv := engine.RecordKV{Store: s, Now: func() time.Time { return now }}
+		put := func(ns, key string, v any, overwrite bool, ttl time.Duration) error {
+			e := tasks.KVEntry{Type: tasks.KVJSON, Value: v, Updated: now}
+			if ttl > 0 {
+				e.Expires = now.Add(ttl)
+			}
+			return kv.PutKV(ctx, ns, key, e, overwrite)
+		}
+		for _, p := range []struct {
+			ns, key string
+			v       any
+			ttl     time.Duration
+		}{{"a.b", "x1", map[string]any{"n": int64(1)}, 0}, {"a.b", "x2", "two", time.Minute}, {"a.b", "y", true, 0}, {"a.bc", "x3", 3.5, 0}} {
+			if err := put(p.ns, p.key, p.v, true, p.ttl); err != nil {
+				t.Fatalf("PutKV %s/%s: %v", p.ns, p.key, err)
+			}
+		}
+		if err := put("a.b", "x1", "again", false, 0); !errors.Is(err, tasks.ErrKVExists) {
+			t.Errorf("PutKV without overwrite over a live key: %v, want ErrKVExists", err)
+		}
+		if e, ok, err := kv.GetKV(ctx, "a.b", "x1"); err != nil || !ok || fmt.Sprint(e.Value) != "map[n:1]" {
+			t.Errorf("GetKV x1 = %+v %v %v", e, ok, err)
+		}
+		if keys, err := kv.KVKeys(ctx, "a.b", "x"); err != nil || !slices.Equal(keys, []string{"x1", "x2"}) {
+			t.Errorf("KVKeys a.b x = %v %v, want [x1 x2] (not a.bc's)", keys, err)
+		}
+		now = now.Add(time.Hour) // x2 expired
+		if _, ok, err := kv.GetKV(ctx, "a.b", "x2"); ok || err != nil {
+			t.Errorf("GetKV of an expired key: found %v, %v", ok, err)
+		}
+		if keys, _ := kv.KVKeys(ctx, "a.b", ""); !slices.Equal(keys, []string{"x1", "y"}) {
+			t.Errorf("KVKeys after expiry = %v", keys)
+		}
+		if err := put("a.b", "x2", "new", false, 0); err != nil {
+			t.Errorf("PutKV without overwrite over an expired key: %v", err)
+		}
+		if due := dueRecordKeys(t, s, engine.KindKV, now, 10); len(due) != 0 {
+			t.Errorf("due KV records %v after x2 was put again without a ttl", due)
+		}
+		if ok, err := kv.DeleteKV(ctx, "a.b", "y"); !ok || err != nil {
+			t.Errorf("DeleteKV y = %v %v", ok, err)
+		}
+		if ok, err := kv.DeleteKV(ctx, "a.b", "y"); ok || err != nil {
+			t.Errorf("DeleteKV y again = %v %v", ok, err)
+		}
+		if err := put("a.b", "../x", 1, true, 0); err == nil {
+			t.Errorf("PutKV accepted the key ../x")
 		}
 	}},
 }

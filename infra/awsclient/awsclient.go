@@ -17,6 +17,7 @@ package awsclient
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"time"
 
@@ -59,13 +60,30 @@ func Retryer() aws.Retryer {
 }
 
 // HTTPClient is the SDK's HTTP client with a timeout on each attempt
-// (EnvAttemptTimeout).
+// (EnvAttemptTimeout): the whole exchange, for DynamoDB, whose requests
+// and answers are small.
 func HTTPClient() *awshttp.BuildableClient {
-	d := DefaultAttemptTimeout
+	return awshttp.NewBuildableClient().WithTimeout(attemptTimeout())
+}
+
+// StreamingHTTPClient is the HTTP client of S3, whose objects (the files
+// of internal storage, up to gigabytes) stream for as long as they take:
+// the timeout (EnvAttemptTimeout) bounds the wait for an answer once the
+// request is sent, and each wait for more of a body, not the whole
+// exchange. A server that stops answering or stalls mid-object is still
+// given up on and retried.
+func StreamingHTTPClient() *awshttp.BuildableClient {
+	d := attemptTimeout()
+	return awshttp.NewBuildableClient().
+		WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = d }).
+		WithReadTimeout(d)
+}
+
+func attemptTimeout() time.Duration {
 	if v, err := time.ParseDuration(os.Getenv(EnvAttemptTimeout)); err == nil && v > 0 {
-		d = v
+		return v
 	}
-	return awshttp.NewBuildableClient().WithTimeout(d)
+	return DefaultAttemptTimeout
 }
 
 // Outage reports whether err says the service is unavailable for now

@@ -4,13 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -41,5 +48,50 @@ func TestOutage_tellsAnOutageFromARefusal(t *testing.T) {
 		if got := Outage(tt.err); got != tt.want {
 			t.Errorf("%s: Outage = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// S3's objects stream for as long as they take: a download that keeps
+// coming is not cut by the attempt timeout, one that stalls is.
+func TestStreamingHTTPClient_timesOutStallsNotLongDownloads(t *testing.T) {
+	t.Setenv(EnvAttemptTimeout, "300ms")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pause := 100 * time.Millisecond
+		if strings.HasSuffix(r.URL.Path, "/stalls") {
+			pause = time.Second
+		}
+		w.Header().Set("Content-Length", "8")
+		w.WriteHeader(http.StatusOK)
+		for range 8 { // 800 ms in all for the one that keeps coming
+			w.Write([]byte("x"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(pause):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	client := s3.New(s3.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
+		Credentials:      credentials.NewStaticCredentialsProvider("k", "s", ""),
+		HTTPClient:       StreamingHTTPClient(),
+		RetryMaxAttempts: 1,
+	})
+	get := func(key string) error {
+		out, err := client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String(key)})
+		if err != nil {
+			return err
+		}
+		defer out.Body.Close()
+		_, err = io.ReadAll(out.Body)
+		return err
+	}
+	if err := get("keeps-coming"); err != nil {
+		t.Errorf("a download that keeps coming for longer than the timeout: %v", err)
+	}
+	if err := get("stalls"); err == nil {
+		t.Error("a download that stalls past the timeout succeeded")
 	}
 }

@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,37 +40,10 @@ func (d *Dir) Root() string { return d.root }
 // temporary file renamed into place: a reader never sees part of a blob,
 // and writing a key again replaces it.
 func (d *Dir) Put(ctx context.Context, key string, data []byte) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("storing blob %s: %w", key, err)
+	if err := d.Create(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		return "", fmt.Errorf("storing blob: %w", err)
 	}
-	if !filepath.IsLocal(filepath.FromSlash(key)) {
-		return "", fmt.Errorf("storing blob %q: the key must be a relative path inside the folder", key)
-	}
-	path := filepath.Join(d.root, filepath.FromSlash(key))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", fmt.Errorf("storing blob %s: %w", key, err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".put-*")
-	if err != nil {
-		return "", fmt.Errorf("storing blob %s: %w", key, err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("storing blob %s: %w", key, err)
-	}
+	path, _ := d.file(key)
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(path)}).String(), nil
 }
 

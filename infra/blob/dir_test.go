@@ -10,6 +10,8 @@ import (
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/engine/enginetest"
+	"github.com/relayflow/relay/storage"
+	"github.com/relayflow/relay/storage/storagetest"
 )
 
 func TestDir(t *testing.T) {
@@ -132,4 +134,14 @@ func TestDir_missingBlob(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), ref) {
 		t.Errorf("Get of a removed blob: %v; want ErrNotFound naming %s", err, ref)
 	}
+}
+
+func TestDir_storageBackend(t *testing.T) {
+	storagetest.TestBackend(t, func(t *testing.T) storage.Backend {
+		d, err := NewDir(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
 }

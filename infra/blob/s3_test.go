@@ -14,6 +14,8 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/engine/enginetest"
 	"github.com/relayflow/relay/internal/servicetest"
+	"github.com/relayflow/relay/storage"
+	"github.com/relayflow/relay/storage/storagetest"
 )
 
 // newTestBucket returns a client and a new bucket on the S3 server that
@@ -80,4 +82,9 @@ func TestS3_missingBlob(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), ref) {
 		t.Errorf("Get of a missing object: %v; want ErrNotFound naming %s", err, ref)
 	}
+}
+
+func TestS3_storageBackend(t *testing.T) {
+	client, bucket := newTestBucket(t)
+	storagetest.TestBackend(t, func(t *testing.T) storage.Backend { return NewS3(client, bucket, "deployment-a") })
 }

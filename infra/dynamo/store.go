@@ -931,7 +931,7 @@ func assemble(id string, core json.RawMessage, runs []json.RawMessage, items map
 				return nil, fmt.Errorf("execution %s: %w", id, err)
 			}
 		}
-		if ex.RunCounts == nil && len(ex.TaskRuns) > 0 {
+		if (ex.RunCounts == nil || ex.TaskCounts == nil) && len(ex.TaskRuns) > 0 {
 			ex.CountRuns()
 		}
 	}

@@ -16,7 +16,10 @@
 //   - AWS::Lambda::EventSourceMapping (Kafka event sources are a Pro
 //     feature; `relay dev` consumes the topics in the same consumer groups)
 //     and AWS::Lambda::Permission (no function to permit);
-//   - the outputs that name a removed resource (ApiUrl, WebhookUrl).
+//   - the outputs that name a removed resource (ApiUrl, WebhookUrl), and
+//     the IAM policy statements whose resources are all removed ones (the
+//     worker's permission to invoke the script runners), with the inline
+//     policies left empty by that.
 //
 // What it adds: each Schedule event of a removed function becomes the
 // AWS::Events::Rule that SAM would have made (same logical id, expression,
@@ -183,6 +186,9 @@ func Transform(src []byte) ([]byte, Report, error) {
 	}
 	resources.Content = append(kept, added...)
 	for i := 0; i < len(resources.Content); i += 2 {
+		rep.Removed = append(rep.Removed, dropStatements(resources.Content[i].Value, resources.Content[i+1], removed)...)
+	}
+	for i := 0; i < len(resources.Content); i += 2 {
 		for _, r := range refs(resources.Content[i+1]) {
 			if removed[r] {
 				return nil, rep, fmt.Errorf("line %d: %s refers to %s, which is removed", resources.Content[i].Line, resources.Content[i].Value, r)
@@ -219,6 +225,67 @@ func Transform(src []byte) ([]byte, Report, error) {
 		return nil, rep, err
 	}
 	return b.Bytes(), rep, nil
+}
+
+// dropStatements removes from an IAM role's inline policies, or a managed
+// policy's document, the statements whose Resource names only removed
+// resources, and the inline policies left with none; it returns what it
+// removed, for the report.
+func dropStatements(id string, res *yaml.Node, removed map[string]bool) []string {
+	typ := get(res, "Type")
+	props := get(res, "Properties")
+	if typ == nil || props == nil {
+		return nil
+	}
+	var gone []string
+	prune := func(doc *yaml.Node, where string) bool { // reports whether statements are left
+		st := get(doc, "Statement")
+		if st == nil || st.Kind != yaml.SequenceNode {
+			return true
+		}
+		var keep []*yaml.Node
+		for _, s := range st.Content {
+			var rs []string
+			if r := get(s, "Resource"); r != nil {
+				rs = refs(r)
+			}
+			if len(rs) > 0 && !slices.ContainsFunc(rs, func(r string) bool { return !removed[r] }) {
+				sid := ""
+				if n := get(s, "Sid"); n != nil {
+					sid = " " + n.Value
+				}
+				gone = append(gone, fmt.Sprintf("statement%s of %s", sid, where))
+				continue
+			}
+			keep = append(keep, s)
+		}
+		st.Content = keep
+		return len(keep) > 0
+	}
+	switch typ.Value {
+	case "AWS::IAM::ManagedPolicy":
+		prune(get(props, "PolicyDocument"), id)
+	case "AWS::IAM::Role":
+		pols := get(props, "Policies")
+		if pols == nil || pols.Kind != yaml.SequenceNode {
+			return nil
+		}
+		var keep []*yaml.Node
+		for _, p := range pols.Content {
+			name := id
+			if n := get(p, "PolicyName"); n != nil {
+				name = id + "." + n.Value
+			}
+			if prune(get(p, "PolicyDocument"), name) {
+				keep = append(keep, p)
+			}
+		}
+		pols.Content = keep
+		if len(keep) == 0 {
+			del(props, "Policies")
+		}
+	}
+	return gone
 }
 
 // scheduleToQueue returns the rule, queue and queue policy (as key, value

@@ -32,6 +32,14 @@ type setNode struct {
 	x    expr
 }
 
+// filterNode is `{% filter chain %}body{% endfilter %}`: chain is a filter
+// expression over a blockExpr, which evaluates to the rendered body.
+type filterNode struct {
+	pos   int
+	body  []node
+	chain expr
+}
+
 // expr is an expression node. Every node knows its source span so errors
 // can quote it; h is the tree height, bounded at parse time so that
 // evaluation recursion stays shallow.
@@ -48,6 +56,11 @@ type base struct {
 
 func (b *base) span() (int, int) { return b.pos, b.end }
 func (b *base) height() int      { return b.h }
+
+// blockExpr is the rendered body of the enclosing {% filter %} statement.
+type blockExpr struct {
+	base
+}
 
 type litExpr struct {
 	base
@@ -108,12 +121,15 @@ const (
 	opNotIn
 	opContains
 	opRange
+	opIsIn
+	opNotIsIn
 )
 
 var binOpNames = [...]string{
 	opAdd: "+", opSub: "-", opMul: "*", opDiv: "/", opFloorDiv: "//", opMod: "%",
 	opConcat: "~", opEq: "==", opNe: "!=", opLt: "<", opGt: ">", opLe: "<=", opGe: ">=",
 	opIn: "in", opNotIn: "not in", opContains: "contains", opRange: "..",
+	opIsIn: "isIn", opNotIsIn: "notIn",
 }
 
 type binExpr struct {

@@ -52,7 +52,7 @@ func TestDateAdd(t *testing.T) {
 		{"{{ now() | dateAdd(1, 'DAYS') }} {{ now() | dateAdd(-3, 'HOURS') }} {{ now() | dateAdd(2, 'WEEKS') }}", "2024-02-01T10:00:00Z 2024-01-31T07:00:00Z 2024-02-14T10:00:00Z"},
 		{"{{ now() | dateAdd(1, 'MONTHS') }} {{ now() | dateAdd(-2, 'MONTHS') }} {{ now() | dateAdd(-13, 'MONTHS') }}", "2024-02-29T10:00:00Z 2023-11-30T10:00:00Z 2022-12-31T10:00:00Z"},
 		{"{{ '2024-02-29' | dateAdd(1, 'YEARS') }} {{ now() | dateAdd(1, 'DECADES') | date('yyyy') }} {{ now() | dateAdd(1, 'CENTURIES') | date('yyyy') }}", "2025-02-28T00:00:00Z 2034 2124"},
-		{"{{ now() | dateAdd(90, 'MINUTES') }} {{ now() | dateAdd(1500, 'MILLIS') }} {{ now() | dateAdd(1, 'NANOS') }} {{ now() | dateAdd(5, 'MICROS') }}", "2024-01-31T11:30:00Z 2024-01-31T10:00:01.5Z 2024-01-31T10:00:00.000000001Z 2024-01-31T10:00:00.000005Z"},
+		{"{{ now() | dateAdd(90, 'MINUTES') }} {{ now() | dateAdd(1500, 'MILLIS') }} {{ now() | dateAdd(1, 'NANOS') }} {{ now() | dateAdd(5, 'MICROS') }}", "2024-01-31T11:30:00Z 2024-01-31T10:00:01.500Z 2024-01-31T10:00:00.000000001Z 2024-01-31T10:00:00.000005Z"},
 		{"{{ now() | dateAdd(1, 'HALF_DAYS') }} {{ now() | dateAdd(30, 'SECONDS') }} {{ now() | dateAdd(1, 'days') }}", "2024-01-31T22:00:00Z 2024-01-31T10:00:30Z 2024-02-01T10:00:00Z"},
 		{"{{ inputs.when | dateAdd(1, 'DAYS') }}", "2024-03-16T08:30:00+02:00"},
 		{"{{ now() | dateAdd(amount=1, unit='DAYS') | date('iso_local_date') }}", "2024-02-01"},

@@ -2,6 +2,7 @@ package expr
 
 import (
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -12,9 +13,13 @@ import (
 // only these variables:
 //
 //	inputs = {"name": "Relay", "n": 3, "items": ["a", "b"]}
+//	flow   = {"id": "docs", "namespace": "company.team"}
 //
-// with now() = 2024-01-31T10:00:00Z, uuid() = 00000000-0000-4000-8000-000000000000
-// and secret(name) = "s3cr3t" for any name.
+// with now() = 2024-01-31T10:00:00Z, uuid() = 00000000-0000-4000-8000-000000000000,
+// secret(name) = "s3cr3t" for any name, read(uri) = "a,b\n1,2" for any URI
+// (of 7 bytes, unless it holds "missing": then there is no such file),
+// one key in the KV store of company.team (greeting = "hello"), one ERROR
+// log line for errorLogs(), and random numbers 1, 2, 3....
 type Doc struct {
 	Name        string
 	Kind        string // "function", "filter", "test" or "operator"
@@ -26,13 +31,32 @@ type Doc struct {
 
 // DocsEnv builds the environment in which every Doc example is rendered.
 func DocsEnv() *Env {
+	var n uint64
 	return &Env{
 		Vars: map[string]any{
 			"inputs": map[string]any{"name": "Relay", "n": int64(3), "items": []any{"a", "b"}},
+			"flow":   map[string]any{"id": "docs", "namespace": "company.team"},
 		},
 		Now:    time.Date(2024, 1, 31, 10, 0, 0, 0, time.UTC),
 		UUID:   func() string { return "00000000-0000-4000-8000-000000000000" },
 		Secret: func(string) (string, error) { return "s3cr3t", nil },
+		Read:   func(string) (string, error) { return "a,b\n1,2", nil },
+		FileSize: func(uri string) (int64, bool, error) {
+			if strings.Contains(uri, "missing") {
+				return 0, false, nil
+			}
+			return 7, true, nil
+		},
+		Rand: func() uint64 { n++; return n },
+		KV: func(ns, key string) (any, bool, error) {
+			if ns == "company.team" && key == "greeting" {
+				return "hello", true, nil
+			}
+			return nil, false, nil
+		},
+		ErrorLogs: func() []any {
+			return []any{map[string]any{"taskId": "fetch", "taskRunId": "fetch", "level": "ERROR", "message": "fetch failed: HTTP 503", "timestamp": "2024-01-31T09:59:58Z"}}
+		},
 	}
 }
 
@@ -51,12 +75,90 @@ func Docs() []Doc {
 
 var docs = []Doc{
 	// ---- functions ----
-	{Name: "now", Kind: "function", Signature: "now()",
-		Description: "The current time of the execution (fixed for the whole render). Fails when the caller provides no clock.",
-		Example:     "{{ now() }}", Result: "2024-01-31T10:00:00Z"},
+	{Name: "now", Kind: "function", Signature: "now(timeZone)",
+		Description: "The current time of the execution (fixed for the whole render), in timeZone when given. Dates print as Kestra prints them: seconds always, a fraction of 3, 6 or 9 digits only when not zero.",
+		Example:     "{{ now() }} {{ now(timeZone='Europe/Paris') }}", Result: "2024-01-31T10:00:00Z 2024-01-31T11:00:00+01:00"},
+	{Name: "render", Kind: "function", Signature: "render(expression, recursive=true)",
+		Description: "Renders a string that holds an expression, with the same variables (Kestra renders expressions once: a variable that holds `{{ }}` prints as text until render() is applied). Recursive rendering repeats while the result still holds expressions, at most 10 times. A single expression keeps its type.",
+		Example:     "{{ render(\"{{ inputs.n + 1 }}\") }} {{ render('{{ \"{{ inputs.name }}\" }}') }}", Result: "4 Relay"},
+	{Name: "renderOnce", Kind: "function", Signature: "renderOnce(expression)",
+		Description: "render(expression, recursive=false): one pass only.",
+		Example:     "{{ renderOnce('{{ \"{{ inputs.name }}\" }}') }}", Result: "{{ inputs.name }}"},
+	{Name: "yaml", Kind: "function", Signature: "yaml(yaml)",
+		Description: "Parses a YAML string into a value.",
+		Example:     "{{ yaml('foo: [666, 1, 2]').foo[0] }}", Result: "666"},
+	{Name: "jsonDecode", Kind: "function", Signature: "jsonDecode(json)",
+		Description: "Old alias of fromJson.",
+		Example:     "{{ jsonDecode('[1, 2]')[1] }}", Result: "2"},
+	{Name: "errorLogs", Kind: "function", Signature: "errorLogs()",
+		Description: "The ERROR log lines of the execution so far (the last 100), each a map of taskId, taskRunId, attempt, level, message and timestamp: a task's own ERROR lines and the reason each failed task run failed. Meant for `errors` handlers and alerts.",
+		Example:     "{{ errorLogs()[0].taskId }}: {{ errorLogs()[0].message }}", Result: "fetch: fetch failed: HTTP 503"},
+	{Name: "fileExists", Kind: "function", Signature: "fileExists(uri)",
+		Description: "Whether a file of internal storage exists: a relay:// (or kestra://) URI of the execution's namespace, such as a script's output file. Kestra's namespace files, named by a plain path, do not exist in Relay.",
+		Example:     "{{ fileExists('relay:///company.team/docs/executions/e1/tasks/t/t/a.csv') }} {{ fileExists('relay:///company.team/docs/missing.csv') }}", Result: "true false"},
+	{Name: "fileSize", Kind: "function", Signature: "fileSize(uri)",
+		Description: "The size in bytes of a file of internal storage (see fileExists); a missing file is an error.",
+		Example:     "{{ fileSize('relay:///company.team/docs/executions/e1/tasks/t/t/a.csv') }}", Result: "7"},
+	{Name: "isFileEmpty", Kind: "function", Signature: "isFileEmpty(uri)",
+		Description: "Whether a file of internal storage has no bytes (see fileExists); a missing file is an error.",
+		Example:     "{{ isFileEmpty('relay:///company.team/docs/executions/e1/tasks/t/t/a.csv') }}", Result: "false"},
+	{Name: "kv", Kind: "function", Signature: "kv(key, namespace=flow.namespace, errorOnMissing=true)",
+		Description: "The value stored under key in the KV store of the namespace (see the kv.* tasks), with its type. A missing or expired key is an error, or null with errorOnMissing=false.",
+		Example:     "{{ kv('greeting') }} {{ kv('nope', errorOnMissing=false) ?? 'none' }}", Result: "hello none"},
+	{Name: "randomInt", Kind: "function", Signature: "randomInt(lower, upper)",
+		Description: "A random integer from lower (included) to upper (excluded). Random values are drawn from the event being applied, so they are the same when it is applied again.",
+		Example:     "{{ randomInt(10, 20) }}", Result: "11"},
+	{Name: "id", Kind: "function", Signature: "id()",
+		Description: "A new random id: 128 bits in base 62, 22 characters.",
+		Example:     "{{ id() | length }}", Result: "22"},
+	{Name: "ksuid", Kind: "function", Signature: "ksuid()",
+		Description: "A K-sortable unique id (27 characters of base 62): the time of now() then 128 random bits.",
+		Example:     "{{ ksuid() | length }}", Result: "27"},
+	{Name: "nanoId", Kind: "function", Signature: "nanoId(length=21, alphabet)",
+		Description: "A NanoID of length characters drawn from alphabet (default: letters, digits, _ and -).",
+		Example:     "{{ nanoId(length=4, alphabet='ab') }}", Result: "baba"},
+	{Name: "printContext", Kind: "function", Signature: "printContext()",
+		Description: "Every variable the expression can read, as a map, for debugging.",
+		Example:     "{{ printContext().flow.id }}", Result: "docs"},
+	{Name: "fetchContext", Kind: "function", Signature: "fetchContext()",
+		Description: "Alias of printContext().",
+		Example:     "{{ fetchContext() | keys | first }}", Result: "flow"},
+	{Name: "isWeekend", Kind: "function", Signature: "isWeekend(date)",
+		Description: "Whether the date is a Saturday or a Sunday (in its own offset).",
+		Example:     "{{ isWeekend('2024-02-03') }} {{ isWeekend(now()) }}", Result: "true false"},
+	{Name: "dayOfWeek", Kind: "function", Signature: "dayOfWeek(date)",
+		Description: "The day of the week, in capitals (MONDAY ... SUNDAY).",
+		Example:     "{{ dayOfWeek(now()) }}", Result: "WEDNESDAY"},
+	{Name: "dayOfMonth", Kind: "function", Signature: "dayOfMonth(date)",
+		Description: "The day of the month, 1 to 31.",
+		Example:     "{{ dayOfMonth(now()) }}", Result: "31"},
+	{Name: "monthOfYear", Kind: "function", Signature: "monthOfYear(date)",
+		Description: "The month, 1 to 12.",
+		Example:     "{{ monthOfYear(now()) }}", Result: "1"},
+	{Name: "hourOfDay", Kind: "function", Signature: "hourOfDay(date)",
+		Description: "The hour, 0 to 23.",
+		Example:     "{{ hourOfDay('2024-01-31T17:45:00+01:00') }}", Result: "17"},
+	{Name: "isDayWeekInMonth", Kind: "function", Signature: "isDayWeekInMonth(date, dayOfWeek, position)",
+		Description: "Whether the date is the FIRST, SECOND, THIRD, FOURTH or LAST dayOfWeek of its month.",
+		Example:     "{{ isDayWeekInMonth(now(), 'WEDNESDAY', 'LAST') }} {{ isDayWeekInMonth('2024-01-01', 'MONDAY', 'FIRST') }}", Result: "true true"},
+	{Name: "isLastWorkingDay", Kind: "function", Signature: "isLastWorkingDay(date, workingDays='MONDAY,...,FRIDAY')",
+		Description: "Whether the date is the last working day of its month; workingDays lists the working days, comma separated.",
+		Example:     "{{ isLastWorkingDay(now()) }} {{ isLastWorkingDay('2024-03-29') }}", Result: "true true"},
+	{Name: "isDateBetween", Kind: "function", Signature: "isDateBetween(date, start, end)",
+		Description: "Whether the date is strictly after start and strictly before end, compared as instants.",
+		Example:     "{{ isDateBetween(now(), '2024-01-01T00:00:00Z', '2024-02-01T00:00:00Z') }}", Result: "true"},
+	{Name: "isDateBefore", Kind: "function", Signature: "isDateBefore(date, other)",
+		Description: "Whether the date is strictly before the other, compared as instants.",
+		Example:     "{{ isDateBefore(now(), '2024-02-01') }}", Result: "true"},
+	{Name: "isDateAfter", Kind: "function", Signature: "isDateAfter(date, other)",
+		Description: "Whether the date is strictly after the other, compared as instants.",
+		Example:     "{{ isDateAfter(now(), '2024-02-01') }}", Result: "false"},
 	{Name: "range", Kind: "function", Signature: "range(start, end, step=1)",
 		Description: "List of integers from start to end INCLUSIVE (Pebble semantics); step may be negative. Limited to Limits.MaxRange elements.",
 		Example:     "{{ range(1, 3) }} {{ range(6, 0, -3) }}", Result: "[1,2,3] [6,3,0]"},
+	{Name: "read", Kind: "function", Signature: "read(uri)",
+		Description: "The content, as text, of a file of internal storage: a relay:// (or kestra://) URI of the execution's own namespace, such as an output file of a script task or a FILE input. At most 1 MiB: a larger file is an error (hand it to a script in `inputFiles` instead).",
+		Example:     "{{ read('relay:///company.team/etl/executions/e1/tasks/transform/transform/summary.csv') | split('\\n') | first }}", Result: "a,b"},
 	{Name: "uuid", Kind: "function", Signature: "uuid()",
 		Description: "A new random UUID, provided by the caller.",
 		Example:     "{{ uuid() }}", Result: "00000000-0000-4000-8000-000000000000"},
@@ -216,7 +318,74 @@ var docs = []Doc{
 		Description: "The values of a map, in sorted key order.",
 		Example:     "{{ {'b': 1, 'a': 2} | values }}", Result: "[2,1]"},
 
+	{Name: "jq", Kind: "filter", Signature: "jq(expression)",
+		Description: "Applies a jq program (run by gojq) and returns the list of its results, as Kestra does: `| first` takes the only one. now is the execution's clock, and env, input and the host's time zone are not readable; a program that runs for more than a second fails.",
+		Example:     "{{ {'a': [1, 2, 3]} | jq('.a | map(. * 2)') | first }} {{ [1, 2] | jq('.[]') }}", Result: "[2,4,6] [1,2]"},
+	{Name: "chunk", Kind: "filter", Signature: "chunk(size)",
+		Description: "Splits a list into lists of size elements (the last may be shorter).",
+		Example:     "{{ [1, 2, 3, 4, 5] | chunk(2) }}", Result: "[[1,2],[3,4],[5]]"},
+	{Name: "distinct", Kind: "filter", Signature: "distinct",
+		Description: "The list without duplicates, first occurrences kept.",
+		Example:     "{{ ['1', '1', '2'] | distinct }}", Result: `["1","2"]`},
+	{Name: "flatten", Kind: "filter", Signature: "flatten",
+		Description: "Removes one level of nesting from a list.",
+		Example:     "{{ [[1, 2], [3], 4] | flatten }}", Result: "[1,2,3,4]"},
+	{Name: "merge", Kind: "filter", Signature: "merge(items)",
+		Description: "Concatenates two lists, or merges two maps (the argument's entries win).",
+		Example:     "{{ [1, 2] | merge([3]) }} {{ {'a': 1, 'b': 1} | merge({'b': 2}) }}", Result: `[1,2,3] {"a":1,"b":2}`},
+	{Name: "rsort", Kind: "filter", Signature: "rsort",
+		Description: "Sorts a list of numbers, strings or dates descending.",
+		Example:     "{{ [3, 1, 2] | rsort }}", Result: "[3,2,1]"},
+	{Name: "indent", Kind: "filter", Signature: "indent(amount, prefix=' ')",
+		Description: "Indents every line but the first by amount times prefix.",
+		Example:     "{{ 'a\\nb' | indent(2) | toJson }}", Result: `"a\n  b"`},
+	{Name: "nindent", Kind: "filter", Signature: "nindent(amount, prefix=' ')",
+		Description: "A newline, then every line indented by amount times prefix.",
+		Example:     "{{ 'a\\nb' | nindent(2) | toJson }}", Result: `"\n  a\n  b"`},
+	{Name: "yaml", Kind: "filter", Signature: "yaml",
+		Description: "Writes a value as YAML text (the yaml() function reads it back).",
+		Example:     "{{ {'b': [1, 2], 'a': 'x'} | yaml | toJson }}", Result: `"a: x\nb:\n    - 1\n    - 2\n"`},
+	{Name: "escapeChar", Kind: "filter", Signature: "escapeChar(type)",
+		Description: "Escapes quotes for a single-quoted, double-quoted or shell single-quoted string: type single, double or shell.",
+		Example:     "{{ \"Can't\" | escapeChar('single') }} {{ \"it's\" | escapeChar('shell') }}", Result: `Can\'t it'\''s`},
+	{Name: "escape", Kind: "filter", Signature: "escape(strategy='html')",
+		Description: "Escapes text for HTML (the default) or for a JSON string (strategy 'json'). Relay never escapes output by itself.",
+		Example:     "{{ '<b>&' | escape }}", Result: "&lt;b&gt;&amp;"},
+	{Name: "raw", Kind: "filter", Signature: "raw",
+		Description: "The value unchanged (Pebble's marker for unescaped output; Relay never escapes).",
+		Example:     "{{ '<b>' | raw }}", Result: "<b>"},
+	{Name: "numberFormat", Kind: "filter", Signature: "numberFormat(pattern)",
+		Description: "Formats a number with a java.text.DecimalFormat pattern: # and 0 digits, one `.`, `,` grouping, literal prefix and suffix, a trailing % multiplies by 100. Rounds half to even, as Java.",
+		Example:     "{{ 3.141592653 | numberFormat('#.##') }} {{ 1234567.5 | numberFormat('#,##0.00') }} {{ 0.256 | numberFormat('0.0%') }}", Result: "3.14 1,234,567.50 25.6%"},
+	{Name: "numberformat", Kind: "filter", Signature: "numberformat(pattern)",
+		Description: "Pebble's spelling of numberFormat.",
+		Example:     "{{ 5 | numberformat('000') }}", Result: "005"},
+	{Name: "timestampMilli", Kind: "filter", Signature: "timestampMilli(timeZone, existingFormat)",
+		Description: "Epoch milliseconds of a date.",
+		Example:     "{{ now() | timestampMilli }}", Result: "1706695200000"},
+	{Name: "timestampMicro", Kind: "filter", Signature: "timestampMicro(timeZone, existingFormat)",
+		Description: "Epoch microseconds of a date.",
+		Example:     "{{ now() | timestampMicro }}", Result: "1706695200000000"},
+	{Name: "timestampNano", Kind: "filter", Signature: "timestampNano(timeZone, existingFormat)",
+		Description: "Epoch nanoseconds of a date.",
+		Example:     "{{ now() | timestampNano }}", Result: "1706695200000000000"},
+	{Name: "jsonEncode", Kind: "filter", Signature: "jsonEncode",
+		Description: "Old alias of toJson.",
+		Example:     "{{ [1, 'a'] | jsonEncode }}", Result: `[1,"a"]`},
+	{Name: "regexMatch", Kind: "filter", Signature: "regexMatch(regex)",
+		Description: "Whether the whole text matches the regular expression (RE2 syntax: Java's without backreferences and lookaround).",
+		Example:     "{{ 'abc123' | regexMatch('[a-z]+\\d+') }} {{ 'abc' | regexMatch('b') }}", Result: "true false"},
+	{Name: "regexExtract", Kind: "filter", Signature: "regexExtract(regex, group=0)",
+		Description: "A group (0: the whole match) of the first match, or null.",
+		Example:     "{{ 'order-42-x' | regexExtract('order-(\\d+)', 1) }}", Result: "42"},
+	{Name: "regexReplace", Kind: "filter", Signature: "regexReplace(regex, replacement)",
+		Description: "Replaces every match; $1 in the replacement is the first group.",
+		Example:     "{{ 'a1b22' | regexReplace('(\\d+)', '<$1>') }}", Result: "a<1>b<22>"},
+
 	// ---- tests ----
+	{Name: "json", Kind: "test", Signature: "x is json",
+		Description: "Whether x is a string holding valid JSON.",
+		Example:     "{{ '{\"a\": 1}' is json }} {{ 'a: 1' is json }}", Result: "true false"},
 	{Name: "defined", Kind: "test", Signature: "x is defined / x is not defined",
 		Description: "Whether x exists and is not null. Reading an undefined variable here is not an error.",
 		Example:     "{{ inputs.name is defined }} {{ inputs.missing is not defined }}", Result: "true true"},
@@ -264,6 +433,12 @@ var docs = []Doc{
 	{Name: "in", Kind: "operator", Signature: "a in b / a not in b",
 		Description: "Membership: element of a list, key of a map, or substring of a string.",
 		Example:     "{{ 'a' in inputs.items }} {{ 'x' not in inputs.name }}", Result: "true true"},
+	{Name: "equals", Kind: "operator", Signature: "a equals b",
+		Description: "Pebble's spelling of ==.",
+		Example:     "{{ inputs.name equals 'Relay' }}", Result: "true"},
+	{Name: "isIn", Kind: "operator", Signature: "a isIn list / a notIn list",
+		Description: "Kestra's membership test on text forms: whether a, printed, equals an element of the list, or a key or a value of a map.",
+		Example:     "{{ inputs.n isIn ['1', '3'] }} {{ 'SUCCESS' notIn ['FAILED', 'KILLED'] }}", Result: "true true"},
 	{Name: "contains", Kind: "operator", Signature: "a contains b",
 		Description: "Reverse of in: whether list, map or string a contains b (for a list b, all of its elements).",
 		Example:     "{{ inputs.items contains 'b' }}", Result: "true"},

@@ -22,6 +22,8 @@ type state struct {
 	limits Limits
 	out    []byte
 	zones  map[string]*time.Location // per-render cache for the date filters
+	block  []string                  // bodies of the enclosing {% filter %} statements
+	depth  int                       // nesting of render() calls
 }
 
 type binding struct {
@@ -248,9 +250,43 @@ func (s *state) exec(nodes []node) error {
 				return err
 			}
 			s.set(n.name, v)
+		case *filterNode:
+			if err := s.execFilter(n); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// execFilter renders a {% filter %} body to text, then applies its filters.
+func (s *state) execFilter(n *filterNode) error {
+	saved := s.out
+	s.out = nil
+	err := s.exec(n.body)
+	body := string(s.out)
+	s.out = saved
+	if err != nil {
+		return err
+	}
+	s.block = append(s.block, body)
+	v, err := n.chain.eval(s)
+	s.block = s.block[:len(s.block)-1]
+	if err != nil {
+		return err
+	}
+	str, err := s.stringify(v)
+	if err != nil {
+		return s.wrap(n.chain, "cannot print the filtered block", err)
+	}
+	return s.write(n.pos, str)
+}
+
+func (n *blockExpr) eval(s *state) (any, error) {
+	if err := s.tick(n); err != nil {
+		return nil, err
+	}
+	return s.block[len(s.block)-1], nil
 }
 
 func (n *outputNode) pos() int { p, _ := n.x.span(); return p }
@@ -264,6 +300,8 @@ func nodePos(n node) int {
 	case *forNode:
 		return n.pos
 	case *setNode:
+		return n.pos
+	case *filterNode:
 		return n.pos
 	case *textNode:
 		return n.pos
@@ -735,6 +773,12 @@ func (s *state) binary(n *binExpr, l, r any) (any, error) {
 		return in == (n.op == opIn), nil
 	case opContains:
 		return s.contains(l, r)
+	case opIsIn, opNotIsIn:
+		in, err := s.isIn(l, r)
+		if err != nil {
+			return nil, err
+		}
+		return in == (n.op == opIsIn), nil
 	case opRange:
 		return s.rangeList(l, r, int64(1))
 	}

@@ -177,6 +177,16 @@ func fDateAdd(_ *state, in any, args []any) (any, error) {
 }
 
 func fTimestamp(s *state, in any, args []any) (any, error) {
+	t, err := timestampArg(s, in, args)
+	if err != nil || t == nil {
+		return nil, err
+	}
+	return t.Unix(), nil
+}
+
+// timestampArg reads the input of the timestamp filters as a date, with
+// their arguments timeZone and existingFormat; nil for a null input.
+func timestampArg(s *state, in any, args []any) (*time.Time, error) {
 	if in == nil {
 		return nil, nil
 	}
@@ -196,7 +206,7 @@ func fTimestamp(s *state, in any, args []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.Unix(), nil
+	return &t, nil
 }
 
 // ---- serialization and general ----

@@ -40,6 +40,7 @@ var functions = table("function", []*builtin{
 	{name: "range", params: []string{"start", "end", "step"}, min: 2, fn: fnRange},
 	{name: "uuid", fn: fnUUID},
 	{name: "secret", params: []string{"key"}, min: 1, fn: fnSecret},
+	{name: "read", params: []string{"path"}, min: 1, fn: fnRead},
 	{name: "fromJson", params: []string{"json"}, min: 1, fn: fnFromJSON},
 	{name: "json", params: []string{"json"}, min: 1, fn: fnFromJSON},
 	{name: "currentEachOutput", params: []string{"outputs"}, min: 1, fn: fnCurrentEachOutput},
@@ -84,6 +85,24 @@ func fnSecret(s *state, _ any, args []any) (any, error) {
 	return v, nil
 }
 
+func fnRead(s *state, _ any, args []any) (any, error) {
+	uri, ok := args[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("read() wants a file URI, got %s", typeName(args[0]))
+	}
+	if s.env.Read == nil {
+		return nil, errors.New("read() is not available")
+	}
+	v, err := s.env.Read(uri)
+	if err != nil {
+		return nil, fmt.Errorf("read(%q): %w", uri, err)
+	}
+	if err := s.chargeBytes(len(v)); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 func fnFromJSON(s *state, _ any, args []any) (any, error) {
 	switch x := args[0].(type) {
 	case nil:
@@ -102,9 +121,10 @@ func fnFromJSON(s *state, _ any, args []any) (any, error) {
 }
 
 // fnCurrentEachOutput follows Kestra: inside nested ForEach loops, outputs are
-// keyed by each loop's current value, outermost first. parents[0] is the
-// closest parent, so the walk goes from the last parent to the first, then
-// uses taskrun.value. Levels whose value is not a key are skipped.
+// keyed by each loop's current value, outermost first. The values are
+// Env.Loop when the caller gives them; otherwise parents[0] is the closest
+// parent, so the walk goes from the last parent to the first, then uses
+// taskrun.value. Levels whose value is not a key are skipped.
 func fnCurrentEachOutput(s *state, _ any, args []any) (any, error) {
 	cur := args[0]
 	if !isMapValue(cur) {
@@ -119,6 +139,14 @@ func fnCurrentEachOutput(s *state, _ any, args []any) (any, error) {
 		if next, found, isMap := mapGet(cur, key); isMap && found {
 			cur = norm(next)
 		}
+	}
+	if s.env.Loop != nil {
+		for _, v := range s.env.Loop {
+			if next, found, isMap := mapGet(cur, Stringify(norm(v))); isMap && found {
+				cur = norm(next)
+			}
+		}
+		return cur, nil
 	}
 	p, _ := s.root("parents")
 	if parents, ok := toList(p); ok {

@@ -159,6 +159,10 @@ func (ps *parser) parseStmt(open token) (node, error) {
 		return ps.parseFor(open)
 	case "set":
 		return ps.parseSet(open)
+	case "filter":
+		return ps.parseFilterTag(open)
+	case "endfilter":
+		return nil, ps.errf(kw.pos, "unexpected `endfilter` without matching `{%% filter %%}`")
 	case "elseif", "elif", "else", "endif":
 		return nil, ps.errf(kw.pos, "unexpected `%s` without matching `{%% if %%}`", kw.val)
 	case "endfor":
@@ -166,7 +170,54 @@ func (ps *parser) parseStmt(open token) (node, error) {
 	case "endraw":
 		return nil, ps.errf(kw.pos, "unexpected `endraw` without matching `{%% raw %%}`")
 	}
+	if why, ok := unsupportedStatements[kw.val]; ok {
+		return nil, ps.errf(kw.pos, "statement `%s` is not supported by Relay: %s", kw.val, why)
+	}
 	return nil, ps.errf(kw.pos, "unknown statement `%s`", kw.val)
+}
+
+// unsupportedStatements are Pebble statements Relay does not run, with why.
+var unsupportedStatements = map[string]string{
+	"macro":      "a Relay template is one property value, with no other template to call a macro from; use {% set %} or a flow variable",
+	"block":      "a Relay template is one property value: there are no templates to extend",
+	"extends":    "a Relay template is one property value: there are no templates to extend",
+	"include":    "a Relay template is one property value: there are no templates to include",
+	"import":     "a Relay template is one property value: there are no templates to import",
+	"from":       "a Relay template is one property value: there are no templates to import",
+	"embed":      "a Relay template is one property value: there are no templates to embed",
+	"parallel":   "rendering is pure and bounded; there is nothing to run in parallel",
+	"cache":      "rendering is pure and bounded; there is nothing to cache",
+	"autoescape": "Relay never escapes output (Kestra turns Pebble's escaping off too); use the escapeChar or escape filter",
+	"verbatim":   "write {% raw %}...{% endraw %}",
+	"flush":      "a render returns its whole output at once",
+}
+
+// parseFilterTag parses `{% filter f | g(args) %}body{% endfilter %}`: the
+// body is rendered to text and passed through the filters.
+func (ps *parser) parseFilterTag(open token) (node, error) {
+	start := ps.peek()
+	var chain expr = &blockExpr{base: base{pos: start.pos, end: start.pos, h: 1}}
+	for {
+		var err error
+		if chain, err = ps.parseFilter(chain); err != nil {
+			return nil, err
+		}
+		if !ps.isOp("|") {
+			break
+		}
+		ps.next()
+	}
+	if err := ps.expectClose(tStmtClose); err != nil {
+		return nil, err
+	}
+	body, end, err := ps.parseBody("endfilter")
+	if err != nil {
+		return nil, err
+	}
+	if end.kind == tEOF {
+		return nil, ps.errf(open.pos, "unclosed `{%% filter %%}`, expected `{%% endfilter %%}`")
+	}
+	return &filterNode{pos: open.pos, body: body, chain: chain}, ps.expectClose(tStmtClose)
 }
 
 func (ps *parser) parseIf(open token) (node, error) {
@@ -331,6 +382,10 @@ func (ps *parser) binaryAt() (op string, prec, ntok int, ok bool) {
 			return "contains", precContains, 1, true
 		case "in":
 			return "in", precCmp, 1, true
+		case "equals": // Pebble's spelling of ==
+			return "==", precCmp, 1, true
+		case "isIn", "notIn": // Kestra's operators, comparing text forms
+			return t.val, precCmp, 1, true
 		case "is":
 			return "is", precFilter, 1, true
 		case "not":
@@ -346,6 +401,7 @@ var binOps = map[string]binOp{
 	"+": opAdd, "-": opSub, "*": opMul, "/": opDiv, "//": opFloorDiv, "%": opMod,
 	"~": opConcat, "==": opEq, "!=": opNe, "<": opLt, ">": opGt, "<=": opLe, ">=": opGe,
 	"in": opIn, "not in": opNotIn, "contains": opContains, "..": opRange,
+	"isIn": opIsIn, "notIn": opNotIsIn,
 }
 
 // parseExpr parses a full expression including the ternary operator.
@@ -707,6 +763,12 @@ func plural(n int) string {
 func (ps *parser) parseCall(name token) (expr, error) {
 	b := functions[name.val]
 	if b == nil {
+		if why, ok := unsupportedFunctions[name.val]; ok {
+			return nil, ps.errf(name.pos, "function `%s` is not supported by Relay: %s", name.val, why)
+		}
+		if filters[name.val] != nil {
+			return nil, ps.errf(name.pos, "unknown function `%s` (`%s` is a filter: `value | %s`)", name.val, name.val, name.val)
+		}
 		return nil, ps.errf(name.pos, "unknown function `%s`", name.val)
 	}
 	pos, named, end, err := ps.parseArgs()
@@ -728,6 +790,12 @@ func (ps *parser) parseFilter(x expr) (expr, error) {
 	}
 	b := filters[name.val]
 	if b == nil {
+		if why, ok := unsupportedFilters[name.val]; ok {
+			return nil, ps.errf(name.pos, "filter `%s` is not supported by Relay: %s", name.val, why)
+		}
+		if functions[name.val] != nil {
+			return nil, ps.errf(name.pos, "unknown filter `%s` (`%s` is a function: `%s(value)`)", name.val, name.val, name.val)
+		}
 		return nil, ps.errf(name.pos, "unknown filter `%s`", name.val)
 	}
 	end := name.end
@@ -799,6 +867,9 @@ func walkNodes(nodes []node, f func(expr)) {
 			walkNodes(n.els, f)
 		case *setNode:
 			walkExpr(n.x, f)
+		case *filterNode:
+			walkExpr(n.chain, f)
+			walkNodes(n.body, f)
 		}
 	}
 }

@@ -18,8 +18,29 @@ type Env struct {
 	Now time.Time
 	// Secret resolves secret('NAME'); nil makes secret() fail.
 	Secret func(name string) (string, error)
+	// Read returns the content of a file of internal storage for
+	// read(uri); nil makes read() fail.
+	Read func(uri string) (string, error)
+	// FileSize reads the size of a file of internal storage (uri), and
+	// whether it exists, for fileExists(), fileSize() and isFileEmpty();
+	// nil makes them fail.
+	FileSize func(uri string) (size int64, found bool, err error)
 	// UUID generates uuid(); nil makes uuid() fail.
 	UUID func() string
+	// Rand draws the random numbers of randomInt(), id(), ksuid() and
+	// nanoId(); nil makes them fail. The state machine seeds it from the
+	// event, so a render is the same every time the event is applied.
+	Rand func() uint64
+	// KV reads kv('key', namespace): the value stored under key in
+	// namespace, and whether there is one; nil makes kv() fail.
+	KV func(namespace, key string) (value any, found bool, err error)
+	// ErrorLogs returns errorLogs(): the ERROR log lines of the execution
+	// so far; nil makes errorLogs() fail.
+	ErrorLogs func() []any
+	// Loop holds the values of the ForEach iterations the render is in,
+	// outermost first; currentEachOutput() indexes outputs by them. When
+	// nil, currentEachOutput() reads parents and taskrun instead.
+	Loop []any
 	// Limits bounds the work of one render; zero fields take defaults.
 	Limits Limits
 }
@@ -54,6 +75,10 @@ func (l Limits) withDefaults() Limits {
 type Ref struct {
 	Path   []string // root identifier then constant attribute/subscript names
 	Offset int      // byte offset of the root identifier in the template source
+	// Guarded is set for a read that may be undefined without an error:
+	// the left side of ?? and ???, the operand of `is defined`, the input
+	// of the default filter.
+	Guarded bool
 }
 
 // Template is a parsed template. It is immutable and safe for concurrent use.
@@ -124,7 +149,7 @@ func (t *Template) IsSingleExpr() bool { return t.single != nil }
 func (t *Template) References() []Ref {
 	out := make([]Ref, len(t.refs))
 	for i, r := range t.refs {
-		out[i] = Ref{Path: append([]string(nil), r.Path...), Offset: r.Offset}
+		out[i] = Ref{Path: append([]string(nil), r.Path...), Offset: r.Offset, Guarded: r.Guarded}
 	}
 	return out
 }
@@ -185,6 +210,7 @@ func collectRefs(nodes []node) []Ref {
 type refCollector struct {
 	bound map[string]int // name -> number of live bindings
 	out   []Ref
+	guard int // > 0 inside an operand whose undefined reads are not errors
 }
 
 // walk visits nodes and returns the names they `set`, still bound: if-bodies
@@ -215,6 +241,9 @@ func (r *refCollector) walk(nodes []node) (sets []string) {
 			r.expr(n.x)
 			r.bound[n.name]++
 			sets = append(sets, n.name)
+		case *filterNode:
+			r.expr(n.chain)
+			sets = append(sets, r.walk(n.body)...)
 		}
 	}
 	return sets
@@ -231,15 +260,39 @@ func (r *refCollector) expr(e expr) {
 	case nil:
 	case *identExpr:
 		if r.bound[n.name] == 0 {
-			r.out = append(r.out, Ref{Path: []string{n.name}, Offset: n.pos})
+			r.out = append(r.out, Ref{Path: []string{n.name}, Offset: n.pos, Guarded: r.guard > 0})
 		}
 	case *attrExpr, *indexExpr:
 		r.chain(e)
+	case *coalesceExpr:
+		r.guarded(n.l)
+		r.expr(n.r)
+	case *testExpr:
+		if n.t.lenient {
+			r.guarded(n.x)
+		} else {
+			r.expr(n.x)
+		}
+	case *filterExpr:
+		if n.fn.lenient {
+			r.guarded(n.x)
+		} else {
+			r.expr(n.x)
+		}
+		for _, a := range n.args {
+			r.expr(a)
+		}
 	default:
 		for _, c := range children(e) {
 			r.expr(c)
 		}
 	}
+}
+
+func (r *refCollector) guarded(e expr) {
+	r.guard++
+	r.expr(e)
+	r.guard--
 }
 
 // chain reports the constant prefix of an access chain such as
@@ -284,6 +337,6 @@ func (r *refCollector) chain(e expr) {
 	if path != nil {
 		r.out = append(r.out, Ref{})
 		copy(r.out[at+1:], r.out[at:])
-		r.out[at] = Ref{Path: path, Offset: root.pos}
+		r.out[at] = Ref{Path: path, Offset: root.pos, Guarded: r.guard > 0}
 	}
 }

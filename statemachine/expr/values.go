@@ -373,7 +373,7 @@ func appendText(b []byte, v any, limit int) ([]byte, error) {
 	case float64:
 		return appendFloat(b, x, false), nil
 	case time.Time:
-		return x.AppendFormat(b, time.RFC3339Nano), nil
+		return appendDate(b, x), nil
 	default:
 		if !isMapValue(x) {
 			if _, ok := toList(x); !ok {
@@ -388,6 +388,29 @@ func appendText(b []byte, v any, limit int) ([]byte, error) {
 		return w.b, err
 	}
 }
+
+// appendDate writes a date as Java's Instant and OffsetDateTime print it,
+// which is what Kestra shows: seconds always, then a fraction in groups of
+// three digits (milli, micro or nanoseconds) only when it is not zero.
+func appendDate(b []byte, t time.Time) []byte {
+	b = t.AppendFormat(b, "2006-01-02T15:04:05")
+	switch ns := t.Nanosecond(); {
+	case ns == 0:
+	case ns%1_000_000 == 0:
+		b = appendPad(append(b, '.'), int64(ns/1_000_000), 3)
+	case ns%1_000 == 0:
+		b = appendPad(append(b, '.'), int64(ns/1_000), 6)
+	default:
+		b = appendPad(append(b, '.'), int64(ns), 9)
+	}
+	return t.AppendFormat(b, "Z07:00")
+}
+
+// formatInstant is appendDate as a string.
+func formatInstant(t time.Time) string { return string(appendDate(nil, t)) }
+
+// FormatDate prints a date as expressions print it (see appendDate).
+func FormatDate(t time.Time) string { return formatInstant(t) }
 
 func appendFloat(b []byte, f float64, jsonMode bool) []byte {
 	switch {
@@ -442,7 +465,7 @@ func (w *jsonWriter) value(v any, depth int) error {
 		w.b = appendJSONString(w.b, x)
 	case time.Time:
 		w.b = append(w.b, '"')
-		w.b = x.AppendFormat(w.b, time.RFC3339Nano)
+		w.b = appendDate(w.b, x)
 		w.b = append(w.b, '"')
 	case []any:
 		return w.list(x, depth)
@@ -590,7 +613,7 @@ func export(v any, depth int) (any, bool, error) {
 	case nil, bool, int64, float64, string:
 		return x, v != any(x), nil
 	case time.Time:
-		return x.Format(time.RFC3339Nano), true, nil
+		return formatInstant(x), true, nil
 	case []any:
 		var out []any
 		for i, e := range x {

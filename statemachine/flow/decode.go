@@ -50,7 +50,20 @@ func FlowProps() []*PropDef {
 			withDefault(enum("behavior", []string{BehaviorQueue, BehaviorCancel, BehaviorFail}, "What happens to an execution beyond the limit."), BehaviorQueue),
 		),
 		object("retry", "Default retry policy of the flow's tasks.", RetryFields()...),
+		{Name: "sla", Spec: Spec{Kind: KindList, Elem: &Spec{Kind: KindObject, Fields: SLAFields()}}, Description: "Service level agreements (Kestra's): an execution that runs longer than a MAX_DURATION, or whose EXECUTION_ASSERTION renders false while it runs, violates it; the violation adds the SLA's `labels` and, by its `behavior`, fails (FAIL) or cancels (CANCEL) the execution as a kill does, or only labels it (NONE). A violation is applied once."},
 		withDefault(boolean("disabled", "A disabled flow cannot be started."), false),
+	}
+}
+
+// SLAFields are the properties of an SLA.
+func SLAFields() []*PropDef {
+	return []*PropDef{
+		static(required(str("id", "SLA id, unique in the flow."))),
+		required(enum("type", []string{SLAMaxDuration, SLAAssertion}, "MAX_DURATION: the execution must end within `duration` of its start (a durable timer). EXECUTION_ASSERTION: `assert` must render true after every change of the running execution.")),
+		duration("duration", "MAX_DURATION: how long the execution may run."),
+		str("assert", "EXECUTION_ASSERTION: an expression over the execution (`outputs`, `labels`, `execution`...) that must be true."),
+		required(enum("behavior", []string{SLAFail, SLACancel, SLANone}, "What a violation does to the execution.")),
+		{Name: "labels", Spec: Spec{Kind: KindAny}, Description: "Labels added to the execution on a violation: a map, or a list of `{key, value}`."},
 	}
 }
 
@@ -89,7 +102,6 @@ var unsupportedFlowKeys = map[string]string{
 	"taskDefaults":   "task defaults are not supported by Relay; set the properties on each task",
 	"listeners":      "listeners are not supported by Relay; use `errors` and `finally`",
 	"afterExecution": "afterExecution is not supported by Relay; use `finally`",
-	"sla":            "SLAs are not supported by Relay yet",
 	"workerGroup":    "worker groups are not supported by Relay",
 	"errorHandling":  "Kestra names this block `errors`",
 }
@@ -106,6 +118,7 @@ func Parse(file string, src []byte) (*Flow, error) {
 	if len(d.diags) > 0 {
 		return nil, d.diags.sorted()
 	}
+	f.Notes = d.notes.sorted()
 	return f, nil
 }
 
@@ -118,6 +131,26 @@ type decoder struct {
 	ids   map[string]*Task
 	// templates lists every decoded property, for the reference checks.
 	templates []*Property
+	// unchecked are properties rendered in another execution's context
+	// (a Subflow's `outputs`), which the reference checks skip.
+	unchecked map[*Property]bool
+}
+
+// uncheck excludes p and what it holds from the reference checks.
+func (d *decoder) uncheck(p *Property) {
+	if p == nil {
+		return
+	}
+	if d.unchecked == nil {
+		d.unchecked = map[*Property]bool{}
+	}
+	d.unchecked[p] = true
+	for _, e := range p.Items() {
+		d.uncheck(e)
+	}
+	for _, k := range p.Keys() {
+		d.uncheck(p.Get(k))
+	}
 }
 
 func nodePos(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }

@@ -57,10 +57,12 @@ func (d *decoder) flow(root *yaml.Node) *Flow {
 			if v := d.value(p.v, &findProp(defs, "retry").Spec, false, "retry"); v != nil {
 				f.Retry = d.retry(v)
 			}
+		case "sla":
+			f.SLAs = d.slas(p)
 		case "disabled":
 			f.Disabled = d.flag(p, "")
 		case "revision":
-			d.errorf(nodePos(p.k), "revision", "`revision` is assigned by the store when the flow is saved; remove it from the document")
+			d.notef(nodePos(p.k), "revision", "`revision` is ignored: the store assigns revisions when the flow is saved")
 		default:
 			d.unknownKey(p, "", "in a flow", propNames(defs), unsupportedFlowKeys)
 		}
@@ -287,6 +289,62 @@ func (d *decoder) concurrency(p pair) *Concurrency {
 	return c
 }
 
+// slas decodes the flow's SLAs and checks each has what its type needs.
+func (d *decoder) slas(p pair) []*SLA {
+	v := d.value(p.v, &findProp(FlowProps(), "sla").Spec, false, "sla")
+	var out []*SLA
+	seen := map[string]bool{}
+	for _, e := range v.Items() {
+		s := &SLA{ID: e.Get("id").String(), Type: e.Get("type").String(), Behavior: e.Get("behavior").String(), Assert: e.Get("assert"), Pos: e.Pos}
+		if seen[s.ID] {
+			d.errorf(e.Pos, e.Path, "duplicate SLA id `%s`", s.ID)
+		}
+		seen[s.ID] = true
+		switch s.Type {
+		case SLAMaxDuration:
+			s.Duration, _ = parseDuration(e.Get("duration").String())
+			if s.Duration <= 0 {
+				d.errorf(e.Pos, e.Path, "a MAX_DURATION SLA needs a `duration` longer than zero")
+			}
+		case SLAAssertion:
+			if s.Assert == nil || s.Assert.String() == "" && !s.Assert.IsDynamic() {
+				d.errorf(e.Pos, e.Path, "an EXECUTION_ASSERTION SLA needs an `assert` expression")
+			}
+		}
+		if l := e.Get("labels"); l != nil {
+			s.Labels = d.slaLabels(l)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (d *decoder) slaLabels(l *Property) []Label {
+	var out []Label
+	switch {
+	case l.IsMap():
+		for _, k := range l.Keys() {
+			out = append(out, Label{Key: k, Value: l.Get(k).String()})
+		}
+	case l.IsList():
+		for _, it := range l.Items() {
+			if it.Get("key") == nil {
+				d.errorf(it.Pos, it.Path, "a label is `{key, value}`")
+				continue
+			}
+			out = append(out, Label{Key: it.Get("key").String(), Value: it.Get("value").String()})
+		}
+	default:
+		d.errorf(l.Pos, l.Path, "labels are a map, or a list of `{key, value}`")
+	}
+	for _, lb := range out {
+		if strings.HasPrefix(lb.Key, "system.") {
+			d.errorf(l.Pos, l.Path, "%s is a system label, which Relay sets itself", lb.Key)
+		}
+	}
+	return out
+}
+
 // retry turns a decoded retry object into a policy and checks it is complete.
 func (d *decoder) retry(v *Property) *Retry {
 	r := &Retry{DelayFactor: 2}
@@ -317,12 +375,26 @@ func (d *decoder) retry(v *Property) *Retry {
 		r.Jitter = dur("jitter")
 	}
 	r.WarningOnRetry, _ = v.Get("warningOnRetry").Literal().(bool)
+	r.Behavior = v.Get("behavior").String()
+	if r.Behavior == "" {
+		r.Behavior = RetryFailedTask
+	}
+	for _, e := range v.Get("delays").Items() {
+		x, _ := parseDuration(e.String())
+		r.Delays = append(r.Delays, x)
+	}
 	r.Type = v.Get("type").String()
 	if r.Type == "" {
 		r.Type = RetryConstant
-		if v.Get("maxInterval") != nil || v.Get("delayFactor") != nil {
+		switch {
+		case r.Delays != nil:
+			r.Type = RetryDelays
+		case v.Get("maxInterval") != nil || v.Get("delayFactor") != nil:
 			r.Type = RetryExponential
 		}
+	}
+	if r.Type == RetryDelays && r.MaxAttempts == 0 && r.MaxDuration == 0 {
+		r.MaxAttempts = len(r.Delays) + 1 // one retry per delay listed
 	}
 	need := func(field string, ok bool) {
 		if !ok {
@@ -338,12 +410,17 @@ func (d *decoder) retry(v *Property) *Retry {
 		if r.MaxInterval > 0 && r.Interval > r.MaxInterval {
 			d.errorf(v.Pos, v.Path, "`interval` (%s) is longer than `maxInterval` (%s)", r.Interval, r.MaxInterval)
 		}
+	case RetryDelays:
+		need("delays", len(r.Delays) > 0)
 	case RetryRandom:
 		need("minInterval", r.MinInterval > 0)
 		need("maxInterval", r.MaxInterval > 0)
 		if r.MinInterval > r.MaxInterval && r.MaxInterval > 0 {
 			d.errorf(v.Pos, v.Path, "`minInterval` (%s) is longer than `maxInterval` (%s)", r.MinInterval, r.MaxInterval)
 		}
+	}
+	if r.Delays != nil && r.Type != RetryDelays {
+		d.errorf(v.Pos, v.Path, "`delays` lists the waits of a `delays` retry; a %s retry computes them", r.Type)
 	}
 	if r.MaxAttempts == 0 && r.MaxDuration == 0 {
 		d.errorf(v.Pos, v.Path, "a retry needs `maxAttempts` or `maxDuration`, or it would retry for ever")
@@ -385,7 +462,12 @@ func (d *decoder) triggers(n *yaml.Node, path string) []*Trigger {
 		tr.ID = props["id"].String()
 		tr.Description = props["description"].String()
 		tr.Disabled, _ = props["disabled"].Literal().(bool)
-		for _, k := range []string{"id", "type", "description", "disabled"} {
+		if v := props["logToFile"]; v != nil {
+			if on, _ := v.Literal().(bool); on {
+				d.notef(v.Pos, v.Path, "`logToFile` is ignored: Relay keeps every log line in its log store")
+			}
+		}
+		for _, k := range []string{"id", "type", "description", "disabled", "logToFile"} {
 			delete(props, k)
 		}
 		if tr.ID != "" && seen[tr.ID] {

@@ -73,6 +73,26 @@ func (d *decoder) task(n *yaml.Node, path string, parent *Task, depth int) *Task
 	t.AllowWarning, _ = props["allowWarning"].Literal().(bool)
 	t.LogLevel = props["logLevel"].String()
 	t.RunIf = props["runIf"]
+	if def != nil && def.Name == TypeSubflow {
+		d.uncheck(props["outputs"]) // rendered in the child execution
+	}
+	if v := props["logToFile"]; v != nil {
+		if on, _ := v.Literal().(bool); on {
+			d.notef(v.Pos, v.Path, "`logToFile` is ignored: Relay keeps every log line in its log store, readable with `relay executions logs` and log.fetch")
+		}
+	}
+	if v := props["taskCache"]; v != nil {
+		if on, _ := v.Get("enabled").Literal().(bool); on {
+			ttl, _ := parseDuration(v.Get("ttl").String())
+			switch {
+			case ttl <= 0:
+				d.errorf(v.Pos, v.Path, "an enabled taskCache needs a `ttl` longer than zero: how long a run's outputs are reused")
+			case def != nil && def.Flowable:
+				d.errorf(v.Pos, v.Path, "taskCache applies to runnable tasks; `%s` runs other tasks", name)
+			}
+			t.Cache = &TaskCache{TTL: ttl}
+		}
+	}
 	if v := props["timeout"]; v != nil {
 		t.Timeout, _ = parseDuration(v.String())
 		if t.Timeout <= 0 {

@@ -78,6 +78,13 @@ func (ds Diagnostics) sorted() Diagnostics {
 type diagSink struct {
 	file  string
 	diags Diagnostics
+	notes Diagnostics
+}
+
+// notef records a note: something the document says that Relay ignores
+// or takes differently, which does not make the flow invalid.
+func (s *diagSink) notef(pos Pos, path, format string, args ...any) {
+	s.notes = append(s.notes, Diagnostic{File: s.file, Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (s *diagSink) add(pos Pos, path, hint, format string, args ...any) {

@@ -9,6 +9,7 @@
 package flow
 
 import (
+	"slices"
 	"time"
 
 	"github.com/relayflow/relay/statemachine/expr"
@@ -36,12 +37,95 @@ type Flow struct {
 	Triggers      []*Trigger
 	Concurrency   *Concurrency
 	Retry         *Retry // default retry policy of the flow's tasks
+	SLAs          []*SLA
 	Disabled      bool
 
 	File   string // the file name given to Parse, for messages
 	Source []byte // the document as written
+	// Notes are what the document says that Relay ignores or takes
+	// differently (a `revision`, `logToFile`), for validate to show; they
+	// do not make the flow invalid.
+	Notes Diagnostics
 
 	tasks map[string]*Task
+	// blocks holds, by the first task of a block that has disabled tasks
+	// or is a Dag's, the block's enabled tasks (see Enabled), computed once.
+	blocks map[*Task][]*Task
+}
+
+// Enabled returns the enabled tasks of a block (a flow's tasks, a
+// flowable task's children, a branch), in order, without scanning the block:
+// the state machine asks at every step, and a block may hold thousands of
+// tasks.
+func (f *Flow) Enabled(block []*Task) []*Task {
+	if len(block) == 0 {
+		return nil
+	}
+	if f.blocks == nil { // a flow made without Parse
+		return slices.DeleteFunc(slices.Clone(block), func(t *Task) bool { return t.Disabled })
+	}
+	if list, ok := f.blocks[block[0]]; ok {
+		return list
+	}
+	return block
+}
+
+// DagTasks returns the tasks of a flow.dag's nodes, enabled ones only.
+func (f *Flow) DagTasks(t *Task) []*Task {
+	if len(t.Dag) == 0 {
+		return nil
+	}
+	if list, ok := f.blocks[t.Dag[0].Task]; ok {
+		return list
+	}
+	var list []*Task // a flow made without Parse
+	for _, n := range t.Dag {
+		if !n.Task.Disabled {
+			list = append(list, n.Task)
+		}
+	}
+	return list
+}
+
+// indexBlocks fills f.blocks: the enabled tasks of every block that has
+// disabled ones, and of every Dag.
+func (f *Flow) indexBlocks() {
+	f.blocks = map[*Task][]*Task{}
+	add := func(block []*Task) {
+		if len(block) == 0 || !slices.ContainsFunc(block, func(t *Task) bool { return t.Disabled }) {
+			return
+		}
+		f.blocks[block[0]] = slices.DeleteFunc(slices.Clone(block), func(t *Task) bool { return t.Disabled })
+	}
+	var walk func([]*Task)
+	walkTask := func(t *Task) {
+		for _, sub := range [][]*Task{t.Tasks, t.Then, t.Else, t.Defaults, t.Errors} {
+			walk(sub)
+		}
+		for _, c := range t.Cases {
+			walk(c.Tasks)
+		}
+	}
+	walk = func(block []*Task) {
+		add(block)
+		for _, t := range block {
+			walkTask(t)
+			if len(t.Dag) == 0 {
+				continue
+			}
+			nodes := make([]*Task, 0, len(t.Dag))
+			for _, n := range t.Dag {
+				if !n.Task.Disabled {
+					nodes = append(nodes, n.Task)
+				}
+				walkTask(n.Task)
+			}
+			f.blocks[t.Dag[0].Task] = nodes
+		}
+	}
+	for _, block := range [][]*Task{f.Tasks, f.Errors, f.Finally} {
+		walk(block)
+	}
 }
 
 // Task returns the task with the given id, wherever it is nested.
@@ -98,6 +182,32 @@ type Output struct {
 	Pos         Pos
 }
 
+// SLA is one of the flow's service level agreements (Kestra's `sla`):
+// what the execution must meet, and what a violation does.
+type SLA struct {
+	ID   string
+	Type string // SLAMaxDuration or SLAAssertion
+	// Duration is how long an execution may take (MAX_DURATION).
+	Duration time.Duration
+	// Assert must render true while the execution runs
+	// (EXECUTION_ASSERTION); it is checked after every event.
+	Assert *Property
+	// Behavior is what a violation does: SLAFail, SLACancel or SLANone.
+	Behavior string
+	// Labels are added to the execution on a violation.
+	Labels []Label
+	Pos    Pos
+}
+
+// SLA types and behaviors, as Kestra names them.
+const (
+	SLAMaxDuration = "MAX_DURATION"
+	SLAAssertion   = "EXECUTION_ASSERTION"
+	SLAFail        = "FAIL"
+	SLACancel      = "CANCEL"
+	SLANone        = "NONE"
+)
+
 // Concurrency limits how many executions of the flow run at once.
 type Concurrency struct {
 	Limit    int
@@ -124,6 +234,13 @@ type Retry struct {
 	Jitter         time.Duration // a random delay in [0, Jitter] added to each wait
 	JitterFactor   float64       // or a random fraction of the wait (jitter: true is 0.2)
 	WarningOnRetry bool
+	// Delays lists the wait before each retry (Prefect's list of retry
+	// delays); past its end, the last repeats.
+	Delays []time.Duration
+	// Behavior is RETRY_FAILED_TASK (a new attempt of the failed task run)
+	// or CREATE_NEW_EXECUTION (the failed execution runs again, counted
+	// in execution attempts).
+	Behavior string
 }
 
 // Retry policy types.
@@ -131,6 +248,13 @@ const (
 	RetryConstant    = "constant"
 	RetryExponential = "exponential"
 	RetryRandom      = "random"
+	RetryDelays      = "delays"
+)
+
+// Retry behaviors, as Kestra names them.
+const (
+	RetryFailedTask    = "RETRY_FAILED_TASK"
+	CreateNewExecution = "CREATE_NEW_EXECUTION"
 )
 
 // Task is one task of a flow. Common properties are typed fields; the
@@ -148,7 +272,9 @@ type Task struct {
 	Retry        *Retry
 	RunIf        *Property
 	LogLevel     string
-	Props        map[string]*Property
+	// Cache is the task cache (Kestra's taskCache), when enabled.
+	Cache *TaskCache
+	Props map[string]*Property
 
 	// Children of flowable tasks.
 	Tasks    []*Task   // flow.sequential, parallel, foreach, allowfailure, waitfor
@@ -165,6 +291,11 @@ type Task struct {
 	Parent *Task // nil for top-level tasks
 	Pos    Pos
 	Path   string
+}
+
+// TaskCache is an enabled task cache: how long outputs are reused.
+type TaskCache struct {
+	TTL time.Duration
 }
 
 // Case is one branch of a flow.switch.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -162,19 +163,23 @@ func TestParse_retrySpellings(t *testing.T) {
 		want flow.Retry
 	}{
 		{"seed article spelling", "maxAttempt: 3\n      delay: PT10S\n      maxDelay: PT1M\n      jitter: true",
-			flow.Retry{Type: flow.RetryExponential, MaxAttempts: 3, Interval: 10 * time.Second, MaxInterval: time.Minute, DelayFactor: 2, JitterFactor: 0.2}},
+			flow.Retry{Type: flow.RetryExponential, MaxAttempts: 3, Interval: 10 * time.Second, MaxInterval: time.Minute, DelayFactor: 2, JitterFactor: 0.2, Behavior: flow.RetryFailedTask}},
 		{"constant", "type: constant\n      maxAttempts: 5\n      interval: 10s",
-			flow.Retry{Type: flow.RetryConstant, MaxAttempts: 5, Interval: 10 * time.Second, DelayFactor: 2}},
+			flow.Retry{Type: flow.RetryConstant, MaxAttempts: 5, Interval: 10 * time.Second, DelayFactor: 2, Behavior: flow.RetryFailedTask}},
 		{"random with duration", "type: random\n      minInterval: PT1S\n      maxInterval: PT5S\n      maxDuration: PT1H\n      jitter: 500ms\n      warningOnRetry: true",
-			flow.Retry{Type: flow.RetryRandom, MinInterval: time.Second, MaxInterval: 5 * time.Second, MaxDuration: time.Hour, DelayFactor: 2, Jitter: 500 * time.Millisecond, WarningOnRetry: true}},
+			flow.Retry{Type: flow.RetryRandom, MinInterval: time.Second, MaxInterval: 5 * time.Second, MaxDuration: time.Hour, DelayFactor: 2, Jitter: 500 * time.Millisecond, WarningOnRetry: true, Behavior: flow.RetryFailedTask}},
 		{"exponential factor", "type: exponential\n      maxAttempts: 4\n      interval: 1s\n      maxInterval: 1m\n      delayFactor: 3",
-			flow.Retry{Type: flow.RetryExponential, MaxAttempts: 4, Interval: time.Second, MaxInterval: time.Minute, DelayFactor: 3}},
+			flow.Retry{Type: flow.RetryExponential, MaxAttempts: 4, Interval: time.Second, MaxInterval: time.Minute, DelayFactor: 3, Behavior: flow.RetryFailedTask}},
+		{"Prefect's list of delays, one retry each", "delays: [PT1S, PT10S, 1m]",
+			flow.Retry{Type: flow.RetryDelays, MaxAttempts: 4, Delays: []time.Duration{time.Second, 10 * time.Second, time.Minute}, DelayFactor: 2, Behavior: flow.RetryFailedTask}},
+		{"delays with more attempts, a new execution each", "delays: [PT1S]\n      maxAttempts: 3\n      behavior: CREATE_NEW_EXECUTION",
+			flow.Retry{Type: flow.RetryDelays, MaxAttempts: 3, Delays: []time.Duration{time.Second}, DelayFactor: 2, Behavior: flow.CreateNewExecution}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := mustParse(t, "id: f\nnamespace: n\ntasks:\n  - id: t\n    type: log\n    message: hi\n    retry:\n      "+tt.yaml+"\n")
 			task, _ := f.Task("t")
-			if task.Retry == nil || *task.Retry != tt.want {
+			if task.Retry == nil || !reflect.DeepEqual(*task.Retry, tt.want) {
 				t.Errorf("Retry = %+v\nwant    %+v", task.Retry, tt.want)
 			}
 		})
@@ -385,8 +390,8 @@ func TestParse_typeSuggestionsStayWithinAPackage(t *testing.T) {
 		{"io.kestra.plugin.core.flows.Parallel", "did you mean `io.kestra.plugin.core.flow.Parallel`?"},
 		{"flow.paralel", "did you mean `flow.parallel`?"},
 		{"lgo", "did you mean `log`?"},
-		{"io.kestra.plugin.scripts.python.Commands", "Relay runs Kestra's core tasks"},
-		{"io.kestra.plugin.aws.s3.Download", "Relay runs Kestra's core tasks"},
+		{"io.kestra.plugin.scripts.r.Script", "Relay runs Kestra's core tasks"},
+		{"io.kestra.plugin.gcp.bigquery.Load", "Relay runs Kestra's core tasks"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.typ, func(t *testing.T) {

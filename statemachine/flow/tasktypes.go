@@ -19,9 +19,45 @@ const (
 	TypeFail         = "flow.fail"
 	TypeHTTPRequest  = "http.request"
 	TypeShell        = "shell.commands"
+	TypeShellScript  = "shell.script"
+	TypePython       = "python.script"
+	TypePythonCmds   = "python.commands"
+	TypeNode         = "node.script"
+	TypeNodeCmds     = "node.commands"
+	TypeS3Upload     = "s3.upload"
+	TypeS3Download   = "s3.download"
+	TypeS3List       = "s3.list"
+	TypeS3Delete     = "s3.delete"
+	TypeS3Copy       = "s3.copy"
 	TypeLambdaInvoke = "lambda.invoke"
 	TypeEmit         = "cloudevents.emit"
+	TypeKVSet        = "kv.set"
+	TypeKVGet        = "kv.get"
+	TypeKVDelete     = "kv.delete"
+	TypeKVGetKeys    = "kv.getkeys"
+	TypeLogFetch     = "log.fetch"
+	TypeLabels       = "execution.labels"
 )
+
+// KVTypes are the types of KV store values (kv.set's kvType).
+var KVTypes = []string{"STRING", "NUMBER", "BOOLEAN", "DATETIME", "DATE", "DURATION", "JSON"}
+
+// Subflow restart behaviors.
+const (
+	RestartRetryFailed  = "RETRY_FAILED"
+	RestartNewExecution = "NEW_EXECUTION"
+)
+
+// Pause behaviors at the end of its delay, as Kestra names them.
+const (
+	PauseResume = "RESUME"
+	PauseWarn   = "WARN"
+	PauseFail   = "FAIL"
+	PauseCancel = "CANCEL"
+)
+
+// PauseBehaviors lists the pause behaviors.
+var PauseBehaviors = []string{PauseResume, PauseWarn, PauseFail, PauseCancel}
 
 // Log levels, as Kestra spells them.
 var LogLevels = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR"}
@@ -95,6 +131,11 @@ func CommonTaskProps() []*PropDef {
 		retryProp(),
 		withDefault(str("runIf", "Expression; when it renders false (see truthiness) the task is SKIPPED."), "true"),
 		enum("logLevel", LogLevels, "Least level of the task's logs that is kept."),
+		withDefault(boolean("logToFile", "Accepted for Kestra flows; Relay keeps every log line in its log store whatever it says (`relay validate` notes it)."), false),
+		object("taskCache", "Kestra's task cache: a run of this (runnable) task whose flow revision and rendered properties match a successful run's within `ttl` is not run again; it ends SUCCESS with that run's outputs and is marked `cached`.",
+			withDefault(boolean("enabled", "Use the cache."), false),
+			duration("ttl", "How long a successful run's outputs are reused; required when enabled."),
+		),
 	}
 }
 
@@ -103,8 +144,8 @@ func RetryFields() []*PropDef {
 	jitter := duration("jitter", "Random delay added to each wait: a duration (a delay in [0, jitter]) or `true` (up to 20% of the wait).")
 	jitter.Spec.BoolOr = true
 	return []*PropDef{
-		enum("type", []string{RetryConstant, RetryExponential, RetryRandom}, "Policy; when left out, `exponential` if `maxInterval` or `delayFactor` is given, else `constant`."),
-		aliased(integer("maxAttempts", 1, "Most attempts in all, the first one included."), "maxAttempt"),
+		enum("type", []string{RetryConstant, RetryExponential, RetryRandom, RetryDelays}, "Policy; when left out, `delays` if `delays` is given, `exponential` if `maxInterval` or `delayFactor` is, else `constant`."),
+		aliased(integer("maxAttempts", 1, "Most attempts in all, the first one included; with `delays` alone, one more than the delays listed."), "maxAttempt"),
 		aliased(duration("interval", "Wait before the first retry (constant: before every retry)."), "delay"),
 		aliased(duration("maxInterval", "Longest wait between attempts (exponential and random)."), "maxDelay"),
 		duration("minInterval", "Shortest wait between attempts (random)."),
@@ -112,6 +153,8 @@ func RetryFields() []*PropDef {
 		duration("maxDuration", "Longest time from the first attempt after which no retry starts."),
 		jitter,
 		withDefault(boolean("warningOnRetry", "End in WARNING instead of SUCCESS when a retry was needed."), false),
+		{Name: "delays", Spec: Spec{Kind: KindList, Elem: &Spec{Kind: KindDuration}, MinItems: 1}, Description: "The wait before each retry, in order (Prefect's list of retry delays); past the end of the list the last wait repeats."},
+		withDefault(enum("behavior", []string{RetryFailedTask, CreateNewExecution}, "RETRY_FAILED_TASK: retry the failed task run (a new attempt). CREATE_NEW_EXECUTION: when the execution fails, run it again, in place, after the wait (its failed task runs run again; `maxAttempts` counts execution attempts)."), RetryFailedTask),
 	}
 }
 
@@ -124,6 +167,10 @@ var (
 )
 
 func taskTypes() []*TypeDef {
+	return append(append(coreTaskTypes(), scriptTaskTypes()...), s3TaskTypes()...)
+}
+
+func coreTaskTypes() []*TypeDef {
 	forEachValues := aliased(required(anyValue("values", "Items to iterate: a list, or a JSON array string, or an expression yielding a list.")), "value")
 	return []*TypeDef{
 		{
@@ -138,9 +185,9 @@ func taskTypes() []*TypeDef {
 		{
 			Name: TypeReturn, Category: CategoryTask,
 			Aliases:     kestra("plugin.core.debug.Return", "plugin.core.debug.Echo", "core.tasks.debugs.Return", "core.tasks.debugs.Echo"),
-			Description: "Renders `format` and returns it as the output `value`.",
+			Description: "Renders `format` and returns it, as text (as Kestra), as the output `value`.",
 			Props:       []*PropDef{required(str("format", "Text or expression to render."))},
-			Outputs:     []OutputDef{{Name: "value", Kind: KindAny, Description: "The rendered `format`."}},
+			Outputs:     []OutputDef{{Name: "value", Kind: KindString, Description: "The rendered `format`, as text: a list or a map as JSON."}},
 		},
 		{
 			Name: TypeOutputValues, Category: CategoryTask,
@@ -230,6 +277,9 @@ func taskTypes() []*TypeDef {
 				mapOf("labels", stringSpec, "Labels added to the child execution."),
 				withDefault(boolean("wait", "Wait for the child execution to end and take its outputs."), true),
 				withDefault(boolean("transmitFailed", "With `wait`, fail this task when the child execution fails."), true),
+				withDefault(enum("restartBehavior", []string{RestartRetryFailed, RestartNewExecution}, "When the parent execution is restarted and this task runs again: restart the failed child execution (RETRY_FAILED), or start a new one (NEW_EXECUTION)."), RestartRetryFailed),
+				withDefault(boolean("inheritLabels", "Give the child execution this execution's labels (Relay's own system.* labels aside; `labels` override them). The child always inherits system.correlationId."), false),
+				mapOf("outputs", nil, "Kestra's legacy Subflow outputs: values rendered in the child execution when it ends (`{{ outputs.<child task>.<output> }}` reads the child's task outputs), which become this task's `outputs` instead of the child's flow outputs. Not checked against this flow's tasks."),
 			},
 			Outputs: []OutputDef{
 				{Name: "executionId", Kind: KindString, Description: "Id of the child execution."},
@@ -240,9 +290,12 @@ func taskTypes() []*TypeDef {
 		{
 			Name: TypePause, Category: CategoryTask, Flowable: true,
 			Aliases:     kestra("plugin.core.flow.Pause", "core.tasks.flows.Pause"),
-			Description: "Pauses the execution until it is resumed, or for `delay`. Holds no worker while paused. The common `timeout` fails the pause when it is not resumed in time.",
+			Description: "Pauses the execution until it is resumed, or for `delay`. Holds no worker while paused. The common `timeout` fails the pause when it is not resumed in time. Its `tasks`, if any, run once it is resumed, as a flow.sequential's (Kestra's older Pause).",
 			Props: []*PropDef{
 				aliased(duration("delay", "Resume by itself after this long."), "pauseDuration"),
+				withDefault(enum("behavior", PauseBehaviors, "What the end of `delay` does: RESUME goes on, WARN goes on with the pause in WARNING, FAIL fails the pause, CANCEL cancels the execution (as a kill, ending CANCELLED). Resuming by hand always goes on."), PauseResume),
+				tasks("tasks", 0, "Tasks run after the pause is resumed, in order; the pause ends when they have."),
+				errorsProp(),
 				{Name: "onResume", Spec: Spec{Kind: KindInputs}, Description: "Inputs asked when resuming, declared like flow inputs; read as `outputs.<id>.onResume.<input>`."},
 			},
 			Outputs: []OutputDef{{Name: "onResume", Kind: KindMap, Description: "The inputs given at resume."}},
@@ -299,30 +352,6 @@ func taskTypes() []*TypeDef {
 			},
 		},
 		{
-			Name: TypeShell, Category: CategoryTask,
-			Aliases:     kestra("plugin.scripts.shell.Commands"),
-			Description: "Runs commands with /bin/sh in a fresh temporary directory; a non-zero exit fails the attempt.",
-			Props: []*PropDef{
-				required(listOf("commands", stringSpec, "Commands, run in order in one shell.")),
-				mapOf("env", stringSpec, "Environment variables of the commands."),
-			},
-			Outputs: []OutputDef{
-				{Name: "exitCode", Kind: KindInt, Description: "Exit status of the shell."},
-				{Name: "stdout", Kind: KindString, Description: "Last 64 KiB of standard output."},
-				{Name: "stderr", Kind: KindString, Description: "Last 64 KiB of standard error."},
-			},
-			Unsupported: map[string]string{
-				"taskRunner":     "Relay runs commands with /bin/sh in the worker itself",
-				"containerImage": "Relay runs commands with /bin/sh in the worker itself, not in a container",
-				"docker":         "Relay runs commands with /bin/sh in the worker itself, not in a container",
-				"runner":         "Relay runs commands with /bin/sh in the worker itself",
-				"inputFiles":     "files are not supported yet",
-				"outputFiles":    "files are not supported yet",
-				"namespaceFiles": "files are not supported yet",
-				"beforeCommands": "put them first in `commands`",
-			},
-		},
-		{
 			Name: TypeLambdaInvoke, Category: CategoryTask,
 			Description: "Invokes a user's own AWS Lambda function synchronously; a function error fails the attempt.",
 			Props: []*PropDef{
@@ -347,6 +376,76 @@ func taskTypes() []*TypeDef {
 				mapOf("extensions", stringSpec, "CloudEvent extension attributes."),
 			},
 			Outputs: []OutputDef{{Name: "id", Kind: KindString, Description: "Id of the published event."}},
+		},
+		{
+			Name: TypeKVSet, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.kv.Set"),
+			Description: "Writes a value to the KV store of a namespace (shared by every flow and execution; read with kv.get or kv('key')).",
+			Props: []*PropDef{
+				required(str("key", "Key: letters, digits, '.', '_' and '-', starting with a letter or a digit.")),
+				required(anyValue("value", "Value, at most 256 KiB of JSON. Its type is kvType, else the value's own: text, number, boolean, or JSON for lists and maps.")),
+				str("namespace", "Namespace of the key; the flow's by default."),
+				enum("kvType", KVTypes, "Type of the value; a text value is parsed as that type (NUMBER `42`, BOOLEAN `true`, DATETIME `2024-01-31T10:00:00Z`, DATE `2024-01-31`, DURATION `PT5M`, JSON `{\"a\": 1}`)."),
+				withDefault(boolean("overwrite", "Replace a value that is there; false fails the task instead."), true),
+				str("ttl", "How long the value lives (ISO 8601 or Go duration); for ever by default."),
+				str("kvDescription", "Description of the value."),
+			},
+		},
+		{
+			Name: TypeKVGet, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.kv.Get"),
+			Description: "Reads a value of the KV store as the output `value`.",
+			Props: []*PropDef{
+				required(str("key", "Key to read.")),
+				str("namespace", "Namespace of the key; the flow's by default."),
+				withDefault(boolean("errorOnMissing", "Fail when the key is missing or expired; otherwise the value is null."), false),
+			},
+			Outputs: []OutputDef{{Name: "value", Kind: KindAny, Description: "The value, with its type; null when missing."}},
+		},
+		{
+			Name: TypeKVDelete, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.kv.Delete"),
+			Description: "Deletes a key of the KV store.",
+			Props: []*PropDef{
+				required(str("key", "Key to delete.")),
+				str("namespace", "Namespace of the key; the flow's by default."),
+				withDefault(boolean("errorOnMissing", "Fail when the key is missing."), false),
+			},
+			Outputs: []OutputDef{{Name: "deleted", Kind: KindBool, Description: "Whether the key was there."}},
+		},
+		{
+			Name: TypeKVGetKeys, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.kv.GetKeys"),
+			Description: "Lists the keys of a namespace in the KV store.",
+			Props: []*PropDef{
+				str("prefix", "Only keys that start with it."),
+				str("namespace", "Namespace; the flow's by default."),
+			},
+			Outputs: []OutputDef{{Name: "keys", Kind: KindList, Description: "The live keys, sorted."}},
+		},
+		{
+			Name: TypeLogFetch, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.log.Fetch", "core.tasks.log.Fetch"),
+			Description: "Reads the stored logs of an execution (this one by default) as outputs: the lines are the output `logs` (the first 1000), where Kestra writes an Ion file to internal storage and outputs its `uri`.",
+			Props: []*PropDef{
+				str("executionId", "Execution whose logs to read; this one by default. It must be an execution of this flow unless namespace and flowId name another."),
+				str("namespace", "Namespace of the flow of executionId."),
+				str("flowId", "Flow of executionId."),
+				withDefault(enum("level", LogLevels, "Least level of the lines read."), "INFO"),
+				listOf("tasksId", stringSpec, "Only the lines of these tasks."),
+			},
+			Outputs: []OutputDef{
+				{Name: "size", Kind: KindInt, Description: "Number of lines that match."},
+				{Name: "logs", Kind: KindList, Description: "The first 1000 of them: maps with namespace, flowId, executionId, taskId, taskRunId, attemptNumber, timestamp, level and message."},
+			},
+		},
+		{
+			Name: TypeLabels, Category: CategoryTask,
+			Aliases:     kestra("plugin.core.execution.Labels"),
+			Description: "Adds labels to the execution, or changes them (the state machine runs it; no worker). Labels starting with `system.` are Relay's own and cannot be set.",
+			Props: []*PropDef{
+				required(anyValue("labels", "Labels: a map of key to value, or a list of {key, value}.")),
+			},
 		},
 	}
 }

@@ -25,6 +25,7 @@ func CommonTriggerProps() []*PropDef {
 		withDefault(boolean("disabled", "A disabled trigger never fires."), false),
 		{Name: "conditions", Spec: Spec{Kind: KindList, Elem: &Spec{Kind: KindTyped, Category: CategoryCondition}}, Description: "Conditions that must all hold for the trigger to fire."},
 		listOf("stopAfter", &Spec{Kind: KindEnum, Enum: ExecutionStates}, "Disable the trigger once an execution it started ends in one of these states."),
+		withDefault(boolean("logToFile", "Accepted for Kestra flows; ignored (`relay validate` notes it)."), false),
 	}
 }
 
@@ -88,7 +89,7 @@ func triggerTypes() []*TypeDef {
 			Aliases:     kestra("plugin.core.trigger.Webhook", "core.models.triggers.types.Webhook"),
 			Description: "Starts the flow on `POST /webhooks/{namespace}/{flowId}/{key}`. Variables: `trigger.body`, `trigger.headers`, `trigger.parameters`.",
 			Props: []*PropDef{
-				static(required(str("key", "Secret part of the webhook URL."))),
+				required(str("key", "Secret part of the webhook URL: at least 8 characters, or an expression rendered for each call, usually `{{ secret('WEBHOOK_KEY') }}` (it may read `flow` and `secret()`).")),
 				mapOf("inputs", nil, "Inputs of the started executions; may read `trigger.*`."),
 			},
 		},

@@ -2,8 +2,11 @@ package flow
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/relayflow/relay/statemachine/expr"
 )
 
 // ExprRoots are the variables expressions may read, with the attributes that
@@ -20,29 +23,39 @@ var ExprRoots = map[string][]string{
 	"parent":    nil,
 	"trigger":   nil,
 	"labels":    nil,
+	"envs":      nil,
+	"globals":   nil,
 }
 
 // rootHints help with variables Kestra users sometimes write.
 var rootHints = map[string]string{
-	"namespace": "the flow's namespace is `flow.namespace`",
 	"taskRun":   "the variable is `taskrun`, all lowercase",
-	"envs":      "expressions cannot read the environment; pass values as inputs or use secret('NAME')",
-	"globals":   "there are no global variables; use `variables` and read them as `vars.<name>`",
 	"variables": "variables are read as `vars.<name>`",
+	"tasks":     "Kestra's `tasks` variable is not supported by Relay: it would read every task run of the execution at each render; use errorLogs() or the outputs of the tasks",
+	"kestra":    "Kestra's `kestra` variable (its configuration) is not supported by Relay; use `globals`",
+	"item":      "Kestra 2's Loop task and its `item` variable do not exist in Relay; inside a ForEach read `taskrun.value`",
+	"namespace": "the flow's namespace is `flow.namespace`; Kestra Enterprise's namespace variables do not exist in Relay, use `globals`",
 }
 
 // validate runs the checks that need the whole flow: expression references
 // and Dag dependencies.
 func (d *decoder) validate(f *Flow) {
 	f.tasks = d.ids
+	f.indexBlocks()
 	for _, p := range d.templates {
-		if p.tmpl == nil {
+		if p.tmpl == nil || d.unchecked[p] {
 			continue
 		}
-		for _, ref := range p.tmpl.References() {
+		refs := p.tmpl.References()
+		for _, ref := range refs {
 			if afterHyphen(p.tmpl.Source(), ref.Offset) {
 				// `outputs.transform-data` reads as a subtraction; the
 				// reference on the left already says what to write.
+				continue
+			}
+			if guarded(ref, refs) {
+				// `inputs.x ?? 'none'`, `inputs.x is defined`: the read
+				// may be undefined on purpose.
 				continue
 			}
 			d.checkRef(f, p, ref.Path, p.PosOf(ref.Offset))
@@ -53,6 +66,22 @@ func (d *decoder) validate(f *Flow) {
 			d.checkDag(t)
 		}
 	}
+}
+
+// guarded reports whether a reference may be undefined on purpose: it is
+// itself guarded (left of ??, operand of `is defined`, input of default),
+// or the template guards the same path elsewhere, as in
+// `{{ inputs.x is defined ? inputs.x : 'none' }}`.
+func guarded(ref expr.Ref, refs []expr.Ref) bool {
+	if ref.Guarded {
+		return true
+	}
+	for _, o := range refs {
+		if o.Guarded && len(o.Path) <= len(ref.Path) && slices.Equal(o.Path, ref.Path[:len(o.Path)]) && len(o.Path) > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *decoder) checkRef(f *Flow, p *Property, path []string, pos Pos) {

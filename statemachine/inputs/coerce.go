@@ -87,12 +87,24 @@ func (d *Decl) coerce(raw any) (any, *InputError) {
 	case TypeJSON:
 		return d.coerceJSON(raw)
 	case TypeFile:
-		return nil, d.fail(raw, errFileUnsupported)
+		return d.coerceFile(raw)
 	}
 	return nil, d.fail(raw, fmt.Sprintf("unknown input type %q", string(d.Type)))
 }
 
-const errFileUnsupported = "FILE inputs are not supported yet"
+// coerceFile accepts the URI of a file in internal storage: what the CLI
+// (--input name=@path) and the API (multipart/form-data) store an
+// uploaded file as, or the URI of a file an earlier execution produced.
+func (d *Decl) coerceFile(raw any) (any, *InputError) {
+	s, ok := raw.(string)
+	if !ok {
+		return nil, d.fail(raw, "want the relay:/// URI of a file in internal storage")
+	}
+	if !strings.HasPrefix(s, "relay:///") && !strings.HasPrefix(s, "kestra:///") {
+		return nil, d.fail(raw, "want the relay:/// URI of a file in internal storage (give a local file as name=@path to `relay run` or `relay executions start`, or upload it with multipart/form-data)")
+	}
+	return s, nil
+}
 
 // fail builds the error for raw, dropping the value of secrets.
 func (d *Decl) fail(raw any, msg string) *InputError {

@@ -437,7 +437,9 @@ func TestCoerceEmail(t *testing.T) {
 
 func TestCoerceUnsupported(t *testing.T) {
 	runCoerce(t, []coerceCase{
-		{"file", Decl{Type: TypeFile}, "x", nil, "input `x` (FILE): FILE inputs are not supported yet"},
+		{"file not a URI", Decl{Type: TypeFile}, "x", nil, "input `x` (FILE): want the relay:/// URI of a file in internal storage (give a local file as name=@path to `relay run` or `relay executions start`, or upload it with multipart/form-data)"},
+		{"file", Decl{Type: TypeFile}, "relay:///ns/f/executions/e/inputs/x/a.csv", "relay:///ns/f/executions/e/inputs/x/a.csv", ""},
+		{"kestra file", Decl{Type: TypeFile}, "kestra:///ns/f/executions/e/inputs/x/a.csv", "kestra:///ns/f/executions/e/inputs/x/a.csv", ""},
 		{"unknown", Decl{Type: "NUMBER"}, "1", nil, "input `x` (NUMBER): unknown input type \"NUMBER\""},
 	})
 }

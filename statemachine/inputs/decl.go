@@ -95,7 +95,7 @@ func (d *Decl) Check(present []string) []error {
 			add(propType, "unknown type %q; use one of %s", string(d.Type), strings.Join(typeNames(true), ", "))
 		}
 	case !info.Supported:
-		add(propType, errFileUnsupported)
+		add(propType, "type %s is not supported", info.Name)
 	}
 
 	errs = append(errs, d.checkPresent(present, known)...)

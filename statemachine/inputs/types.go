@@ -29,7 +29,7 @@ const (
 	TypeJSON        Type = "JSON"
 	TypeURI         Type = "URI"
 	TypeEmail       Type = "EMAIL"
-	TypeFile        Type = "FILE" // declared so flows name it, but not supported yet
+	TypeFile        Type = "FILE" // a file in internal storage, by its URI
 )
 
 // TypeInfo describes one input type, for generated documentation and the
@@ -110,7 +110,7 @@ var typeTable = []TypeInfo{
 	{TypeJSON, "Any JSON value, given as JSON text or as a structured value.", nil, true},
 	{TypeURI, "An absolute URI with a scheme, e.g. https://example.com/data.csv.", []PropInfo{validatorProp}, true},
 	{TypeEmail, "A plain email address, e.g. ops@example.com.", []PropInfo{validatorProp}, true},
-	{TypeFile, "A file uploaded when the execution starts. Not supported yet.", nil, false},
+	{TypeFile, "A file uploaded when the execution starts (`relay run --input name=@path`, multipart/form-data on the API), stored in internal storage; its value is the file's relay:/// URI, for `inputFiles` of a script task or `read()`.", nil, true},
 }
 
 // Types returns every input type, supported or not, in a stable order. The

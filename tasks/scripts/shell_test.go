@@ -1,11 +1,13 @@
-package tasks
+package scripts
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -15,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/relayflow/relay/statemachine/flow"
+	"github.com/relayflow/relay/tasks"
+	"github.com/relayflow/relay/tasks/taskstest"
 )
 
 func commands(cmds ...string) []any {
@@ -62,7 +66,7 @@ func TestShellCommands(t *testing.T) {
 		{
 			name:   "stdout and stderr",
 			props:  map[string]any{"commands": commands("echo hello", "echo world", "echo oops >&2")},
-			want:   map[string]any{"exitCode": int64(0), "stdout": "hello\nworld\n", "stderr": "oops\n"},
+			want:   map[string]any{"exitCode": int64(0), "vars": map[string]any{}, "stdout": "hello\nworld\n", "stderr": "oops\n"},
 			stdout: []string{"hello", "world"},
 			stderr: []string{"oops"},
 		},
@@ -78,28 +82,28 @@ func TestShellCommands(t *testing.T) {
 				),
 				"env": map[string]any{"GREETING": "hi there", "COUNT": int64(3)},
 			},
-			want:   map[string]any{"exitCode": int64(0), "stdout": "hi there 3 C.UTF-8\nexec-1 tr-1 task1\nexec-1/tr-1/1 1\nhome-is-workdir\nsecret=unset\n", "stderr": ""},
+			want:   map[string]any{"exitCode": int64(0), "vars": map[string]any{}, "stdout": "hi there 3 C.UTF-8\nexec-1 tr-1 task1\nexec-1/tr-1/1 1\nhome-is-workdir\nsecret=unset\n", "stderr": ""},
 			stdout: []string{"hi there 3 C.UTF-8", "exec-1 tr-1 task1", "exec-1/tr-1/1 1", "home-is-workdir", "secret=unset"},
 		},
 		{
 			name:   "relay ids cannot be overridden",
-			props:  map[string]any{"commands": commands(`echo "$RELAY_TASK_ID"`), "env": map[string]any{"RELAY_TASK_ID": "forged"}},
-			want:   map[string]any{"exitCode": int64(0), "stdout": "task1\n", "stderr": ""},
-			stdout: []string{"task1"},
+			props:  map[string]any{"commands": commands(`echo "$RELAY_TASK_ID $RELAY_ATTEMPT_KEY"`), "env": map[string]any{"RELAY_TASK_ID": "forged", "RELAY_ATTEMPT_KEY": "forged"}},
+			want:   map[string]any{"exitCode": int64(0), "vars": map[string]any{}, "stdout": "task1 exec-1/tr-1/1\n", "stderr": ""},
+			stdout: []string{"task1 exec-1/tr-1/1"},
 		},
 		{
 			name:    "non-zero exit keeps the outputs",
 			props:   map[string]any{"commands": commands("echo before", "echo 'first problem' >&2", "echo 'disk full' >&2", "exit 3")},
-			want:    map[string]any{"exitCode": int64(3), "stdout": "before\n", "stderr": "first problem\ndisk full\n"},
+			want:    map[string]any{"exitCode": int64(3), "vars": map[string]any{}, "stdout": "before\n", "stderr": "first problem\ndisk full\n"},
 			stdout:  []string{"before"},
 			stderr:  []string{"first problem", "disk full"},
 			errType: typeExitCode,
-			errMsg:  "exit code 3: disk full",
+			errMsg:  "exit code 3, stderr ending with:\nfirst problem\ndisk full",
 		},
 		{
 			name:    "set -e stops at the first failure",
 			props:   map[string]any{"commands": commands("echo one", "false", "echo two")},
-			want:    map[string]any{"exitCode": int64(1), "stdout": "one\n", "stderr": ""},
+			want:    map[string]any{"exitCode": int64(1), "vars": map[string]any{}, "stdout": "one\n", "stderr": ""},
 			stdout:  []string{"one"},
 			errType: typeExitCode,
 			errMsg:  "exit code 1",
@@ -108,24 +112,24 @@ func TestShellCommands(t *testing.T) {
 			name:    "command not found",
 			props:   map[string]any{"commands": commands("no-such-command-relay")},
 			errType: typeExitCode,
-			errMsg:  "exit code 127: ",
+			errMsg:  "exit code 127, stderr ending with:\n",
 		},
 		{
 			name:   "line without final newline, blank line",
 			props:  map[string]any{"commands": commands(`printf 'a\n\nb'`)},
-			want:   map[string]any{"exitCode": int64(0), "stdout": "a\n\nb", "stderr": ""},
+			want:   map[string]any{"exitCode": int64(0), "vars": map[string]any{}, "stdout": "a\n\nb", "stderr": ""},
 			stdout: []string{"a", "", "b"},
 		},
 	}
-	run := NewShell("", "", 0)
+	run := shell(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := newRecorder()
+			rec := taskstest.NewRecorder()
 			req := newRequest(flow.TypeShell, tt.props)
-			req.Log = rec.logger()
+			req.Log = rec.Logger()
 			res, err := run.Run(context.Background(), req)
 			if tt.errType != "" {
-				te := wantTaskError(t, err, KindRetryable, tt.errType)
+				te := wantTaskError(t, err, tasks.KindRetryable, tt.errType)
 				if !strings.HasPrefix(te.Message, tt.errMsg) {
 					t.Errorf("message %q, want prefix %q", te.Message, tt.errMsg)
 				}
@@ -136,19 +140,19 @@ func TestShellCommands(t *testing.T) {
 				t.Errorf("outputs %#v, want %#v", res.Outputs, tt.want)
 			}
 			if tt.want != nil {
-				if got := rec.lines("stdout"); !reflect.DeepEqual(got, tt.stdout) {
+				if got := rec.Lines("stdout"); !reflect.DeepEqual(got, tt.stdout) {
 					t.Errorf("stdout lines %q, want %q", got, tt.stdout)
 				}
-				if got := rec.lines("stderr"); !reflect.DeepEqual(got, tt.stderr) {
+				if got := rec.Lines("stderr"); !reflect.DeepEqual(got, tt.stderr) {
 					t.Errorf("stderr lines %q, want %q", got, tt.stderr)
 				}
 			}
-			for _, r := range rec.withMsg("stdout") {
+			for _, r := range rec.WithMsg("stdout") {
 				if r.Level.String() != "INFO" {
 					t.Errorf("stdout logged at %v", r.Level)
 				}
 			}
-			for _, r := range rec.withMsg("stderr") {
+			for _, r := range rec.WithMsg("stderr") {
 				if r.Level.String() != "WARN" {
 					t.Errorf("stderr logged at %v", r.Level)
 				}
@@ -172,8 +176,8 @@ func TestShellBadProperties(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewShell("", "", 0).Run(context.Background(), newRequest(flow.TypeShell, tt.props))
-			te := wantTaskError(t, err, KindFatal, typeInvalidProperty)
+			_, err := shell(t).Run(context.Background(), newRequest(flow.TypeShell, tt.props))
+			te := wantTaskError(t, err, tasks.KindFatal, "InvalidProperty")
 			if !strings.Contains(te.Error(), tt.want) {
 				t.Errorf("error %q does not contain %q", te, tt.want)
 			}
@@ -182,23 +186,47 @@ func TestShellBadProperties(t *testing.T) {
 }
 
 func TestShellMissingShellIsFatal(t *testing.T) {
-	_, err := NewShell("/no/such/shell", "", 0).Run(context.Background(), newRequest(flow.TypeShell, map[string]any{"commands": commands("true")}))
-	wantTaskError(t, err, KindFatal, typeShellStart)
+	_, err := shell(t).Run(context.Background(), newRequest(flow.TypeShell, map[string]any{"commands": commands("true"), "interpreter": []any{"/no/such/shell", "-c"}}))
+	te := wantTaskError(t, err, tasks.KindFatal, typeNoInterpreter)
+	if !strings.Contains(te.Message, "/no/such/shell") {
+		t.Errorf("message %q does not name the shell", te.Message)
+	}
+}
+
+// A process the OS kills (the OOM killer's SIGKILL, a segfault) makes the
+// attempt CRASHED, not a plain failure; a script's own exit code does not.
+func TestShellKilledByTheOSCrashes(t *testing.T) {
+	tests := []struct {
+		name, command string
+		kind          tasks.Kind
+		msg           string
+	}{
+		{"the shell killed", "kill -KILL $$", tasks.KindCrashed, "killed by signal KILL"},
+		{"the shell segfaults", "kill -SEGV $$", tasks.KindCrashed, "killed by signal SEGV"},
+		{"a command killed", "sh -c 'kill -KILL $$'", tasks.KindCrashed, "killed by signal KILL (exit code 137)"},
+		{"a plain failure", "exit 3", tasks.KindRetryable, "exit code 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := shell(t).Run(context.Background(), newRequest(flow.TypeShell, map[string]any{"commands": commands(tt.command)}))
+			var te *tasks.Error
+			if !errors.As(err, &te) || te.Kind != tt.kind || !strings.Contains(te.Message, tt.msg) {
+				t.Errorf("error %v (kind %v), want %s with %q", err, te, tt.kind, tt.msg)
+			}
+		})
+	}
 }
 
 func TestShellWorkDirRemoved(t *testing.T) {
 	base := t.TempDir()
-	reg, err := Builtin(Config{TempDir: base})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := newRunner(t, flow.TypeShell, Config{TempDir: base})
 	req := newRequest(flow.TypeShell, map[string]any{"commands": commands("pwd", "echo data > file", "mkdir -p sub/locked", "touch sub/locked/f", "chmod 500 sub/locked")})
-	res, err := reg.Run(context.Background(), req)
+	res, err := run.Run(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := strings.TrimSpace(res.Outputs["stdout"].(string))
-	if filepath.Dir(dir) != base || !strings.HasPrefix(filepath.Base(dir), "relay-shell-") {
+	if root := filepath.Dir(dir); filepath.Dir(root) != base || !strings.HasPrefix(filepath.Base(root), "relay-script-") || filepath.Base(dir) != "work" {
 		t.Errorf("ran in %q, want a fresh directory under %q", dir, base)
 	}
 	entries, err := os.ReadDir(base)
@@ -224,19 +252,19 @@ func TestShellDeadlineKillsProcessGroup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := newRecorder()
+			rec := taskstest.NewRecorder()
 			req := newRequest(flow.TypeShell, map[string]any{"commands": tt.cmds})
-			req.Log = rec.logger()
+			req.Log = rec.Logger()
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			res, err := NewShell("", "", 0).Run(ctx, req)
+			res, err := shell(t).Run(ctx, req)
 			elapsed := time.Since(start)
-			wantTaskError(t, err, KindTimeout, typeTimeout)
+			wantTaskError(t, err, tasks.KindTimeout, "Timeout")
 			if elapsed > tt.max || elapsed < tt.min+300*time.Millisecond {
 				t.Errorf("returned after %v, want between %v and %v", elapsed, tt.min+300*time.Millisecond, tt.max)
 			}
-			lines := rec.lines("stdout")
+			lines := rec.Lines("stdout")
 			if len(lines) != 1 {
 				t.Fatalf("stdout lines %q, want the background pid", lines)
 			}
@@ -254,7 +282,7 @@ func TestShellDeadlineKillsProcessGroup(t *testing.T) {
 
 func TestShellBackgroundProcessKilledAtExit(t *testing.T) {
 	start := time.Now()
-	res, err := NewShell("", "", 0).Run(context.Background(), newRequest(flow.TypeShell, map[string]any{"commands": commands("sleep 30 &", "echo $!")}))
+	res, err := shell(t).Run(context.Background(), newRequest(flow.TypeShell, map[string]any{"commands": commands("sleep 30 &", "echo $!")}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,20 +300,20 @@ func TestShellCancelledBeforeStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
 	defer cancel()
 	<-ctx.Done()
-	_, err := NewShell("", "", 0).Run(ctx, newRequest(flow.TypeShell, map[string]any{"commands": commands("echo never")}))
-	wantTaskError(t, err, KindTimeout, typeTimeout)
+	_, err := shell(t).Run(ctx, newRequest(flow.TypeShell, map[string]any{"commands": commands("echo never")}))
+	wantTaskError(t, err, tasks.KindTimeout, "Timeout")
 }
 
 func TestShellLongLinesAndTails(t *testing.T) {
 	t.Run("long line is cut in the log, kept in the output", func(t *testing.T) {
-		rec := newRecorder()
+		rec := taskstest.NewRecorder()
 		req := newRequest(flow.TypeShell, map[string]any{"commands": commands(`head -c 20000 /dev/zero | tr '\0' x`, `echo`, `echo short`)})
-		req.Log = rec.logger()
-		res, err := NewShell("", "", 0).Run(context.Background(), req)
+		req.Log = rec.Logger()
+		res, err := shell(t).Run(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs := rec.withMsg("stdout")
+		recs := rec.WithMsg("stdout")
 		if len(recs) != 2 {
 			t.Fatalf("logged %d stdout records, want 2", len(recs))
 		}
@@ -302,7 +330,7 @@ func TestShellLongLinesAndTails(t *testing.T) {
 	t.Run("tail on a UTF-8 boundary", func(t *testing.T) {
 		// 3000 two-byte runes; a 101-byte tail would start inside one.
 		req := newRequest(flow.TypeShell, map[string]any{"commands": commands(`i=0; while [ $i -lt 3000 ]; do printf 'é'; i=$((i+1)); done`, `printf 'é' >&2`)})
-		res, err := NewShell("", "", 101).Run(context.Background(), req)
+		res, err := newRunner(t, flow.TypeShell, Config{OutputTail: 101}).Run(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,24 +358,24 @@ func TestTailBuffer(t *testing.T) {
 }
 
 func TestShellStreamsLinesWhileRunning(t *testing.T) {
-	rec := newRecorder()
+	rec := taskstest.NewRecorder()
 	req := newRequest(flow.TypeShell, map[string]any{"commands": commands("echo ready", "sleep 30")})
-	req.Log = rec.logger()
+	req.Log = rec.Logger()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type outcome struct {
-		res Result
+		res tasks.Result
 		err error
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		res, err := NewShell("", "", 0).Run(ctx, req)
+		res, err := shell(t).Run(ctx, req)
 		done <- outcome{res, err}
 	}()
 	deadline := time.After(5 * time.Second)
-	for len(rec.lines("stdout")) == 0 {
+	for len(rec.Lines("stdout")) == 0 {
 		select {
-		case <-rec.notify:
+		case <-rec.Notify:
 		case o := <-done:
 			t.Fatalf("Run returned before the line was logged: %v", o.err)
 		case <-deadline:
@@ -356,7 +384,7 @@ func TestShellStreamsLinesWhileRunning(t *testing.T) {
 	}
 	cancel() // the execution is killed: not a timeout
 	o := <-done
-	wantTaskError(t, o.err, KindRetryable, typeCanceled)
+	wantTaskError(t, o.err, tasks.KindRetryable, "Canceled")
 	if o.res.Outputs["stdout"] != "ready\n" {
 		t.Errorf("outputs %v", o.res.Outputs)
 	}
@@ -366,7 +394,7 @@ func TestShellLogsAsJSON(t *testing.T) {
 	var buf bytes.Buffer
 	req := newRequest(flow.TypeShell, map[string]any{"commands": commands("echo hello", "echo warn >&2")})
 	req.Log = slog.New(slog.NewJSONHandler(&buf, nil)).With("taskRunId", req.TaskRunID)
-	if _, err := NewShell("", "", 0).Run(context.Background(), req); err != nil {
+	if _, err := shell(t).Run(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
 	var got []map[string]any
@@ -385,5 +413,28 @@ func TestShellLogsAsJSON(t *testing.T) {
 	// The two streams are read concurrently: compare without order.
 	if len(got) != 2 || !(reflect.DeepEqual(got, want) || reflect.DeepEqual([]map[string]any{got[1], got[0]}, want)) {
 		t.Errorf("logged %v, want %v", got, want)
+	}
+}
+
+func TestShellProcessOutsideTheGroupDoesNotHoldTheTaskForever(t *testing.T) {
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid")
+	}
+	rec := taskstest.NewRecorder()
+	req := newRequest(flow.TypeShell, map[string]any{"commands": commands("setsid sleep 5 &", "sleep 0.3", "echo done")})
+	req.Log = rec.Logger()
+	start := time.Now()
+	res, err := shell(t).Run(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("returned after %v: a process that left the group held the task", d)
+	}
+	if res.Outputs["stdout"] != "done\n" {
+		t.Errorf("outputs %v", res.Outputs)
+	}
+	if len(rec.WithMsg("output pipes still open after the script ended; closing them")) != 1 {
+		t.Errorf("no warning about the pipes: %+v", rec.All())
 	}
 }
