@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/relayflow/relay/internal/testnet"
 )
 
 func TestAPIGatewayRegion(t *testing.T) {
@@ -34,7 +35,7 @@ func TestSigV4(t *testing.T) {
 	creds := credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")
 	at := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	var got, want, body string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := testnet.Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		body = string(b)
 		got = r.Header.Get("Authorization")

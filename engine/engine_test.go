@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/embedded"
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/tasks"
 	"github.com/relayflow/relay/tasks/builtin"
@@ -149,7 +149,7 @@ func (h *harness) waitFor(t testing.TB, id string, timeout time.Duration, done f
 func ended(ex *statemachine.Execution) bool { return ex.State.Terminal() }
 
 func TestExamples_runToTheirExpectedState(t *testing.T) {
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api := testnet.Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"ok": true}`))
 	}))

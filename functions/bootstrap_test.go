@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -45,6 +44,7 @@ import (
 	"github.com/relayflow/relay/infra/kafka"
 	"github.com/relayflow/relay/internal/lambdaruntime"
 	"github.com/relayflow/relay/internal/servicetest"
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/serverless"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
@@ -844,7 +844,7 @@ func newAWSRecorder(t testing.TB, name string, env map[string]string) *awsRecord
 		}
 		proxy := httputil.NewSingleHostReverseProxy(u)
 		service := svc.service
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		srv := testnet.Server(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			r.record(service, req)
 			proxy.ServeHTTP(w, req)
 		}))

@@ -14,7 +14,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +32,7 @@ import (
 	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/kafka"
 	"github.com/relayflow/relay/internal/servicetest"
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/serverless"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/storage"
@@ -247,7 +247,7 @@ func (d *deployment) files(t testing.TB) *storage.Storage {
 // AWS_ENDPOINT_URL_LAMBDA points the worker at.
 func invokeEndpoint(t testing.TB, fns map[string]*function) string {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := testnet.Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 		if len(parts) != 4 || parts[1] != "functions" || parts[3] != "invocations" {
 			http.Error(w, `{"message":"not an Invoke call"}`, http.StatusNotFound)

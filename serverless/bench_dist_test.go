@@ -40,6 +40,7 @@ import (
 	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/infra/kafka"
 	"github.com/relayflow/relay/internal/servicetest"
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/serverless"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
@@ -409,7 +410,7 @@ func newCapacityProxy(b *testing.B, target string) *capacityProxy {
 		p.count(res.Request.Header.Get("X-Amz-Target"), body)
 		return nil
 	}
-	p.srv = httptest.NewServer(rp)
+	p.srv = testnet.Server(b, rp)
 	return p
 }
 
@@ -626,7 +627,8 @@ func linearFlow(id string, n int) []byte {
 // taskrun.finished (the event's time) and when it started run N+1 (the
 // start date that event carries, stored with the run). In the same run it
 // measures the floor, a Kafka round trip plus a conditional PutItem,
-// alternating with the executions.
+// alternating with the executions; a step must do the floor twice (two
+// hops, the commit and the lease), and overhead/io compares it with that.
 func BenchmarkDist_stepOverhead(b *testing.B) {
 	const executions = 15      // 19 steps each
 	r := startRig(b, 1, false) // the workers reach DynamoDB directly
@@ -677,6 +679,9 @@ func BenchmarkDist_stepOverhead(b *testing.B) {
 	b.ReportMetric(ms(kafkaP50), "kafka-ms")
 	b.ReportMetric(ms(putP50), "put-ms")
 	b.ReportMetric(float64(p50)/float64(floorP50), "overhead/floor")
+	// The I/O a step cannot do without: two hops (worker -> executor ->
+	// worker) and two conditional writes (the commit, the attempt's lease).
+	b.ReportMetric(float64(p50)/float64(2*floorP50), "overhead/io")
 	b.ReportMetric(ms(quantile(split.toExecutor, 0.5)), "to-executor-ms")
 	b.ReportMetric(ms(quantile(split.commit, 0.5)), "commit-ms")
 	b.ReportMetric(ms(quantile(split.toWorker, 0.5)), "to-worker-ms")
@@ -860,10 +865,17 @@ func benchThroughput(b *testing.B, workers int) {
 	b.ReportMetric(float64(len(evs)-3)/tr, "scheduled/taskrun") // less the warm-up's 3
 	// Where the two cores went: CPU seconds per second of the run, by
 	// process (2 would be both cores).
+	// And CPU per task run, by process: what the run rate is bound by on a
+	// machine of n cores is n / the sum of these.
 	cpu := r.cpu()
+	var total float64
 	for _, name := range slices.Sorted(maps.Keys(cpu)) {
-		b.ReportMetric((cpu[name]-cpuBefore[name])/elapsed.Seconds(), "cores-"+name)
+		used := cpu[name] - cpuBefore[name]
+		total += used
+		b.ReportMetric(used/elapsed.Seconds(), "cores-"+name)
+		b.ReportMetric(used*1000/tr, "cpu-ms/taskrun-"+name)
 	}
+	b.ReportMetric(total*1000/tr, "cpu-ms/taskrun")
 }
 
 // cpu returns the CPU seconds (user and system) used so far by the

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/infra/kafka"
 	"github.com/relayflow/relay/internal/servicetest"
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/tasks"
 	"github.com/relayflow/relay/tasks/builtin"
@@ -112,7 +112,7 @@ func waitEnded(t *testing.T, st engine.Store, id string, timeout time.Duration) 
 // DynamoDB Local, and compares final states, outputs and task runs.
 func TestExamples_sameResultOnDevAsEmbedded(t *testing.T) {
 	rt := startDev(t)
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api := testnet.Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"ok": true}`))
 	}))

@@ -3,7 +3,6 @@ package systemtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/statemachine"
 )
 
@@ -119,7 +119,7 @@ type system struct {
 
 func TestTriggers_relayDev(t *testing.T) {
 	d := newDeployment(t)
-	port := freePort(t)
+	port := testnet.Port(t)
 	p := d.startArgs("dev", "dev", "--role", "all", "--consumers", "1", "--create-table=false", "--addr", fmt.Sprintf("127.0.0.1:%d", port))
 	sys := &system{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	sys.redeliver = func(t *testing.T) { republishEvents(t, d) }
@@ -128,7 +128,7 @@ func TestTriggers_relayDev(t *testing.T) {
 }
 
 func TestTriggers_relayServer(t *testing.T) {
-	port := freePort(t)
+	port := testnet.Port(t)
 	dir := t.TempDir()
 	cmd := exec.Command(relayBinary(t), "server", "--data-dir", dir, "--port", fmt.Sprint(port))
 	p := startProc(t, "server", cmd)
@@ -368,16 +368,6 @@ func repostEvents(t *testing.T, sys *system) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func waitAPI(t *testing.T, sys *system, p *proc) {

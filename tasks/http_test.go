@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/statemachine/flow"
 )
 
@@ -77,7 +78,7 @@ func echoServer(t *testing.T) *httptest.Server {
 		case <-time.After(10 * time.Second):
 		}
 	})
-	srv := httptest.NewServer(mux)
+	srv := testnet.Server(t, mux)
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -205,7 +206,7 @@ func TestHTTPRequest(t *testing.T) {
 
 func TestHTTPRequestFailures(t *testing.T) {
 	srv := echoServer(t)
-	closed := httptest.NewServer(http.NotFoundHandler())
+	closed := testnet.Server(t, http.NotFoundHandler())
 	closed.Close()
 	run := NewHTTP(srv.Client(), 1024)
 	tests := []struct {

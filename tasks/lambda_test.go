@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/statemachine/flow"
 )
 
@@ -49,7 +50,7 @@ func newFakeLambda(t *testing.T) *fakeLambda {
 	f := &fakeLambda{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", f.invoke)
-	f.Server = httptest.NewServer(mux)
+	f.Server = testnet.Server(t, mux)
 	t.Cleanup(f.Close)
 	return f
 }

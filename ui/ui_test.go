@@ -95,6 +95,9 @@ func TestHandler_refusesCrossSiteRequests(t *testing.T) {
 		{"the page itself", "POST", "/executions/x/kill", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "http://example.com"}, 200},
 		{"another site", "POST", "/executions/x/kill", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example"}, 403},
 		{"another site, old browser", "POST", "/flows", map[string]string{"Origin": "http://evil.example"}, 403},
+		{"another site restarting", "POST", "/executions/x/restart", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example"}, 403},
+		{"another site replaying", "POST", "/executions/x/replay?from=a", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example"}, 403},
+		{"the page restarting", "POST", "/executions/x/restart", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "http://example.com"}, 200},
 		{"a webhook from anywhere", "POST", "/webhooks/ns/flow/key", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example"}, 200},
 		{"a read", "GET", "/executions", map[string]string{"Sec-Fetch-Site": "cross-site"}, 200},
 	} {

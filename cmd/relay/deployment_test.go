@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -11,18 +10,9 @@ import (
 	"time"
 
 	"github.com/relayflow/relay/internal/servicetest"
+	"github.com/relayflow/relay/internal/testnet"
 	"github.com/relayflow/relay/serverless"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // startDev runs `relay dev` (executor, worker and api: no schedules, whose
 // backfills in the examples would start hundreds of executions) in this process on a
@@ -33,7 +23,7 @@ func startDev(t *testing.T) string {
 	name := fmt.Sprintf("cli%d", time.Now().UnixNano())
 	t.Setenv(serverless.EnvTable, "relay-"+name)
 	t.Setenv(serverless.EnvTopicPrefix, name+".")
-	addr := freeAddr(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", testnet.Port(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs safeBuffer
 	done := make(chan int)

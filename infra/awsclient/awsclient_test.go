@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -20,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/relayflow/relay/internal/testnet"
 )
 
 func TestOutage_tellsAnOutageFromARefusal(t *testing.T) {
@@ -55,7 +56,7 @@ func TestOutage_tellsAnOutageFromARefusal(t *testing.T) {
 // coming is not cut by the attempt timeout, one that stalls is.
 func TestStreamingHTTPClient_timesOutStallsNotLongDownloads(t *testing.T) {
 	t.Setenv(EnvAttemptTimeout, "300ms")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := testnet.Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pause := 100 * time.Millisecond
 		if strings.HasSuffix(r.URL.Path, "/stalls") {
 			pause = time.Second
@@ -72,7 +73,6 @@ func TestStreamingHTTPClient_timesOutStallsNotLongDownloads(t *testing.T) {
 			}
 		}
 	}))
-	defer srv.Close()
 	client := s3.New(s3.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
 		Credentials:      credentials.NewStaticCredentialsProvider("k", "s", ""),

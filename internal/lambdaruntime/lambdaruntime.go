@@ -27,6 +27,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/relayflow/relay/internal/testnet"
 )
 
 // APIVersion is the version of the Runtime API served, the first segment
@@ -168,7 +170,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Account == "" {
 		cfg.Account = "123456789012"
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := testnet.ListenLow()
 	if err != nil {
 		return nil, fmt.Errorf("lambdaruntime: listening on 127.0.0.1: %w", err)
 	}

@@ -22,18 +22,28 @@ const (
 // closed when the test ends.
 func Listen(t testing.TB) net.Listener {
 	t.Helper()
+	ln, err := ListenLow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// ListenLow returns a listener on 127.0.0.1 at a free port below 32768,
+// for test servers that outlive no test but are not given one; the
+// caller closes it.
+func ListenLow() (net.Listener, error) {
 	var last error
 	for range 500 {
 		port := lowPort + rand.IntN(highPort-lowPort+1)
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
-			t.Cleanup(func() { ln.Close() })
-			return ln
+			return ln, nil
 		}
 		last = err
 	}
-	t.Fatalf("no free port on 127.0.0.1 below 32768: %v", last)
-	return nil
+	return nil, fmt.Errorf("no free port on 127.0.0.1 below 32768: %w", last)
 }
 
 // Port returns a port below 32768 that was free a moment ago, for a

@@ -255,9 +255,9 @@ func TestShellDeadlineKillsProcessGroup(t *testing.T) {
 			rec := taskstest.NewRecorder()
 			req := newRequest(flow.TypeShell, map[string]any{"commands": tt.cmds})
 			req.Log = rec.Logger()
+			start := time.Now() // before the deadline is set, so that it is never less than 300ms after it
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
-			start := time.Now()
 			res, err := shell(t).Run(ctx, req)
 			elapsed := time.Since(start)
 			wantTaskError(t, err, tasks.KindTimeout, "Timeout")

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -304,6 +305,18 @@ func insertText(text string) chromedp.Action[chromedp.Void] {
 		_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: text})
 		return err
 	})
+}
+
+// hold keeps the page's requests whose URL matches pattern (Chromium's
+// wildcards) from reaching the server, for as long as the browser runs:
+// a page whose live updates are held shows what it first read, as a page
+// does whose user acts on what it showed a moment ago.
+func (p *page) hold(pattern string) {
+	p.t.Helper()
+	p.run(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: pattern}}})
+		return err
+	}))
 }
 
 // choose picks an option of a select as a change by the user.

@@ -36,7 +36,12 @@ func TestScreenshots(t *testing.T) {
 	running := s.start(t, "wait", nil)
 	s.waitState(t, running, "RUNNING")
 	big, _ := s.bigExecution(t, 2000)
-	_ = big
+	s.deploy(t, "testdata/crash.yaml")
+	s.deploy(t, "testdata/again.yaml")
+	s.waitState(t, s.start(t, "crash", nil), "FAILED")
+	crashed := s.start(t, "crash", nil) // its lookup comes from the task cache
+	s.waitState(t, crashed, "FAILED")
+	s.waitState(t, s.start(t, "again", nil), "RETRYING")
 
 	p := newPage(t)
 	shot := func(name, url, ready string, then ...chromedp.Action[chromedp.Void]) {
@@ -71,6 +76,13 @@ func TestScreenshots(t *testing.T) {
 	shot("runs-big", "/ui/executions/"+big+"?tab=runs", `document.querySelectorAll('.vlist .vrow button').length > 10`)
 	shot("topology-big", "/ui/executions/"+big, `!!document.querySelector('.topology svg')`)
 	shot("resume", "/ui/executions/"+paused, `!!document.querySelector('#resume-approved')`)
+	shot("restart", "/ui/executions/"+crashed, `!!document.querySelector('.topology g.node.s-CRASHED') && !!document.querySelector('#replay-from')`,
+		chromedp.Click(`//button[normalize-space()="Restart"]`, chromedp.NodeVisible),
+		chromedp.Click(chromedp.CSS(`.topology g.node[data-task="oom"]`)))
+	shot("crashed", "/ui/executions/"+crashed+"?tab=runs", `document.querySelectorAll('.vlist .vrow button').length === 2`,
+		chromedp.Click(`//button[normalize-space()="oom"]`, chromedp.NodeVisible),
+		waitJS(`!!document.querySelector('section[aria-label="Task run oom"]')`),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#panel-runs').scrollIntoView()`))
 	shot("triggers", "/ui/triggers", `!!document.querySelector('table')`)
 	shot("editor", "/ui/editor?namespace=ui.test&id=greet", `!!document.querySelector('.cm-content') && document.querySelector('#problems').textContent.includes('No problems')`,
 		clickLineEnd("core.log.Log"),

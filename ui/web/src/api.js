@@ -122,11 +122,11 @@ function stream(path, listeners, fallback) {
 }
 
 // watchExecution follows an execution: onExecution(head) with its counts
-// whenever it changes, onLogs(lines) with new log lines, onEnd() once it
-// ended and every line came.
-export function watchExecution(id, { onExecution, onLogs, onEnd, onError }) {
+// whenever it changes, onLogs(lines) with new log lines (those after seq
+// `after`), onEnd() once it ended and every line came.
+export function watchExecution(id, { after = 0, onExecution, onLogs, onEnd, onError }) {
   const path = `/executions/${enc(id)}`;
-  return stream(`${path}/stream`, {
+  return stream(`${path}/stream${after ? `?after=${after}` : ''}`, {
     execution: onExecution,
     logs: onLogs,
     end: (_, es) => {
@@ -136,7 +136,6 @@ export function watchExecution(id, { onExecution, onLogs, onEnd, onError }) {
     failure: (b) => onError && onError(new Error(b.error)),
   }, () => {
     const etag = { value: '' };
-    let after = 0;
     let ended = false;
     return poller(1500, async (signal) => {
       const doc = await get(`${path}?limit=1`, { etag, signal });
@@ -161,6 +160,31 @@ export function watchExecution(id, { onExecution, onLogs, onEnd, onError }) {
       return true;
     }, onError);
   });
+}
+
+// The API creates an execution a moment after it answers a start or a
+// replay (the request goes through the bus): the page of an execution
+// this page just asked for waits for it rather than say it does not
+// exist.
+const expected = new Set();
+export function expectExecution(id) {
+  expected.add(id);
+}
+
+// getExecutionHead reads an execution's head; one that expectExecution
+// announced is waited for, up to 15 s.
+export async function getExecutionHead(id, alive = () => true) {
+  const until = Date.now() + 15000;
+  for (;;) {
+    try {
+      const doc = await get(`/executions/${enc(id)}?limit=1`);
+      expected.delete(id);
+      return doc;
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 404 || !expected.has(id) || Date.now() > until || !alive()) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
 
 // watchExecutions follows the list of executions of a query.

@@ -33,7 +33,7 @@ export const num = (n) => (n ?? 0).toLocaleString('en-US');
 
 // The order in which states stand for a group of runs: what needs
 // attention first.
-const weight = ['FAILED', 'RUNNING', 'RETRYING', 'PAUSED', 'KILLING', 'SUBMITTED', 'CREATED', 'QUEUED', 'WARNING', 'KILLED', 'CANCELLED', 'SUCCESS', 'SKIPPED'];
+const weight = ['FAILED', 'CRASHED', 'RUNNING', 'RETRYING', 'PAUSED', 'KILLING', 'SUBMITTED', 'CREATED', 'QUEUED', 'WARNING', 'KILLED', 'CANCELLED', 'SUCCESS', 'SKIPPED'];
 
 // dominant is the state that stands for a set of counts by state.
 export function dominant(counts) {
@@ -43,6 +43,35 @@ export function dominant(counts) {
   return keys.length ? keys[0] : 'NONE';
 }
 
-export const terminal = new Set(['SUCCESS', 'WARNING', 'FAILED', 'KILLED', 'CANCELLED', 'SKIPPED']);
-export const execStates = ['CREATED', 'QUEUED', 'RUNNING', 'PAUSED', 'KILLING', 'SUCCESS', 'WARNING', 'FAILED', 'KILLED', 'CANCELLED'];
-export const runStates = ['CREATED', 'SUBMITTED', 'RUNNING', 'RETRYING', 'PAUSED', 'SUCCESS', 'WARNING', 'FAILED', 'SKIPPED', 'KILLED'];
+// The states of executions and of task runs (docs/states.md); a test
+// (ui/states_test.go) fails when the state machine has one they lack.
+export const terminal = new Set(['SUCCESS', 'WARNING', 'FAILED', 'KILLED', 'CANCELLED', 'SKIPPED', 'CRASHED']);
+export const execStates = ['CREATED', 'QUEUED', 'RUNNING', 'PAUSED', 'RETRYING', 'KILLING', 'SUCCESS', 'WARNING', 'FAILED', 'KILLED', 'CANCELLED'];
+export const runStates = ['CREATED', 'SUBMITTED', 'RUNNING', 'RETRYING', 'PAUSED', 'SUCCESS', 'WARNING', 'FAILED', 'CRASHED', 'SKIPPED', 'KILLED'];
+// Executions in these states can be restarted in place.
+export const restartable = new Set(['FAILED', 'KILLED']);
+
+// The colours of each state: the variables --X and --X-bg of styles.css,
+// for what is drawn on a canvas (the Gantt chart).
+export const stateColour = {
+  CREATED: 'pending', QUEUED: 'pending', SUBMITTED: 'pending', RUNNING: 'running', KILLING: 'running', PAUSED: 'paused', RETRYING: 'retrying',
+  SUCCESS: 'success', WARNING: 'warning', FAILED: 'failed', CRASHED: 'crashed', KILLED: 'killed', CANCELLED: 'killed', SKIPPED: 'killed',
+};
+
+// What each state means, shown as the state badge's tooltip.
+export const meaning = {
+  CREATED: 'created, not started yet',
+  QUEUED: "waiting for a slot under the flow's concurrency limit",
+  SUBMITTED: 'an attempt is scheduled on a worker',
+  RUNNING: 'running',
+  PAUSED: 'paused, waiting to be resumed',
+  RETRYING: 'failed, waiting for its retry policy to run it again',
+  KILLING: 'being killed: running attempts are being stopped',
+  SUCCESS: 'ended well',
+  WARNING: 'ended with a warning',
+  FAILED: 'failed',
+  CRASHED: 'its worker died or the OS killed its process (a signal, out of memory)',
+  KILLED: 'killed',
+  CANCELLED: 'cancelled before it ended',
+  SKIPPED: 'skipped: its runIf was false',
+};

@@ -2,12 +2,13 @@
 // bars on a time axis from the execution's start: each attempt in the
 // colour of its state, the wait before the first attempt and between
 // attempts (retries) in their own colours, and flowable runs (ForEach,
-// Parallel, Pause...) as one bar. It is virtualised: the chart draws only
+// Parallel, Pause...) as one bar; a run whose outputs came from the task
+// cache says "(cached)" beside its id. It is virtualised: the chart draws only
 // the rows in view of a scrolling area as tall as all the runs, and asks
 // for the pages of runs those rows need.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip } from 'chart.js';
-import { duration } from '../format.js';
+import { duration, stateColour } from '../format.js';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip);
 
@@ -17,16 +18,12 @@ const AXIS = 34;
 function colours() {
   const s = getComputedStyle(document.documentElement);
   const v = (n) => s.getPropertyValue(n).trim();
-  return {
-    SUCCESS: v('--success'), WARNING: v('--warning'), FAILED: v('--failed'), RUNNING: v('--running'), KILLING: v('--running'),
-    PAUSED: v('--paused'), RETRYING: v('--retrying'), KILLED: v('--killed'), SKIPPED: v('--killed'), CREATED: v('--pending'),
-    SUBMITTED: v('--pending'), wait: v('--border'), retry: v('--retrying-bg'), flowable: v('--pending-bg'), fg: v('--fg'), soft: v('--fg-soft'),
-    grid: v('--bg-hover'),
-    light: {
-      SUCCESS: v('--success-bg'), WARNING: v('--warning-bg'), FAILED: v('--failed-bg'), RUNNING: v('--running-bg'), PAUSED: v('--paused-bg'),
-      RETRYING: v('--retrying-bg'), KILLED: v('--killed-bg'), SKIPPED: v('--killed-bg'), CREATED: v('--pending-bg'), SUBMITTED: v('--pending-bg'),
-    },
-  };
+  const c = { wait: v('--border'), retry: v('--retrying-bg'), flowable: v('--pending-bg'), fg: v('--fg'), soft: v('--fg-soft'), grid: v('--bg-hover'), light: {} };
+  for (const [state, name] of Object.entries(stateColour)) {
+    c[state] = v(`--${name}`);
+    c.light[state] = v(`--${name}-bg`);
+  }
+  return c;
 }
 
 const ms = (iso, t0) => (iso ? new Date(iso).getTime() - t0 : null);
@@ -113,7 +110,7 @@ export default function Gantt({ count, run, ensure, startDate, endDate, onSelect
     const runs = [];
     for (let i = first; i < last; i++) runs.push(run(i));
     const total = (endDate ? new Date(endDate).getTime() : now) - t0;
-    const data = { labels: runs.map((r, i) => (r ? r.id : `… ${first + i + 1}`)), datasets: series(runs, t0, now, c) };
+    const data = { labels: runs.map((r, i) => (r ? r.id + (r.cached ? ' (cached)' : '') : `… ${first + i + 1}`)), datasets: series(runs, t0, now, c) };
     if (!chart.current) {
       chart.current = new Chart(canvas.current, {
         type: 'bar',
@@ -142,6 +139,7 @@ export default function Gantt({ count, run, ensure, startDate, endDate, onSelect
                     const at = r.attempts[Number(k[1]) - 1];
                     text += ` ${at.state}${at.error ? ': ' + at.error.message : ''}`;
                   } else if (r && item.dataset.label === 'run') text += ` ${r.state}`;
+                  if (r && r.cached) text += ' (outputs from the task cache)';
                   return text;
                 },
               },

@@ -108,7 +108,7 @@ function build(flow, withCounts) {
 
 const short = {
   SUCCESS: 'success', FAILED: 'failed', RUNNING: 'running', WARNING: 'warning', KILLED: 'killed', PAUSED: 'paused',
-  RETRYING: 'retrying', SUBMITTED: 'submitted', CREATED: 'created', SKIPPED: 'skipped',
+  RETRYING: 'retrying', SUBMITTED: 'submitted', CREATED: 'created', SKIPPED: 'skipped', CRASHED: 'crashed',
 };
 
 function countText(c) {

@@ -1,9 +1,24 @@
 // Small shared components.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { meaning } from '../format.js';
 
 export function State({ state }) {
   const s = state || 'NONE';
-  return <span class={`state st-${s}`}>{s === 'NONE' ? 'never run' : s}</span>;
+  return (
+    <span class={`state st-${s}`} title={meaning[s]}>
+      {s === 'NONE' ? 'never run' : s}
+    </span>
+  );
+}
+
+// Cached marks a task run whose outputs came from the task cache.
+export function Cached({ run }) {
+  if (!run || !run.cached) return null;
+  return (
+    <span class="tag cached" title="outputs reused from the task cache: the task did not run">
+      cached
+    </span>
+  );
 }
 
 export function Counts({ counts }) {
@@ -12,7 +27,7 @@ export function Counts({ counts }) {
   return (
     <span class="counts">
       {keys.map((k) => (
-        <span key={k} class={`state st-${k}`}>
+        <span key={k} class={`state st-${k}`} title={meaning[k]}>
           {k} {counts[k].toLocaleString('en-US')}
         </span>
       ))}
@@ -20,19 +35,26 @@ export function Counts({ counts }) {
   );
 }
 
-export function Labels({ labels }) {
-  const entries = Array.isArray(labels) ? labels.map((l) => [l.key, l.value]) : Object.entries(labels || {});
+// Labels shows labels as key: value; Relay's own (system.*) are set
+// apart. An execution's system.correlationId that is its own id (it began
+// its chain) says nothing: given self, it is left out.
+export function Labels({ labels, self }) {
+  const entries = (Array.isArray(labels) ? labels.map((l) => [l.key, l.value]) : Object.entries(labels || {})).filter(
+    ([k, v]) => !(self && k === CORRELATION && v === self),
+  );
   if (!entries.length) return <span class="muted">none</span>;
   return (
     <span class="labels">
       {entries.map(([k, v]) => (
-        <span class="label" key={k}>
+        <span class={k.startsWith('system.') ? 'label system' : 'label'} key={k}>
           {k}: {v}
         </span>
       ))}
     </span>
   );
 }
+
+export const CORRELATION = 'system.correlationId';
 
 export function ErrorBanner({ error }) {
   if (!error) return null;

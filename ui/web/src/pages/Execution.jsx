@@ -2,15 +2,17 @@
 // table of its task runs (read a page at a time, drawn only in view), its
 // logs with a level filter and search, inputs and outputs with secrets
 // masked, where it came from and what it started, and the actions its
-// state allows: kill, and resume with the pause's onResume inputs.
+// state allows: kill; resume with the pause's onResume inputs; restart in
+// place (FAILED and KILLED), followed live; replay from a task, which
+// opens the new execution.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { enc, get, post, watchExecution } from '../api.js';
-import { Counts, ErrorBanner, Labels, Panel, State, Tabs, useTick, Value } from '../components/bits.jsx';
+import { enc, expectExecution, get, getExecutionHead, post, watchExecution } from '../api.js';
+import { Cached, CORRELATION, Counts, ErrorBanner, Labels, Panel, State, Tabs, useTick, Value } from '../components/bits.jsx';
 import { InputsForm } from '../components/InputsForm.jsx';
 import { Topology } from '../components/Topology.jsx';
 import { VirtualList } from '../components/VirtualList.jsx';
-import { clock, dateTime, duration, num, runStates, span, terminal } from '../format.js';
-import { Link, setQuery, useLocation } from '../router.jsx';
+import { clock, dateTime, duration, num, restartable, runStates, span, terminal } from '../format.js';
+import { Link, navigate, setQuery, useLocation } from '../router.jsx';
 import { RunPages } from '../runs.js';
 
 // The chart library is loaded with the Gantt tab, not with the page.
@@ -71,16 +73,62 @@ export function ExecutionPage({ id }) {
   const [run, setRun] = useState(null);
   const [started, setStarted] = useState([]);
   const logsRef = useRef([]);
+  // While a restart is awaited: the restart count it moves on from, and
+  // until when to wait for the engine to take it.
+  const restarting = useRef(null);
+  const reopen = useRef(() => {});
 
   useEffect(() => {
     let live = true;
+    let stop = () => {};
     setDoc(null);
     setGraph(null);
     setLogs([]);
     logsRef.current = [];
+    restarting.current = null;
     setEnded(false);
     setError(null);
-    get(`/executions/${enc(id)}?limit=1`).then(
+    // follow opens the execution's stream, for the log lines after those
+    // shown; it opens it again when the execution ended while a restart
+    // is awaited (the engine had not taken it yet).
+    const follow = () => {
+      stop();
+      setEnded(false);
+      const last = logsRef.current[logsRef.current.length - 1];
+      stop = watchExecution(id, {
+        after: last ? last.seq : 0,
+        onExecution: (d) => {
+          if (!live) return;
+          if (restarting.current && (d.restarts || 0) > restarting.current.from) restarting.current = null;
+          setDoc(d);
+          setVersion((v) => v + 1);
+        },
+        onLogs: (lines) => {
+          if (!live) return;
+          logsRef.current = logsRef.current.concat(lines);
+          setLogs(logsRef.current);
+        },
+        onEnd: () => {
+          if (!live) return;
+          const r = restarting.current;
+          if (r && Date.now() < r.until) {
+            setTimeout(() => live && follow(), 250);
+            return;
+          }
+          if (r) {
+            restarting.current = null;
+            setError(new Error('The restart was accepted, but the execution has not run again yet: reload the page to see whether it did.'));
+          }
+          setEnded(true);
+        },
+        onError: (e) => live && setError(e),
+      });
+    };
+    reopen.current = (from) => {
+      restarting.current = { from, until: Date.now() + 15000 };
+      follow();
+    };
+    getExecutionHead(id, () => live).then(
       (d) => {
         if (!live) return;
         setDoc((cur) => cur || d);
@@ -94,23 +142,10 @@ export function ExecutionPage({ id }) {
             setGraph({ namespace: d.namespace, id: d.flowId, revision: d.revision, inputs: Object.keys(d.inputs || {}).map((id) => ({ id, type: 'SECRET' })), blocks: [], triggers: [], outputs: [], failed: true });
           },
         );
+        follow();
       },
       (e) => live && setError(e),
     );
-    const stop = watchExecution(id, {
-      onExecution: (d) => {
-        if (!live) return;
-        setDoc(d);
-        setVersion((v) => v + 1);
-      },
-      onLogs: (lines) => {
-        if (!live) return;
-        logsRef.current = logsRef.current.concat(lines);
-        setLogs(logsRef.current);
-      },
-      onEnd: () => live && setEnded(true),
-      onError: (e) => live && setError(e),
-    });
     return () => {
       live = false;
       stop();
@@ -141,6 +176,7 @@ export function ExecutionPage({ id }) {
   if (!doc || !graph) return <p class="muted">Loading…</p>;
 
   const flowHref = `/flows/${enc(doc.namespace)}/${enc(doc.flowId)}`;
+  const correlation = (doc.labels || {})[CORRELATION];
   const upstream = doc.trigger && typeof doc.trigger.executionId === 'string' ? doc.trigger.executionId : null;
   return (
     <>
@@ -179,8 +215,21 @@ export function ExecutionPage({ id }) {
           </dd>
           <dt>Labels</dt>
           <dd>
-            <Labels labels={doc.labels} />
+            <Labels labels={doc.labels} self={doc.id} />
           </dd>
+          {correlation && (correlation !== doc.id || started.length > 0) && (
+            <>
+              <dt>Chain</dt>
+              <dd>
+                {correlation !== doc.id && (
+                  <>
+                    begun by <Link href={`/executions/${enc(correlation)}`}>{correlation}</Link>;{' '}
+                  </>
+                )}
+                <Link href={`/executions?labels=${enc(`${CORRELATION}:${correlation}`)}`}>its executions</Link> (the same {CORRELATION})
+              </dd>
+            </>
+          )}
           <dt>Started by</dt>
           <dd>
             {doc.parent ? (
@@ -201,6 +250,20 @@ export function ExecutionPage({ id }) {
               'a request (API, CLI or UI)'
             )}
           </dd>
+          {doc.originalId && (
+            <>
+              <dt>Replay of</dt>
+              <dd>
+                <Link href={`/executions/${enc(doc.originalId)}`}>{doc.originalId}</Link>
+              </dd>
+            </>
+          )}
+          {doc.restarts > 0 && (
+            <>
+              <dt>Restarts</dt>
+              <dd>{num(doc.restarts)}</dd>
+            </>
+          )}
           <dt>It started</dt>
           <dd>
             {started.length ? (
@@ -214,7 +277,7 @@ export function ExecutionPage({ id }) {
             )}
           </dd>
         </dl>
-        <Actions doc={doc} graph={graph} />
+        <Actions doc={doc} graph={graph} onRestarted={() => reopen.current(doc.restarts || 0)} />
       </div>
       <Tabs label="Execution" tabs={tabs} selected={tab} onSelect={(t) => setQuery({ tab: t })} />
       {tab === 'topology' && (
@@ -238,13 +301,13 @@ export function ExecutionPage({ id }) {
       {tab === 'gantt' && (
         <Panel id="gantt">
           <GanttPanel doc={doc} version={version} onSelect={(r) => setRun(r)} />
-          {run && <RunDetail run={run} mask={mask} onClose={() => setRun(null)} />}
+          {run && <RunDetail run={run} doc={doc} mask={mask} onClose={() => setRun(null)} />}
         </Panel>
       )}
       {tab === 'runs' && (
         <Panel id="runs">
           <RunsPanel doc={doc} version={version} selected={run} onSelect={setRun} />
-          {run && <RunDetail run={run} mask={mask} onClose={() => setRun(null)} />}
+          {run && <RunDetail run={run} doc={doc} mask={mask} onClose={() => setRun(null)} />}
         </Panel>
       )}
       {tab === 'logs' && (
@@ -293,8 +356,8 @@ function TaskDetail({ task, graph, doc }) {
   );
 }
 
-function Actions({ doc, graph }) {
-  const [confirming, setConfirming] = useState(false);
+function Actions({ doc, graph, onRestarted }) {
+  const [confirming, setConfirming] = useState('');
   const [msg, setMsg] = useState(null);
   const [error, setError] = useState(null);
   const [pause, setPause] = useState(null);
@@ -307,38 +370,42 @@ function Actions({ doc, graph }) {
       setPause(r || null);
     }, setError);
   }, [doc.id, paused]);
-  const act = async (what, body) => {
+  const act = async (what, body, done) => {
     setError(null);
     setMsg(null);
     try {
       await post(`/executions/${enc(doc.id)}/${what}`, body);
-      setMsg(`${what} requested`);
+      setMsg(done || `${what} requested`);
     } catch (e) {
       setError(e);
       throw e;
     }
   };
+  // confirm is a button that asks before it acts.
+  const confirm = (key, label, question, yes, onYes, cls) => (
+    <div class="row">
+      {confirming !== key ? (
+        <button class={cls} onClick={() => setConfirming(key)}>
+          {label}
+        </button>
+      ) : (
+        <>
+          <span>{question}</span>
+          <button class={cls || 'primary'} onClick={() => onYes().then(() => setConfirming(''), () => {})}>
+            {yes}
+          </button>
+          <button onClick={() => setConfirming('')}>Cancel</button>
+        </>
+      )}
+    </div>
+  );
   const task = pause && graph ? findTask(graph, pause.taskId) : null;
   return (
     <section aria-label="Actions" class="card">
       <h2 style="margin-top:0">Actions</h2>
-      {!terminal.has(doc.state) && doc.state !== 'KILLING' && (
-        <div class="row">
-          {!confirming ? (
-            <button class="danger" onClick={() => setConfirming(true)}>
-              Kill
-            </button>
-          ) : (
-            <>
-              <span>Kill this execution? Running attempts are cancelled.</span>
-              <button class="danger" onClick={() => act('kill').then(() => setConfirming(false), () => {})}>
-                Yes, kill it
-              </button>
-              <button onClick={() => setConfirming(false)}>Cancel</button>
-            </>
-          )}
-        </div>
-      )}
+      {!terminal.has(doc.state) &&
+        doc.state !== 'KILLING' &&
+        confirm('kill', 'Kill', 'Kill this execution? Running attempts are cancelled.', 'Yes, kill it', () => act('kill'), 'danger')}
       {paused && (
         <div>
           <h3>Resume</h3>
@@ -351,6 +418,15 @@ function Actions({ doc, graph }) {
         </div>
       )}
       {terminal.has(doc.state) && <p class="muted">The execution has ended.</p>}
+      {restartable.has(doc.state) &&
+        confirm(
+          'restart',
+          'Restart',
+          `Restart this execution? Its failed and killed task runs run again, in this execution, with revision ${doc.revision}; the others keep their outputs.`,
+          'Yes, restart it',
+          () => act('restart', undefined, 'Restart requested: following the execution live.').then(onRestarted),
+        )}
+      {terminal.has(doc.state) && <ReplayForm doc={doc} graph={graph} />}
       {msg && (
         <p role="status" class="muted">
           {msg}
@@ -361,19 +437,78 @@ function Actions({ doc, graph }) {
   );
 }
 
-function findTask(graph, id) {
-  let found = null;
+// replay asks for a new execution that replays doc from a task or a task
+// run, and opens it.
+async function replay(doc, from) {
+  const st = await post(`/executions/${enc(doc.id)}/replay?from=${enc(from)}`);
+  expectExecution(st.id);
+  navigate(`/executions/${enc(st.id)}`);
+}
+
+// ReplayForm chooses the task to replay an execution from: the tasks of
+// its flow that have runs, in the flow's order, the first that did not
+// end well chosen.
+function ReplayForm({ doc, graph }) {
+  const byTask = doc.taskRunCountsByTask;
+  const ids = useMemo(() => tasks(graph).map((t) => t.id).filter((t) => !byTask || byTask[t]), [graph, byTask]);
+  const bad = ids.find((t) => byTask && ['FAILED', 'CRASHED', 'KILLED'].some((s) => byTask[t][s] > 0));
+  const [from, setFrom] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const chosen = from || bad || ids[0] || '';
+  if (!ids.length) return null;
+  const submit = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await replay(doc, chosen);
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+  return (
+    <form onSubmit={submit} aria-label="Replay">
+      <h3>Replay</h3>
+      <p class="muted">
+        A new execution of revision {doc.revision}: the task runs before the chosen task keep their outputs; it and the tasks after it run again.
+      </p>
+      <div class="row">
+        <label for="replay-from">From task</label>
+        <select id="replay-from" value={chosen} onChange={(e) => setFrom(e.currentTarget.value)}>
+          {ids.map((t) => (
+            <option key={t} value={t}>
+              {t}
+            </option>
+          ))}
+        </select>
+        <button type="submit" disabled={busy}>
+          Replay
+        </button>
+      </div>
+      <ErrorBanner error={error} />
+    </form>
+  );
+}
+
+// tasks lists a flow graph's tasks in the order the flow declares them
+// (errors and finally blocks included).
+function tasks(graph) {
+  const out = [];
   const walk = (blocks) => {
     for (const b of blocks || []) {
       for (const t of b.tasks) {
-        if (t.id === id) found = t;
+        out.push(t);
         walk(t.blocks);
       }
     }
   };
-  walk(graph.blocks);
-  return found;
+  walk(graph && graph.blocks);
+  return out;
 }
+
+const findTask = (graph, id) => tasks(graph).find((t) => t.id === id) || null;
 
 function GanttPanel({ doc, version, onSelect }) {
   const pages = useRuns(doc.id, '', version);
@@ -475,6 +610,7 @@ function RunsPanel({ doc, version, selected, onSelect }) {
               </span>
               <span class="c-state" role="cell">
                 <State state={r.state} />
+                <Cached run={r} />
               </span>
               <span class="c-att" role="cell">
                 {r.attempts.length}
@@ -496,14 +632,34 @@ function RunsPanel({ doc, version, selected, onSelect }) {
   );
 }
 
-function RunDetail({ run, mask, onClose }) {
+function RunDetail({ run, doc, mask, onClose }) {
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const replayRun = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await replay(doc, run.id);
+    } catch (e) {
+      setError(e);
+      setBusy(false);
+    }
+  };
   return (
     <section class="card" style="margin-top:12px" aria-label={`Task run ${run.id}`}>
       <div class="row">
         <h3 class="grow mono">{run.id}</h3>
         <State state={run.state} />
+        <Cached run={run} />
+        {terminal.has(doc.state) && (
+          <button onClick={replayRun} disabled={busy}>
+            Replay from this run
+          </button>
+        )}
         <button onClick={onClose}>Close</button>
       </div>
+      <ErrorBanner error={error} />
+      {run.cached && <p class="muted">Its outputs were reused from the task cache: the task did not run again.</p>}
       <dl class="meta">
         <dt>Task</dt>
         <dd>{run.taskId}</dd>

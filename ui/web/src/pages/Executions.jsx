@@ -62,7 +62,7 @@ export function ExecutionsTable({ query, showFlow = true }) {
                 <td class="num">{duration(span(e.startDate, e.endDate))}</td>
                 <td class="num">{num(e.taskRunCount)}</td>
                 <td>
-                  <Labels labels={e.labels} />
+                  <Labels labels={e.labels} self={e.id} />
                 </td>
               </tr>
             ))}

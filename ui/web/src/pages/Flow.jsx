@@ -2,7 +2,7 @@
 // diff between two of its revisions.
 import { useEffect, useState } from 'preact/hooks';
 import { config, prefix } from '../config.js';
-import { decodeSource, enc, formData, get, post } from '../api.js';
+import { decodeSource, enc, expectExecution, formData, get, post } from '../api.js';
 import { ErrorBanner, Labels, Panel, Tabs, useAsync } from '../components/bits.jsx';
 import { InputsForm } from '../components/InputsForm.jsx';
 import { Topology } from '../components/Topology.jsx';
@@ -63,6 +63,7 @@ export function FlowPage({ namespace, id }) {
     // With files, the inputs go as a multipart form beside them.
     const body = Object.keys(files).length ? formData(inputs, files) : inputs;
     const st = await post(`/executions/${enc(namespace)}/${enc(id)}${q ? '?' + q : ''}`, body);
+    expectExecution(st.id);
     navigate(`/executions/${enc(st.id)}`);
   };
 
