@@ -178,6 +178,15 @@ func status(err error) int {
 	return http.StatusInternalServerError
 }
 
+// logPath is the path of a request as logs show it: a webhook's key is a
+// secret (it may be one of secret()), so it is shown as ******.
+func logPath(r *http.Request) string {
+	if key := r.PathValue("key"); key != "" && strings.HasPrefix(r.URL.Path, "/webhooks/") {
+		return strings.TrimSuffix(r.URL.Path, key) + "******"
+	}
+	return r.URL.Path
+}
+
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := status(err)
 	body := ErrorBody{Error: err.Error()}
@@ -191,7 +200,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	body.Inputs = inputProblems(err)
 	if code == http.StatusInternalServerError {
-		h.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
+		h.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", logPath(r)), slog.Any("error", err))
 		body.Error = "internal error: " + err.Error()
 	}
 	if code == http.StatusServiceUnavailable {

@@ -158,6 +158,10 @@ func (s *Service) StartWith(ctx context.Context, namespace, id string, inputs ma
 	if err := s.checkInputs(f, inputs, o.Files); err != nil {
 		return Started{}, err
 	}
+	sealed, err := engine.SealInputs(s.secrets, namespace, f.Inputs, inputs)
+	if err != nil {
+		return Started{}, err
+	}
 	st := Started{ID: o.ExecutionID, Namespace: namespace, FlowID: id, Revision: f.Revision}
 	if st.ID == "" {
 		st.ID = engine.NewID()
@@ -187,12 +191,12 @@ func (s *Service) StartWith(ctx context.Context, namespace, id string, inputs ma
 		}
 	}
 	if len(files) > 0 {
-		if inputs, err = s.storeFiles(ctx, f, st.ID, inputs, files); err != nil {
+		if sealed, err = s.storeFiles(ctx, f, st.ID, sealed, files); err != nil {
 			return Started{}, err
 		}
 	}
 	ev := statemachine.Event{ID: st.ID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: st.ID,
-		Namespace: namespace, FlowID: id, Revision: st.Revision, Inputs: inputs, Labels: labels}
+		Namespace: namespace, FlowID: id, Revision: st.Revision, Inputs: sealed, Labels: labels}
 	if err := s.send(ctx, ev); err != nil {
 		return Started{}, err
 	}

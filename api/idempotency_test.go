@@ -107,7 +107,7 @@ func TestStartWith_filesAndAKeyStartOneExecution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.WithFiles(storage.New(dir))
+	WithFiles(storage.New(dir))(svc)
 	src := "id: g\nnamespace: test\ninputs:\n  - {id: data, type: FILE}\ntasks:\n  - {id: a, type: io.kestra.plugin.core.debug.Return, format: x}\n"
 	if _, err := svc.DeployFlow(ctx, "g.yaml", []byte(src)); err != nil {
 		t.Fatal(err)

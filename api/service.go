@@ -8,17 +8,20 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/firing"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/flow"
@@ -43,33 +46,42 @@ type Publisher interface {
 
 // Service carries out control-plane requests on a store and a bus.
 type Service struct {
-	store engine.Store
-	bus   Publisher
-	now   func() time.Time
-	flows *engine.Flows
-	files *storage.Storage // nil: FILE inputs are refused
-	// secret resolves secret() in webhook keys given as expressions.
-	secret func(string) (string, error)
-}
-
-// WithSecrets makes secret() available to webhook keys given as
-// expressions, and returns s.
-func (s *Service) WithSecrets(secret func(string) (string, error)) *Service {
-	s.secret = secret
-	return s
+	store   engine.Store
+	bus     Publisher
+	now     func() time.Time
+	flows   *engine.Flows
+	secrets *secrets.Keyring
+	// lookup resolves secret() in webhook keys given as expressions.
+	lookup secrets.Lookup
+	files  *storage.Storage // nil: FILE inputs are refused
 }
 
 // NewService returns a Service. bus may be nil for a read-only service
 // (starting, resuming and killing then fail).
-func NewService(store engine.Store, bus Publisher) *Service {
-	return &Service{store: store, bus: bus, now: time.Now, flows: engine.NewFlows(store)}
-}
-
-// WithFiles lets s store the files of FILE inputs in files, and returns s.
-func (s *Service) WithFiles(files *storage.Storage) *Service {
-	s.files = files
+func NewService(store engine.Store, bus Publisher, opts ...Option) *Service {
+	s := &Service{store: store, bus: bus, now: time.Now, flows: engine.NewFlows(store)}
+	for _, o := range opts {
+		o(s)
+	}
 	return s
 }
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithSecrets seals the values of SECRET inputs with k before they are
+// published: without it, a request that gives one is refused.
+func WithSecrets(k *secrets.Keyring) Option { return func(s *Service) { s.secrets = k } }
+
+// WithSecretLookup lets webhook keys given as expressions read secret()
+// from lookup: the key is rendered with the clear value to be compared
+// with the call's, and kept nowhere. Without it, such a trigger is
+// skipped.
+func WithSecretLookup(l secrets.Lookup) Option { return func(s *Service) { s.lookup = l } }
+
+// WithFiles lets the service store the files of FILE inputs in files:
+// without it, a request that sends one is refused.
+func WithFiles(files *storage.Storage) Option { return func(s *Service) { s.files = files } }
 
 // File is the content of a FILE input sent when starting an execution.
 type File struct {
@@ -144,7 +156,11 @@ func (s *Service) Webhook(ctx context.Context, namespace, flowID, key string, va
 	if s.bus == nil {
 		return Started{}, errors.New("starting a webhook's flow: this service has no bus")
 	}
-	id, rev, err := firing.Webhook(ctx, s.store, s.bus, nil, s.secret, namespace, flowID, key, vars, s.now())
+	var secret func(string) (string, error)
+	if s.lookup != nil {
+		secret = func(name string) (string, error) { return s.lookup(ctx, namespace, name) }
+	}
+	id, rev, err := firing.Webhook(ctx, s.store, s.bus, nil, secret, namespace, flowID, key, vars, s.now())
 	if err != nil {
 		return Started{}, err
 	}
@@ -199,7 +215,7 @@ func (s *Service) checkInputs(f *flow.Flow, inputs map[string]any, files map[str
 		}
 		inputs = with
 	}
-	if _, err := f.ResolveInputs(inputs, &expr.Env{Now: s.now(), Secret: anySecret}); err != nil {
+	if _, err := f.ResolveInputs(inputs, &expr.Env{Now: s.now(), Secret: secrets.DryRunSecret}); err != nil {
 		return Invalid(fmt.Errorf("inputs of %s/%s: %w", f.Namespace, f.ID, err))
 	}
 	return nil
@@ -233,10 +249,6 @@ func isFileInput(f *flow.Flow, name string) bool {
 	}
 	return false
 }
-
-// anySecret stands in for secrets while inputs are only being checked: the
-// executor renders them with the real ones.
-func anySecret(string) (string, error) { return "", nil }
 
 // RunPage selects a page of an execution's task runs.
 type RunPage struct {
@@ -407,8 +419,11 @@ func (s *Service) Resume(ctx context.Context, id string, inputs map[string]any) 
 		return err
 	}
 	ev := statemachine.Event{ID: id + "/resume/" + engine.NewID(), Type: statemachine.EvResume, ExecutionID: id, Inputs: inputs}
-	if _, err := statemachine.Apply(f, ex, ev, s.now(), statemachine.Options{Secret: anySecret}); err != nil {
-		return Invalid(err)
+	if _, err := statemachine.Apply(f, ex, ev, s.now(), statemachine.Options{Secrets: secrets.DryRun{}}); err != nil {
+		return Invalid(fmt.Errorf("resuming execution %s: %w", id, statemachine.Reason(err)))
+	}
+	if ev.Inputs, err = engine.SealInputs(s.secrets, ex.Namespace, engine.ResumeDecls(f, ex), inputs); err != nil {
+		return err
 	}
 	return s.send(ctx, ev)
 }
@@ -443,7 +458,7 @@ func (s *Service) Restart(ctx context.Context, id string) error {
 		return err
 	}
 	ev := statemachine.Event{ID: id + "/restart/" + engine.NewID(), Type: statemachine.EvRestart, ExecutionID: id}
-	if _, err := statemachine.Apply(f, ex, ev, s.now(), statemachine.Options{Secret: anySecret}); err != nil {
+	if _, err := statemachine.Apply(f, ex, ev, s.now(), statemachine.Options{Secrets: secrets.DryRun{}}); err != nil {
 		return Invalid(err)
 	}
 	return s.send(ctx, ev)
@@ -476,6 +491,10 @@ func (s *Service) PublishEvent(ctx context.Context, ev cloudevents.Event) error 
 	if err := ev.Validate(); err != nil {
 		return Invalid(fmt.Errorf("the CloudEvent is not valid: %w", err))
 	}
+	if ct := ev.DataMediaType(); isJSONType(ct) && len(ev.Data()) > 0 && !json.Valid(ev.Data()) {
+		// Triggers would read it as JSON (trigger.event.data) and fail later.
+		return Invalid(fmt.Errorf("the event's data is not valid JSON, although its content type is %s", ct))
+	}
 	if s.bus == nil {
 		return errors.New("publishing an event: this service has no bus")
 	}
@@ -489,16 +508,36 @@ func (s *Service) PublishEvent(ctx context.Context, ev cloudevents.Event) error 
 	return nil
 }
 
+// verb says what a request event does, for messages: people start, resume
+// and kill executions; they do not send event types.
+func verb(t statemachine.EventType) string {
+	switch t {
+	case statemachine.EvExecutionRequested:
+		return "starting"
+	case statemachine.EvResume:
+		return "resuming"
+	case statemachine.EvKill:
+		return "killing"
+	}
+	return "updating"
+}
+
+// isJSONType reports whether a media type says JSON: application/json or
+// a +json suffix.
+func isJSONType(ct string) bool {
+	return ct == "application/json" || strings.HasSuffix(ct, "+json")
+}
+
 func (s *Service) send(ctx context.Context, ev statemachine.Event) error {
 	if s.bus == nil {
-		return fmt.Errorf("sending %s: this service has no bus", ev.Type)
+		return fmt.Errorf("%s execution %s: this service is read-only (it has no bus)", verb(ev.Type), ev.ExecutionID)
 	}
 	ce, err := engine.MachineEvent(ev, Source, s.now())
 	if err != nil {
 		return err
 	}
 	if err := s.bus.Publish(ctx, engine.TopicExecutions, ev.ExecutionID, ce); err != nil {
-		return fmt.Errorf("publishing %s for %s: %w", ev.Type, ev.ExecutionID, err)
+		return fmt.Errorf("%s execution %s: publishing the request: %w", verb(ev.Type), ev.ExecutionID, err)
 	}
 	return nil
 }

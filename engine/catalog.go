@@ -205,24 +205,24 @@ func Catalog() []EventSpec {
 			Data: reflect.TypeFor[statemachine.ScheduleTaskRun](),
 			Fields: []EventField{
 				{Path: "executionId", Doc: "Id of the execution."},
+				{Path: "namespace", Doc: "Namespace of the execution's flow: the worker opens the secret markers of `props` for this namespace only, and files the attempt's output files under it in internal storage; the default namespace of the kv.* tasks."},
+				{Path: "flowId", Doc: "Id of the execution's flow."},
 				{Path: "taskRunId", Doc: "Id of the task run: the task id, followed by `[i]` for each enclosing `flow.foreach` value and `@i` for each enclosing `flow.waitfor` iteration."},
 				{Path: "taskId", Doc: "Id of the task in the flow."},
 				{Path: "type", Doc: "Task type, by its Relay name (`http.request`, `shell.commands`...)."},
 				{Path: "attempt", Doc: "Attempt number, from 1."},
-				{Path: "props", Doc: "The task's properties, rendered."},
+				{Path: "props", Doc: "The task's properties, rendered. A secret (`secret('NAME')`, a SECRET input) is never in clear here: it is a marker `[[relay-secret:...]]`, sealed with the deployment's key, that the worker opens just before the task runs (docs/architecture.md, Secrets)."},
 				{Path: "deadline", Doc: "When the attempt must have ended: now plus the task's `timeout`. Absent without a timeout."},
 				{Path: "position", Doc: "The task run's position in its execution, from 0 in creation order: its key in the state table, so that a worker checking an attempt reads that run alone."},
-				{Path: "namespace", Doc: "Namespace of the execution's flow: the folder of the attempt's output files in internal storage, and the default namespace of the kv.* tasks."},
-				{Path: "flowId", Doc: "Id of the execution's flow."},
 				{Path: "cache", Doc: "For a task with `taskCache` enabled: its entry in the task cache. The executor looks it up before publishing the attempt; on a hit it publishes io.relayflow.taskrun.finished with the cached outputs instead, and no worker runs the attempt. A worker fills the entry when the attempt succeeds."},
 				{Path: "cache.key", Doc: "SHA-256 of the flow's namespace, id and revision, the task id and the rendered properties."},
 				{Path: "cache.ttl", Doc: "How long the outputs of a successful attempt are reused, in nanoseconds."},
+				{Path: "logLevel", Doc: "The task's `logLevel`, when it has one: the worker drops the attempt's log lines below it (TRACE, DEBUG, INFO, WARN, ERROR)."},
 			},
 			Notes: []string{"Task-run ids repeat across the executions of a flow, so the record key names the execution too: records with one key are handled one at a time, and the attempts of different executions never wait behind one another."},
 			Example: func() ExampleRecord {
-				c := statemachine.ScheduleTaskRun{ExecutionID: exampleExec, TaskRunID: "extract", TaskID: "extract", Type: flow.TypeHTTPRequest, Attempt: 1,
-					Props: map[string]any{"method": "GET", "uri": "https://api.example.com/orders?day=2026-03-01"}, Deadline: exampleTime.Add(5*time.Minute + time.Second), Position: 0,
-					Namespace: "shop", FlowID: "orders"}
+				c := statemachine.ScheduleTaskRun{ExecutionID: exampleExec, Namespace: "shop", FlowID: "orders", TaskRunID: "extract", TaskID: "extract", Type: flow.TypeHTTPRequest, Attempt: 1,
+					Props: map[string]any{"method": "GET", "uri": "https://api.example.com/orders?day=2026-03-01"}, Deadline: exampleTime.Add(5*time.Minute + time.Second), Position: 0}
 				return ExampleRecord{Key: c.ExecutionID + "/" + c.TaskRunID, Event: mustEvent(NewEvent(fmt.Sprintf("%s/%s/%d/scheduled", c.ExecutionID, c.TaskRunID, c.Attempt), TypeTaskRunScheduled, "relay/executor", c.ExecutionID, exampleTime.Add(time.Second), c))}
 			},
 		},
@@ -243,10 +243,11 @@ func Catalog() []EventSpec {
 			Fields: machineFields(statemachine.EvTaskRunStarted,
 				EventField{Path: "taskRunId", Doc: "Id of the task run.", Required: true},
 				EventField{Path: "attempt", Doc: "Attempt number, from 1.", Required: true},
+				EventField{Path: "startDate", Doc: "When the attempt started on its worker (RFC 3339), the attempt's start date. The executor's clock is used when it is absent or later than the event's application."},
 			),
 			Example: func() ExampleRecord {
 				return machineRecord(statemachine.Event{
-					ID: exampleExec + "/extract/1/started", Type: statemachine.EvTaskRunStarted, ExecutionID: exampleExec, TaskRunID: "extract", Attempt: 1,
+					ID: exampleExec + "/extract/1/started", Type: statemachine.EvTaskRunStarted, ExecutionID: exampleExec, TaskRunID: "extract", Attempt: 1, StartDate: exampleTime.Add(2 * time.Second),
 				}, exampleTime.Add(2*time.Second))
 			},
 		},

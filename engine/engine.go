@@ -13,6 +13,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/storage"
@@ -31,8 +32,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now); tests may pass another.
 	Now func() time.Time
-	// Secrets resolves secret('NAME') (default: none).
-	Secrets func(name string) (string, error)
+	// Secrets seals secret('NAME') and SECRET inputs into markers when the
+	// executor renders, and opens them in the worker (package secrets).
+	// Nil: flows that use secrets fail, saying that no key is configured.
+	Secrets *secrets.Keyring
+	// SecretLookup finds the value of a named secret of a namespace for
+	// the worker (infra/secretstore). Nil: secret('NAME') fails the task.
+	SecretLookup secrets.Lookup
 	// TimerPoll is how often due timers are looked for (default 20ms).
 	TimerPoll time.Duration
 	// OnCommit is called after every durable state change once the commands
@@ -172,12 +178,10 @@ func (e *Engine) fileSize(ctx context.Context, ns string) func(string) (int64, b
 }
 
 // Start runs the executor, the workers and the timer loop until ctx ends.
-// It first carries out commands a previous process committed but did not
-// finish (crash recovery). Start returns once everything is subscribed.
+// Once subscribed, it carries out commands a previous process committed
+// but did not finish (crash recovery) or handed back as it stopped. Start returns once
+// everything is subscribed.
 func (e *Engine) Start(ctx context.Context) error {
-	if err := e.drainOutbox(ctx); err != nil {
-		return fmt.Errorf("recovering the outbox: %w", err)
-	}
 	ready := make(chan struct{}, 2)
 	subscribe := func(topic, group string, h Handler) {
 		go func() {
@@ -211,6 +215,11 @@ func (e *Engine) Start(ctx context.Context) error {
 			case <-time.After(time.Millisecond):
 			}
 		}
+	}
+	// Only now: the in-process bus drops what is published to a group
+	// before it subscribes.
+	if err := e.drainOutbox(ctx); err != nil {
+		return fmt.Errorf("recovering the outbox: %w", err)
 	}
 	go e.timerLoop(ctx)
 	e.resumeQueues(ctx)
@@ -769,7 +778,7 @@ func (e *Engine) kv() RecordKV { return RecordKV{Store: e.cfg.Store, Now: e.cfg.
 
 // machineOptions are what the state machine may not fetch itself.
 func (e *Engine) machineOptions(ctx context.Context, namespace string) statemachine.Options {
-	return statemachine.Options{Secret: e.cfg.Secrets, Read: e.reader(ctx, namespace), FileSize: e.fileSize(ctx, namespace), AttemptTimeout: e.cfg.AttemptTimeout, Envs: e.cfg.Envs, Globals: e.cfg.Globals, KV: e.kv().exprKV(ctx)}
+	return statemachine.Options{Secrets: e.sealer(), Read: e.reader(ctx, namespace), FileSize: e.fileSize(ctx, namespace), AttemptTimeout: e.cfg.AttemptTimeout, Envs: e.cfg.Envs, Globals: e.cfg.Globals, KV: e.kv().exprKV(ctx)}
 }
 
 // replay returns the commands of ev's commit again when ev is the
@@ -965,6 +974,11 @@ const (
 )
 
 func (e *Engine) appendLogs(ctx context.Context, entries []LogEntry) error {
+	for i := range entries {
+		// The state machine's lines may quote rendered values, whose
+		// secrets are markers: a person sees ******.
+		entries[i].Message = secrets.MaskText(entries[i].Message)
+	}
 	if err := e.cfg.Store.AppendLogs(ctx, entries); err != nil {
 		return fmt.Errorf("storing logs: %w", err)
 	}

@@ -144,5 +144,5 @@ func DocumentPage(ex *statemachine.Execution, runs []*statemachine.TaskRun, next
 		}
 		d.TaskRuns = append(d.TaskRuns, td)
 	}
-	return d
+	return maskDocument(d)
 }

@@ -13,7 +13,9 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/relayflow/relay/internal/health"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
 )
 
@@ -104,16 +106,23 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		cancel()
 	}()
 
+	var res tasks.Result
 	errLines := &errorLines{}
-	logger := slog.New(&logHandler{appendLogs: e.appendLogs, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, errors: errLines, live: runCtx})
-	res, err := e.cfg.Tasks.Run(runCtx, tasks.Request{
-		ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Namespace: c.Namespace, FlowID: c.FlowID,
-		Type: c.Type, Attempt: c.Attempt, Props: c.Props, Log: logger, KV: e.kv(), Logs: storeLogs{e.cfg.Store},
-		AttemptKey: statemachine.AttemptKey(c.ExecutionID, c.TaskRunID, c.Attempt),
-	})
+	props, masker, err := e.openSecrets(runCtx, c)
+	if err == nil {
+		logger := slog.New(&logHandler{appendLogs: e.appendLogs, mask: masker, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, least: c.LogLevel, errors: errLines, live: runCtx})
+		res, err = e.cfg.Tasks.Run(runCtx, tasks.Request{
+			ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Namespace: c.Namespace, FlowID: c.FlowID, Type: c.Type, Attempt: c.Attempt,
+			Props: props, Secrets: masker, Log: logger, LogLevel: c.LogLevel, KV: e.kv(), Logs: storeLogs{e.cfg.Store},
+			AttemptKey: statemachine.AttemptKey(c.ExecutionID, c.TaskRunID, c.Attempt),
+		})
+		props = nil // the clear values go no further than the task
+		res = MaskResult(masker, res)
+	}
 	reported()
 	if ctx.Err() != nil {
-		return ctx.Err() // the process is stopping: once its lease lapses, the attempt delivered again is reported CRASHED
+		e.handBack(c, lease)
+		return ctx.Err() // the process is stopping: the attempt runs again on the next worker
 	}
 	if lost() {
 		if l := lease.lapsed.Load(); l {
@@ -136,7 +145,7 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		if msg == "" {
 			msg = te.Error()
 		}
-		fin.Error = &statemachine.TaskError{Kind: string(te.Kind), Type: te.Type, Message: msg}
+		fin.Error = &statemachine.TaskError{Kind: string(te.Kind), Type: te.Type, Message: masker.Text(msg)}
 		switch {
 		case errors.Is(runCtx.Err(), context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
 			fin.State = statemachine.RunKilled
@@ -270,7 +279,9 @@ const staleAfter = time.Second
 // because an outage kept it from renewing): zombie detection by lease. The
 // attempt then CRASHED (Prefect's meaning): leaseAttempt returns the error
 // to report it with, and its retry policy decides whether another attempt
-// runs. In an invocation too short to wait, an error asks for redelivery.
+// runs. An attempt a stopping worker handed back (handBack) is not a
+// crash: it runs here. In an invocation too short to wait, an error asks
+// for redelivery.
 func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRun, base string, stale bool) (*attemptLease, *statemachine.TaskError, error) {
 	l := &attemptLease{e: e, key: "attempt/" + base, holder: fmt.Sprintf("%s#%d", e.id, e.holders.Add(1)), execID: c.ExecutionID, runID: c.TaskRunID}
 	attrs := []any{slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Int("attempt", c.Attempt)}
@@ -311,6 +322,10 @@ func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRu
 		}
 		if first {
 			return l, nil, nil // the first delivery, still wanted
+		}
+		if res.Granted && wasHandedBack(res.Holder) {
+			e.log.Info("running an attempt a stopping worker handed back", append(attrs, slog.String("previous", res.Holder))...)
+			return l, nil, nil
 		}
 		if res.Granted {
 			msg := fmt.Sprintf("attempt %d of %s crashed: its worker stopped renewing its lease at %s", c.Attempt, c.TaskRunID, res.Until.UTC().Format(time.RFC3339))
@@ -442,7 +457,7 @@ func (l *attemptLease) renew(ctx context.Context, c statemachine.ScheduleTaskRun
 // long. The function it returns cancels a report not yet made and waits
 // for one in flight, so that started never follows finished.
 func (e *Engine) reportStarted(ctx context.Context, c statemachine.ScheduleTaskRun, base string) (func(), error) {
-	started := statemachine.Event{ID: base + "/started", Type: statemachine.EvTaskRunStarted, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt}
+	started := statemachine.Event{ID: base + "/started", Type: statemachine.EvTaskRunStarted, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt, StartDate: e.cfg.Now()}
 	if e.cfg.StartedAfter <= 0 {
 		return func() {}, e.publish(ctx, TopicExecutions, c.ExecutionID, started)
 	}
@@ -463,17 +478,21 @@ func (e *Engine) reportStarted(ctx context.Context, c statemachine.ScheduleTaskR
 
 // NewTaskLogger returns the logger of one attempt (tasks.Request.Log):
 // each record becomes an execution log line, stored by appendLogs (a
-// Store's AppendLogs), with the ids of entry. A process that runs
-// attempts outside an engine (a runner function) logs through it too.
-func NewTaskLogger(appendLogs func(context.Context, []LogEntry) error, entry LogEntry) *slog.Logger {
-	return slog.New(&logHandler{appendLogs: appendLogs, entry: entry})
+// Store's AppendLogs), with the ids of entry, the attempt's secrets hidden
+// by mask (nil: markers only). A process that runs attempts outside an
+// engine (a runner function) logs through it too. Records below least,
+// the task's logLevel (empty: none), are dropped.
+func NewTaskLogger(appendLogs func(context.Context, []LogEntry) error, entry LogEntry, mask *secrets.Masker, least string) *slog.Logger {
+	return slog.New(&logHandler{appendLogs: appendLogs, mask: mask, entry: entry, least: least})
 }
 
 // logHandler stores a task's slog records as execution log lines.
 type logHandler struct {
 	appendLogs func(context.Context, []LogEntry) error
+	mask       *secrets.Masker // hides the attempt's secrets
 	entry      LogEntry
 	attrs      []slog.Attr
+	least      string // the task's logLevel: lines below it are dropped
 	// errors, when set, keeps the ERROR lines for the attempt's
 	// taskrun.finished event.
 	errors *errorLines
@@ -507,7 +526,9 @@ func (l *errorLines) take() []statemachine.LogLine {
 	return l.lines
 }
 
-func (h *logHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return !flow.LevelBelow(levelName(l), h.least)
+}
 
 func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	l := h.entry
@@ -520,15 +541,16 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 			l.Message = a.Value.String()
 		}
 	}
+	l.Message = h.mask.Text(l.Message)
+	if l.Level == "ERROR" && h.errors != nil {
+		h.errors.add(l.Time, l.Message)
+	}
 	// While the attempt runs, a line is not dropped for an outage of the
 	// store: the task waits (its output backs up) until it is stored. But
 	// a line never holds the task up once the attempt is stopped (killed,
 	// or its lease lost), so that the task sees that it must stop: a
 	// write in flight then is given up, and lines logged after it get
 	// logStopGrace.
-	if l.Level == "ERROR" && h.errors != nil {
-		h.errors.add(l.Time, l.Message)
-	}
 	actx := context.WithoutCancel(ctx)
 	if h.live != nil {
 		var stop context.CancelFunc
@@ -554,7 +576,7 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 const logStopGrace = 5 * time.Second
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logHandler{appendLogs: h.appendLogs, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), errors: h.errors, live: h.live}
+	return &logHandler{appendLogs: h.appendLogs, mask: h.mask, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), least: h.least, errors: h.errors, live: h.live}
 }
 
 func (h *logHandler) WithGroup(string) slog.Handler { return h }

@@ -878,7 +878,7 @@ func (r *awsRecorder) record(service string, req *http.Request) {
 func (r *awsRecorder) check(t testing.TB, role serverless.Role) {
 	t.Helper()
 	allowed := map[string]bool{}
-	for _, p := range serverless.Permissions(role, serverless.KafkaSelfManaged) {
+	for _, p := range serverless.Permissions(role, serverless.KafkaSelfManaged, serverless.SecretsManager) {
 		allowed[p.Action] = true
 	}
 	r.mu.Lock()

@@ -38,7 +38,8 @@ func BenchmarkRunner_scriptStep(b *testing.B) {
 	script := map[string]any{"script": "print('::{\"outputs\": {\"n\": 1}}::')\n"}
 
 	b.Run("workerInvokesRunner", func(b *testing.B) {
-		measureSteps(b, d, workerWithRunner(b, dir, rdir, d), script)
+		worker, _ := workerWithRunner(b, dir, rdir, d)
+		measureSteps(b, d, worker, script)
 	})
 	b.Run("runnerConsumes", func(b *testing.B) {
 		fn := pythonRunnerFn

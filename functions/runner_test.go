@@ -9,6 +9,8 @@ package functions_test
 // invokes them through a local Lambda Invoke endpoint, as it does on AWS.
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,14 +27,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/blob"
+	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/infra/kafka"
+	"github.com/relayflow/relay/infra/secretstore"
 	"github.com/relayflow/relay/internal/servicetest"
 	"github.com/relayflow/relay/internal/testnet"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/serverless"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/storage"
@@ -276,16 +284,17 @@ func invokeEndpoint(t testing.TB, fns map[string]*function) string {
 }
 
 // workerWithRunner starts the Python runner and the worker's bootstrap,
-// told to invoke it (RELAY_RUNNER_PYTHON) through a local Invoke endpoint.
-func workerWithRunner(t testing.TB, dir, rdir string, d *deployment) *function {
+// told to invoke it (RELAY_RUNNER_PYTHON) through a local Invoke endpoint,
+// and returns both.
+func workerWithRunner(t testing.TB, dir, rdir string, d *deployment) (worker, runner *function) {
 	t.Helper()
 	py := startRunner(t, rdir, pythonRunnerFn, d)
 	env := maps.Clone(d.env)
 	env["AWS_ENDPOINT_URL_LAMBDA"] = invokeEndpoint(t, map[string]*function{"relay-python-runner": py})
 	env[serverless.EnvRunnerPython] = "relay-python-runner"
-	worker := startFunction(t, dir, workerFn, env)
+	worker = startFunction(t, dir, workerFn, env)
 	worker.waitReady(t)
-	return worker
+	return worker, py
 }
 
 // scheduleAttempt publishes a taskrun.scheduled event for one attempt of
@@ -327,7 +336,7 @@ func TestRunner_theWorkerInvokesTheRunner(t *testing.T) {
 	dir := bootstraps(t)
 	rdir := runnerDir(t)
 	d := newDeployment(t)
-	worker := workerWithRunner(t, dir, rdir, d)
+	worker, _ := workerWithRunner(t, dir, rdir, d)
 
 	execID := fmt.Sprintf("exec-w%d", time.Now().UnixNano())
 	rec := d.scheduleAttempt(t, execID, "python.script", map[string]any{"script": "import json, os\nprint('::' + json.dumps({'outputs': {'where': 'runner', 'key': os.environ['RELAY_ATTEMPT_KEY']}}) + '::')\nprint('hello from the runner')\n"})
@@ -355,4 +364,128 @@ func TestRunner_theWorkerInvokesTheRunner(t *testing.T) {
 	}
 	sort.Strings(calls)
 	t.Logf("worker calls: %v", calls)
+}
+
+// The worker opens the secrets of a script attempt and invokes the runner
+// with their values; the runner, which writes the attempt's log lines to
+// the table itself, masks them there and in its answer. Nothing the
+// runner or the worker stores, publishes or prints holds them in clear.
+func TestRunner_theRunnerMasksTheSecretsTheWorkerOpened(t *testing.T) {
+	dir := bootstraps(t)
+	rdir := runnerDir(t)
+	d := newDeployment(t)
+	const pw, token = "pw-Runner-3f9d1c", "tok-Runner-8a2e77"
+	keyText := "a key of this test, 32 bytes or more"
+	keys, err := secrets.NewKeyring([]byte(keyText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, _ := keys.Seal("company.team", pw)         // a SECRET input
+	ref, _ := keys.Ref("company.team", "RUNNER_TOKEN") // secret('RUNNER_TOKEN')
+	d.env[secretstore.EnvKey] = keyText
+	d.env["RELAY_SECRET_RUNNER_TOKEN"] = token
+	worker, runner := workerWithRunner(t, dir, rdir, d)
+
+	execID := fmt.Sprintf("exec-s%d", time.Now().UnixNano())
+	script := `
+import json, os, sys
+pw, token = open("pw.txt").read(), os.environ["TOKEN"]
+print("stdout", pw, token)
+print("stderr", pw, token, file=sys.stderr)
+print("x" * 8187 + pw + " " + token)
+print("::" + json.dumps({"outputs": {"pw": pw, "auth": "Bearer " + token},
+    "metrics": [{"name": "calls", "type": "counter", "value": 1, "tags": {"token": token}}],
+    "logs": [{"level": "WARN", "message": "protocol " + pw}]}) + "::")
+print("::{not json " + token + "}::")
+sys.exit(3)
+`
+	rec := d.scheduleAttempt(t, execID, "python.script", map[string]any{"script": script, "env": map[string]any{"TOKEN": ref}, "inputFiles": map[string]any{"pw.txt": sealed}})
+	if strings.Contains(string(rec.Value), pw) || strings.Contains(string(rec.Value), token) {
+		t.Fatal("the scheduled attempt holds a secret in clear: the test set it up wrong")
+	}
+	worker.invokeKafka(t, d, rec)
+	fin := d.finished(t, execID)
+	if fin.State != statemachine.RunFailed || fin.Error == nil || !strings.Contains(fin.Error.Message, "stderr ****** ******") {
+		t.Errorf("taskrun.finished: %s %+v: want FAILED with the last stderr line, masked", fin.State, fin.Error)
+	}
+	if v := fin.Outputs["vars"].(map[string]any); v["pw"] != secrets.Mask || v["auth"] != "Bearer "+secrets.Mask {
+		t.Errorf("vars %v: want the secrets masked", v)
+	}
+	if len(fin.Metrics) != 1 || fin.Metrics[0].Tags["token"] != secrets.Mask {
+		t.Errorf("metrics %+v: want the tag masked", fin.Metrics)
+	}
+	logs, err := d.store.Logs(testCtx(t), execID, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(logs, func(l engine.LogEntry) bool { return l.Message == "stdout ****** ******" }) {
+		var msgs []string
+		for _, l := range logs {
+			msgs = append(msgs, l.Message[:min(len(l.Message), 120)])
+		}
+		t.Errorf("the script's line, masked, is not in the logs: %q", msgs)
+	}
+
+	clear := func(where string, b []byte) {
+		t.Helper()
+		for _, s := range []string{pw, token} {
+			// Any 6 bytes of a secret: a line cut at 8 KiB must not leave part of one.
+			for i := 0; i+6 <= len(s); i++ {
+				if j := strings.Index(string(b), s[i:i+6]); j >= 0 {
+					t.Errorf("%s holds %q of a secret: ...%s...", where, s[i:i+6], b[max(0, j-60):min(len(b), j+60)])
+					return
+				}
+			}
+		}
+	}
+	for _, l := range logs {
+		clear("log line "+fmt.Sprint(l.Seq), []byte(l.Message))
+	}
+	for i, it := range d.scanTable(t) {
+		clear(fmt.Sprintf("table item %d", i), it)
+	}
+	msgs, err := readTopic(testCtx(t), d.brokers[0], d.prefix+engine.TopicExecutions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		clear("a record of relay.executions", m.Value)
+	}
+	clear("the worker's output (CloudWatch)", []byte(worker.out.String()))
+	clear("the runner's output (CloudWatch)", []byte(runner.out.String()))
+}
+
+// scanTable returns every attribute of every item of the deployment's
+// table: binary ones as their bytes (unzipped), the others as JSON.
+func (d *deployment) scanTable(t testing.TB) [][]byte {
+	t.Helper()
+	db, err := dynamo.NewClient(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	pages := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(d.env[serverless.EnvTable])})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			for _, v := range it {
+				b, ok := v.(*ddbtypes.AttributeValueMemberB)
+				if !ok {
+					out = append(out, mustJSON(t, v))
+					continue
+				}
+				if zr, err := gzip.NewReader(bytes.NewReader(b.Value)); err == nil {
+					if plain, err := io.ReadAll(zr); err == nil {
+						out = append(out, plain)
+						continue
+					}
+				}
+				out = append(out, b.Value)
+			}
+		}
+	}
+	return out
 }

@@ -16,9 +16,13 @@ const (
 	ResTopics  Resource = "topics"  // Relay's topics on MSK (prefix + relay.*)
 	ResGroups  Resource = "groups"  // Relay's consumer groups on MSK (prefix + relay-*)
 	ResSecret  Resource = "secret"  // the SASL/SCRAM secret of a self-managed cluster
-	ResLogs    Resource = "logs"    // the functions' log groups
-	ResNetwork Resource = "*"       // EC2 network interfaces in the VPC (no resource-level permission)
-	ResRunners Resource = "runners" // the runner functions
+	// ResSecretKey is the deployment's key that seals secrets.
+	ResSecretKey Resource = "secret-key"
+	// ResFlowSecrets are the secrets of flows, under SecretsPrefix.
+	ResFlowSecrets Resource = "flow-secrets"
+	ResLogs        Resource = "logs"    // the functions' log groups
+	ResNetwork     Resource = "*"       // EC2 network interfaces in the VPC (no resource-level permission)
+	ResRunners     Resource = "runners" // the runner functions
 )
 
 // KafkaSource is how a deployment reaches Kafka (template.yaml's
@@ -29,6 +33,16 @@ type KafkaSource string
 const (
 	KafkaMSK         KafkaSource = "MSK"              // IAM authentication
 	KafkaSelfManaged KafkaSource = "SelfManagedKafka" // SASL/SCRAM with a secret
+)
+
+// SecretsBackend is where the worker reads secret('NAME') (template.yaml's
+// SecretsBackend).
+type SecretsBackend string
+
+// The secrets backends of template.yaml.
+const (
+	SecretsManager SecretsBackend = "SecretsManager"
+	SecretsSSM     SecretsBackend = "SSM"
 )
 
 // Permission is an action allowed on a resource.
@@ -48,11 +62,13 @@ var dynamoActions = []string{
 }
 
 // Permissions lists what the function of role r calls with the Kafka
-// source k: its store (table and bucket), producing to Relay's topics
-// (each function opens the bus, creating missing topics), consuming
-// through its event source mapping (the mapping acts with the function's
-// role), its logs and its network interfaces.
-func Permissions(r Role, k KafkaSource) []Permission {
+// source k and the secrets backend s: its store (table and bucket),
+// producing to Relay's topics (each function opens the bus, creating
+// missing topics), consuming through its event source mapping (the
+// mapping acts with the function's role), its logs and its network
+// interfaces; the secret key for the functions that seal or open secrets
+// (executor, worker, api), and the flows' secrets for the worker alone.
+func Permissions(r Role, k KafkaSource, s SecretsBackend) []Permission {
 	var ps []Permission
 	add := func(res Resource, actions ...string) {
 		for _, a := range actions {
@@ -93,6 +109,16 @@ func Permissions(r Role, k KafkaSource) []Permission {
 		}
 	case KafkaSelfManaged:
 		add(ResSecret, "secretsmanager:GetSecretValue")
+	}
+	if r == RoleExecutor || r == RoleWorker || r == RoleAPI {
+		add(ResSecretKey, "secretsmanager:GetSecretValue")
+	}
+	if r == RoleWorker {
+		if s == SecretsSSM {
+			add(ResFlowSecrets, "ssm:GetParameter")
+		} else {
+			add(ResFlowSecrets, "secretsmanager:GetSecretValue")
+		}
 	}
 	return ps
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/dynamo"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
@@ -68,11 +69,18 @@ type RunnerEvent struct {
 	Attempt     int    `json:"attempt"`
 	// AttemptKey is the attempt's tasks.Request.AttemptKey, which the
 	// script gets as RELAY_ATTEMPT_KEY (computed from the ids when absent).
-	AttemptKey string         `json:"attemptKey,omitempty"`
-	Props      map[string]any `json:"props"`
+	AttemptKey string `json:"attemptKey,omitempty"`
+	// Props are the attempt's properties, their secrets opened by the
+	// worker; Secrets are those secrets' values, which the runner hides
+	// (******) in every log line it stores and in its reply. The event
+	// travels in the invocation's request only: nothing stores it.
+	Props   map[string]any `json:"props"`
+	Secrets []string       `json:"secrets,omitempty"`
 	// Deadline is when the attempt must stop (its timeout, or the worker's
 	// own invocation's end), if sooner than the runner's invocation.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// LogLevel is the task's logLevel: lines below it are not kept.
+	LogLevel string `json:"logLevel,omitempty"`
 }
 
 // RunnerReply is a runner function's answer: the attempt's result, and
@@ -114,7 +122,7 @@ type LambdaInvoker interface {
 func RemoteRunner(invoker LambdaInvoker, fn string) tasks.Runner {
 	return tasks.RunnerFunc(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
 		ev := RunnerEvent{Relay: RunnerProtocol, ExecutionID: req.ExecutionID, TaskRunID: req.TaskRunID, TaskID: req.TaskID,
-			Namespace: req.Namespace, FlowID: req.FlowID, Type: req.Type, Attempt: req.Attempt, AttemptKey: req.AttemptKey, Props: req.Props}
+			Namespace: req.Namespace, FlowID: req.FlowID, Type: req.Type, Attempt: req.Attempt, AttemptKey: req.AttemptKey, Props: req.Props, Secrets: req.Secrets.Values(), LogLevel: req.LogLevel}
 		if dl, ok := ctx.Deadline(); ok {
 			ev.Deadline = dl
 		}
@@ -285,13 +293,17 @@ func (r *Runner) run(ctx context.Context, ev RunnerEvent) RunnerReply {
 		ctx, cancel = context.WithDeadline(ctx, ev.Deadline)
 		defer cancel()
 	}
-	log := engine.NewTaskLogger(r.appendLogs, engine.LogEntry{ExecutionID: ev.ExecutionID, TaskRunID: ev.TaskRunID, TaskID: ev.TaskID, Attempt: ev.Attempt})
+	// The runner stores log lines itself: they are masked here, before
+	// they reach the table, and so is the reply.
+	mask := secrets.NewMasker(ev.Secrets...)
+	log := engine.NewTaskLogger(r.appendLogs, engine.LogEntry{ExecutionID: ev.ExecutionID, TaskRunID: ev.TaskRunID, TaskID: ev.TaskID, Attempt: ev.Attempt}, mask, ev.LogLevel)
 	key := ev.AttemptKey
 	if key == "" {
 		key = statemachine.AttemptKey(ev.ExecutionID, ev.TaskRunID, ev.Attempt)
 	}
 	res, err := r.reg.Run(ctx, tasks.Request{ExecutionID: ev.ExecutionID, TaskRunID: ev.TaskRunID, TaskID: ev.TaskID, Namespace: ev.Namespace, FlowID: ev.FlowID,
-		Type: ev.Type, Attempt: ev.Attempt, AttemptKey: key, Props: ev.Props, Log: log})
+		Type: ev.Type, Attempt: ev.Attempt, AttemptKey: key, Props: ev.Props, Secrets: mask, Log: log, LogLevel: ev.LogLevel})
+	res = engine.MaskResult(mask, res)
 	reply := RunnerReply{Outputs: res.Outputs, Warning: res.Warning}
 	for _, m := range res.Metrics {
 		reply.Metrics = append(reply.Metrics, RunnerMetric{Name: m.Name, Type: m.Type, Value: m.Value, Tags: m.Tags})
@@ -302,7 +314,7 @@ func (r *Runner) run(ctx context.Context, ev RunnerEvent) RunnerReply {
 		if msg == "" {
 			msg = te.Error()
 		}
-		reply.Error = &RunnerError{Kind: string(te.Kind), Type: te.Type, Message: msg}
+		reply.Error = &RunnerError{Kind: string(te.Kind), Type: te.Type, Message: mask.Text(msg)}
 	}
 	return reply
 }

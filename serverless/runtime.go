@@ -22,7 +22,9 @@ import (
 	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/infra/kafka"
+	"github.com/relayflow/relay/infra/secretstore"
 	"github.com/relayflow/relay/internal/health"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
 	"github.com/relayflow/relay/tasks/builtin"
@@ -132,6 +134,12 @@ type Config struct {
 	BlobThreshold int
 	// Retention: see EnvRetention (0: for ever).
 	Retention time.Duration
+	// KeyDir is the data directory whose secret key the processes of one
+	// machine share (`relay dev`) when neither secretstore.EnvKey nor
+	// secretstore.EnvKeySecret is set; empty in Lambda.
+	KeyDir string
+	// Secrets says where the worker reads named secrets.
+	Secrets secretstore.Config
 }
 
 // durationEnv reads a Go duration from the environment: def when unset,
@@ -164,6 +172,14 @@ func ConfigFromEnv() (Config, error) {
 		return c, err
 	}
 	c.KafkaAuth = auth
+	if c.Secrets, err = secretstore.ConfigFromEnv(); err != nil {
+		return c, err
+	}
+	if os.Getenv("AWS_LAMBDA_FUNCTION_NAME") == "" {
+		if c.KeyDir, err = dataDir(); err != nil {
+			return c, err
+		}
+	}
 	if v := os.Getenv(EnvWorkers); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -223,14 +239,24 @@ func ConfigFromEnv() (Config, error) {
 // RELAY_BUCKET nor RELAY_BLOB_DIR is set: blobs/ in the data directory
 // (RELAY_DATA_DIR, else ~/.relay), shared by every process of the machine.
 func DefaultBlobDir() (string, error) {
+	d, err := dataDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the blob folder (set %s or %s): %w", EnvBlobDir, EnvBucket, err)
+	}
+	return filepath.Join(d, "blobs"), nil
+}
+
+// dataDir is RELAY_DATA_DIR, else ~/.relay: what the processes of one
+// machine share.
+func dataDir() (string, error) {
 	if d := os.Getenv("RELAY_DATA_DIR"); d != "" {
-		return filepath.Join(d, "blobs"), nil
+		return d, nil
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("finding the home directory for the blob folder (set %s or %s): %w", EnvBlobDir, EnvBucket, err)
+		return "", fmt.Errorf("finding the home directory (set RELAY_DATA_DIR): %w", err)
 	}
-	return filepath.Join(home, ".relay", "blobs"), nil
+	return filepath.Join(home, ".relay"), nil
 }
 
 // openBlobs returns the blob store cfg names, or nil for none.
@@ -273,7 +299,10 @@ type Runtime struct {
 	Blobs engine.Blobs
 	// Files is the internal storage, on Blobs (nil when Blobs is).
 	Files *storage.Storage
-	Log   *slog.Logger
+	// Secrets is the deployment's key (nil: none configured, and flows
+	// that use secrets fail saying so).
+	Secrets *secrets.Keyring
+	Log     *slog.Logger
 
 	db *dynamodb.Client
 }
@@ -322,19 +351,24 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		bus.Close()
 		return nil, fmt.Errorf("setting up tasks: %w", err)
 	}
+	keys, lookup, err := openSecrets(ctx, cfg, log)
+	if err != nil {
+		bus.Close()
+		return nil, err
+	}
 	envs, globals, err := engine.ExpressionVariables(os.Environ())
 	if err != nil {
 		bus.Close()
 		return nil, err
 	}
-	ecfg.Tasks, ecfg.Envs, ecfg.Globals = reg, envs, globals
+	ecfg.Tasks, ecfg.Secrets, ecfg.SecretLookup, ecfg.Envs, ecfg.Globals = reg, keys, lookup, envs, globals
 	eng, err := engine.New(ecfg)
 	if err != nil {
 		bus.Close()
 		return nil, err
 	}
 	sched := firing.NewScheduler(firing.SchedulerConfig{Store: st, Bus: eng, Log: log})
-	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Files: files, Log: log, db: db}, nil
+	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Files: files, Secrets: keys, Log: log, db: db}, nil
 }
 
 // OpenWhenReady is Open for long-lived processes (`relay dev`): while
@@ -386,6 +420,25 @@ func (r *Runtime) Probe(ctx context.Context, every time.Duration) {
 			return
 		}
 	}
+}
+
+// openSecrets loads the deployment's key and the backend of named secrets.
+// A function without a key (the router and the scheduler need none) runs,
+// and a flow that needs one fails saying so.
+func openSecrets(ctx context.Context, cfg Config, log *slog.Logger) (*secrets.Keyring, secrets.Lookup, error) {
+	lookup, err := cfg.Secrets.Lookup(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.KeyDir == "" && os.Getenv(secretstore.EnvKey) == "" && os.Getenv(secretstore.EnvKeySecret) == "" {
+		log.Debug("no secret key: flows that use secrets will fail", slog.String("set", secretstore.EnvKeySecret))
+		return nil, lookup, nil
+	}
+	keys, err := secretstore.LoadKey(ctx, cfg.KeyDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys, lookup, nil
 }
 
 // Close releases the connections.

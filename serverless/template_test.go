@@ -24,6 +24,7 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/awsclient"
 	"github.com/relayflow/relay/infra/dynamo"
+	"github.com/relayflow/relay/infra/secretstore"
 	"github.com/relayflow/relay/tasks"
 )
 
@@ -167,12 +168,13 @@ func logical(r Role) string { return strings.ToUpper(string(r[:1])) + string(r[1
 // deployments are the parameter choices whose conditions change the
 // template: each Kafka source, each API authorization.
 var deployments = []struct {
-	kafka KafkaSource
-	jwt   bool
-}{{KafkaMSK, false}, {KafkaSelfManaged, true}}
+	kafka   KafkaSource
+	jwt     bool
+	secrets SecretsBackend
+}{{KafkaMSK, false, SecretsManager}, {KafkaSelfManaged, true, SecretsSSM}}
 
-func conditions(k KafkaSource, jwt bool) map[string]bool {
-	return map[string]bool{"IsMSK": k == KafkaMSK, "IsSelfManaged": k == KafkaSelfManaged, "UseJwt": jwt}
+func conditions(k KafkaSource, jwt bool, s SecretsBackend) map[string]bool {
+	return map[string]bool{"IsMSK": k == KafkaMSK, "IsSelfManaged": k == KafkaSelfManaged, "UseJwt": jwt, "UseSSM": s == SecretsSSM}
 }
 
 // resourcesWhen are the resources created with the conditions given.
@@ -306,7 +308,7 @@ func checkRunnerFunction(t *testing.T, r Role, name string, fn cfn) {
 func TestTemplateEventSources(t *testing.T) {
 	tpl := loadTemplate(t)
 	for _, d := range deployments {
-		res := resourcesWhen(tpl, conditions(d.kafka, d.jwt))
+		res := resourcesWhen(tpl, conditions(d.kafka, d.jwt, d.secrets))
 		mappings := map[string]any{} // function -> mapping
 		for name, r := range res {
 			if get(r, "Type") != "AWS::Lambda::EventSourceMapping" {
@@ -399,7 +401,7 @@ func TestTemplateEventSources(t *testing.T) {
 		t.Errorf("ApiDefaultRoute is %v, want $default", get(route, "RouteKey"))
 	}
 	for _, jwt := range []bool{false, true} {
-		r := resolve(route, conditions(KafkaMSK, jwt))
+		r := resolve(route, conditions(KafkaMSK, jwt, SecretsManager))
 		want := map[bool]string{false: "AWS_IAM", true: "JWT"}[jwt]
 		if get(r, "AuthorizationType") != want {
 			t.Errorf("with ApiAuth %s the default route authorizes with %v", want, get(r, "AuthorizationType"))
@@ -463,6 +465,9 @@ var envDefaults = map[string]string{
 	tasks.EnvAttemptKey:         "set by Relay for script tasks, not read",
 	awsclient.EnvAttemptTimeout: "10s per attempt at a DynamoDB or S3 call, far past a healthy answer",
 	EnvSchedulerWindow + "*":    "set on the scheduler only (checked above)",
+	secretstore.EnvKey:          "Lambda reads the key from the secret RELAY_SECRET_KEY_SECRET names",
+	secretstore.EnvCacheTTL:     "1m: a warm worker reads a secret once a minute",
+	"RELAY_SECRET_":             "the env backend of named secrets, for one machine (relay run, dev)",
 	"RELAY_GLOBALS":             "Kestra's globals (`globals.*` in expressions): none unless the deployment sets them",
 }
 
@@ -590,6 +595,10 @@ func resourceOf(v cfn) Resource {
 		return ResCluster
 	case s == "map[Ref:KafkaSecretArn]":
 		return ResSecret
+	case s == "map[Ref:SecretKey]":
+		return ResSecretKey
+	case strings.Contains(s, ":secret:${SecretsPrefix}*") || strings.Contains(s, ":parameter/${SecretsPrefix}*"):
+		return ResFlowSecrets
 	case strings.Contains(s, "Logs.Arn}"):
 		return ResLogs
 	case strings.Contains(s, "RunnerFunction"):
@@ -603,7 +612,7 @@ func resourceOf(v cfn) Resource {
 func TestTemplatePermissions(t *testing.T) {
 	tpl := loadTemplate(t)
 	for _, d := range deployments {
-		res := resourcesWhen(tpl, conditions(d.kafka, d.jwt))
+		res := resourcesWhen(tpl, conditions(d.kafka, d.jwt, d.secrets))
 		for _, r := range Roles {
 			name := logical(r) + "Role"
 			role := get(res[name], "Properties")
@@ -635,7 +644,7 @@ func TestTemplatePermissions(t *testing.T) {
 				}
 			}
 			need := map[Permission]bool{}
-			for _, p := range Permissions(r, d.kafka) {
+			for _, p := range Permissions(r, d.kafka, d.secrets) {
 				need[p] = true
 				if !granted[p] {
 					t.Errorf("%s: %s does not allow %s on %s", d.kafka, name, p.Action, p.Resource)
@@ -655,7 +664,7 @@ func TestTemplatePermissions(t *testing.T) {
 func TestPermissionsCoverCalls(t *testing.T) {
 	listed := map[string]bool{}
 	for _, r := range Roles {
-		for _, p := range Permissions(r, KafkaMSK) {
+		for _, p := range Permissions(r, KafkaMSK, SecretsManager) {
 			listed[p.Action] = true
 		}
 	}

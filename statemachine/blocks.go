@@ -266,7 +266,7 @@ func (m *machine) schedule(r *TaskRun, t *flow.Task, attempt int) {
 	m.setRun(r, RunSubmitted)
 	pos, _ := m.ex.Position(r.ID)
 	m.emit(ScheduleTaskRun{ExecutionID: m.ex.ID, TaskRunID: r.ID, TaskID: t.ID, Type: t.Type.Name, Attempt: attempt, Props: props, Deadline: a.Deadline, Position: pos,
-		Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, Cache: m.cacheEntry(t, props)})
+		Namespace: m.ex.Namespace, FlowID: m.ex.FlowID, Cache: m.cacheEntry(t, props), LogLevel: t.LogLevel})
 }
 
 // cacheEntry names the task-cache entry of an attempt of t with these

@@ -68,8 +68,9 @@ type Event struct {
 	Error   *TaskError     `json:"error,omitempty"`
 	// Metrics are what the attempt measured (a script's metrics).
 	Metrics []Metric `json:"metrics,omitempty"`
-	// StartDate is when the attempt started on its worker. A worker
-	// reports the start of short attempts only with their end (a
+	// StartDate (taskrun.started, taskrun.finished) is when the attempt
+	// started on its worker. A worker reports the start of short attempts
+	// only with their end (a
 	// taskrun.started event would cost a write for nothing); missing or
 	// later than the event's application, the executor's clock is used.
 	StartDate time.Time `json:"startDate,omitzero"`
@@ -121,23 +122,27 @@ type Command interface{ command() }
 
 // ScheduleTaskRun runs one attempt of a runnable task on a worker.
 type ScheduleTaskRun struct {
-	ExecutionID string         `json:"executionId"`
-	TaskRunID   string         `json:"taskRunId"`
-	TaskID      string         `json:"taskId"`
-	Type        string         `json:"type"`
-	Attempt     int            `json:"attempt"`
-	Props       map[string]any `json:"props"`
-	Deadline    time.Time      `json:"deadline,omitzero"`
+	ExecutionID string `json:"executionId"`
+	// Namespace and FlowID name the execution's flow: the worker opens the
+	// secret markers of Props for that namespace alone, and files what the
+	// attempt stores (output files) under it.
+	Namespace string         `json:"namespace,omitempty"`
+	FlowID    string         `json:"flowId,omitempty"`
+	TaskRunID string         `json:"taskRunId"`
+	TaskID    string         `json:"taskId"`
+	Type      string         `json:"type"`
+	Attempt   int            `json:"attempt"`
+	Props     map[string]any `json:"props"`
+	Deadline  time.Time      `json:"deadline,omitzero"`
 	// Position is the task run's position in the execution (its key in
 	// the store), so a worker can read that run alone.
 	Position int `json:"position"`
-	// Namespace and FlowID name the execution's flow, so that a worker
-	// can file what the attempt stores (output files) under it.
-	Namespace string `json:"namespace,omitempty"`
-	FlowID    string `json:"flowId,omitempty"`
 	// Cache, for a task with taskCache enabled, is the entry of the task
 	// cache the attempt may reuse, or that its success fills.
 	Cache *CacheEntry `json:"cache,omitempty"`
+	// LogLevel is the task's logLevel: the attempt's log lines below it
+	// are not kept.
+	LogLevel string `json:"logLevel,omitempty"`
 }
 
 // CacheEntry names an entry of the task cache: the SHA-256 of the flow

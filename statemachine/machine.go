@@ -21,6 +21,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/statemachine/inputs"
@@ -28,8 +29,12 @@ import (
 
 // Options carry what the core may not fetch itself.
 type Options struct {
-	// Secret resolves secret('NAME') in expressions; nil makes secret() an error.
-	Secret func(name string) (string, error)
+	// Secrets seals secrets into markers (package secrets): secret('NAME')
+	// renders to the marker of the name, and SECRET inputs are stored as
+	// markers holding their value, encrypted. The state machine never sees
+	// a secret in clear; only the worker opens markers. Nil makes
+	// secret() and SECRET inputs given in clear an error.
+	Secrets Sealer
 	// Read returns the content of a file of internal storage for
 	// read(uri) in expressions; nil makes read() an error. Files never
 	// change once stored, so rendering stays deterministic.
@@ -48,8 +53,8 @@ type Options struct {
 	// none): an attempt not finished by then fails with a timeout and its
 	// retry policy applies.
 	AttemptTimeout time.Duration
-	// KV reads the KV store for kv('key'); nil makes kv() an error. Like
-	// Secret, it is read when a template asks, so a value changed between
+	// KV reads the KV store for kv('key'); nil makes kv() an error. It is
+	// read when a template asks, so a value changed between
 	// two deliveries of an event may render differently.
 	KV func(namespace, key string) (any, bool, error)
 	// Envs and Globals are the `envs` and `globals` variables (Kestra's
@@ -59,6 +64,20 @@ type Options struct {
 	// Replay replays (read by the engine, as the flow is).
 	ReplaySource *Execution
 }
+
+// Sealer turns secrets into markers; *secrets.Keyring is one. Both
+// methods must be deterministic: the same arguments give the same marker,
+// so that applying an event again gives the same execution.
+type Sealer interface {
+	// Ref returns the marker of the secret called name in namespace.
+	Ref(namespace, name string) (string, error)
+	// Seal returns the marker holding value, or value itself when it
+	// already is a marker.
+	Seal(namespace, value string) (string, error)
+}
+
+// errNoSealer is why secret() and SECRET inputs fail without Options.Secrets.
+var errNoSealer = errors.New("secrets are not available: no secret key is configured")
 
 // Result is what applying one event produced.
 type Result struct {
@@ -73,6 +92,31 @@ type Result struct {
 	// Ignored says why the event changed nothing (a duplicate, a stale
 	// attempt); the execution is then unchanged.
 	Ignored string
+}
+
+// EventError is an event Apply refused. Its message names the event, for
+// logs; Err says why in words for the person who asked (Reason).
+type EventError struct {
+	Type        EventType
+	EventID     string
+	ExecutionID string
+	Err         error
+}
+
+func (e *EventError) Error() string {
+	return fmt.Sprintf("applying %s %s to execution %s: %v", e.Type, e.EventID, e.ExecutionID, e.Err)
+}
+
+func (e *EventError) Unwrap() error { return e.Err }
+
+// Reason returns why Apply refused an event, without the event's type and
+// id: what a CLI or an API shows the person who resumed or killed.
+func Reason(err error) error {
+	var ee *EventError
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
+	return err
 }
 
 // ErrUnknownExecution is returned for an event about an execution that does
@@ -146,7 +190,7 @@ func Apply(f *flow.Flow, ex *Execution, ev Event, now time.Time, opts Options) (
 		err = fmt.Errorf("unknown event type %q", ev.Type)
 	}
 	if err != nil {
-		return Result{Execution: ex}, fmt.Errorf("applying %s %s to execution %s: %w", ev.Type, ev.ID, ex.ID, err)
+		return Result{Execution: ex}, &EventError{Type: ev.Type, EventID: ev.ID, ExecutionID: ex.ID, Err: err}
 	}
 	if m.ignored != "" {
 		return Result{Execution: ex, Ignored: m.ignored}, nil
@@ -235,7 +279,9 @@ func (m *machine) log(runID, level, format string, args ...any) {
 	if r, ok := m.ex.Run(runID); ok {
 		taskID = r.TaskID
 	}
-	m.emit(Log{ExecutionID: m.ex.ID, TaskRunID: runID, TaskID: taskID, Level: level, Message: msg})
+	if t, ok := m.f.Task(taskID); !ok || !flow.LevelBelow(level, t.LogLevel) {
+		m.emit(Log{ExecutionID: m.ex.ID, TaskRunID: runID, TaskID: taskID, Level: level, Message: msg})
+	}
 	if level == "ERROR" {
 		m.keepErrorLog(ErrorLog{TaskID: taskID, TaskRunID: runID, Message: msg, Time: m.now})
 	}
@@ -339,6 +385,10 @@ func (m *machine) request() {
 	}
 	in, err := m.f.ResolveInputs(ev.Inputs, m.env(nil, nil, nil))
 	if err != nil {
+		m.failExecution("invalid inputs: %v", err)
+		return
+	}
+	if err := m.sealSecrets(m.f.Inputs, in); err != nil {
 		m.failExecution("invalid inputs: %v", err)
 		return
 	}
@@ -461,6 +511,12 @@ func (m *machine) started() error {
 		return err
 	}
 	a.State, a.StartDate = RunRunning, m.now
+	if s := m.ev.StartDate; !s.IsZero() && s.Before(m.now) {
+		a.StartDate = s // the worker's clock: when the task started there
+	}
+	if r.StartDate.IsZero() {
+		r.StartDate = a.StartDate
+	}
 	m.setRun(r, RunRunning)
 	return nil
 }
@@ -631,6 +687,9 @@ func (m *machine) timer() error {
 			r.ChildWarn = true
 		}
 		vals, err := inputs.Resolve(t.OnResume, nil, m.resumeDefaults(r, t))
+		if err == nil {
+			err = m.sealSecrets(t.OnResume, vals)
+		}
 		if err != nil {
 			m.unpause(r)
 			m.failRun(r, t, &TaskError{Kind: KindFatal, Type: "ResumeInputs", Message: err.Error()})
@@ -669,6 +728,9 @@ func (m *machine) resume() error {
 	for i, r := range targets {
 		t := m.task(r)
 		v, err := inputs.Resolve(t.OnResume, m.ev.Inputs, m.resumeDefaults(r, t))
+		if err == nil {
+			err = m.sealSecrets(t.OnResume, v)
+		}
 		if err != nil {
 			return fmt.Errorf("resuming %s: %w", r.ID, err)
 		}
@@ -679,6 +741,53 @@ func (m *machine) resume() error {
 		m.resumed(r, m.task(r), map[string]any{"onResume": values[i]})
 	}
 	return nil
+}
+
+// sealSecrets replaces, in vals, the clear values of SECRET inputs with
+// markers.
+func (m *machine) sealSecrets(decls []*inputs.Decl, vals map[string]any) error {
+	sealed, err := SealInputs(m.opts.Secrets, m.f.Namespace, decls, vals)
+	if err != nil {
+		return err
+	}
+	maps.Copy(vals, sealed)
+	return nil
+}
+
+// SealInputs returns vals with the clear values of the SECRET inputs among
+// decls sealed for namespace (values that already are markers stay as
+// they are); vals itself is not changed. Without a Sealer, a clear SECRET
+// value is an error. The edges that receive inputs (API, CLI) seal them
+// before publishing a request, the state machine those that reach it in
+// clear (a trigger's or a subflow's inputs).
+func SealInputs(s Sealer, namespace string, decls []*inputs.Decl, vals map[string]any) (map[string]any, error) {
+	out, copied := vals, false
+	for _, d := range decls {
+		v, ok := vals[d.ID].(string)
+		if d.Type != inputs.TypeSecret || !ok || secrets.IsMarker(v) {
+			continue
+		}
+		if s == nil {
+			return nil, fmt.Errorf("input %s: %w", d.ID, errNoSealer)
+		}
+		sealed, err := s.Seal(namespace, v)
+		if err != nil {
+			return nil, fmt.Errorf("input %s: sealing the secret: %w", d.ID, err)
+		}
+		if !copied {
+			out, copied = maps.Clone(vals), true
+		}
+		out[d.ID] = sealed
+	}
+	return out, nil
+}
+
+// secretRef is what secret('NAME') renders to: the name's marker.
+func (m *machine) secretRef(name string) (string, error) {
+	if m.opts.Secrets == nil {
+		return "", errNoSealer
+	}
+	return m.opts.Secrets.Ref(m.f.Namespace, name)
 }
 
 // resumed goes on after a pause: its own tasks, if it has any (Kestra's

@@ -306,7 +306,7 @@ func TestErrorsAndFinally_runOnFailure(t *testing.T) {
 	if !strings.HasSuffix(order, "local_cleanup,alert,always") {
 		t.Errorf("order %s", order)
 	}
-	if !strings.Contains(s.schedule[len(s.schedule)-1].Props["message"].(string), "done in state RUNNING") {
+	if !strings.Contains(s.schedule[len(s.schedule)-1].Props["message"].(string), "cleanup done for execution exec-1") {
 		t.Errorf("finally message %v", s.schedule[len(s.schedule)-1].Props["message"])
 	}
 }

@@ -15,7 +15,7 @@ import (
 // template uses, never the execution's size.
 func (m *machine) env(r *TaskRun, t *flow.Task, ctx []Iter) *expr.Env {
 	sc := &scope{m: m, r: r, t: t, ctx: ctx}
-	env := &expr.Env{Lookup: sc.lookup, Now: m.now, Secret: m.opts.Secret, Read: m.opts.Read, UUID: m.uuid, Rand: m.randUint64, ErrorLogs: m.errorLogs}
+	env := &expr.Env{Lookup: sc.lookup, Now: m.now, Secret: m.secretRef, Read: m.opts.Read, UUID: m.uuid, Rand: m.randUint64, ErrorLogs: m.errorLogs}
 	if m.opts.KV != nil {
 		env.KV = m.opts.KV
 	}

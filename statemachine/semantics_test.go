@@ -648,3 +648,45 @@ func TestCrashed_attemptsAreRetriedAndTheRunEndsCrashedWithoutRetries(t *testing
 		})
 	}
 }
+
+// A task's logLevel drops the lines below it: the attempts it schedules
+// carry it to the worker, and the state machine's own lines about the task
+// (a retry announced at WARN) are not emitted; tasks without one keep every
+// line.
+func TestLogLevel_dropsTheTasksLinesBelowIt(t *testing.T) {
+	f := parseFlow(t, `
+id: f
+namespace: t
+tasks:
+  - id: quiet
+    type: io.kestra.plugin.core.log.Log
+    logLevel: WARN
+    message: kept only at WARN or above
+  - id: loud
+    type: io.kestra.plugin.core.log.Log
+    message: every line
+  - id: boom
+    type: io.kestra.plugin.core.execution.Fail
+    logLevel: ERROR
+    retry: {type: constant, interval: PT1S, maxAttempts: 2}
+`)
+	s := newSim(t, f)
+	s.start(f, nil)
+	s.run()
+	levels := map[string]string{}
+	for _, c := range s.schedule {
+		levels[c.TaskID] = c.LogLevel
+	}
+	if levels["quiet"] != "WARN" || levels["loud"] != "" {
+		t.Errorf("scheduled attempts carry log levels %v, want quiet WARN and loud none", levels)
+	}
+	var boom []string
+	for _, l := range s.logs {
+		if l.TaskID == "boom" {
+			boom = append(boom, l.Level)
+		}
+	}
+	if len(boom) == 0 || strings.Count(strings.Join(boom, " "), "ERROR") != len(boom) {
+		t.Errorf("boom logged %v: want its ERROR lines only (the WARN of its retry dropped)", boom)
+	}
+}

@@ -11,9 +11,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayflow/relay/secrets"
 	sm "github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
 )
+
+// testKeyring seals the secrets of simulated executions.
+var testKeyring = func() *secrets.Keyring {
+	k, err := secrets.NewKeyring([]byte("a test key that is 32 bytes long"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
 
 // outcome is what a simulated worker does with one attempt.
 type outcome struct {
@@ -199,7 +209,7 @@ func (s *sim) deliver(ev sm.Event) (sm.Result, error) {
 		}
 	}
 	opts := s.opts
-	opts.Secret = func(n string) (string, error) { return "secret-" + n, nil }
+	opts.Secrets = testKeyring
 	if ev.Replay != nil {
 		opts.ReplaySource = s.execs[ev.Replay.ExecutionID]
 	}

@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine/flow"
 )
 
@@ -52,8 +53,18 @@ type Request struct {
 	// Props are the rendered properties by canonical name, defaults filled in.
 	Props map[string]any
 	// Log receives the task's logs: the caller attaches the execution,
-	// task run and attempt attributes. Nil discards them.
+	// task run and attempt attributes, and drops the lines below LogLevel.
+	// Nil discards them.
 	Log *slog.Logger
+	// Secrets hides the secrets opened in Props (nil: none). The caller
+	// masks what the task logs and returns with it; a runner that cuts
+	// text (a long line, a tail) masks before cutting, so that no part of
+	// a secret is left, and a runner that runs the attempt elsewhere sends
+	// its values along (docs/architecture.md, Secrets).
+	Secrets *secrets.Masker
+	// LogLevel is the task's logLevel (empty: every line is kept), for a
+	// runner that has the attempt's lines logged elsewhere.
+	LogLevel string
 	// KV is the KV store, for the kv.* tasks; nil makes them fail.
 	KV KV
 	// Logs reads stored logs, for log.fetch; nil makes it fail.

@@ -132,7 +132,7 @@ func devCmd() *cobra.Command {
 			if cfg.Bucket == "" {
 				blobs = cfg.BlobDir
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "relay dev: table %s, brokers %v, large values in %s; Ctrl-C stops\n", cfg.Table, cfg.Brokers, blobs)
+			fmt.Fprintf(cmd.ErrOrStderr(), "relay dev: table %s, brokers %v, large values in %s; Ctrl-C or SIGTERM stops, handing back running attempts\n", cfg.Table, cfg.Brokers, blobs)
 			wg.Wait()
 			if cmd.Context().Err() != nil {
 				return nil // Ctrl-C: a clean stop

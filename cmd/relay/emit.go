@@ -90,7 +90,7 @@ func emitCmd() *cobra.Command {
 				out, err := c.PublishEventWith(cmd.Context(), ev, key)
 				if err != nil {
 					if apiURL == defaultServer && isConnRefused(err) {
-						return fmt.Errorf("no relay server at %s (start one with `relay server`, or pass --api URL or --kafka BROKERS): %w", apiURL, err)
+						return &exitError{code: exitUnreachable, err: fmt.Errorf("no relay server at %s (start one with `relay server`, or pass --api URL or --kafka BROKERS): %w", apiURL, err)}
 					}
 					return err
 				}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/flow"
@@ -22,7 +23,7 @@ import (
 )
 
 func executionsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "executions", Aliases: []string{"exec"}, Short: "Start, list, show, resume and kill executions (embedded store, or a deployment with --api/--direct)"}
+	cmd := &cobra.Command{Use: "executions", Aliases: []string{"exec"}, Short: "Start, list, show, resume, kill, restart and replay executions (embedded store, or a deployment with --api/--direct)"}
 	cmd.AddCommand(execStartCmd(), execListCmd(), execShowCmd(), execResumeCmd(), execKillCmd(), execRestartCmd(), execReplayCmd())
 	return cmd
 }
@@ -124,10 +125,10 @@ func showExecution(w io.Writer, ex engine.ExecutionDoc, page api.RunPage) {
 	fmt.Fprintf(w, "Execution %s\n  flow      %s/%s revision %d\n  state     %s\n  started   %s\n  duration  %s\n",
 		ex.ID, ex.Namespace, ex.FlowID, ex.Revision, ex.State, ex.StartDate.Local().Format(time.RFC3339), docDuration(ex.StartDate, ex.EndDate))
 	if ex.Error != "" {
-		fmt.Fprintf(w, "  error     %s\n", ex.Error)
+		fmt.Fprintf(w, "  error     %s\n", abbreviate(ex.Error, maxShown))
 	}
 	if len(ex.Inputs) > 0 {
-		fmt.Fprintf(w, "  inputs    %s\n", abbreviate(expr.Stringify(ex.Inputs), 200))
+		fmt.Fprintf(w, "  inputs    %s\n", abbreviate(expr.Stringify(ex.Inputs), maxShown))
 	}
 	fmt.Fprintf(w, "  task runs %d: %s\n", ex.TaskRunCount, formatCounts(ex.TaskRunCounts))
 	if len(ex.TaskRuns) == 0 && page.State != "" {
@@ -160,9 +161,16 @@ func showExecution(w io.Writer, ex engine.ExecutionDoc, page api.RunPage) {
 		fmt.Fprintf(w, "\nMore task runs: relay executions show %s%s --cursor %s (or --all)\n", ex.ID, which, ex.NextCursor)
 	}
 	if len(ex.Outputs) > 0 {
-		fmt.Fprintf(w, "\nOutputs: %s\n", abbreviate(expr.Stringify(ex.Outputs), 2000))
+		fmt.Fprintf(w, "\nOutputs: %s\n", abbreviate(expr.Stringify(ex.Outputs), maxOutputsShown))
 	}
 }
+
+// How many characters of inputs and errors, and of an execution's
+// outputs, the text views show; --output json has them whole.
+const (
+	maxShown        = 500
+	maxOutputsShown = 2000
+)
 
 func abbreviate(s string, n int) string {
 	if r := []rune(s); len(r) > n {
@@ -178,7 +186,7 @@ func execStartCmd() *cobra.Command {
 		inputKV, labelKV []string
 		inputsFile       string
 		wait             bool
-		progress         string
+		out              shown
 		idemKey, execID  string
 	)
 	cmd := &cobra.Command{
@@ -186,10 +194,14 @@ func execStartCmd() *cobra.Command {
 		Short: "Start an execution of a deployed flow's latest revision",
 		Long: "Start requests an execution of a flow stored with `relay flows deploy`. On the embedded store it\n" +
 			"runs here until it ends (as `relay run` does); on a deployment (--api URL or --direct) it prints the\n" +
-			"execution id, and with --wait follows its logs and task runs until it ends.\n" +
+			"execution id, and with --wait follows its logs and task runs until it ends. With --output json\n" +
+			"the final execution goes to stdout (docs/execution.md), progress to stderr.\n" +
 			"Exit status with --wait: 0 SUCCESS or WARNING, 1 FAILED or KILLED, 3 PAUSED.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
 			ns, id, err := parseRef(args[0])
 			if err != nil {
 				return &exitError{code: exitInvalid, err: err}
@@ -208,7 +220,7 @@ func execStartCmd() *cobra.Command {
 			}
 			if t.local {
 				t.close() // the in-process engine opens the store itself
-				return runStored(cmd, ns, id, provided, labels, shown{progress: progress})
+				return runStored(cmd, ns, id, provided, labels, out)
 			}
 			defer t.close()
 			opts := api.StartOptions{IdempotencyKey: idemKey, ExecutionID: execID}
@@ -233,21 +245,25 @@ func execStartCmd() *cobra.Command {
 			if err != nil {
 				return requestError(err)
 			}
-			if !wait {
+			if !wait && !t.viaServer {
 				fmt.Fprintln(cmd.OutOrStdout(), st.ID)
 				return nil
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Execution %s of %s/%s (revision %d)\n", st.ID, ns, id, st.Revision)
-			return waitRemote(cmd, t, st.ID, following{})
+			if !out.json() {
+				fmt.Fprintf(cmd.OutOrStdout(), "Execution %s of %s/%s (revision %d)\n", st.ID, ns, id, st.Revision)
+			}
+			return waitRemote(cmd, t, st.ID, following{json: out.json()})
 		},
 	}
 	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeatable); name=@path uploads a file for a FILE input")
+	cmd.Flags().StringVar(&inputsFile, "inputs-file", "", "a JSON file of inputs by name")
 	cmd.Flags().StringVar(&inputsFile, "inputs", "", "a JSON file of inputs")
+	cmd.Flags().MarkDeprecated("inputs", "use --inputs-file, as relay run does")
 	cmd.Flags().StringArrayVarP(&labelKV, "label", "l", nil, "a label as key=value (repeatable)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends or pauses")
 	cmd.Flags().StringVar(&idemKey, "idempotency-key", "", "on a deployment, the key that makes the start idempotent for 24h (default: a new one per command; the command retries with it on connection errors and 503)")
 	cmd.Flags().StringVar(&execID, "execution-id", "", "on a deployment, the id of the execution (default: a new one); starting an id again returns the execution")
-	progressFlag(cmd, &progress)
+	out.flags(cmd)
 	return cmd
 }
 
@@ -343,7 +359,7 @@ func waitRemote(cmd *cobra.Command, t *target, id string, o following) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "\n%d task runs: %s (relay executions show %s)\n", doc.TaskRunCount, formatCounts(doc.TaskRunCounts), id)
 	}
 	if len(doc.Outputs) > 0 {
-		fmt.Fprintf(cmd.OutOrStdout(), "\nOutputs: %s\n", expr.Stringify(doc.Outputs))
+		fmt.Fprintf(cmd.OutOrStdout(), "\nOutputs: %s\n", abbreviate(expr.Stringify(doc.Outputs), maxOutputsShown))
 	}
 	if doc.State == "PAUSED" {
 		fmt.Fprintf(cmd.OutOrStdout(), "\nThe execution is paused. Resume it with:\n  relay executions resume %s [--input name=value]\n", id)
@@ -389,9 +405,16 @@ func execKillCmd() *cobra.Command {
 		Short: "Kill an execution (one running in `relay run` is killed with Ctrl-C)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return control(cmd, args[0], following{}, wait, "kill requested", func(t *target) error { return t.cp.Kill(cmd.Context(), args[0]) }, func() error {
+			err := control(cmd, args[0], following{}, wait, "kill requested", func(t *target) error { return t.cp.Kill(cmd.Context(), args[0]) }, func() error {
 				return continueExecution(cmd, args[0], shown{progress: progress}, statemachine.Event{ID: args[0] + "/kill", Type: statemachine.EvKill, ExecutionID: args[0]})
 			})
+			// The execution ended KILLED (or CANCELLED): what was asked.
+			// An execution that had ended already is an error with a
+			// message, and keeps its code.
+			if ee := (*exitError)(nil); errors.As(err, &ee) && ee.code == exitFailed && ee.err == nil {
+				return nil
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends")
@@ -530,6 +553,7 @@ func control(cmd *cobra.Command, id string, o following, wait bool, done string,
 		return local()
 	}
 	defer t.close()
+	wait = wait || t.viaServer
 	if wait { // what the execution was, so that its change is seen
 		doc, err := t.cp.ExecutionPage(cmd.Context(), id, api.RunPage{Limit: followRuns})
 		if err != nil {
@@ -566,11 +590,15 @@ func runStored(cmd *cobra.Command, ns, id string, provided map[string]any, label
 		if err != nil {
 			return nil, ev, err
 		}
-		if ev.Inputs, err = storeFileInputs(cmd.Context(), sys.files, f, execID, provided); err != nil {
+		withFiles, err := storeFileInputs(cmd.Context(), sys.files, f, execID, provided)
+		if err != nil {
 			return nil, ev, &exitError{code: exitInvalid, err: err}
 		}
-		if _, err := f.ResolveInputs(ev.Inputs, &expr.Env{Now: time.Now(), Secret: envSecret}); err != nil {
+		if _, err := f.ResolveInputs(withFiles, &expr.Env{Now: time.Now(), Secret: secrets.DryRunSecret}); err != nil {
 			return nil, ev, &exitError{code: exitInvalid, err: err}
+		}
+		if ev.Inputs, err = engine.SealInputs(sys.secrets, ns, f.Inputs, withFiles); err != nil {
+			return nil, ev, err
 		}
 		ev.Revision = f.Revision
 		return f, ev, nil
@@ -590,8 +618,18 @@ func continueExecution(cmd *cobra.Command, id string, out shown, ev statemachine
 			return nil, ev, err
 		}
 		// Check the event first, so a mistake is reported, not just logged.
-		if _, err := statemachine.Apply(f, ex, ev, time.Now(), statemachine.Options{Secret: envSecret}); err != nil {
-			return nil, ev, &exitError{code: exitInvalid, err: err}
+		if ev.Type == statemachine.EvKill && ex.State.Terminal() {
+			return nil, ev, &exitError{code: exitFailed, err: fmt.Errorf("execution %s already ended %s: there is nothing to kill", id, ex.State)}
+		}
+		res, err := statemachine.Apply(f, ex, ev, time.Now(), statemachine.Options{Secrets: secrets.DryRun{}})
+		if err != nil {
+			return nil, ev, &exitError{code: exitInvalid, err: statemachine.Reason(err)}
+		}
+		if res.Ignored != "" { // nothing would change: waiting for a change would never end
+			return nil, ev, &exitError{code: exitFailed, err: fmt.Errorf("execution %s is %s: %s", id, ex.State, res.Ignored)}
+		}
+		if ev.Inputs, err = engine.SealInputs(sys.secrets, ex.Namespace, engine.ResumeDecls(f, ex), ev.Inputs); err != nil {
+			return nil, ev, err
 		}
 		return f, ev, nil
 	})

@@ -28,6 +28,24 @@ func fileInputs(f *flow.Flow, provided map[string]any) map[string]string {
 	return out
 }
 
+// dryRunFiles returns provided with the local files of FILE inputs of f
+// replaced by a URI, so that the inputs can be checked before the files
+// are stored.
+func dryRunFiles(f *flow.Flow, provided map[string]any) map[string]any {
+	paths := fileInputs(f, provided)
+	if len(paths) == 0 {
+		return provided
+	}
+	out := make(map[string]any, len(provided))
+	for k, v := range provided {
+		out[k] = v
+	}
+	for name := range paths {
+		out[name] = "relay:///not-stored-yet/" + name
+	}
+	return out
+}
+
 // openFileInputs opens the local files of FILE inputs for the API; close
 // them with the returned function.
 func openFileInputs(paths map[string]string) (map[string]api.File, func(), error) {

@@ -40,14 +40,25 @@ func deployDir(cmd *cobra.Command, save func(file string, src []byte) (engine.Fl
 	}
 	sources := make([][]byte, len(files))
 	bad := 0
+	owner := map[string]string{} // namespace/id -> the file that defines it
 	for i, file := range files {
 		if sources[i], err = os.ReadFile(file); err != nil {
 			return fmt.Errorf("reading flow: %w", err)
 		}
-		if _, err := engine.ParseFlow(file, sources[i]); err != nil {
+		f, err := engine.ParseFlow(file, sources[i])
+		if err != nil {
 			fmt.Fprintln(cmd.ErrOrStderr(), err)
 			bad++
+			continue
 		}
+		key := f.Namespace + "/" + f.ID
+		if first, ok := owner[key]; ok {
+			// Each would overwrite the other's revisions in turn.
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: flow %s is also defined by %s: give one of them another id or namespace\n", file, key, first)
+			bad++
+			continue
+		}
+		owner[key] = file
 	}
 	if bad > 0 {
 		return fmt.Errorf("%d of %d flow files under %s are invalid; nothing was deployed", bad, len(files), path)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/statemachine"
 )
 
@@ -133,5 +134,28 @@ func TestRun_unknownProgressModeExitsTwo(t *testing.T) {
 	code, _, errOut := runCLI(t, "run", "--data-dir", t.TempDir(), "--progress", "fancy", "../../examples/flows/hello.yaml")
 	if code != 2 || !strings.Contains(errOut, `unknown progress mode "fancy"`) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestPlainPrinter_aRunStartedAndEndedInOneCommitPrintsItsStartAndLinesBeforeItsEnd(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.Local)
+	var b strings.Builder
+	p := newPrinter(&b, false)
+	p.begin("ex", "", "")
+	ex := &statemachine.Execution{ID: "ex", State: statemachine.ExecRunning}
+	p.commit(ex, []*statemachine.TaskRun{{ID: "a", State: statemachine.RunSubmitted}})
+	p.logLine(engine.LogEntry{ExecutionID: "ex", TaskRunID: "a", Time: t0.Add(time.Millisecond), Level: "INFO", Message: "hello"})
+	done := &statemachine.TaskRun{ID: "a", State: statemachine.RunSuccess, EndDate: t0.Add(2 * time.Millisecond),
+		Attempts: []statemachine.Attempt{{Number: 1, State: statemachine.RunSuccess, StartDate: t0}}}
+	p.commit(ex, []*statemachine.TaskRun{done})
+	var got []string
+	for _, line := range strings.Split(b.String(), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[1] == "a" {
+			got = append(got, f[0]+" "+f[2])
+		}
+	}
+	want := []string{"SUBMITTED", "10:00:00.000 RUNNING", "10:00:00.001 INFO", "10:00:00.002 SUCCESS"}
+	if len(got) != 4 || !strings.HasSuffix(got[0], want[0]) || strings.Join(got[1:], "|") != strings.Join(want[1:], "|") {
+		t.Errorf("printed %q, want %q", got, want)
 	}
 }

@@ -10,10 +10,16 @@ import (
 )
 
 func main() {
-	// SIGTERM (what timeout, systemd and CI send) stops a command as Ctrl-C
-	// does: `relay run` kills its execution and saves it.
+	os.Exit(run(signalContext(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// signalContext ends at the first Ctrl-C (SIGINT) or SIGTERM, which
+// commands treat alike: relay run and executions resume kill the
+// execution and save it, relay server and relay dev stop cleanly, handing
+// back what runs. A second signal stops the process at once, as the
+// default handling of the signal does.
+func signalContext() context.Context {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	context.AfterFunc(ctx, stop)
+	return ctx
 }

@@ -188,3 +188,25 @@ func (s *safeBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A word that is no subcommand of a group of commands fails naming it
+// (exit 2), with a suggestion when one is close, instead of printing the
+// group's help and exiting 0.
+func TestUnknownSubcommandIsAnError(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"executions", "logs", "x"}, `unknown command "logs" for "relay executions"`},
+		{[]string{"executions", "restat", "x"}, "did you mean `relay executions restart`?"},
+		{[]string{"flows", "nope"}, `unknown command "nope" for "relay flows"`},
+	} {
+		code, _, errOut := runCLI(t, tc.args...)
+		if code != exitInvalid || !strings.Contains(errOut, tc.want) {
+			t.Errorf("relay %s: exit %d, %q; want exit %d and %q", strings.Join(tc.args, " "), code, errOut, exitInvalid, tc.want)
+		}
+	}
+	if code, out, errOut := runCLI(t, "executions"); code != 0 || !strings.Contains(out, "restart") {
+		t.Errorf("relay executions: exit %d, want its help\n%s%s", code, out, errOut)
+	}
+}

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/relayflow/relay/infra/embedded"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -37,17 +40,48 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.PersistentFlags().BoolP("verbose", "v", false, "log the engine's own debug messages")
 	targetFlags(root)
 	root.AddCommand(validateCmd(), schemaCmd(), docsCmd(), runCmd(), serverCmd(), devCmd(), emitCmd(), flowsCmd(), executionsCmd(), logsCmd(), triggersCmd(), uiCmd())
+	refuseUnknownSubcommands(root)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}
 	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintln(stderr, "relay:", ee.err)
-		}
-		return ee.code
+	if !errors.As(err, &ee) {
+		ee = &exitError{code: exitInvalid, err: err}
 	}
-	fmt.Fprintln(stderr, "relay:", err)
-	return 2
+	switch {
+	case errors.Is(err, embedded.ErrLocked) && ee.code != exitLocked:
+		ee = &exitError{code: exitLocked, err: err}
+	case errors.Is(err, syscall.ECONNREFUSED) && ee.code != exitUnreachable:
+		ee = &exitError{code: exitUnreachable, err: fmt.Errorf("%w\nno Relay server answers there: start one (relay server, relay dev) or check --api / $%s", err, EnvAPI)}
+	}
+	if ee.err != nil && ee.err.Error() != "" {
+		fmt.Fprintln(stderr, "relay:", ee.err)
+	}
+	return ee.code
+}
+
+// refuseUnknownSubcommands makes a group of commands (`relay executions`)
+// given a word that is none of its subcommands fail naming it, instead of
+// printing its help and exiting 0 as cobra does below the root: a typo in
+// a script must not pass for success.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if cmd == cmd.Root() || !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.SuggestionsMinimumDistance = 2 // cobra's default, which only the root gets
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		hint := fmt.Sprintf("see `%s --help`", cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf("did you mean `%s %s`?", cmd.CommandPath(), s[0])
+		}
+		return &exitError{code: exitInvalid, err: fmt.Errorf("unknown command %q for %q (%s)", args[0], cmd.CommandPath(), hint)}
+	}
 }

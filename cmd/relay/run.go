@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,19 +16,27 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/embedded"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/expr"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/statemachine/inputs"
 )
 
-// Exit codes of relay run.
+// Exit codes of every command (README, Exit codes).
 const (
-	exitOK      = 0 // SUCCESS or WARNING
-	exitFailed  = 1 // FAILED, KILLED or CANCELLED
-	exitInvalid = 2 // an invalid flow or inputs
+	exitOK      = 0 // SUCCESS or WARNING; a command that did what it was asked
+	exitFailed  = 1 // FAILED, KILLED or CANCELLED; a request the deployment refused; flows with problems
+	exitInvalid = 2 // an invalid flow, inputs, flag or command
 	exitPaused  = 3 // paused, waiting to be resumed
+	// exitLocked: the data directory is in use by another relay process
+	// (relay server, relay run) that keeps it locked.
+	exitLocked = 4
+	// exitUnreachable: no Relay server answers at the API address.
+	exitUnreachable = 5
 )
 
 func runCmd() *cobra.Command {
@@ -44,7 +51,9 @@ func runCmd() *cobra.Command {
 		Long: "Run validates FILE, stores it in the embedded store (--data-dir, RELAY_DATA_DIR, default ~/.relay),\n" +
 			"creates an execution and runs it here, showing each state change and log line.\n\n" +
 			"Exit codes: 0 SUCCESS or WARNING, 1 FAILED, KILLED or CANCELLED, 2 invalid flow or inputs,\n" +
-			"3 paused (resume with `relay executions resume ID`). Ctrl-C kills the execution and saves it.",
+			"3 paused (resume with `relay executions resume ID`), 4 data directory in use, 5 no server reachable.\n" +
+			"Ctrl-C or SIGTERM kills the execution and saves it. While relay server holds the data directory,\n" +
+			"the flow runs there, through its API.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.output != "text" && opts.output != "json" {
@@ -63,20 +72,18 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitInvalid, err: err}
 			}
-			id := engine.NewID()
-			if len(fileInputs(f, provided)) > 0 {
-				files, err := openFiles(cmd)
+			if _, err := f.ResolveInputs(dryRunFiles(f, provided), &expr.Env{Now: time.Now(), Secret: secrets.DryRunSecret}); err != nil {
+				return &exitError{code: exitInvalid, err: fmt.Errorf("invalid inputs:\n%w", err)}
+			}
+			err = runFlow(cmd, args[0], src, provided, opts)
+			if errors.Is(err, embedded.ErrLocked) {
+				url, err := lockedDataDir(cmd, err)
 				if err != nil {
 					return err
 				}
-				if provided, err = storeFileInputs(cmd.Context(), files, f, id, provided); err != nil {
-					return &exitError{code: exitInvalid, err: err}
-				}
+				return runOnServer(cmd, url, args[0], src, f, provided, opts)
 			}
-			if _, err := f.ResolveInputs(provided, &expr.Env{Now: time.Now(), Secret: envSecret}); err != nil {
-				return &exitError{code: exitInvalid, err: fmt.Errorf("invalid inputs:\n%w", err)}
-			}
-			return runFlow(cmd, args[0], src, id, provided, opts)
+			return err
 		},
 	}
 	cmd.Flags().StringArrayVarP(&inputKV, "input", "i", nil, "an input as name=value (repeat for several); name=@path uploads a file for a FILE input")
@@ -113,6 +120,67 @@ func readInputs(kv []string, file string) (map[string]any, error) {
 	return provided, nil
 }
 
+// runOnServer runs the flow on the relay server at url, which holds the
+// data directory: it deploys the flow (and --flows) there, starts an
+// execution and follows it to its end, with relay run's exit codes.
+func runOnServer(cmd *cobra.Command, url, file string, src []byte, f *flow.Flow, provided map[string]any, opts runOptions) error {
+	c, err := newAPIClient(cmd.Context(), url)
+	if err != nil {
+		return err
+	}
+	files, closeFiles, err := openFileInputs(fileInputs(f, provided))
+	if err != nil {
+		return &exitError{code: exitInvalid, err: err}
+	}
+	defer closeFiles()
+	for name := range files {
+		delete(provided, name)
+	}
+	t := &target{cp: c, where: "relay server " + url, viaServer: true, close: func() {}}
+	stdout := cmd.OutOrStdout()
+	if opts.output == "json" {
+		cmd.SetOut(cmd.ErrOrStderr()) // progress on stderr, the execution alone on stdout
+		defer cmd.SetOut(stdout)
+	}
+	save := func(file string, src []byte) (engine.FlowRecord, error) {
+		return c.DeployFlow(cmd.Context(), file, src)
+	}
+	if opts.flowsDir != "" {
+		if err := deployDir(cmd, save, opts.flowsDir, cmd.OutOrStdout()); err != nil {
+			return &exitError{code: exitInvalid, err: err}
+		}
+	}
+	rec, err := save(file, src)
+	if err != nil {
+		return requestError(err)
+	}
+	st, err := c.StartWith(cmd.Context(), rec.Namespace, rec.ID, provided, nil, api.StartOptions{IdempotencyKey: "cli-" + engine.NewID(), Files: files})
+	if err != nil {
+		return requestError(err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Execution %s of %s/%s (revision %d) on relay server %s\n", st.ID, rec.Namespace, rec.ID, st.Revision, url)
+	err = waitRemote(cmd, t, st.ID, following{})
+	if cmd.Context().Err() != nil { // Ctrl-C or SIGTERM: as relay run does here
+		fmt.Fprintf(cmd.OutOrStdout(), "\nInterrupted: killing execution %s...\n", st.ID)
+		if kerr := c.Kill(context.WithoutCancel(cmd.Context()), st.ID); kerr != nil {
+			return kerr
+		}
+		return &exitError{code: exitFailed, err: fmt.Errorf("execution %s killed", st.ID)}
+	}
+	if opts.output == "json" {
+		doc, derr := c.Execution(context.WithoutCancel(cmd.Context()), st.ID)
+		if derr != nil {
+			return derr
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if derr := enc.Encode(doc); derr != nil {
+			return derr
+		}
+	}
+	return err
+}
+
 // runOptions are the flags of `relay run` past validation.
 type runOptions struct {
 	output   string // text or json
@@ -121,7 +189,7 @@ type runOptions struct {
 	workers  int
 }
 
-func runFlow(cmd *cobra.Command, file string, src []byte, id string, provided map[string]any, opts runOptions) error {
+func runFlow(cmd *cobra.Command, file string, src []byte, provided map[string]any, opts runOptions) error {
 	progress := cmd.OutOrStdout()
 	if opts.output == "json" {
 		progress = cmd.ErrOrStderr()
@@ -149,6 +217,13 @@ func runFlow(cmd *cobra.Command, file string, src []byte, id string, provided ma
 	rec, f, err := sys.engine.Deploy(ctx, file, src)
 	if err != nil {
 		return &exitError{code: exitInvalid, err: err}
+	}
+	id := engine.NewID()
+	if provided, err = storeFileInputs(ctx, sys.files, f, id, provided); err != nil {
+		return &exitError{code: exitInvalid, err: err}
+	}
+	if provided, err = engine.SealInputs(sys.secrets, f.Namespace, f.Inputs, provided); err != nil {
+		return err
 	}
 	p.begin(id, fmt.Sprintf("Execution %s of %s/%s (revision %d)", id, f.Namespace, f.ID, rec.Revision), f.Namespace+"/"+f.ID)
 	if err := sys.engine.Submit(ctx, statemachine.Event{ExecutionID: id, Namespace: f.Namespace, FlowID: f.ID, Revision: rec.Revision, Inputs: provided}); err != nil {
@@ -188,6 +263,11 @@ type printer struct {
 	// there are more than plainRuns.
 	runs      *liveStatus
 	countedAt time.Time
+	// In plain mode a task's log lines wait until its RUNNING line (or a
+	// later one) is printed: the worker writes them while the executor is
+	// still committing the start, and they would come first.
+	started map[string]bool     // runs whose start or end was printed, by execution/run
+	held    map[string][]string // their log lines until then
 }
 
 // plainRuns is the most task runs plain progress shows change by change;
@@ -263,7 +343,29 @@ func (p *printer) commit(ex *statemachine.Execution, changed []*statemachine.Tas
 		}
 	}
 	if p.live == nil {
+		for _, r := range changed {
+			if key := ex.ID + "/" + r.ID; r.State.Terminal() && !p.started[key] {
+				p.startedAndEnded(prefix, key, r)
+			}
+		}
 		p.plain(prefix, changed)
+		for _, r := range changed {
+			if r.State == statemachine.RunSubmitted || r.State == statemachine.RunCreated {
+				continue
+			}
+			key := ex.ID + "/" + r.ID
+			if p.started == nil {
+				p.started = map[string]bool{}
+			}
+			p.started[key] = true
+			for _, l := range p.held[key] {
+				fmt.Fprint(p.w, l)
+			}
+			delete(p.held, key)
+			if r.State.Terminal() { // its lines came before its end: forget it
+				delete(p.started, key)
+			}
+		}
 	}
 	if ex.ID != p.root {
 		return
@@ -275,6 +377,24 @@ func (p *printer) commit(ex *statemachine.Execution, changed []*statemachine.Tas
 		default:
 		}
 	}
+}
+
+// startedAndEnded prints, for a run whose start and end came in one
+// commit (the engine applies the events it has in one batch), its start
+// (with the time of its attempt) and the log lines held for it, so that
+// they come before its end as for any other run.
+func (p *printer) startedAndEnded(prefix, key string, r *statemachine.TaskRun) {
+	if a := r.CurrentAttempt(); a != nil && !a.StartDate.IsZero() && p.runs.total() <= plainRuns {
+		attempt := ""
+		if n := len(r.Attempts); n > 1 {
+			attempt = fmt.Sprintf(" (attempt %d)", n)
+		}
+		fmt.Fprintf(p.w, "%s  %-28s %s%s\n", a.StartDate.Format("15:04:05.000"), prefix+r.ID, statemachine.RunRunning, attempt)
+	}
+	for _, l := range p.held[key] {
+		fmt.Fprint(p.w, l)
+	}
+	delete(p.held, key)
 }
 
 // plain prints the state changes of a commit, one line each, until the
@@ -303,6 +423,19 @@ func (p *printer) plain(prefix string, changed []*statemachine.TaskRun) {
 	}
 }
 
+// changeTime is when a run's state changed, by the clocks of the events
+// (the worker's for a start), so that the lines agree with the log lines'
+// times; now for changes without a date of their own.
+func changeTime(r *statemachine.TaskRun) time.Time {
+	switch a := r.CurrentAttempt(); {
+	case r.State.Terminal() && !r.EndDate.IsZero():
+		return r.EndDate
+	case r.State == statemachine.RunRunning && a != nil && !a.StartDate.IsZero():
+		return a.StartDate
+	}
+	return time.Now()
+}
+
 func printChanges(w io.Writer, prefix string, changed []*statemachine.TaskRun) {
 	for _, r := range changed {
 		attempt := ""
@@ -311,9 +444,9 @@ func printChanges(w io.Writer, prefix string, changed []*statemachine.TaskRun) {
 		}
 		detail := ""
 		if r.Error != nil && r.State.Terminal() {
-			detail = ": " + r.Error.Message
+			detail = ": " + secrets.MaskText(r.Error.Message)
 		}
-		fmt.Fprintf(w, "%s  %-28s %s%s%s\n", time.Now().Format("15:04:05.000"), prefix+r.ID, r.State, attempt, detail)
+		fmt.Fprintf(w, "%s  %-28s %s%s%s\n", changeTime(r).Format("15:04:05.000"), prefix+r.ID, r.State, attempt, detail)
 	}
 }
 
@@ -322,7 +455,39 @@ func (p *printer) logLine(l engine.LogEntry) {
 	if where == "" {
 		where = "execution"
 	}
-	p.printf("%s  %-28s %-5s %s\n", l.Time.Format("15:04:05.000"), where, l.Level, l.Message)
+	line := fmt.Sprintf("%s  %-28s %-5s %s\n", l.Time.Format("15:04:05.000"), where, l.Level, l.Message)
+	if p.live == nil && l.TaskRunID != "" {
+		p.mu.Lock()
+		key := l.ExecutionID + "/" + l.TaskRunID
+		if !p.started[key] {
+			if p.held == nil {
+				p.held = map[string][]string{}
+			}
+			p.held[key] = append(p.held[key], line)
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+	}
+	p.printf("%s", line)
+}
+
+// flushHeld prints the log lines still held (of runs whose start was never
+// printed), in the order they came.
+func (p *printer) flushHeld() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	keys := make([]string, 0, len(p.held))
+	for k := range p.held {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, l := range p.held[k] {
+			fmt.Fprint(p.w, l)
+		}
+	}
+	p.held = nil
 }
 
 // printf writes a line of progress; in live mode it scrolls above the
@@ -390,6 +555,7 @@ const (
 )
 
 func (p *printer) summary(ex *statemachine.Execution) {
+	p.flushHeld()
 	p.end()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -399,7 +565,7 @@ func (p *printer) summary(ex *statemachine.Execution) {
 	}
 	fmt.Fprintf(p.w, "\n%s/%s %s  %s in %s\n", ex.Namespace, ex.FlowID, ex.ID, ex.State, end.Sub(ex.StartDate).Round(time.Millisecond))
 	if ex.Error != "" && ex.State == statemachine.ExecFailed {
-		fmt.Fprintf(p.w, "  %s\n", ex.Error)
+		fmt.Fprintf(p.w, "  %s\n", secrets.MaskText(ex.Error))
 	}
 	if len(ex.TaskRuns) <= summaryRuns {
 		printTaskRuns(p.w, engine.Document(ex).TaskRuns)
@@ -490,11 +656,4 @@ func printTaskRuns(w io.Writer, runs []engine.TaskRunDoc) {
 		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t\n", strings.Repeat("  ", depth[r.ID]), r.ID, r.State, len(r.Attempts), dur)
 	}
 	tw.Flush()
-}
-
-func decodeBase64OrPlain(v string) string {
-	if b, err := base64.StdEncoding.DecodeString(v); err == nil {
-		return string(b)
-	}
-	return v
 }

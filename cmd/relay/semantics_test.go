@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/relayflow/relay/internal/testnet"
 )
 
 // The end-to-end tests of Kestra and Prefect semantics: each flow of
@@ -478,5 +484,116 @@ tasks:
 	}
 	if _, _, out := doc.run(t, "check"); out["value"] != "true 5 true false" {
 		t.Errorf("check %q, want %q", out["value"], "true 5 true false")
+	}
+}
+
+// startServer runs `relay server` in this process on flows of dir and
+// returns its API's URL.
+func startServer(t *testing.T, dir string) string {
+	t.Helper()
+	port := testnet.Port(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs safeBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"server", "--data-dir", filepath.Join(dir, "data"), "--flows", dir, "--port", strconv.Itoa(port)}, &logs, &logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("relay server did not stop:\n%s", logs.String())
+		}
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if res, err := http.Get(url + "/flows"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return url
+			}
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("relay server exited %d:\n%s", code, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay server did not answer:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// On a deployment, `restart --wait` follows the restarted execution to its
+// new end, not to the end it had before the restart.
+func TestExecutions_restartWaitFollowsTheRestartOnADeployment(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "fixed")
+	writeFlow(t, dir, "flaky.yaml", `
+id: flaky
+namespace: compat
+tasks:
+  - id: flaky
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands:
+      - sleep 0.5
+      - test -f `+marker+`
+`)
+	url := startServer(t, dir)
+	code, doc, errOut := runJSON(t, "executions", "start", "compat/flaky", "--api", url, "--wait")
+	if code != exitFailed || doc.State != "FAILED" {
+		t.Fatalf("first run: exit %d, %s\n%s", code, doc.State, errOut)
+	}
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, restarted, errOut := runJSON(t, "executions", "restart", doc.ID, "--api", url, "--wait")
+	if code != exitOK || restarted.State != "SUCCESS" {
+		t.Fatalf("restart --wait: exit %d, %s, want the restart's SUCCESS\n%s", code, restarted.State, errOut)
+	}
+	if st, n, _ := restarted.run(t, "flaky"); st != "SUCCESS" || n != 2 {
+		t.Errorf("flaky: %s after %d attempts, want SUCCESS after 2", st, n)
+	}
+}
+
+// A task's logLevel keeps only its lines at that level or above, whether
+// the task logs itself (log) or a script prints them (stdout at INFO,
+// stderr at WARN).
+func TestRun_logLevelDropsTheLinesBelowIt(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFlow(t, dir, "levels.yaml", `
+id: levels
+namespace: compat
+tasks:
+  - id: quiet
+    type: io.kestra.plugin.core.log.Log
+    logLevel: WARN
+    message: quiet-info
+  - id: script
+    type: io.kestra.plugin.scripts.shell.Commands
+    logLevel: WARN
+    warningOnStdErr: false
+    commands:
+      - echo script-info
+      - echo script-warn >&2
+  - id: loud
+    type: io.kestra.plugin.core.log.Log
+    message: loud-info
+`)
+	data := filepath.Join(dir, "data")
+	code, doc, errOut := runJSON(t, "run", "--data-dir", data, file)
+	if code != exitOK {
+		t.Fatalf("exit %d, %s\n%s", code, doc.State, errOut)
+	}
+	code, out, errOut := runCLI(t, "logs", doc.ID, "--data-dir", data)
+	if code != exitOK {
+		t.Fatalf("relay logs: exit %d\n%s", code, errOut)
+	}
+	for line, kept := range map[string]bool{"quiet-info": false, "script-info": false, "script-warn": true, "loud-info": true} {
+		if strings.Contains(out, line) != kept {
+			t.Errorf("%s kept: %v, want %v\n%s", line, !kept, kept, out)
+		}
 	}
 }

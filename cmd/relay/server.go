@@ -54,7 +54,7 @@ func serverCmd() *cobra.Command {
 				return err
 			}
 			defer sys.close()
-			svc := api.NewService(sys.store, sys.engine).WithFiles(sys.files).WithSecrets(envSecret)
+			svc := api.NewService(sys.store, sys.engine, api.WithSecrets(sys.secrets), api.WithSecretLookup(sys.lookup), api.WithFiles(sys.files))
 			router := firing.NewRouter(firing.RouterConfig{Store: sys.store, Bus: sys.engine, Log: log})
 			runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 			defer stop()
@@ -75,7 +75,12 @@ func serverCmd() *cobra.Command {
 			}
 			go firing.NewScheduler(firing.SchedulerConfig{Store: sys.store, Bus: sys.engine, Log: log}).Run(runCtx, time.Second, nil)
 			dir, _ := dataDir(cmd)
-			fmt.Fprintf(cmd.ErrOrStderr(), "relay server: http://%s (API, webhooks at /webhooks/{namespace}/{flowId}/{key}, web UI at /ui/), data in %s; Ctrl-C stops\n", ln.Addr(), dir)
+			forget, err := recordServer(dir, "http://"+ln.Addr().String())
+			if err != nil {
+				return err
+			}
+			defer forget()
+			fmt.Fprintf(cmd.ErrOrStderr(), "relay server: http://%s (API, webhooks at /webhooks/{namespace}/{flowId}/{key}, web UI at /ui/), data in %s; Ctrl-C or SIGTERM stops, handing back running attempts\n", ln.Addr(), dir)
 			return serveHTTP(ctx, ln, withUI(api.Handler(svc, log), ln))
 		},
 	}
@@ -98,6 +103,9 @@ type flowWatcher struct {
 	svc  *api.Service
 	out  interface{ Write([]byte) (int, error) }
 	seen map[string]fileStamp
+	// owner is the file that defines each flow (namespace/id): a second
+	// file with the same flow is refused rather than deployed over it.
+	owner map[string]string
 }
 
 // scan deploys the files that are new or changed since the last scan. A
@@ -124,6 +132,17 @@ func (w *flowWatcher) scan(ctx context.Context) error {
 			fmt.Fprintf(w.out, "relay server: %v\n", err)
 			return nil
 		}
+		if f, err := engine.ParseFlow(path, src); err == nil {
+			key := f.Namespace + "/" + f.ID
+			if first := w.owner[key]; first != "" && first != path && fileExists(first) && w.defines(first, key) {
+				fmt.Fprintf(w.out, "relay server: %s not deployed: flow %s is already defined by %s (give one of them another id or namespace)\n", path, key, first)
+				return nil
+			}
+			if w.owner == nil {
+				w.owner = map[string]string{}
+			}
+			w.owner[key] = path
+		}
 		rec, err := w.svc.DeployFlow(ctx, path, src)
 		if err != nil {
 			fmt.Fprintf(w.out, "relay server: %s not deployed:\n%v\n", path, err)
@@ -132,6 +151,22 @@ func (w *flowWatcher) scan(ctx context.Context) error {
 		fmt.Fprintf(w.out, "relay server: %s: %s/%s revision %d\n", path, rec.Namespace, rec.ID, rec.Revision)
 		return nil
 	})
+}
+
+// defines reports whether file still defines flow key (it may have been
+// edited to another id since).
+func (w *flowWatcher) defines(file, key string) bool {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	f, err := engine.ParseFlow(file, src)
+	return err == nil && f.Namespace+"/"+f.ID == key
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (w *flowWatcher) watch(ctx context.Context, every time.Duration) {

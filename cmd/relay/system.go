@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/embedded"
+	"github.com/relayflow/relay/infra/secretstore"
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
@@ -38,11 +39,15 @@ func dataDir(cmd *cobra.Command) (string, error) {
 // system is the whole engine in this process, on the embedded store and
 // bus.
 type system struct {
-	files  *storage.Storage
-	store  *embedded.Store
-	bus    *embedded.Bus
-	engine *engine.Engine
-	cancel context.CancelFunc
+	// secrets seals the SECRET inputs the CLI is given; lookup reads named
+	// secrets (the worker's, and relay server's for webhook keys).
+	secrets *secrets.Keyring
+	lookup  secrets.Lookup
+	files   *storage.Storage
+	store   *embedded.Store
+	bus     *embedded.Bus
+	engine  *engine.Engine
+	cancel  context.CancelFunc
 }
 
 type systemOptions struct {
@@ -83,6 +88,10 @@ func openFiles(cmd *cobra.Command) (*storage.Storage, error) {
 
 // startSystem opens the store and starts the engine; stop with close.
 func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
+	keys, lookup, err := localSecrets(cmd)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(cmd)
 	if err != nil {
 		return nil, err
@@ -112,8 +121,8 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 	}
 	eng, err := engine.New(engine.Config{
 		Store: st, Bus: bus, Tasks: reg, Workers: o.workers,
-		Logger:   o.logger,
-		Secrets:  envSecret,
+		Logger:  o.logger,
+		Secrets: keys, SecretLookup: lookup,
 		Files:    files,
 		OnCommit: o.onCommit, OnLog: o.onLog,
 		// One executor owns the store: executions stay in memory while they
@@ -133,7 +142,7 @@ func startSystem(cmd *cobra.Command, o systemOptions) (*system, error) {
 		st.Close()
 		return nil, err
 	}
-	return &system{files: files, store: st, bus: bus, engine: eng, cancel: cancel}, nil
+	return &system{secrets: keys, lookup: lookup, files: files, store: st, bus: bus, engine: eng, cancel: cancel}, nil
 }
 
 // close stops the system: it lets the commands being carried out finish
@@ -148,15 +157,25 @@ func (s *system) close() {
 	s.store.Close()
 }
 
-// envSecret resolves secret('NAME') from the environment variable
-// SECRET_NAME, as Kestra's open-source edition does (its values there are
-// base64-encoded; Relay also accepts plain text in RELAY_SECRET_NAME).
-func envSecret(name string) (string, error) {
-	if v, ok := os.LookupEnv("RELAY_SECRET_" + name); ok {
-		return v, nil
+// localSecrets returns the key of this machine's processes (RELAY_SECRET_KEY,
+// else the data directory's) and the backend of named secrets
+// (RELAY_SECRETS_BACKEND, by default the environment: RELAY_SECRET_NAME).
+func localSecrets(cmd *cobra.Command) (*secrets.Keyring, secrets.Lookup, error) {
+	dir, err := dataDir(cmd)
+	if err != nil {
+		return nil, nil, err
 	}
-	if v, ok := os.LookupEnv("SECRET_" + name); ok {
-		return decodeBase64OrPlain(v), nil
+	keys, err := secretstore.LoadKey(cmd.Context(), dir)
+	if err != nil {
+		return nil, nil, err
 	}
-	return "", errors.New("secret " + name + " is not set (set RELAY_SECRET_" + name + ")")
+	cfg, err := secretstore.ConfigFromEnv()
+	if err != nil {
+		return nil, nil, err
+	}
+	lookup, err := cfg.Lookup(cmd.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys, lookup, nil
 }

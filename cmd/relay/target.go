@@ -49,12 +49,15 @@ type target struct {
 	cp    controlPlane
 	local bool   // the embedded store: executions run in this process
 	where string // for messages
-	close func()
+	// viaServer: the embedded store's relay server, found in the data
+	// directory; commands wait for what they start, as they would here.
+	viaServer bool
+	close     func()
 }
 
 func targetFlags(root *cobra.Command) {
 	root.PersistentFlags().String("api", "", "act on a deployment through its HTTP API at this URL (default $"+EnvAPI+")")
-	root.PersistentFlags().Bool("direct", false, "act on a deployment's DynamoDB table and Kafka topics (RELAY_KAFKA_BROKERS, RELAY_TABLE, AWS_ENDPOINT_URL), as `relay dev` does")
+	root.PersistentFlags().Bool("direct", false, "act on a deployment's DynamoDB table and Kafka topics (RELAY_KAFKA_BROKERS, RELAY_TABLE, AWS_ENDPOINT_URL), as relay dev does")
 }
 
 // openTarget opens the target the flags name.
@@ -86,7 +89,15 @@ func openTarget(cmd *cobra.Command) (*target, error) {
 	}
 	st, err := openStore(cmd)
 	if err != nil {
-		return nil, err
+		url, err := lockedDataDir(cmd, err)
+		if err != nil {
+			return nil, err
+		}
+		c, err := newAPIClient(cmd.Context(), url)
+		if err != nil {
+			return nil, err
+		}
+		return &target{cp: c, where: "relay server " + url, viaServer: true, close: func() {}}, nil
 	}
 	return &target{cp: api.NewService(st, nil), local: true, where: "this data directory", close: func() { st.Close() }}, nil
 }
@@ -129,7 +140,8 @@ type following struct {
 	every   time.Duration // how often to poll
 	pending time.Duration // how long a just-requested execution may take to appear
 	// before is the execution before the request being followed (a
-	// resume): until it changes, its PAUSED state is not the end.
+	// resume, a restart): until it changes, its PAUSED state, or the end
+	// it had, is not the end.
 	before *engine.ExecutionDoc
 	after  int64 // log lines already shown
 	json   bool  // print the final execution as JSON, progress to stderr
@@ -151,6 +163,14 @@ func signature(d *engine.ExecutionDoc) string {
 		fmt.Fprintf(&b, " %s=%d", st, d.TaskRunCounts[st])
 	}
 	return b.String()
+}
+
+// stillEnded says whether doc is the end that before already had: a
+// restarted execution keeps its old end until the restart is applied, and
+// that end is not the restart's.
+func stillEnded(before, doc *engine.ExecutionDoc) bool {
+	return before != nil && before.EndDate != nil && doc.EndDate != nil &&
+		before.EndDate.Equal(*doc.EndDate) && signature(before) == signature(doc)
 }
 
 // follow prints an execution's log lines and task-run changes until it
@@ -184,7 +204,7 @@ func follow(ctx context.Context, t *target, w io.Writer, id string, o following)
 			if err := printNewLines(); err != nil {
 				return doc, t.notFound(err, id)
 			}
-			ended := doc.EndDate != nil
+			ended := doc.EndDate != nil && !stillEnded(o.before, &doc)
 			if doc.NextCursor == "" {
 				for _, r := range doc.TaskRuns {
 					if seen[r.ID] == r.State {

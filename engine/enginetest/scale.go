@@ -40,6 +40,58 @@ tasks:
 	return f
 }
 
+// CommitRun runs an execution of f through the state machine, workers
+// answering every attempt at once with SUCCESS, and commits every
+// transition to s as the engine commits it; it returns the ended execution
+// and what each commit cost in m's unit (the first commit creates the
+// execution).
+func CommitRun(t *testing.T, s engine.Store, m WriteMeter, f *flow.Flow, id string) (*statemachine.Execution, []float64) {
+	t.Helper()
+	now := t0
+	var (
+		ex      *statemachine.Execution
+		pending []statemachine.ScheduleTaskRun
+		costs   []float64
+	)
+	apply := func(ev statemachine.Event) {
+		t.Helper()
+		now = now.Add(time.Millisecond)
+		expected := int64(0)
+		if ex != nil {
+			expected = ex.Version
+		}
+		res, err := statemachine.Apply(f, ex, ev, now, statemachine.Options{})
+		if err != nil || res.Ignored != "" {
+			t.Fatalf("applying %s: %v %s", ev.ID, err, res.Ignored)
+		}
+		ex = res.Execution
+		c := engine.Commit{Execution: ex, Expected: expected, Changed: res.Changed, Items: res.NewItems, Replayable: true}
+		for i, cmd := range res.Commands {
+			if sch, ok := cmd.(statemachine.ScheduleTaskRun); ok {
+				pending = append(pending, sch)
+			}
+			payload, err := json.Marshal(cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Outbox = append(c.Outbox, engine.OutboxEntry{ID: fmt.Sprintf("%s/%d/%d", ex.ID, ex.Version, i), ExecutionID: ex.ID, Kind: fmt.Sprintf("%T", cmd), Payload: payload, Created: now})
+		}
+		before := m.WriteCost()
+		if err := s.Commit(t.Context(), c); err != nil {
+			t.Fatalf("commit %d: %v", len(costs), err)
+		}
+		costs = append(costs, m.WriteCost()-before)
+	}
+	apply(statemachine.Event{ID: id + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: id, Namespace: f.Namespace, FlowID: f.ID})
+	for len(pending) > 0 {
+		sch := pending[0]
+		pending = pending[1:]
+		apply(statemachine.Event{ID: fmt.Sprintf("%s/%d/finished", sch.TaskRunID, sch.Attempt), Type: statemachine.EvTaskRunFinished, ExecutionID: id,
+			TaskRunID: sch.TaskRunID, Attempt: sch.Attempt, State: statemachine.RunSuccess, Outputs: map[string]any{"value": sch.Props["format"]}})
+	}
+	return ex, costs
+}
+
 // scaleTests check that what a commit writes does not grow with the
 // execution: the state machine runs a ForEach of 1,200 items and every
 // transition is committed as the engine commits it.
@@ -50,49 +102,7 @@ var scaleTests = []storeTest{
 			t.Skip("the store does not measure what it writes")
 		}
 		const items = 1200
-		f := scaleFlow(t, items)
-		now := t0
-		var (
-			ex      *statemachine.Execution
-			pending []statemachine.ScheduleTaskRun
-			costs   []float64
-		)
-		apply := func(ev statemachine.Event) {
-			t.Helper()
-			now = now.Add(time.Millisecond)
-			expected := int64(0)
-			if ex != nil {
-				expected = ex.Version
-			}
-			res, err := statemachine.Apply(f, ex, ev, now, statemachine.Options{})
-			if err != nil || res.Ignored != "" {
-				t.Fatalf("applying %s: %v %s", ev.ID, err, res.Ignored)
-			}
-			ex = res.Execution
-			c := engine.Commit{Execution: ex, Expected: expected, Changed: res.Changed, Items: res.NewItems, Replayable: true}
-			for i, cmd := range res.Commands {
-				if sch, ok := cmd.(statemachine.ScheduleTaskRun); ok {
-					pending = append(pending, sch)
-				}
-				payload, err := json.Marshal(cmd)
-				if err != nil {
-					t.Fatal(err)
-				}
-				c.Outbox = append(c.Outbox, engine.OutboxEntry{ID: fmt.Sprintf("%s/%d/%d", ex.ID, ex.Version, i), ExecutionID: ex.ID, Kind: fmt.Sprintf("%T", cmd), Payload: payload, Created: now})
-			}
-			before := m.WriteCost()
-			if err := s.Commit(t.Context(), c); err != nil {
-				t.Fatalf("commit %d: %v", len(costs), err)
-			}
-			costs = append(costs, m.WriteCost()-before)
-		}
-		apply(statemachine.Event{ID: "scale/requested", Type: statemachine.EvExecutionRequested, ExecutionID: "scale", Namespace: "scale", FlowID: "wide"})
-		for len(pending) > 0 {
-			sch := pending[0]
-			pending = pending[1:]
-			apply(statemachine.Event{ID: fmt.Sprintf("%s/%d/finished", sch.TaskRunID, sch.Attempt), Type: statemachine.EvTaskRunFinished, ExecutionID: "scale",
-				TaskRunID: sch.TaskRunID, Attempt: sch.Attempt, State: statemachine.RunSuccess, Outputs: map[string]any{"value": sch.Props["format"]}})
-		}
+		ex, costs := CommitRun(t, s, m, scaleFlow(t, items), "scale")
 		if ex.State != statemachine.ExecSuccess || len(ex.TaskRuns) != items+1 {
 			t.Fatalf("the ForEach ended %s with %d task runs, want SUCCESS with %d", ex.State, len(ex.TaskRuns), items+1)
 		}

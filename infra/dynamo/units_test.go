@@ -2,12 +2,14 @@ package dynamo
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/engine/enginetest"
 	"github.com/relayflow/relay/statemachine"
+	"github.com/relayflow/relay/statemachine/flow"
 )
 
 // The write units of the commits of a small execution, as DynamoDB
@@ -69,5 +71,31 @@ func TestExecutionRunLagging_costsHalf(t *testing.T) {
 	}
 	if lagging.Version != strong.Version || laggingRun.ID != strongRun.ID || strongRun.ID != e.TaskRuns[1].ID {
 		t.Errorf("lagging read: version %d, run %s; consistent: %d, %s; want run %s", lagging.Version, laggingRun.ID, strong.Version, strongRun.ID, e.TaskRuns[1].ID)
+	}
+}
+
+// A three-step flow as users write it, run through the state machine:
+// creating the execution costs 2 write units (the item and its GSI2 keys)
+// and each task run's end 1, the execution item staying under 1 KB. The
+// benchmarks' cost model (docs/cost.md) rests on these figures.
+func TestCommit_threeStepFlowCostsFiveWriteUnits(t *testing.T) {
+	s := newTestStore(t, uniqueTable())
+	dropTable(t, s)
+	f, err := flow.Parse("tput.yaml", []byte(`id: tput
+namespace: bench
+tasks:
+  - {id: s00, type: debug.return, format: "0"}
+  - {id: s01, type: debug.return, format: "1"}
+  - {id: s02, type: debug.return, format: "2"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, costs := enginetest.CommitRun(t, s, s, f, "three")
+	if ex.State != statemachine.ExecSuccess {
+		t.Fatalf("the execution ended %s", ex.State)
+	}
+	if want := []float64{2, 1, 1, 1}; !slices.Equal(costs, want) {
+		t.Errorf("write units per commit: %v, want %v", costs, want)
 	}
 }

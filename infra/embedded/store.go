@@ -94,6 +94,10 @@ type Store struct {
 
 var _ engine.Store = (*Store)(nil)
 
+// ErrLocked is returned by OpenStore when another process has the store
+// open: one process at a time holds a data directory.
+var ErrLocked = errors.New("the data directory is in use by another relay process")
+
 // OpenStore opens (creating if needed) the store at path. The file is
 // locked: a second process opening the same path gets an error after a
 // second instead of waiting forever.
@@ -111,7 +115,7 @@ func openStore(path string, timeout time.Duration) (*Store, error) {
 	// time.
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("open store %s: the data directory is in use by another relay process: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w (%w)", path, ErrLocked, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -921,6 +925,24 @@ func (s *Store) Outbox(ctx context.Context, limit int) ([]engine.OutboxEntry, er
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
 	return out, nil
+}
+
+// Requeue puts commands back in the outbox, to be carried out at the next
+// start (engine.Requeuer): the in-process bus keeps nothing when the
+// process stops, so the engine hands back the attempts it was running.
+func (s *Store) Requeue(ctx context.Context, entries []engine.OutboxEntry) error {
+	values := make([][]byte, len(entries))
+	for i, o := range entries {
+		v, err := json.Marshal(o)
+		if err != nil {
+			return fmt.Errorf("requeue: encode outbox entry %s: %w", o.ID, err)
+		}
+		values[i] = v
+	}
+	if err := s.update(nil, func(tx *bbolt.Tx) error { return putOutbox(tx, entries, values) }); err != nil {
+		return fmt.Errorf("requeue: %w", err)
+	}
+	return nil
 }
 
 // AckOutbox removes entries; unknown ids are ignored, so acknowledging

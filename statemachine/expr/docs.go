@@ -2,6 +2,7 @@ package expr
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -154,7 +155,7 @@ var docs = []Doc{
 		Description: "Whether the date is strictly after the other, compared as instants.",
 		Example:     "{{ isDateAfter(now(), '2024-02-01') }}", Result: "false"},
 	{Name: "range", Kind: "function", Signature: "range(start, end, step=1)",
-		Description: "List of integers from start to end INCLUSIVE (Pebble semantics); step may be negative. Limited to Limits.MaxRange elements.",
+		Description: "List of integers from start to end INCLUSIVE (Pebble semantics); step may be negative. At most " + strconv.Itoa(defaultMaxRange) + " elements (Limits.MaxRange).",
 		Example:     "{{ range(1, 3) }} {{ range(6, 0, -3) }}", Result: "[1,2,3] [6,3,0]"},
 	{Name: "read", Kind: "function", Signature: "read(uri)",
 		Description: "The content, as text, of a file of internal storage: a relay:// (or kestra://) URI of the execution's own namespace, such as an output file of a script task or a FILE input. At most 1 MiB: a larger file is an error (hand it to a script in `inputFiles` instead).",
@@ -163,7 +164,7 @@ var docs = []Doc{
 		Description: "A new random UUID, provided by the caller.",
 		Example:     "{{ uuid() }}", Result: "00000000-0000-4000-8000-000000000000"},
 	{Name: "secret", Kind: "function", Signature: "secret(key)",
-		Description: "The value of the named secret, resolved by the caller.",
+		Description: "The named secret of the flow's namespace. It is rendered as a sealed marker that the worker replaces with the value when the task runs (see Secrets): it can be placed in text, not read by filters or comparisons.",
 		Example:     "{{ secret('API_TOKEN') }}", Result: "s3cr3t"},
 	{Name: "fromJson", Kind: "function", Signature: "fromJson(json)",
 		Description: "Parses a JSON string into a value; integral numbers become integers, others floats. null input gives null.",

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/relayflow/relay/secrets"
 )
 
 // state is the per-render evaluation context. Templates are immutable, so
@@ -645,6 +647,9 @@ func (n *filterExpr) eval(s *state) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !secretPassthrough[n.fn.name] && readsSecret(in, args...) {
+		return nil, s.errf(n, "filter `%s` on `%s`: %s", n.fn.name, s.text(n.x), errSecretRead)
+	}
 	v, err := n.fn.fn(s, in, args)
 	if err != nil {
 		return nil, s.wrap(n, fmt.Sprintf("filter `%s` on `%s`", n.fn.name, s.text(n.x)), err)
@@ -660,11 +665,34 @@ func (n *callExpr) eval(s *state) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if readsSecret(nil, args...) {
+		return nil, s.errf(n, "function `%s`: %s", n.fn.name, errSecretRead)
+	}
 	v, err := n.fn.fn(s, nil, args)
 	if err != nil {
 		return nil, s.wrap(n, fmt.Sprintf("function `%s`", n.fn.name), err)
 	}
 	return v, nil
+}
+
+// Secrets render to sealed markers that only the worker opens (package
+// secrets): a template may place them in text (`~`, `+` on strings,
+// interpolation, lists and maps) and pass them through the filters below,
+// but nothing may read them, since the value is not there to read.
+const errSecretRead = "a secret can only be inserted into text as it is: its value is read by the worker when the task runs, not by expressions"
+
+var secretPassthrough = map[string]bool{"default": true, "join": true, "string": true}
+
+func readsSecret(in any, args ...any) bool {
+	if secrets.ContainsValue(in) {
+		return true
+	}
+	for _, a := range args {
+		if secrets.ContainsValue(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *state) evalArgs(args []expr) ([]any, error) {
@@ -719,6 +747,9 @@ func (n *binExpr) eval(s *state) (any, error) {
 }
 
 func (s *state) binary(n *binExpr, l, r any) (any, error) {
+	if n.op != opConcat && n.op != opAdd && readsSecret(l, r) {
+		return nil, errors.New(errSecretRead)
+	}
 	switch n.op {
 	case opAdd, opSub, opMul, opDiv, opFloorDiv, opMod:
 		if n.op == opAdd {

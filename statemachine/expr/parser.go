@@ -1,8 +1,12 @@
 package expr
 
 import (
+	"fmt"
+	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/relayflow/relay/statemachine/inputs"
 )
 
 const (
@@ -15,6 +19,43 @@ type parser struct {
 	toks  []token
 	p     int
 	depth int
+	// unknown collects the unknown function, filter and test names: the
+	// parse goes on past them, so that the other mistakes of the template
+	// are reported too.
+	unknown []*SyntaxError
+}
+
+// unknownName records an unknown builtin and returns a stand-in that
+// takes any arguments and fails if ever evaluated (a template with unknown
+// names is never returned without its errors). It guards nothing: the
+// references it is given are checked as any others.
+func (ps *parser) unknownName(name token, kind string, table map[string]*builtin, unsupported map[string]string, other map[string]*builtin) *builtin {
+	switch why, ok := unsupported[name.val]; {
+	case ok:
+		ps.unknown = append(ps.unknown, newSyntaxError(ps.src, name.pos, "%s `%s` is not supported by Relay: %s", kind, name.val, why))
+	case other[name.val] != nil && kind == "function":
+		ps.unknown = append(ps.unknown, newSyntaxError(ps.src, name.pos, "unknown function `%s` (`%s` is a filter: `value | %s`)", name.val, name.val, name.val))
+	case other[name.val] != nil:
+		ps.unknown = append(ps.unknown, newSyntaxError(ps.src, name.pos, "unknown filter `%s` (`%s` is a function: `%s(value)`)", name.val, name.val, name.val))
+	default:
+		ps.unknown = append(ps.unknown, newSyntaxError(ps.src, name.pos, "unknown %s `%s`%s", kind, name.val, didYouMean(name.val, table)))
+	}
+	return &builtin{name: name.val, kind: kind, variadic: true, fn: func(*state, any, []any) (any, error) {
+		return nil, fmt.Errorf("unknown %s `%s`", kind, name.val)
+	}}
+}
+
+// didYouMean suggests the closest known name.
+func didYouMean(name string, table map[string]*builtin) string {
+	names := make([]string, 0, len(table))
+	for n := range table {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if s := inputs.Suggest(name, names); s != "" {
+		return " (did you mean `" + s + "`?)"
+	}
+	return ""
 }
 
 func (ps *parser) peek() token { return ps.toks[ps.p] }
@@ -763,13 +804,7 @@ func plural(n int) string {
 func (ps *parser) parseCall(name token) (expr, error) {
 	b := functions[name.val]
 	if b == nil {
-		if why, ok := unsupportedFunctions[name.val]; ok {
-			return nil, ps.errf(name.pos, "function `%s` is not supported by Relay: %s", name.val, why)
-		}
-		if filters[name.val] != nil {
-			return nil, ps.errf(name.pos, "unknown function `%s` (`%s` is a filter: `value | %s`)", name.val, name.val, name.val)
-		}
-		return nil, ps.errf(name.pos, "unknown function `%s`", name.val)
+		b = ps.unknownName(name, "function", functions, unsupportedFunctions, filters)
 	}
 	pos, named, end, err := ps.parseArgs()
 	if err != nil {
@@ -790,13 +825,7 @@ func (ps *parser) parseFilter(x expr) (expr, error) {
 	}
 	b := filters[name.val]
 	if b == nil {
-		if why, ok := unsupportedFilters[name.val]; ok {
-			return nil, ps.errf(name.pos, "filter `%s` is not supported by Relay: %s", name.val, why)
-		}
-		if functions[name.val] != nil {
-			return nil, ps.errf(name.pos, "unknown filter `%s` (`%s` is a function: `%s(value)`)", name.val, name.val, name.val)
-		}
-		return nil, ps.errf(name.pos, "unknown filter `%s`", name.val)
+		b = ps.unknownName(name, "filter", filters, unsupportedFilters, functions)
 	}
 	end := name.end
 	var pos []expr

@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"errors"
 	"strings"
 	"time"
 )
@@ -103,12 +104,51 @@ func Parse(src string) (*Template, error) {
 	ps := &parser{src: src, toks: toks}
 	nodes, _, err := ps.parseBody()
 	if err != nil {
+		if len(ps.unknown) > 0 { // the unknown names came first in the text
+			return nil, &SyntaxErrors{List: append(ps.unknown, asSyntaxError(src, err))}
+		}
 		return nil, err
 	}
 	t.nodes = nodes
 	t.single = singleExpr(nodes)
 	t.refs = collectRefs(nodes)
+	if len(ps.unknown) > 0 {
+		// The rest parsed: the template comes back with the errors, so
+		// that its references can be checked too, but it must not run.
+		return t, &SyntaxErrors{List: ps.unknown}
+	}
 	return t, nil
+}
+
+// SyntaxErrors lists several mistakes of one template (unknown names, then
+// at most one syntax error). Parse returns the template with it when
+// everything else parsed, for its references to be checked; such a
+// template must not be rendered.
+type SyntaxErrors struct{ List []*SyntaxError }
+
+func (e *SyntaxErrors) Error() string {
+	msgs := make([]string, len(e.List))
+	for i, se := range e.List {
+		msgs[i] = se.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap gives errors.As the first error.
+func (e *SyntaxErrors) Unwrap() []error {
+	out := make([]error, len(e.List))
+	for i, se := range e.List {
+		out[i] = se
+	}
+	return out
+}
+
+func asSyntaxError(src string, err error) *SyntaxError {
+	var se *SyntaxError
+	if errors.As(err, &se) {
+		return se
+	}
+	return &SyntaxError{Src: src, Line: 1, Col: 1, Msg: err.Error()}
 }
 
 // singleExpr returns the expression of a template made of one output tag

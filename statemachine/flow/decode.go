@@ -203,8 +203,54 @@ func (d *decoder) yamlError(err error) {
 			pos.Col = d.indentOf(pos.Line) + 1
 			m = strings.TrimSpace(strings.Replace(m, sm[0]+":", "", 1))
 		}
-		d.errorf(pos, "", "invalid YAML: %s", m)
+		hint := ""
+		if strings.HasPrefix(strings.TrimLeft(d.line(pos.Line), " "), "\t") {
+			hint = "YAML indents with spaces, never tabs: replace the tabs at the start of the line"
+		} else if q, ok := d.unclosedQuote(pos.Line); ok && (strings.Contains(m, "end of stream") || strings.Contains(m, "quoted scalar")) {
+			pos, hint = q, "the string quoted here is not closed: add the closing quote"
+		}
+		d.add(pos, "", hint, "invalid YAML: %s", m)
 	}
+}
+
+// unclosedQuote finds, at or before line, the last value that opens a
+// quote it does not close on its line: where a scanner that ran to the
+// end of the file, or into the next key, really failed.
+func (d *decoder) unclosedQuote(line int) (Pos, bool) {
+	for n := min(line, len(strings.Split(string(d.src), "\n"))); n >= 1; n-- {
+		l := d.line(n)
+		for _, lead := range []string{": ", "- "} {
+			i := strings.Index(l, lead)
+			if i < 0 {
+				continue
+			}
+			v := strings.TrimSpace(l[i+len(lead):])
+			if v == "" || (v[0] != '"' && v[0] != '\'') {
+				continue
+			}
+			q := v[0]
+			closed := false
+			for j := 1; j < len(v); j++ {
+				if q == '"' && v[j] == '\\' {
+					j++
+					continue
+				}
+				if v[j] == q {
+					if q == '\'' && j+1 < len(v) && v[j+1] == '\'' {
+						j++
+						continue
+					}
+					closed = true
+					break
+				}
+			}
+			if !closed {
+				return Pos{Line: n, Col: strings.Index(l, v) + 1}, true
+			}
+			break
+		}
+	}
+	return Pos{}, false
 }
 
 func (d *decoder) line(n int) string {
@@ -534,15 +580,23 @@ func (d *decoder) scalar(n *yaml.Node, p *Property, spec *Spec, dynamic bool) *P
 		}
 		t, err := expr.Parse(text)
 		if err != nil {
+			var ses *expr.SyntaxErrors
 			var se *expr.SyntaxError
-			pos := p.Pos
-			msg := err.Error()
-			if errors.As(err, &se) {
-				pos = d.templatePos(n, se.Offset)
-				msg = se.Msg
+			switch {
+			case errors.As(err, &ses):
+				for _, se := range ses.List {
+					d.errorf(d.templatePos(n, se.Offset), p.Path, "invalid expression: %s", se.Msg)
+				}
+			case errors.As(err, &se):
+				d.errorf(d.templatePos(n, se.Offset), p.Path, "invalid expression: %s", se.Msg)
+			default:
+				d.errorf(p.Pos, p.Path, "invalid expression: %s", err.Error())
 			}
-			d.errorf(pos, p.Path, "invalid expression: %s", msg)
-			return nil
+			if t == nil {
+				return nil
+			}
+			// Unknown names only: the references are checked too, all
+			// mistakes at once. The flow is invalid and never runs.
 		}
 		p.tmpl = t
 		p.dynamic = true

@@ -549,6 +549,8 @@ func (d *decoder) typeOf(entries []pair, c Category, pos Pos, path string) (*Typ
 			hint = fmt.Sprintf("did you mean `%s`?", s)
 		} else if strings.HasPrefix(name, "io.kestra.") {
 			hint = fmt.Sprintf("Relay runs Kestra's core %ss; `relay docs` lists them", c)
+		} else {
+			hint = fmt.Sprintf("`relay docs` lists the %s types", c)
 		}
 		d.add(nodePos(p.v), join(path, "type"), hint, "%s type `%s` is not supported", c, name)
 		return nil, name

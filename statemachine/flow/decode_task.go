@@ -78,7 +78,7 @@ func (d *decoder) task(n *yaml.Node, path string, parent *Task, depth int) *Task
 	}
 	if v := props["logToFile"]; v != nil {
 		if on, _ := v.Literal().(bool); on {
-			d.notef(v.Pos, v.Path, "`logToFile` is ignored: Relay keeps every log line in its log store, readable with `relay executions logs` and log.fetch")
+			d.notef(v.Pos, v.Path, "`logToFile` is ignored: Relay keeps every log line in its log store, readable with `relay logs ID` and log.fetch")
 		}
 	}
 	if v := props["taskCache"]; v != nil {

@@ -468,3 +468,23 @@ func TestBuiltin_typePropertiesDoNotShadowCommonOnes(t *testing.T) {
 		}
 	}
 }
+
+func TestLevelBelow(t *testing.T) {
+	for _, tc := range []struct {
+		level, least string
+		want         bool
+	}{
+		{"INFO", "", false},
+		{"TRACE", "", false},
+		{"DEBUG", "INFO", true},
+		{"INFO", "INFO", false},
+		{"WARN", "INFO", false},
+		{"WARN", "ERROR", true},
+		{"ERROR", "ERROR", false},
+		{"TRACE", "DEBUG", true},
+	} {
+		if got := flow.LevelBelow(tc.level, tc.least); got != tc.want {
+			t.Errorf("LevelBelow(%q, %q) = %v, want %v", tc.level, tc.least, got, tc.want)
+		}
+	}
+}

@@ -180,7 +180,8 @@ func (r *Registry) names(c Category) []string {
 	return out
 }
 
-// suggestType finds the closest known spelling of an unknown type name.
+// suggestType finds the closest known spelling of an unknown type name
+// (or a few, joined by "` or `").
 // Dotted names are compared within their package, so a misspelt
 // `io.kestra.plugin.core.log.Logs` suggests the Log task but a real plugin
 // of another package, such as `...scripts.python.Commands`, suggests nothing;
@@ -206,6 +207,18 @@ func (r *Registry) suggestType(c Category, name string) string {
 	}
 	if len(sameLast) > 0 {
 		return suggest(name, sameLast)
+	}
+	// A Relay name's first part alone (`http` for http.request): the types
+	// that have it, when they are few (`shell.commands` or `shell.script`).
+	var prefixed []string
+	for _, d := range r.Types(c) {
+		if strings.HasPrefix(strings.ToLower(d.Name), strings.ToLower(name)+".") {
+			prefixed = append(prefixed, d.Name)
+		}
+	}
+	if len(prefixed) > 0 && len(prefixed) <= 3 {
+		sort.Strings(prefixed)
+		return strings.Join(prefixed, "` or `")
 	}
 	return ""
 }

@@ -1,5 +1,7 @@
 package flow
 
+import "slices"
+
 // Canonical task type names. The state machine switches on these.
 const (
 	TypeLog          = "log"
@@ -61,6 +63,12 @@ var PauseBehaviors = []string{PauseResume, PauseWarn, PauseFail, PauseCancel}
 
 // Log levels, as Kestra spells them.
 var LogLevels = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR"}
+
+// LevelBelow reports whether a log line of level is below least, a task's
+// logLevel: such a line is not kept. An empty least keeps every line.
+func LevelBelow(level, least string) bool {
+	return least != "" && slices.Index(LogLevels, level) < slices.Index(LogLevels, least)
+}
 
 // Builtin is the registry of every task, trigger and condition type Relay has.
 var Builtin = NewRegistry(append(append(taskTypes(), triggerTypes()...), conditionTypes()...)...)
@@ -130,7 +138,7 @@ func CommonTaskProps() []*PropDef {
 		duration("timeout", "Longest time one attempt may run; past it the attempt fails with a timeout error and the retry policy applies."),
 		retryProp(),
 		withDefault(str("runIf", "Expression; when it renders false (see truthiness) the task is SKIPPED."), "true"),
-		enum("logLevel", LogLevels, "Least level of the task's logs that is kept."),
+		enum("logLevel", LogLevels, "Least level of the task's log lines that are kept (its own, a script's output, and Relay's lines about its runs); lower ones are dropped."),
 		withDefault(boolean("logToFile", "Accepted for Kestra flows; Relay keeps every log line in its log store whatever it says (`relay validate` notes it)."), false),
 		object("taskCache", "Kestra's task cache: a run of this (runnable) task whose flow revision and rendered properties match a successful run's within `ttl` is not run again; it ends SUCCESS with that run's outputs and is marked `cached`.",
 			withDefault(boolean("enabled", "Use the cache."), false),

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/relayflow/relay/secrets"
 )
 
 // Coerce converts one provided value to the declared type and checks it
@@ -55,6 +57,9 @@ func (d *Decl) coerce(raw any) (any, *InputError) {
 		s, ok := asText(raw)
 		if !ok {
 			return nil, d.fail(raw, notA(raw, "a string"))
+		}
+		if d.Type == TypeSecret && secrets.IsMarker(s) {
+			return s, nil // sealed where it was given, once checked there
 		}
 		return d.validate(s, raw)
 	case TypeURI:

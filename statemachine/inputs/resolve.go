@@ -1,11 +1,50 @@
 package inputs
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/relayflow/relay/secrets"
 )
+
+// MaxValueBytes is the largest value an input takes, as text (JSON for
+// lists and objects): the most a template renders (expr.Limits.MaxOutput),
+// so that an input accepted is one the tasks can use.
+const MaxValueBytes = 1 << 20
+
+// valueSize is the size of a provided value as text, counted without
+// encoding strings.
+func valueSize(v any) int {
+	switch x := v.(type) {
+	case string:
+		return len(x)
+	case []byte:
+		return len(x)
+	case nil, bool, int, int64, float64:
+		return 0
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0 // coercion reports it
+	}
+	return len(b)
+}
+
+// byteSize writes n in KiB or MiB.
+func byteSize(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
 
 // ResolveOptions tunes Resolve.
 type ResolveOptions struct {
@@ -56,6 +95,13 @@ func Resolve(decls []*Decl, provided map[string]any, opts ResolveOptions) (map[s
 	out := make(map[string]any, len(decls))
 	for _, d := range decls {
 		if raw, ok := provided[d.ID]; ok && raw != nil {
+			if s, sealed := raw.(string); sealed && d.Type == TypeSecret && secrets.IsMarker(s) {
+				// checked in clear where it was given, then sealed
+			} else if n := valueSize(raw); n > MaxValueBytes {
+				// Checked on arrival, not when a task fails to render it.
+				errs = append(errs, &InputError{ID: d.ID, Type: d.Type, Msg: fmt.Sprintf("the value is %s: an input is at most %s (what one template can render)", byteSize(n), byteSize(MaxValueBytes))})
+				continue
+			}
 			v, ierr := d.coerce(raw)
 			if ierr != nil {
 				errs = append(errs, ierr)

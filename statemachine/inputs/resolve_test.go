@@ -270,3 +270,16 @@ func TestInputErrorWithoutType(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestResolve_refusesValuesLargerThanATemplateRenders(t *testing.T) {
+	decls := []*Decl{{ID: "big", Type: TypeString}, {ID: "doc", Type: TypeJSON}, {ID: "ok", Type: TypeString}}
+	big := strings.Repeat("x", MaxValueBytes+1)
+	_, err := Resolve(decls, map[string]any{"big": big, "doc": map[string]any{"a": big}, "ok": strings.Repeat("y", MaxValueBytes)}, ResolveOptions{})
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	msg := err.Error()
+	if strings.Count(msg, "an input is at most 1 MiB") != 2 || strings.Contains(msg, "ok") || strings.Contains(msg, "xxxx") {
+		t.Errorf("error: %.300s", msg)
+	}
+}

@@ -95,7 +95,7 @@ var (
 // properties each accepts (which Check enforces) and support.
 var typeTable = []TypeInfo{
 	{TypeString, "Any text.", []PropInfo{validatorProp}, true},
-	{TypeSecret, "Text that is masked in logs and in the UI, e.g. a password or a token.", []PropInfo{validatorProp}, true},
+	{TypeSecret, "Text never stored or shown in clear, e.g. a password or a token: sealed when given, `******` wherever shown; the task gets the value (see Secrets).", []PropInfo{validatorProp}, true},
 	{TypeInt, "A 64-bit integer.", []PropInfo{minNumProp, maxNumProp}, true},
 	{TypeFloat, "A 64-bit floating-point number.", []PropInfo{minNumProp, maxNumProp}, true},
 	{TypeBoolean, "true or false; yes/no and 1/0 are accepted too.", nil, true},

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/tasks"
 )
 
@@ -36,14 +37,17 @@ const (
 // collector gathers what the protocol lines of an attempt say. It is
 // safe for the two readers (stdout, stderr) at once.
 type collector struct {
-	log     *slog.Logger
+	log *slog.Logger
+	// mask hides the attempt's secrets in every line before it is cut or
+	// kept (nil: none); outputs and metrics are the caller's to mask.
+	mask    *secrets.Masker
 	mu      sync.Mutex
 	outputs map[string]any
 	metrics []tasks.Metric
 }
 
-func newCollector(log *slog.Logger) *collector {
-	return &collector{log: log, outputs: map[string]any{}}
+func newCollector(log *slog.Logger, mask *secrets.Masker) *collector {
+	return &collector{log: log, mask: mask, outputs: map[string]any{}}
 }
 
 // vars returns the outputs gathered so far.
@@ -96,7 +100,7 @@ func (c *collector) handle(line string) {
 }
 
 func (c *collector) warn(line, why string) {
-	c.log.Warn("stdout", "line", fmt.Sprintf("invalid output line (%s): %s", why, tasks.Excerpt(line, 512)))
+	c.log.Warn("stdout", "line", fmt.Sprintf("invalid output line (%s): %s", why, tasks.Excerpt(c.mask.Text(line), 512)))
 }
 
 func (c *collector) addMetrics(line string, v any) {
@@ -177,8 +181,10 @@ func (c *collector) addLogs(line string, v any) {
 
 // consume reads r to its end, line by line as they arrive: protocol lines
 // go to proto; the others go to tail (all of them, even past maxLogLine)
-// and to logLine (cut to maxLogLine bytes).
+// and to logLine (cut to maxLogLine bytes), their secrets masked with
+// proto.mask first, so that no cut leaves part of one.
 func consume(r io.Reader, tail *tailBuffer, proto *collector, logLine func(line string, truncated bool)) {
+	mask := proto.mask
 	br := bufio.NewReaderSize(r, maxLogLine)
 	var pending []byte // a protocol candidate longer than the buffer
 	inProto := false   // reading the rest of such a line
@@ -189,7 +195,8 @@ func consume(r io.Reader, tail *tailBuffer, proto *collector, logLine func(line 
 			proto.handle(line)
 			return
 		}
-		tail.write(raw)
+		line = mask.Text(line)
+		tail.write([]byte(mask.Text(string(raw))))
 		if len(line) > maxLogLine {
 			logLine(lineText(cutPartialRune([]byte(line[:maxLogLine]))), true)
 			return
@@ -204,7 +211,7 @@ func consume(r io.Reader, tail *tailBuffer, proto *collector, logLine func(line 
 			case inProto:
 				pending = append(pending, chunk...)
 				if len(pending) > maxProtocolLine {
-					proto.warn(string(pending[:512]), fmt.Sprintf("longer than %d bytes; dropped", maxProtocolLine))
+					proto.warn(mask.Piece(string(pending[:512]), false, true), fmt.Sprintf("longer than %d bytes; dropped", maxProtocolLine))
 					inProto, skipping, pending = false, !complete, nil
 				} else if complete {
 					inProto = false
@@ -212,13 +219,13 @@ func consume(r io.Reader, tail *tailBuffer, proto *collector, logLine func(line 
 					pending = nil
 				}
 			case skipping:
-				tail.write(chunk)
+				tail.write([]byte(mask.Piece(string(chunk), true, !complete)))
 				skipping = !complete
 			case bytes.HasPrefix(chunk, []byte(protoPrefix)) && !complete:
 				inProto, pending = true, append(pending[:0], chunk...)
 			case !complete:
-				tail.write(chunk)
-				logLine(lineText(cutPartialRune(chunk)), true)
+				tail.write([]byte(mask.Piece(string(chunk), false, true)))
+				logLine(mask.Piece(lineText(cutPartialRune(chunk)), false, true), true)
 				skipping = true
 			default:
 				finish(chunk)

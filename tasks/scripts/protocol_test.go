@@ -12,7 +12,7 @@ import (
 // and the tail.
 func consumeString(s string) ([]string, map[string]any, string, *taskstest.Recorder) {
 	rec := taskstest.NewRecorder()
-	c := newCollector(rec.Logger())
+	c := newCollector(rec.Logger(), nil)
 	tail := &tailBuffer{max: 1 << 20}
 	var lines []string
 	consume(strings.NewReader(s), tail, c, func(line string, truncated bool) { lines = append(lines, line) })

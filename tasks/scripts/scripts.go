@@ -16,7 +16,9 @@
 // Every line the process prints is logged as it comes, stdout at INFO and
 // stderr at WARN, except the lines of Kestra's protocol (`::{...}::`),
 // which become the output `vars`, task metrics and log lines of their own
-// level (protocol.go).
+// level (protocol.go). The secrets of the attempt (tasks.Request.Secrets)
+// are masked in each line before it is logged, kept or cut, so that no
+// part of one is left where a line is cut short.
 //
 // The package must never run a script anywhere but in its own fresh
 // folder, nor leave a process of it running once Run returns.
@@ -37,6 +39,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
@@ -283,7 +286,7 @@ func (r *runner) run(ctx context.Context, req tasks.Request) (tasks.Result, erro
 	script := strings.Join(lines, "\n") + "\n"
 	env := r.env(a, path, p.env, req)
 
-	out, runErr := r.exec(ctx, log, a.work, p.interpreter, script, env)
+	out, runErr := r.exec(ctx, log, req.Secrets, a.work, p.interpreter, script, env)
 	res := tasks.Result{Outputs: map[string]any{"exitCode": int64(out.code), "vars": out.proto.vars()}, Metrics: out.proto.metrics}
 	if r.lang.tails {
 		res.Outputs["stdout"] = out.stdout.String()
@@ -440,10 +443,11 @@ type outcome struct {
 }
 
 // exec runs script with the interpreter in dir, logging its lines as they
-// come. The error is set when the process could not run or was stopped
-// (deadline, kill); a non-zero exit is the outcome's code.
-func (r *runner) exec(ctx context.Context, log *slog.Logger, dir string, interpreter []string, script string, env []string) (outcome, error) {
-	out := outcome{stdout: &tailBuffer{max: r.cfg.OutputTail}, stderr: &tailBuffer{max: r.cfg.OutputTail}, stderrTail: &tailBuffer{max: 4096}, proto: newCollector(log)}
+// come with mask's secrets hidden. The error is set when the process could
+// not run or was stopped (deadline, kill); a non-zero exit is the
+// outcome's code.
+func (r *runner) exec(ctx context.Context, log *slog.Logger, mask *secrets.Masker, dir string, interpreter []string, script string, env []string) (outcome, error) {
+	out := outcome{stdout: &tailBuffer{max: r.cfg.OutputTail}, stderr: &tailBuffer{max: r.cfg.OutputTail}, stderrTail: &tailBuffer{max: 4096}, proto: newCollector(log, mask)}
 	args := append(append([]string(nil), interpreter[1:]...), script)
 	cmd := exec.Command(interpreter[0], args...)
 	cmd.Dir = dir
