@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/relayflow/relay/internal/metrics"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
+	flowinputs "github.com/relayflow/relay/statemachine/inputs"
 )
 
 // Idempotent requests. A start or an event sent with an idempotency key is
@@ -176,7 +178,7 @@ func (s *Service) StartWith(ctx context.Context, namespace, id string, inputs ma
 		if files, digests, err = digestFiles(files); err != nil {
 			return Started{}, err
 		}
-		parts := []any{namespace, id, inputs, labels, o.ExecutionID}
+		parts := []any{namespace, id, s.secretDigests(f, inputs), labels, o.ExecutionID}
 		if len(digests) > 0 {
 			parts = append(parts, digests)
 		}
@@ -202,6 +204,30 @@ func (s *Service) StartWith(ctx context.Context, namespace, id string, inputs ma
 	}
 	engine.Fault("api-after-publish")
 	return st, nil
+}
+
+// secretDigests returns inputs with the value of each SECRET input of f
+// replaced by its keyed digest (secrets.Keyring.Digest), for the hash of an
+// idempotent start: the idempotency record then holds neither a secret
+// nor a hash of it that could be checked against a guess, and the same
+// secret sent again still makes the same request. Without a keyring the
+// only SECRET values a start accepts are markers, sealed already.
+func (s *Service) secretDigests(f *flow.Flow, inputs map[string]any) map[string]any {
+	if s.secrets == nil {
+		return inputs
+	}
+	out, copied := inputs, false
+	for _, d := range f.Inputs {
+		v, ok := inputs[d.ID].(string)
+		if d.Type != flowinputs.TypeSecret || !ok {
+			continue
+		}
+		if !copied {
+			out, copied = maps.Clone(inputs), true
+		}
+		out[d.ID] = "hmac-sha256:" + s.secrets.Digest(f.Namespace, v)
+	}
+	return out
 }
 
 // digestFiles returns each file's name and SHA-256, for the hash of an

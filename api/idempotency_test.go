@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"path/filepath"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/embedded"
+	"github.com/relayflow/relay/secrets"
+	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/storage"
 )
 
@@ -154,6 +158,76 @@ func TestStartWith_filesAndAKeyStartOneExecution(t *testing.T) {
 	}
 	if _, err := svc.store.Record(ctx, KindIdempotency, "start/test/f/upload-3"); err == nil {
 		t.Error("a refused start used up its key")
+	}
+}
+
+// An idempotent start with a SECRET input: the record that remembers the
+// key holds neither the secret nor a hash of it anyone could compute (its
+// SHA-256, or the request's hash with the secret in clear), yet the same
+// secret sent again is the same request and another secret is not. The
+// published request carries the secret sealed.
+func TestStartWith_aSecretInputIsKeptOutOfTheIdempotencyRecord(t *testing.T) {
+	ctx := context.Background()
+	svc, out, _ := idempotencyService(t)
+	src := "id: h\nnamespace: test\ninputs:\n  - {id: token, type: SECRET}\ntasks:\n  - {id: a, type: io.kestra.plugin.core.debug.Return, format: x}\n"
+	if _, err := svc.DeployFlow(ctx, "h.yaml", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "correct-horse-battery-staple"
+	in := map[string]any{"token": secret}
+	if _, err := svc.StartWith(ctx, "test", "h", in, nil, StartOptions{IdempotencyKey: "no-key"}); err == nil {
+		t.Fatal("a SECRET input was accepted by a service without a key")
+	}
+	if _, err := svc.store.Record(ctx, KindIdempotency, "start/test/h/no-key"); err == nil {
+		t.Error("a start refused for its SECRET input used up its key")
+	}
+	keys, err := secrets.NewKeyring([]byte("the idempotency test's key, 32 bytes at least"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	WithSecrets(keys)(svc)
+	first, err := svc.StartWith(ctx, "test", "h", in, nil, StartOptions{IdempotencyKey: "s1"})
+	if err != nil || first.Replayed {
+		t.Fatalf("first start: %+v, %v", first, err)
+	}
+	rec, err := svc.store.Record(ctx, KindIdempotency, "start/test/h/s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(secret))
+	plain := hex.EncodeToString(sum[:])
+	value := strings.ToLower(string(rec.Value))
+	for what, bad := range map[string]string{
+		"the secret":                         secret,
+		"its SHA-256":                        plain,
+		"its SHA-256, truncated":             plain[:32],
+		"the request's hash with the secret": hashOf("test", "h", in, []flow.Label(nil), ""),
+	} {
+		if strings.Contains(value, strings.ToLower(bad)) {
+			t.Errorf("the idempotency record %s holds %s", rec.Value, what)
+		}
+	}
+	again, err := svc.StartWith(ctx, "test", "h", map[string]any{"token": secret}, nil, StartOptions{IdempotencyKey: "s1"})
+	if err != nil || again.ID != first.ID || !again.Replayed {
+		t.Fatalf("retried start with the same secret: %+v, %v; want %s replayed", again, err, first.ID)
+	}
+	if _, err := svc.StartWith(ctx, "test", "h", map[string]any{"token": secret + "!"}, nil, StartOptions{IdempotencyKey: "s1"}); !errors.Is(err, ErrIdempotencyMismatch) {
+		t.Errorf("the key with another secret: %v, want ErrIdempotencyMismatch", err)
+	}
+	for i, ce := range *out {
+		if strings.Contains(string(ce.Data()), secret) {
+			t.Errorf("event %d carries the secret in clear: %s", i, ce.Data())
+		}
+		var ev struct{ Inputs map[string]any }
+		if err := ce.DataAs(&ev); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := ev.Inputs["token"].(string); !secrets.IsMarker(v) {
+			t.Errorf("event %d: token %q, want a sealed marker", i, v)
+		}
+	}
+	if len(*out) != 2 {
+		t.Errorf("published %d events, want the start and its retry", len(*out))
 	}
 }
 
