@@ -10,7 +10,7 @@ BENCH_COUNT ?= 6
 BENCH_DIST_COUNT ?= 1
 
 .PHONY: build-PythonRunnerFunction build-NodeRunnerFunction
-.PHONY: all build run test test-short ric bench bench-dist bench-prefect lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy ui ui-check ui-screenshots
+.PHONY: all build run test test-faults test-short ric bench bench-dist bench-prefect soak lint fmt docs check-docs fuzz tools clean help services-up services-down lambdas sam-check deploy ui ui-check ui-screenshots
 
 all: build
 
@@ -30,6 +30,9 @@ test: ## go vet, then all the tests with Kafka, DynamoDB Local and Chromium (ser
 	{ bash functions/runner/ric.sh >/dev/null && bash ui/browser/chromium.sh; } & prep=$$!; bash services/services.sh fetch; fetched=$$?; wait $$prep && test $$fetched = 0
 	$(GO) vet $(PKGS)
 	bash services/with-services.sh $(GO) test -count=1 $(PKGS)
+
+test-faults: ## the fault suite: a Kafka broker killed -9 and restarted, DynamoDB cut off and behind a fault-injecting proxy (CI runs it after test)
+	bash services/with-services.sh env RELAY_FAULT_TESTS=1 $(GO) test -count=1 -timeout 20m -run '^(TestOutage_|TestDynamoFaults_|TestLease_)' ./systemtest/
 
 test-short: ## the quick subset of the tests
 	$(GO) test -short -count=1 $(PKGS)
@@ -52,6 +55,17 @@ bench-dist: build ## distributed-path benchmarks on Kafka and DynamoDB Local, BE
 
 bench-prefect: build ## the same workloads with relay run and Prefect 3.9.1's local mode, side by side (bench/prefect)
 	bash bench/prefect/run.sh $(or $(RUNS),5)
+
+SOAK_DURATION ?= 2m
+SOAK_RATE ?= 2
+SOAK_KILL_EVERY ?= 5s
+SOAK_REPORT := $(CURDIR)/.cache/soak-report.txt
+
+soak: ## relay dev under steady load with random kill -9 (SOAK_DURATION, SOAK_RATE per second, SOAK_KILL_EVERY): executions/s, lost, duplicates, memory
+	rm -f $(SOAK_REPORT)
+	RELAY_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) SOAK_KILL_EVERY=$(SOAK_KILL_EVERY) SOAK_REPORT=$(SOAK_REPORT) \
+		bash services/with-services.sh $(GO) test -count=1 -run '^TestSoak$$' -timeout 0 ./systemtest/; \
+		status=$$?; cat $(SOAK_REPORT) 2>/dev/null; exit $$status
 
 lint: tools ## go vet and staticcheck
 	$(GO) vet $(PKGS)

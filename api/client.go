@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -25,8 +29,10 @@ import (
 // Client calls Relay's HTTP API. Its methods mirror Service's and return
 // the same errors (errors.Is with engine.ErrNotFound, ErrInvalid, ErrState).
 type Client struct {
-	base string
-	http *http.Client
+	base     string
+	http     *http.Client
+	retryFor time.Duration
+	retrySet bool
 }
 
 // NewClient returns a client of the API at base (for example
@@ -66,6 +72,10 @@ func (e *Error) Unwrap() []error {
 		errs = append(errs, engine.ErrNotFound)
 	case http.StatusConflict:
 		errs = append(errs, ErrState)
+	case http.StatusUnprocessableEntity:
+		errs = append(errs, ErrIdempotencyMismatch)
+	case http.StatusServiceUnavailable:
+		errs = append(errs, engine.ErrUnavailable)
 	}
 	if len(e.Diagnostics) > 0 {
 		errs = append(errs, e.Diagnostics)
@@ -147,13 +157,45 @@ func (c *Client) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
 
 // Start requests an execution of a flow's latest revision.
 func (c *Client) Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (Started, error) {
+	return c.StartWith(ctx, namespace, id, inputs, labels, StartOptions{})
+}
+
+// DefaultRetryFor is how long a client retries an idempotent request (one
+// with a key or a chosen execution id) that met a connection error or a
+// 502, 503 or 504, unless SetRetry says otherwise.
+const DefaultRetryFor = time.Minute
+
+// SetRetry sets how long idempotent requests are retried (0: not at all).
+func (c *Client) SetRetry(d time.Duration) { c.retryFor, c.retrySet = d, true }
+
+// StartWith is Start with options. The files of FILE inputs go, with the
+// inputs, as multipart/form-data (inputs as form fields, so each is a
+// string the service converts to its declared type); without files the
+// inputs go as JSON. With an idempotency key or an execution id the
+// request is retried on connection errors and on 502, 503 and 504
+// answers, with backoff and jitter, for DefaultRetryFor, files and all:
+// the API answers a retry with the execution the first try started.
+func (c *Client) StartWith(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label, o StartOptions) (Started, error) {
 	var st Started
-	body, err := jsonBody(inputs)
+	contentType, body, err := startBody(inputs, o.Files)
 	if err != nil {
 		return st, err
 	}
 	path := startPath(namespace, id, labels)
-	err = c.do(ctx, http.MethodPost, path, "application/json", body, &st)
+	err = c.retry(ctx, o.IdempotencyKey != "" || o.ExecutionID != "", func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("building POST %s: %w", path, err)
+		}
+		req.Header.Set("Content-Type", contentType)
+		if o.IdempotencyKey != "" {
+			req.Header.Set(HeaderIdempotencyKey, o.IdempotencyKey)
+		}
+		if o.ExecutionID != "" {
+			req.Header.Set(HeaderExecutionID, o.ExecutionID)
+		}
+		return c.send(req, &st)
+	})
 	return st, err
 }
 
@@ -170,14 +212,14 @@ func startPath(namespace, id string, labels []flow.Label) string {
 	return path
 }
 
-// StartWithFiles requests an execution with FILE inputs: the inputs and
-// the files go as multipart/form-data (inputs as form fields, so each is
-// a string the service converts to its declared type).
-func (c *Client) StartWithFiles(ctx context.Context, namespace, id string, inputs map[string]any, files map[string]File, labels []flow.Label) (Started, error) {
+// startBody encodes the body of a start: the inputs as JSON, or, with
+// files, the inputs and the files as multipart/form-data, held in memory
+// (at most MaxUpload) so that a retry sends it again.
+func startBody(inputs map[string]any, files map[string]File) (string, []byte, error) {
 	if len(files) == 0 {
-		return c.Start(ctx, namespace, id, inputs, labels)
+		body, err := jsonBody(inputs)
+		return "application/json", body, err
 	}
-	var st Started
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for k, v := range inputs {
@@ -185,32 +227,73 @@ func (c *Client) StartWithFiles(ctx context.Context, namespace, id string, input
 		if !ok {
 			b, err := json.Marshal(v)
 			if err != nil {
-				return st, fmt.Errorf("encoding input %s: %w", k, err)
+				return "", nil, fmt.Errorf("encoding input %s: %w", k, err)
 			}
 			text = string(b)
 		}
 		if err := mw.WriteField(k, text); err != nil {
-			return st, err
+			return "", nil, err
 		}
 	}
 	for k, f := range files {
 		w, err := mw.CreateFormFile(k, f.Filename)
 		if err != nil {
-			return st, err
+			return "", nil, err
 		}
 		if _, err := io.Copy(w, io.LimitReader(f.Body, MaxUpload+1)); err != nil {
-			return st, fmt.Errorf("reading the file of input %s: %w", k, err)
+			return "", nil, fmt.Errorf("reading the file of input %s: %w", k, err)
 		}
 	}
 	if err := mw.Close(); err != nil {
-		return st, err
+		return "", nil, err
 	}
 	if buf.Len() > MaxUpload {
-		return st, Invalid(fmt.Errorf("the files are larger than the %d MB the API accepts: run the flow with `relay run`, or put the file in a bucket and read it with s3.download", MaxUpload>>20))
+		return "", nil, Invalid(fmt.Errorf("the files are larger than the %d MB the API accepts: run the flow with `relay run`, or put the file in a bucket and read it with s3.download", MaxUpload>>20))
 	}
-	path := startPath(namespace, id, labels)
-	err := c.do(ctx, http.MethodPost, path, mw.FormDataContentType(), buf.Bytes(), &st)
-	return st, err
+	return mw.FormDataContentType(), buf.Bytes(), nil
+}
+
+// retry calls f until it succeeds, fails for a reason a retry cannot mend,
+// or the retry time is spent; only when idempotent.
+func (c *Client) retry(ctx context.Context, idempotent bool, f func() error) error {
+	limit := DefaultRetryFor
+	if c.retrySet {
+		limit = c.retryFor
+	}
+	deadline := time.Now().Add(limit)
+	wait := 100 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || !idempotent || !retriable(err) || ctx.Err() != nil {
+			return err
+		}
+		d := wait/2 + time.Duration(rand.Int64N(int64(wait/2)+1))
+		if time.Now().Add(d).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(d):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// retriable: the request may not have reached the API, or the API could
+// not reach Kafka or DynamoDB: worth sending again with the same key.
+func retriable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		switch e.Status {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // Execution returns an execution with the first page of its task runs.
@@ -293,17 +376,32 @@ func (c *Client) Replay(ctx context.Context, id, from string) (Started, error) {
 
 // PublishEvent sends a CloudEvent in HTTP binary mode.
 func (c *Client) PublishEvent(ctx context.Context, ev cloudevents.Event) error {
+	_, err := c.PublishEventWith(ctx, ev, "")
+	return err
+}
+
+// PublishEventWith sends a CloudEvent with an idempotency key (none: "").
+// With a key it is retried as StartWith is. It returns the API's answer:
+// the event's id (the first one's, when the key was seen before).
+func (c *Client) PublishEventWith(ctx context.Context, ev cloudevents.Event, key string) (Published, error) {
+	var out Published
 	if err := ev.Validate(); err != nil {
-		return Invalid(fmt.Errorf("the CloudEvent is not valid: %w", err))
+		return out, Invalid(fmt.Errorf("the CloudEvent is not valid: %w", err))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/events", nil)
-	if err != nil {
-		return fmt.Errorf("building POST /events: %w", err)
-	}
-	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&ev), req); err != nil {
-		return fmt.Errorf("encoding event %s for HTTP: %w", ev.ID(), err)
-	}
-	return c.send(req, nil)
+	err := c.retry(ctx, key != "", func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/events", nil)
+		if err != nil {
+			return fmt.Errorf("building POST /events: %w", err)
+		}
+		if err := cehttp.WriteRequest(ctx, binding.ToMessage(&ev), req); err != nil {
+			return fmt.Errorf("encoding event %s for HTTP: %w", ev.ID(), err)
+		}
+		if key != "" {
+			req.Header.Set(HeaderIdempotencyKey, key)
+		}
+		return c.send(req, &out)
+	})
+	return out, err
 }
 
 // Triggers describes the triggers of every flow's latest revision.

@@ -42,7 +42,7 @@ var Routes = []struct{ Pattern, Doc string }{
 	{"GET /flows/{namespace}/{id}/graph", "A flow revision (`?revision=N`, default the latest) as parsed: its tasks as a tree of blocks (what a topology draws), its typed inputs (what a start form asks), its triggers and outputs."},
 	{"POST /flows/{namespace}/{id}/triggers/{trigger}/disable", "Disable a trigger: deploys a new revision of the flow whose source says `disabled: true` on it. 201 with the revision."},
 	{"POST /flows/{namespace}/{id}/triggers/{trigger}/enable", "Enable a disabled trigger: a new revision whose source says `disabled: false`. 201 with the revision."},
-	{"POST /executions/{namespace}/{id}", "Start an execution of the flow's latest revision. Inputs as a JSON object, or as form fields; the files of FILE inputs as multipart/form-data file fields (4 MB in all at most), stored in internal storage, each input's value being its relay:/// URI; labels as `?labels=key:value` (repeatable). 201 with the execution id; 400 naming each bad input."},
+	{"POST /executions/{namespace}/{id}", "Start an execution of the flow's latest revision. Inputs as a JSON object, or as form fields; the files of FILE inputs as multipart/form-data file fields (4 MB in all at most), stored in internal storage, each input's value being its relay:/// URI; labels as `?labels=key:value` (repeatable). 201 with the execution id; 400 naming each bad input. With an `Idempotency-Key` header, the same request (inputs, labels, files by name and content) sent again within 24 hours answers 200 with the first execution (`\"replayed\": true`, header `Idempotent-Replayed: true`) and starts nothing new; the same key with another request is 422. `Relay-Execution-Id` chooses the execution's id (1 to 64 letters, digits, `.`, `_`, `-`), and makes the start idempotent on it."},
 	{"GET /executions", "Executions, newest first, without task runs. Filters: `namespace`, `flowId`, `state`, `limit` (default 50); `labels=key:value` (repeatable), `after` and `before` (RFC 3339 start times), `startedBy=ID` (the subflows and flow-triggered executions another started) look at the newest limit×10 executions the others match, so such a list may come back short."},
 	{"GET /executions/stream", "The list GET /executions returns for the same query, as Server-Sent Events: an `executions` event whenever it changes. 501 where responses cannot be streamed (behind API Gateway): poll GET /executions with If-None-Match there."},
 	{"GET /executions/{id}", "An execution with a page of its task runs, attempts and outputs (the document of docs/execution.md): `?limit=N` task runs (default 1,000, at most 10,000) from `?cursor=` (the `nextCursor` of the page before); `?state=FAILED` keeps the runs in one state (such a page may come back short, with a cursor to go on from). `taskRunCount` and `taskRunCounts` count them all."},
@@ -52,7 +52,7 @@ var Routes = []struct{ Pattern, Doc string }{
 	{"POST /executions/{id}/kill", "Kill an execution that has not ended. 202; 409 when it already ended."},
 	{"POST /executions/{id}/restart", "Restart a FAILED or KILLED execution in place: its failed and killed task runs run again (attempts go on), the others keep their outputs; the revision it ran. 202; 409 in any other state."},
 	{"POST /executions/{id}/replay", "Replay an execution from a task (`?from=TASK`, a task run id or a task id): a new execution of the revision it ran that reuses the outputs of the task runs before it. 201 with the new execution id; 400 when there is no such task."},
-	{"POST /events", "Publish a CloudEvent (HTTP binary or structured mode) to relay.events, where triggers match it. 202."},
+	{"POST /events", "Publish a CloudEvent (HTTP binary or structured mode) to relay.events, where triggers match it. 202. With an `Idempotency-Key` header, the same event sent again within 24 hours is published again with the id it had the first time (triggers start nothing twice for one id) and the answer says `\"replayed\": true`; the same key with another event is 422."},
 	{"GET /triggers", "The triggers of every flow's latest revision: type, what fires it, when it last fired and (schedules) when it fires next, and whether stopAfter stopped it."},
 	{"POST /webhooks/{namespace}/{flowId}/{key}", "Start the flow of its webhook trigger with this key: the body (JSON, form fields or text) is `trigger.body`, the headers `trigger.headers`, the query parameters `trigger.parameters`. 201 with the execution id; 404, the same for a wrong key as for a flow that does not exist. Needs no API credentials: the key is the secret."},
 }
@@ -170,6 +170,10 @@ func status(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrState), errors.Is(err, engine.ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, engine.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrIdempotencyMismatch):
+		return http.StatusUnprocessableEntity
 	}
 	return http.StatusInternalServerError
 }
@@ -198,6 +202,13 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusInternalServerError {
 		h.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", logPath(r)), slog.Any("error", err))
 		body.Error = "internal error: " + err.Error()
+	}
+	if code == http.StatusServiceUnavailable {
+		// Kafka or DynamoDB is down or throttling: nothing was done that
+		// a retry with the same Idempotency-Key would repeat.
+		h.log.DebugContext(r.Context(), "request met an outage", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
+		body.Error = "service unavailable, retry later: " + err.Error()
+		w.Header().Set("Retry-After", "1")
 	}
 	if code == http.StatusRequestEntityTooLarge {
 		var mbe *http.MaxBytesError
@@ -316,12 +327,18 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	st, err := h.s.StartWithFiles(r.Context(), r.PathValue("namespace"), r.PathValue("id"), inputs, files, labels)
+	opts := StartOptions{IdempotencyKey: r.Header.Get(HeaderIdempotencyKey), ExecutionID: r.Header.Get(HeaderExecutionID), Files: files}
+	st, err := h.s.StartWith(r.Context(), r.PathValue("namespace"), r.PathValue("id"), inputs, labels, opts)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/executions/"+st.ID)
-	writeJSON(w, http.StatusCreated, st)
+	code := http.StatusCreated
+	if st.Replayed {
+		w.Header().Set(HeaderReplayed, "true")
+		code = http.StatusOK
+	}
+	writeJSON(w, code, st)
 	return nil
 }
 
@@ -487,11 +504,21 @@ func (h *handler) event(w http.ResponseWriter, r *http.Request) error {
 		}
 		return Invalid(fmt.Errorf("the request is not a CloudEvent in binary (ce-* headers) or structured (application/cloudevents+json) mode: %w", err))
 	}
-	if err := h.s.PublishEvent(r.Context(), *ev); err != nil {
+	id, replayed, err := h.s.PublishEventWith(r.Context(), *ev, r.Header.Get(HeaderIdempotencyKey))
+	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"id": ev.ID()})
+	if replayed {
+		w.Header().Set(HeaderReplayed, "true")
+	}
+	writeJSON(w, http.StatusAccepted, Published{ID: id, Replayed: replayed})
 	return nil
+}
+
+// Published is the answer to POST /events.
+type Published struct {
+	ID       string `json:"id"`
+	Replayed bool   `json:"replayed,omitempty"`
 }
 
 func (h *handler) webhook(w http.ResponseWriter, r *http.Request) error {

@@ -378,7 +378,7 @@ func TestAPI_fileInputsAsMultipart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer csv.Close()
-	st, err := s.client.StartWithFiles(ctx, "production", "data-pipeline", nil, map[string]api.File{"raw_data": {Filename: "orders.csv", Body: csv, Size: -1}}, nil)
+	st, err := s.client.StartWith(ctx, "production", "data-pipeline", nil, nil, api.StartOptions{Files: map[string]api.File{"raw_data": {Filename: "orders.csv", Body: csv, Size: -1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func TestAPI_fileInputsAsMultipart(t *testing.T) {
 
 	t.Run("a file for an input that is not FILE is refused", func(t *testing.T) {
 		deploy(t, s.client, "../examples/flows/parameterized.yaml")
-		_, err := s.client.StartWithFiles(ctx, "advanced_demo", "parameterized_flow", nil, map[string]api.File{"data_source": {Filename: "x", Body: strings.NewReader("x"), Size: 1}}, nil)
+		_, err := s.client.StartWith(ctx, "advanced_demo", "parameterized_flow", nil, nil, api.StartOptions{Files: map[string]api.File{"data_source": {Filename: "x", Body: strings.NewReader("x"), Size: 1}}})
 		var ae *api.Error
 		if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Error(), "declares no FILE input data_source") {
 			t.Errorf("err = %v", err)

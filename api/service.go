@@ -102,6 +102,9 @@ type Started struct {
 	Namespace string `json:"namespace"`
 	FlowID    string `json:"flowId"`
 	Revision  int    `json:"revision"`
+	// Replayed: the request's idempotency key (or execution id) was seen
+	// before, and this is the execution it started then.
+	Replayed bool `json:"replayed,omitempty"`
 }
 
 // Invalid wraps err (a flow's diagnostics, input errors) as ErrInvalid,
@@ -186,54 +189,48 @@ func (s *Service) Flows(ctx context.Context) ([]engine.FlowRecord, error) {
 // the request: the one whose inputs were checked and whose number the
 // caller is told, even if another is stored meanwhile. The inputs are
 // checked first, so a mistake is an error here rather than a failed
-// execution; labels are added to the flow's own.
+// execution; labels are added to the flow's own. See StartWith for
+// idempotent starts.
 func (s *Service) Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (Started, error) {
-	return s.StartWithFiles(ctx, namespace, id, inputs, nil, labels)
+	return s.StartWith(ctx, namespace, id, inputs, labels, StartOptions{})
 }
 
-// StartWithFiles is Start with the content of FILE inputs, by input id:
-// each is stored in internal storage under the new execution, and the
-// input's value is its URI. A file for an input that is not declared FILE
-// is refused.
-func (s *Service) StartWithFiles(ctx context.Context, namespace, id string, inputs map[string]any, files map[string]File, labels []flow.Label) (Started, error) {
-	f, err := s.flows.Get(ctx, namespace, id, 0)
-	if errors.Is(err, engine.ErrNotFound) {
-		return Started{}, fmt.Errorf("no flow %s/%s is deployed (see `relay flows deploy`): %w", namespace, id, engine.ErrNotFound)
-	}
-	if err != nil {
-		return Started{}, err
-	}
-	st := Started{ID: engine.NewID(), Namespace: namespace, FlowID: id, Revision: f.Revision}
+// checkInputs checks the inputs of a start of f, files being the FILE
+// inputs whose content comes with it (their URIs are known only once they
+// are stored, after this check: any URI of internal storage stands in).
+func (s *Service) checkInputs(f *flow.Flow, inputs map[string]any, files map[string]File) error {
 	if len(files) > 0 {
-		if inputs, err = s.storeFiles(ctx, f, st.ID, inputs, files); err != nil {
-			return Started{}, err
+		if s.files == nil {
+			return Invalid(errors.New("this deployment has no internal storage for FILE inputs (RELAY_BUCKET, RELAY_BLOB_DIR)"))
 		}
+		with := make(map[string]any, len(inputs)+len(files))
+		for k, v := range inputs {
+			with[k] = v
+		}
+		for name := range files {
+			if !isFileInput(f, name) {
+				return Invalid(fmt.Errorf("input %s: a file was sent, but %s/%s declares no FILE input %s", name, f.Namespace, f.ID, name))
+			}
+			with[name] = storage.Scheme + ":///" + f.Namespace + "/" + f.ID + "/executions/-/inputs/" + name + "/-"
+		}
+		inputs = with
 	}
 	if _, err := f.ResolveInputs(inputs, &expr.Env{Now: s.now(), Secret: secrets.DryRunSecret}); err != nil {
-		return Started{}, Invalid(fmt.Errorf("inputs of %s/%s: %w", namespace, id, err))
+		return Invalid(fmt.Errorf("inputs of %s/%s: %w", f.Namespace, f.ID, err))
 	}
-	if inputs, err = engine.SealInputs(s.secrets, namespace, f.Inputs, inputs); err != nil {
-		return Started{}, err
-	}
-	ev := statemachine.Event{ID: st.ID + "/requested", Type: statemachine.EvExecutionRequested, ExecutionID: st.ID,
-		Namespace: namespace, FlowID: id, Revision: f.Revision, Inputs: inputs, Labels: labels}
-	return st, s.send(ctx, ev)
+	return nil
 }
 
-// storeFiles stores the files of FILE inputs of an execution of f and
-// returns the inputs with their URIs.
+// storeFiles stores the files of FILE inputs of an execution of f (checked
+// by checkInputs) and returns the inputs with their URIs. Storing them
+// again for the same execution, as a retried start does, replaces them
+// with the same content under the same URIs.
 func (s *Service) storeFiles(ctx context.Context, f *flow.Flow, execID string, inputs map[string]any, files map[string]File) (map[string]any, error) {
-	if s.files == nil {
-		return nil, Invalid(errors.New("this deployment has no internal storage for FILE inputs (RELAY_BUCKET, RELAY_BLOB_DIR)"))
-	}
 	out := make(map[string]any, len(inputs)+len(files))
 	for k, v := range inputs {
 		out[k] = v
 	}
 	for name, file := range files {
-		if !isFileInput(f, name) {
-			return nil, Invalid(fmt.Errorf("input %s: a file was sent, but %s/%s declares no FILE input %s", name, f.Namespace, f.ID, name))
-		}
 		uri, err := s.files.PutInput(ctx, f.Namespace, f.ID, execID, name, file.Filename, file.Body, file.Size)
 		if err != nil {
 			return nil, fmt.Errorf("storing the file of input %s: %w", name, err)

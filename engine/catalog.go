@@ -197,7 +197,7 @@ func Catalog() []EventSpec {
 			Source:    "relay/executor",
 			Subject:   "the execution id",
 			IDs:       []string{"<execution>/<taskrun>/<attempt>/scheduled"},
-			Dedup:     "The worker leases the attempt (`attempt/<execution>/<taskrun>/<attempt>`) before running it: a second delivery finds the lease, waits until the attempt ended (then drops it) or the lease lapsed (its worker died: it runs the attempt). Events of a run taken over carry the same ids as the first worker's, so the executor applies only the first of each.",
+			Dedup:     "The worker leases the attempt (`attempt/<execution>/<taskrun>/<attempt>`) before running it: a second delivery finds the lease, waits until the attempt ended (then drops it) or the lease lapsed (its worker died, or stopped the attempt when an outage kept it from renewing the lease: it reports the attempt CRASHED instead of running it again, and the retry policy decides whether a new attempt runs). A delivery after the first publishes the attempt's end instead when its worker kept it in the table (Kafka was down when it ended). Events about one attempt carry the same ids whichever worker publishes them, so the executor applies only the first of each.",
 			Producers: "executor",
 			Consumers: "worker",
 			Meaning: "One attempt of a runnable task, with its properties already rendered. The worker publishes io.relayflow.taskrun.started, runs the task until it ends or its deadline passes, and publishes io.relayflow.taskrun.finished. " +
@@ -492,18 +492,19 @@ func Catalog() []EventSpec {
 			Dedup:     "The original event's `source` and `id`.",
 			Producers: "the bus",
 			Consumers: "none in Relay (operators)",
-			Meaning: fmt.Sprintf("An event whose handler failed %d times (MaxAttempts) is published on relay.dlq, so that the events after it with the same key go on. ", MaxAttempts) +
+			Meaning: fmt.Sprintf("An event that decodes but cannot apply (its data is meaningless, its execution or flow does not exist, the execution's state does not allow it) is published on relay.dlq at once, and one whose handler failed %d times (MaxAttempts) for another reason after those, so that the events after it with the same key go on. ", MaxAttempts) +
+				"An outage (Kafka, DynamoDB or S3 down or throttling) never sends an event there: it is retried until the outage ends. " +
 				"The record is the original event, data unchanged, with two extensions: `relayerror`, the last error, and `relaytopic`, the topic it failed on. Republishing it on that topic with the same key replays it; a state machine input already applied is ignored.",
 			Notes: []string{
 				"On Kafka the bus also adds the headers `relay_error` (the error), `relay_topic`, `relay_partition` and `relay_offset` (where the record was) and `relay_group` (the consumer group that gave up). A record that is not a valid CloudEvent is dead-lettered at once, its key, headers and value unchanged, with these headers.",
-				"The executor drops, rather than fails on, events it cannot use (data that does not decode, an unknown flow, an event the state machine rejects), and logs them; what reaches relay.dlq is mostly a store or bus that kept failing. Events failing on relay.dlq itself are logged and dropped.",
+				"Each dead letter is logged (`record sent to the dead-letter topic`, with `reason` cannot_apply, failed or undecodable) and counted in the Prometheus counter `relay_dead_letters_total{topic, reason}` (`relay dev` serves /metrics). Events failing on relay.dlq itself are logged and dropped.",
 			},
 			Example: func() ExampleRecord {
 				rec := machineRecord(statemachine.Event{
 					ID: exampleExec + "/extract/1/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: exampleExec, TaskRunID: "extract", Attempt: 1,
 					State: statemachine.RunFailed, Error: &statemachine.TaskError{Kind: statemachine.KindRetryable, Type: "HTTPStatus", Message: "GET https://api.example.com/orders?day=2026-03-01: status 503 Service Unavailable"},
 				}, exampleTime.Add(3*time.Second))
-				cause := fmt.Sprintf("committing execution %s version 7: context deadline exceeded", exampleExec)
+				cause := fmt.Sprintf("io.relayflow.taskrun.finished %s/extract/1/finished: execution %s does not exist", exampleExec, exampleExec)
 				rec.Event.SetExtension("relayerror", cause)
 				rec.Event.SetExtension("relaytopic", TopicExecutions)
 				rec.Headers = [][2]string{{"relay_error", cause}, {"relay_topic", TopicExecutions}, {"relay_partition", "3"}, {"relay_offset", "18231"}, {"relay_group", "executor"}}
@@ -800,7 +801,7 @@ func EventsDoc() string {
 	b.WriteString("- `source` is `relay/engine` or `relay/executor`; `subject` is the id of the execution the event is for.\n")
 	b.WriteString("- `time` is when the event was published (RFC 3339, UTC, in `ce_time`).\n")
 	fmt.Fprintf(&b, "- Data larger than the blob threshold (%d KB unless configured: `RELAY_BLOB_THRESHOLD`) is not in the record, so that no message grows with what a flow produces: it is stored as a blob (`RELAY_BUCKET` on S3, or `RELAY_BLOB_DIR`, a local folder) and the event has no data, only the extension `%s` holding the blob's reference (`s3://<bucket>/<key>` or `file:///<path>`). Relay's consumers read the data back before handling the event; other consumers read the referenced object. A scheduled attempt with large rendered properties, a task's large outputs and an execution's large outputs travel this way.\n", DefaultBlobThreshold>>10, ExtensionDataRef)
-	fmt.Fprintf(&b, "- Delivery is at least once, in order per record key. A consumer that fails on an event gets it again after a backoff, and after %d failures it goes to relay.dlq.\n", MaxAttempts)
+	fmt.Fprintf(&b, "- Delivery is at least once, in order per record key. A consumer that fails on an event gets it again after a backoff, and after %d failures it goes to relay.dlq; an event that cannot apply goes there at once, and one that met an outage is retried until the outage ends.\n", MaxAttempts)
 	fmt.Fprintf(&b, "- The executor applies a state machine input once: each execution keeps the ids of the last %d events applied and ignores an event whose id is among them, and the state machine ignores events about an attempt, a timer or a subflow that is no longer current. Consumers of state machine inputs de-duplicate on the execution id and the event id.\n\n", statemachine.SeenLimit)
 
 	b.WriteString("| Topic | Record key | Carries | Consumer group |\n|---|---|---|---|\n")

@@ -213,7 +213,8 @@ type Store interface {
 	// the lease as it was. Workers lease each attempt before running it
 	// and renew the lease while it runs, so an attempt delivered twice (a
 	// batch retried, a command carried out again) runs once, and one whose
-	// worker died is taken over once its lease lapses. Leases are
+	// worker died is reported CRASHED by the worker that finds its lease
+	// lapsed. Leases are
 	// forgotten LeaseRetention after they end.
 	Lease(ctx context.Context, key, holder string, until time.Time) (LeaseResult, error)
 

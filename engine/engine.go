@@ -53,7 +53,8 @@ type Config struct {
 	// AttemptLease is how long a worker's lease on an attempt lasts
 	// (default DefaultAttemptLease); it renews it every third of that
 	// while the attempt runs. An attempt delivered again (a worker died,
-	// its records went to another) is taken over once the lease lapses.
+	// its records went to another) is reported CRASHED once the lease
+	// lapses, and its retry policy decides whether another attempt runs.
 	AttemptLease time.Duration
 	// StartedAfter is how long an attempt runs before its worker reports
 	// it started (a taskrun.started event, one more state change). 0:
@@ -401,8 +402,10 @@ func (e *Engine) handleExecutionEvent(ctx context.Context, ce cloudevents.Event)
 	}
 	ev, err := DecodeMachineEvent(ce)
 	if err != nil {
-		e.log.Error("dropping an event that does not decode", slog.String("event", ce.ID()), slog.Any("error", err))
-		return nil
+		return CannotApply("event %s (%s) does not decode: %w", ce.ID(), ce.Type(), err)
+	}
+	if ev.ExecutionID == "" {
+		return CannotApply("event %s (%s) names no execution", ce.ID(), ce.Type())
 	}
 	return e.process(ctx, ev)
 }
@@ -421,8 +424,9 @@ func (e *Engine) handleExecutionBatch(ctx context.Context, ces []cloudevents.Eve
 		}
 		ev, err := DecodeMachineEvent(ce)
 		if err != nil {
-			e.log.Error("dropping an event that does not decode", slog.String("event", ce.ID()), slog.Any("error", err))
-			continue
+			// The batch fails; delivered one at a time in the end, this
+			// event goes to the dead letters.
+			return CannotApply("event %s (%s) does not decode: %w", ce.ID(), ce.Type(), err)
 		}
 		if _, ok := byExec[ev.ExecutionID]; !ok {
 			order = append(order, ev.ExecutionID)
@@ -646,8 +650,13 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 		if errors.Is(err, ErrNotFound) && ex == nil && ev0.Parent != nil {
 			return applied{}, 1, e.failMissingSubflow(ctx, ev0)
 		}
-		e.log.Error("dropping an event whose flow cannot be loaded", slog.String("execution", ev0.ExecutionID), slog.String("event", ev0.ID), slog.Any("error", err))
-		return applied{}, 1, nil
+		if !errors.Is(err, ErrNotFound) {
+			return applied{}, 0, fmt.Errorf("loading the flow of execution %s: %w", ev0.ExecutionID, err)
+		}
+		if ex == nil && ev0.Type != statemachine.EvExecutionRequested {
+			return applied{}, 0, CannotApply("%s %s: execution %s does not exist", ev0.Type, ev0.ID, ev0.ExecutionID)
+		}
+		return applied{}, 0, CannotApply("%s %s for execution %s: its flow cannot be loaded: %w", ev0.Type, ev0.ID, ev0.ExecutionID, err)
 	}
 	var expected int64
 	wasDone, wasNew := false, ex == nil
@@ -696,17 +705,17 @@ func (e *Engine) applyAll(ctx context.Context, evs []statemachine.Event, how del
 			// The cached execution may be stale: decide on the stored one.
 			return e.applyAll(ctx, evs, how, false)
 		}
-		if errors.Is(err, statemachine.ErrInternal) && k > 0 {
+		if err != nil && k > 0 {
 			// The execution may be partly changed: commit the events
 			// before this one, from the stored execution; this one comes
-			// first in the next batch, and is dropped there.
+			// first in the next batch, and fails there alone.
 			return e.applyAll(ctx, evs[:k], how, false)
 		}
 		if err != nil {
-			// Impossible or malformed events change nothing; they are logged
-			// and dropped rather than redelivered for ever.
-			e.log.Warn("event rejected", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.String("type", string(ev.Type)), slog.Any("error", err))
-			continue
+			// Impossible or malformed events change nothing; they go to the
+			// dead letters, with the reason, rather than being redelivered
+			// for ever.
+			return applied{}, 0, CannotApply("%s %s for execution %s: %w", ev.Type, ev.ID, ev.ExecutionID, err)
 		}
 		if res.Ignored != "" {
 			e.log.Debug("event ignored", slog.String("execution", ev.ExecutionID), slog.String("event", ev.ID), slog.String("why", res.Ignored))
@@ -820,7 +829,7 @@ func (e *Engine) carryOut(ctx context.Context, entries []OutboxEntry) error {
 			if errors.Is(err, ErrBusClosed) {
 				e.log.Debug("command not carried out: the bus is closed", slog.String("entry", entry.ID), slog.String("kind", entry.Kind))
 			} else {
-				e.log.Error("command not carried out", slog.String("entry", entry.ID), slog.String("kind", entry.Kind), slog.Bool("kept", entry.Kept), slog.Any("error", err))
+				e.log.Log(ctx, LogLevel(err), "command not carried out", slog.String("entry", entry.ID), slog.String("kind", entry.Kind), slog.Bool("kept", entry.Kept), slog.Any("error", err))
 			}
 			if failed == nil {
 				failed = fmt.Errorf("carrying out %s %s: %w", entry.Kind, entry.ID, err)
@@ -992,7 +1001,7 @@ func (e *Engine) timerLoop(ctx context.Context) {
 		case <-tick.C:
 		}
 		if err := e.FireTimers(ctx); err != nil && ctx.Err() == nil {
-			e.log.Error("firing timers", slog.Any("error", err))
+			e.log.Log(ctx, LogLevel(err), "firing timers", slog.Any("error", err))
 		}
 	}
 }

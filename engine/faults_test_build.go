@@ -15,8 +15,10 @@ import (
 // reaches POINT, after printing "relay fault: POINT N" to stderr, so that a
 // test can kill -9 it exactly there. Points:
 //
-//	after-commit  the executor wrote a state change and has not yet
-//	              published its commands (the outbox window)
+//	after-commit       the executor wrote a state change and has not yet
+//	                   published its commands (the outbox window)
+//	api-after-publish  the API published a start or an event and has not
+//	                   yet answered
 var (
 	faultPoint, faultAt = parseFault(os.Getenv("RELAY_FAULT"))
 	faultSeen           atomic.Int64
@@ -38,3 +40,7 @@ func fault(point string) {
 	fmt.Fprintf(os.Stderr, "relay fault: %s %d\n", point, faultAt)
 	select {}
 }
+
+// Fault marks a point outside this package where a test build can stop
+// the process (see fault).
+func Fault(point string) { fault(point) }

@@ -2,9 +2,12 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,6 +167,120 @@ func TestWorker_staleAttemptsAreCheckedFirst(t *testing.T) {
 				t.Errorf("%d lagging reads, want %d", got, tc.wantLagging)
 			}
 		})
+	}
+}
+
+// retriedLeases is a store whose Lease writes twice, as a store client
+// does when it retries a write that was applied but whose answer was lost
+// (a 500, a timeout): the second write finds the lease the first took.
+type retriedLeases struct{ engine.Store }
+
+func (s retriedLeases) Lease(ctx context.Context, key, holder string, until time.Time) (engine.LeaseResult, error) {
+	if _, err := s.Store.Lease(ctx, key, holder, until); err != nil {
+		return engine.LeaseResult{}, err
+	}
+	return s.Store.Lease(ctx, key, holder, until)
+}
+
+// A first delivery whose lease write was retried by the store's client
+// after it was applied finds the lease held by itself: it runs the attempt
+// rather than taking itself for a dead worker and reporting it CRASHED.
+func TestWorker_aLeaseWriteRetriedAfterItAppliedIsTheWorkersOwn(t *testing.T) {
+	st, _ := bareEngines(t)
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := &flakyBus{Bus: embedded.NewBus()}
+	defer bus.Close()
+	e, err := engine.New(engine.Config{Store: retriedLeases{st}, Bus: bus, Tasks: reg, StartedAfter: time.Hour, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := filepath.Join(t.TempDir(), "ran")
+	c := statemachine.ScheduleTaskRun{ExecutionID: engine.NewID(), TaskRunID: "t", TaskID: "t", Type: flow.TypeShell, Attempt: 1,
+		Props: map[string]any{"commands": []any{"touch " + mark}}}
+	ce, err := engine.NewEvent(c.ExecutionID+"/t/1/scheduled", engine.TypeTaskRunScheduled, "test", c.ExecutionID, time.Now(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WorkerHandler()(context.Background(), ce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Errorf("the attempt did not run: %v", err)
+	}
+	if !slices.Equal(bus.sent, []string{c.ExecutionID + "/t/1/finished"}) {
+		t.Errorf("published %v, want the attempt's end alone", bus.sent)
+	}
+}
+
+// flakyBus fails every publish as an outage while down, and keeps what it
+// published.
+type flakyBus struct {
+	engine.Bus
+	down atomic.Bool
+	mu   sync.Mutex
+	sent []string
+}
+
+func (b *flakyBus) Publish(ctx context.Context, topic, key string, ev cloudevents.Event) error {
+	if b.down.Load() {
+		return engine.Unavailable(errors.New("broker down"))
+	}
+	b.mu.Lock()
+	b.sent = append(b.sent, ev.ID())
+	b.mu.Unlock()
+	return b.Bus.Publish(ctx, topic, key, ev)
+}
+
+// In Lambda, a worker whose attempt ended while Kafka is down waits for it
+// until the invocation is nearly over, then keeps the attempt's end in the
+// table and fails the batch; the batch delivered again publishes the kept
+// end instead of running the attempt a second time (the attempt is not
+// taken for lost).
+func TestWorker_anEndThatCannotBePublishedIsKeptNotRunAgain(t *testing.T) {
+	st, _ := bareEngines(t)
+	reg, err := builtin.Registry(builtin.Config{Tasks: tasks.Config{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := embedded.NewBus()
+	defer inner.Close()
+	bus := &flakyBus{Bus: inner}
+	e, err := engine.New(engine.Config{Store: st, Bus: bus, Tasks: reg, StartedAfter: time.Hour, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := filepath.Join(t.TempDir(), "runs")
+	c := statemachine.ScheduleTaskRun{ExecutionID: engine.NewID(), TaskRunID: "t", TaskID: "t", Type: flow.TypeShell, Attempt: 1,
+		Props: map[string]any{"commands": []any{"echo ran >> " + runs}}}
+	ce, err := engine.NewEvent(c.ExecutionID+"/t/1/scheduled", engine.TypeTaskRunScheduled, "test", c.ExecutionID, time.Now(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.down.Store(true)
+	invocation, cancel := context.WithTimeout(context.Background(), engine.InvocationMargin+time.Second)
+	defer cancel()
+	if err := e.WorkerHandler()(invocation, ce); !errors.Is(err, engine.ErrUnavailable) {
+		t.Fatalf("the invocation that met the outage: %v, want ErrUnavailable (the batch fails)", err)
+	}
+	if _, err := st.Record(context.Background(), engine.KindAttemptResult, c.ExecutionID+"/t/1"); err != nil {
+		t.Fatalf("the attempt's end was not kept: %v", err)
+	}
+	bus.down.Store(false)
+	if err := e.WorkerHandler()(context.Background(), ce); err != nil {
+		t.Fatalf("the batch delivered again: %v", err)
+	}
+	raw, _ := os.ReadFile(runs)
+	if n := strings.Count(string(raw), "ran"); n != 1 {
+		t.Errorf("the attempt ran %d times, want once", n)
+	}
+	if !slices.Contains(bus.sent, c.ExecutionID+"/t/1/finished") {
+		t.Errorf("published %v, want the attempt's end", bus.sent)
+	}
+	if _, err := st.Record(context.Background(), engine.KindAttemptResult, c.ExecutionID+"/t/1"); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("the kept end is still there after it was published: %v", err)
 	}
 }
 

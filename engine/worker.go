@@ -12,6 +12,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/relayflow/relay/internal/health"
 	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
@@ -54,8 +55,11 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	}
 	var c statemachine.ScheduleTaskRun
 	if err := json.Unmarshal(ce.Data(), &c); err != nil {
-		e.log.Error("dropping a task run that does not decode", slog.String("event", ce.ID()), slog.Any("error", err))
-		return nil
+		return CannotApply("task run %s does not decode: %w", ce.ID(), err)
+	}
+	if c.ExecutionID == "" || c.TaskRunID == "" || c.TaskID == "" || c.Type == "" || c.Attempt < 1 {
+		return CannotApply("task run %s lacks an execution, task run, task, type or attempt number (executionId %q, taskRunId %q, taskId %q, type %q, attempt %d)",
+			ce.ID(), c.ExecutionID, c.TaskRunID, c.TaskID, c.Type, c.Attempt)
 	}
 	select {
 	case e.sem <- struct{}{}:
@@ -84,7 +88,11 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		return err
 	}
 	runCtx, cancel := context.WithDeadline(ctx, attemptDeadline(ctx, c.Deadline))
-	lost := lease.renew(runCtx, c, cancel)
+	// The lease is kept until the result is published, which an outage
+	// may delay past the attempt's own deadline.
+	leaseCtx, releaseLease := context.WithCancel(ctx)
+	defer releaseLease()
+	lost := lease.renew(leaseCtx, c, cancel)
 	e.mu.Lock()
 	e.running[base] = cancel
 	e.mu.Unlock()
@@ -102,10 +110,11 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	errLines := &errorLines{}
 	props, masker, err := e.openSecrets(runCtx, c)
 	if err == nil {
-		logger := slog.New(&logHandler{appendLogs: e.appendLogs, mask: masker, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, least: c.LogLevel, errors: errLines})
+		logger := slog.New(&logHandler{appendLogs: e.appendLogs, mask: masker, entry: LogEntry{ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Attempt: c.Attempt}, least: c.LogLevel, errors: errLines, live: runCtx})
 		res, err = e.cfg.Tasks.Run(runCtx, tasks.Request{
 			ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, TaskID: c.TaskID, Namespace: c.Namespace, FlowID: c.FlowID, Type: c.Type, Attempt: c.Attempt,
 			Props: props, Secrets: masker, Log: logger, LogLevel: c.LogLevel, KV: e.kv(), Logs: storeLogs{e.cfg.Store},
+			AttemptKey: statemachine.AttemptKey(c.ExecutionID, c.TaskRunID, c.Attempt),
 		})
 		props = nil // the clear values go no further than the task
 		res = MaskResult(masker, res)
@@ -116,7 +125,13 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 		return ctx.Err() // the process is stopping: the attempt runs again on the next worker
 	}
 	if lost() {
-		return nil // another worker took the attempt over and reports it
+		if l := lease.lapsed.Load(); l {
+			// Stopped here because the lease could not be renewed: the
+			// record must come again, to whichever worker then holds
+			// the lease.
+			return Unavailable(fmt.Errorf("attempt %s stopped: its lease could not be renewed; delivering it again", base))
+		}
+		return nil // another worker found the lease lapsed and reports the attempt CRASHED
 	}
 	fin := statemachine.Event{ID: base + "/finished", Type: statemachine.EvTaskRunFinished, ExecutionID: c.ExecutionID, TaskRunID: c.TaskRunID, Attempt: c.Attempt,
 		State: statemachine.RunSuccess, Outputs: res.Outputs, StartDate: startDate, Metrics: metrics(res.Metrics), ErrorLogs: errLines.take()}
@@ -141,7 +156,80 @@ func (e *Engine) handleTaskRun(ctx context.Context, ce cloudevents.Event) error 
 	if c.Cache != nil && fin.State == statemachine.RunSuccess {
 		e.fillCache(ctx, c, fin.Outputs)
 	}
-	return e.publish(ctx, TopicExecutions, c.ExecutionID, fin)
+	return e.reportFinished(ctx, base, fin, lost)
+}
+
+// KindAttemptResult is the kind of the records that keep an attempt's end
+// that could not be published (an outage of the bus outlasted the
+// invocation, or the process was stopping), keyed by the attempt
+// ("execution/taskrun/attempt"): the attempt's next delivery publishes it
+// instead of running the attempt again.
+const KindAttemptResult = "attempt-result"
+
+// reportFinished publishes an attempt's end. An outage of the bus is
+// waited out while the lease is renewed, for as long as the handler may
+// run (in Lambda, until InvocationMargin before its deadline); if it
+// outlasts that, or the process stops, the end is kept in a record of
+// KindAttemptResult and the error asks for the attempt to be delivered
+// again: the next delivery publishes the kept end instead of running the
+// attempt a second time.
+func (e *Engine) reportFinished(ctx context.Context, base string, fin statemachine.Event, lost func() bool) error {
+	retry := health.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		err := e.publish(ctx, TopicExecutions, fin.ExecutionID, fin)
+		if err == nil || !errors.Is(err, ErrUnavailable) {
+			return err
+		}
+		if lost() {
+			return err // delivered again, to whichever worker holds the lease
+		}
+		wait := retry.Next()
+		dl, bounded := ctx.Deadline()
+		if bounded && time.Now().Add(wait).After(dl.Add(-InvocationMargin)) || !health.Sleep(ctx, wait) {
+			if kerr := e.keepResult(context.WithoutCancel(ctx), base, fin); kerr != nil {
+				return errors.Join(err, kerr)
+			}
+			return err
+		}
+	}
+}
+
+// keepResult writes an attempt's end to a record of KindAttemptResult.
+func (e *Engine) keepResult(ctx context.Context, base string, fin statemachine.Event) error {
+	ctx, cancel := context.WithTimeout(ctx, InvocationMargin)
+	defer cancel()
+	data, err := json.Marshal(fin)
+	if err != nil {
+		return fmt.Errorf("encoding the end of attempt %s: %w", base, err)
+	}
+	if _, err := e.cfg.Store.PutRecord(ctx, Record{Kind: KindAttemptResult, Key: base, Value: data}, -1); err != nil {
+		return fmt.Errorf("keeping the end of attempt %s: %w", base, err)
+	}
+	e.log.Info("attempt ended, its end kept for its next delivery: the bus is unavailable", slog.String("attempt", base))
+	return nil
+}
+
+// keptResult publishes the end of an attempt kept by keepResult, if any,
+// and reports whether there was one.
+func (e *Engine) keptResult(ctx context.Context, base string) (bool, error) {
+	rec, err := e.cfg.Store.Record(ctx, KindAttemptResult, base)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading the kept end of attempt %s: %w", base, err)
+	}
+	var fin statemachine.Event
+	if err := json.Unmarshal(rec.Value, &fin); err != nil {
+		return false, fmt.Errorf("decoding the kept end of attempt %s: %w", base, err)
+	}
+	if err := e.publish(ctx, TopicExecutions, fin.ExecutionID, fin); err != nil {
+		return true, err
+	}
+	if err := e.cfg.Store.DeleteRecord(ctx, KindAttemptResult, base, rec.Version); err != nil && !errors.Is(err, ErrConflict) {
+		e.log.Warn("deleting the kept end of an attempt", slog.String("attempt", base), slog.Any("error", err))
+	}
+	return true, nil
 }
 
 // reportKilled ends an attempt killed before it ran: it never starts.
@@ -169,6 +257,9 @@ type attemptLease struct {
 	e             *Engine
 	key, holder   string
 	execID, runID string
+	// lapsed: renew stopped the attempt because the lease could not be
+	// renewed before it ended.
+	lapsed atomic.Bool
 }
 
 // staleAfter is the age from which a scheduled attempt is checked against
@@ -178,15 +269,19 @@ type attemptLease struct {
 // cost every task run a step's worth of latency for a case that is rare.
 const staleAfter = time.Second
 
-// leaseAttempt leases the attempt so that it runs once however often it is
-// delivered, and returns nil when it must not run here: it already ran, or
-// no longer applies (checked on a first delivery too when stale). An attempt another worker holds is waited for: it
-// ends (dropped here), or that worker stops renewing its lease (it died):
-// zombie detection by lease. The attempt then CRASHED (Prefect's meaning):
-// leaseAttempt returns the error to report it with, and its retry policy
-// decides whether another attempt runs. An attempt a stopping worker
-// handed back (handBack) is not a crash: it runs here. In an invocation
-// too short to wait, an error asks for redelivery.
+// leaseAttempt leases the attempt so that it runs at most once however
+// often it is delivered, and returns nil when it must not run here: it
+// already ran, or no longer applies (checked on a first delivery too when
+// stale). A delivery after the first publishes the attempt's end if a
+// worker kept it (the bus was down when it ended: see reportFinished). An
+// attempt another worker holds is waited for: it ends (dropped here), or
+// that worker stops renewing its lease (it died, or stopped the attempt
+// because an outage kept it from renewing): zombie detection by lease. The
+// attempt then CRASHED (Prefect's meaning): leaseAttempt returns the error
+// to report it with, and its retry policy decides whether another attempt
+// runs. An attempt a stopping worker handed back (handBack) is not a
+// crash: it runs here. In an invocation too short to wait, an error asks
+// for redelivery.
 func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRun, base string, stale bool) (*attemptLease, *statemachine.TaskError, error) {
 	l := &attemptLease{e: e, key: "attempt/" + base, holder: fmt.Sprintf("%s#%d", e.id, e.holders.Add(1)), execID: c.ExecutionID, runID: c.TaskRunID}
 	attrs := []any{slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Int("attempt", c.Attempt)}
@@ -198,9 +293,19 @@ func (e *Engine) leaseAttempt(ctx context.Context, c statemachine.ScheduleTaskRu
 		if err != nil {
 			return nil, nil, fmt.Errorf("leasing attempt %s: %w", base, err)
 		}
-		first := res.Granted && res.Holder == ""
+		// The holder is this call's own: a lease that names it was granted
+		// by an earlier try of this very call (the store's client retried
+		// a write that was applied but whose answer was lost).
+		first := res.Granted && (res.Holder == "" || res.Holder == l.holder)
 		if first && !stale {
 			return l, nil, nil // the first delivery
+		}
+		if !first {
+			// Delivered again: the attempt may have ended on a worker that
+			// could not publish its end (an outage), and kept it.
+			if kept, err := e.keptResult(ctx, base); kept || err != nil {
+				return nil, nil, err
+			}
 		}
 		// A first delivery that waited is checked on a lagging read, which
 		// costs half: missing a kill of the last second runs an attempt
@@ -272,15 +377,18 @@ func (e *Engine) attemptOver(ctx context.Context, c statemachine.ScheduleTaskRun
 }
 
 // renew keeps the lease while the attempt runs (until ctx ends), every
-// third of its duration. If another worker took the attempt over (this
-// process stalled past the lease), the attempt is cancelled and the
-// returned function reports true: its end is not this worker's to report.
-// Each renewal also reads the attempt's run (one item): an attempt killed
-// by an executor in another process, or that no longer applies, is
-// cancelled, and ends KILLED.
+// third of its duration. If another worker took the lease (this process
+// stalled past it, and that worker reported the attempt CRASHED), or the
+// lease ran out while the store could not be reached to renew it (another
+// worker may take it from then on), the attempt is cancelled and the returned function reports
+// true: its end is not this worker's to report. So an attempt never runs
+// on two live workers at once. Each renewal also reads the attempt's run
+// (one item): an attempt killed by an executor in another process, or that
+// no longer applies, is cancelled, and ends KILLED.
 func (l *attemptLease) renew(ctx context.Context, c statemachine.ScheduleTaskRun, cancel context.CancelFunc) (lost func() bool) {
 	var gone atomic.Bool
 	every := l.e.cfg.AttemptLease / 3
+	until := l.e.cfg.Now().Add(l.e.cfg.AttemptLease) // as granted, give or take the store's round trip
 	go func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -290,16 +398,49 @@ func (l *attemptLease) renew(ctx context.Context, c statemachine.ScheduleTaskRun
 				return
 			case <-t.C:
 			}
-			res, err := l.e.cfg.Store.Lease(ctx, l.key, l.holder, l.e.cfg.Now().Add(l.e.cfg.AttemptLease))
-			switch {
-			case err != nil && ctx.Err() == nil:
-				l.e.log.Warn("renewing an attempt's lease", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.Any("error", err))
-				continue
-			case err == nil && !res.Granted:
-				l.e.log.Error("another worker took over the attempt: stopping it here", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.String("holder", res.Holder))
+			// The attempt stops a tenth of the lease before it ends, so
+			// that it has stopped (a script's grace to exit included)
+			// before another worker may take the lease.
+			fenceAt := until.Add(-l.e.cfg.AttemptLease / 10)
+			if !l.e.cfg.Now().Before(fenceAt) {
+				// This process stalled past its lease (a pause, a
+				// stopped process): another worker may hold it now.
+				l.e.log.Error("an attempt's lease ended before it could be renewed: stopping the attempt here", slog.String("execution", l.execID), slog.String("taskrun", l.runID))
+				l.lapsed.Store(true)
 				gone.Store(true)
 				cancel()
 				return
+			}
+			next := l.e.cfg.Now().Add(l.e.cfg.AttemptLease)
+			// A renewal that the store's retries would carry past the
+			// lease's end is given up at its end.
+			rctx, stop := context.WithDeadline(ctx, fenceAt)
+			res, err := l.e.cfg.Store.Lease(rctx, l.key, l.holder, next)
+			stop()
+			switch {
+			case err != nil && ctx.Err() == nil:
+				if !l.e.cfg.Now().Add(every).Before(fenceAt) {
+					// The lease ends before the next renewal: stop now,
+					// before another worker may take it.
+					l.e.log.Error("an attempt's lease could not be renewed before it ends: stopping the attempt here", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.Any("error", err))
+					l.lapsed.Store(true)
+					gone.Store(true)
+					cancel()
+					return
+				}
+				level := slog.LevelWarn
+				if errors.Is(err, ErrUnavailable) {
+					level = slog.LevelDebug // logged once by the health registry
+				}
+				l.e.log.Log(ctx, level, "renewing an attempt's lease", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.Any("error", err))
+				continue
+			case err == nil && !res.Granted:
+				l.e.log.Error("another worker took the attempt's lease: stopping it here", slog.String("execution", l.execID), slog.String("taskrun", l.runID), slog.String("holder", res.Holder))
+				gone.Store(true)
+				cancel()
+				return
+			case err == nil:
+				until = next
 			}
 			if over, err := l.e.attemptOver(ctx, c, true); err == nil && over {
 				l.e.log.Info("stopping an attempt that was killed or no longer applies", slog.String("execution", l.execID), slog.String("taskrun", l.runID))
@@ -325,7 +466,7 @@ func (e *Engine) reportStarted(ctx context.Context, c statemachine.ScheduleTaskR
 		defer close(done)
 		if err := e.publish(ctx, TopicExecutions, c.ExecutionID, started); err != nil && ctx.Err() == nil {
 			// Only the display suffers: finished carries the start date.
-			e.log.Warn("reporting an attempt's start", slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Any("error", err))
+			e.log.Log(ctx, min(LogLevel(err), slog.LevelWarn), "reporting an attempt's start", slog.String("execution", c.ExecutionID), slog.String("taskrun", c.TaskRunID), slog.Any("error", err))
 		}
 	})
 	return func() {
@@ -355,6 +496,9 @@ type logHandler struct {
 	// errors, when set, keeps the ERROR lines for the attempt's
 	// taskrun.finished event.
 	errors *errorLines
+	// live, when set, is the attempt's context: lines are retried
+	// through outages of the store while it lasts.
+	live context.Context
 }
 
 // errorLines collects the ERROR lines of one attempt, bounded as the
@@ -401,11 +545,38 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	if l.Level == "ERROR" && h.errors != nil {
 		h.errors.add(l.Time, l.Message)
 	}
-	return h.appendLogs(context.WithoutCancel(ctx), []LogEntry{l})
+	// While the attempt runs, a line is not dropped for an outage of the
+	// store: the task waits (its output backs up) until it is stored. But
+	// a line never holds the task up once the attempt is stopped (killed,
+	// or its lease lost), so that the task sees that it must stop: a
+	// write in flight then is given up, and lines logged after it get
+	// logStopGrace.
+	actx := context.WithoutCancel(ctx)
+	if h.live != nil {
+		var stop context.CancelFunc
+		if h.live.Err() == nil {
+			actx, stop = context.WithCancel(actx)
+			defer context.AfterFunc(h.live, stop)()
+		} else {
+			actx, stop = context.WithTimeout(actx, logStopGrace)
+		}
+		defer stop()
+	}
+	retry := health.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		err := h.appendLogs(actx, []LogEntry{l})
+		if err == nil || !errors.Is(err, ErrUnavailable) || h.live == nil || !retry.Wait(h.live) {
+			return err
+		}
+	}
 }
 
+// logStopGrace bounds the write of a line a task logs after its attempt
+// was stopped.
+const logStopGrace = 5 * time.Second
+
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logHandler{appendLogs: h.appendLogs, mask: h.mask, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), least: h.least, errors: h.errors}
+	return &logHandler{appendLogs: h.appendLogs, mask: h.mask, entry: h.entry, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), least: h.least, errors: h.errors, live: h.live}
 }
 
 func (h *logHandler) WithGroup(string) slog.Handler { return h }

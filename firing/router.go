@@ -74,8 +74,7 @@ func (r *Router) Handle(ctx context.Context, ce cloudevents.Event) error {
 	if ce.Type() == engine.TypeExecutionFinished {
 		var fin statemachine.ExecutionFinished
 		if err := json.Unmarshal(ce.Data(), &fin); err != nil || fin.ExecutionID == "" {
-			r.log.ErrorContext(ctx, "dropping an execution.finished event that does not decode", slog.String("event", ce.ID()), slog.Any("error", err))
-			return nil
+			return engine.CannotApply("execution.finished event %s does not decode or names no execution (%v)", ce.ID(), err)
 		}
 		return r.finished(ctx, triggers.UpstreamOf(fin, ce.Time()))
 	}

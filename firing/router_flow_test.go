@@ -1,12 +1,14 @@
 package firing
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/triggers"
@@ -294,15 +296,15 @@ func TestRouterIgnoresDeletedFlow(t *testing.T) {
 	}
 }
 
-func TestRouterUndecodableFinishedEventIsDropped(t *testing.T) {
+func TestRouterUndecodableFinishedEventCannotApply(t *testing.T) {
 	st := newStore(t)
 	c := newClock(t0)
 	deploy(t, st, flowA, t0)
 	deploy(t, st, flowB, t0)
 	r, rec := newRouter(t, st, c)
 	ce := finishedEvent(t, fin("", "team", "a", statemachine.ExecSuccess), t0)
-	if err := r.Handle(t.Context(), ce); err != nil {
-		t.Fatalf("an execution.finished event without an execution id: %v, want it dropped", err)
+	if err := r.Handle(t.Context(), ce); !errors.Is(err, engine.ErrCannotApply) {
+		t.Fatalf("an execution.finished event without an execution id: %v, want ErrCannotApply (dead-lettered)", err)
 	}
 	if got := rec.all(); len(got) != 0 {
 		t.Errorf("started %v", flowsOf(got))

@@ -124,11 +124,11 @@ func (s *Scheduler) Run(ctx context.Context, every time.Duration, also func(cont
 	defer t.Stop()
 	for {
 		if _, err := s.Tick(ctx); err != nil && ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "starting due schedules", slog.Any("error", err))
+			s.log.Log(ctx, engine.LogLevel(err), "starting due schedules", slog.Any("error", err))
 		}
 		if also != nil {
 			if err := also(ctx); err != nil && ctx.Err() == nil {
-				s.log.ErrorContext(ctx, "scheduler tick", slog.Any("error", err))
+				s.log.Log(ctx, engine.LogLevel(err), "scheduler tick", slog.Any("error", err))
 			}
 		}
 		select {

@@ -155,18 +155,20 @@ func TestRunner_pythonAndNodeUnderTheirRuntimeInterfaceClients(t *testing.T) {
 		script string
 	}{
 		{pythonRunnerFn, "python.script", `
-import csv, json, sys
+import csv, json, os, sys
 rows = [r for r in csv.DictReader(open("raw.csv")) if r["amount"]]
 open("clean.csv", "w").write("".join(r["id"] + "\n" for r in rows))
 print("kept", len(rows), "rows")
-print("::" + json.dumps({"outputs": {"rows": len(rows), "python": sys.version_info[0]}}) + "::")
+print("::" + json.dumps({"outputs": {"rows": len(rows), "python": sys.version_info[0],
+    "attempt": os.environ["RELAY_ATTEMPT_KEY"] + " " + os.environ["RELAY_ATTEMPT"]}}) + "::")
 `},
 		{nodeRunnerFn, "node.script", `
 const fs = require("fs");
 const rows = fs.readFileSync("raw.csv", "utf8").trim().split("\n").slice(1).filter(l => l.split(",")[1]);
 fs.writeFileSync("clean.csv", rows.map(r => r.split(",")[0] + "\n").join(""));
 console.log("kept", rows.length, "rows");
-console.log("::" + JSON.stringify({outputs: {rows: rows.length, node: process.versions.node.split(".")[0] > 0}}) + "::");
+console.log("::" + JSON.stringify({outputs: {rows: rows.length, node: process.versions.node.split(".")[0] > 0,
+  attempt: process.env.RELAY_ATTEMPT_KEY + " " + process.env.RELAY_ATTEMPT}}) + "::");
 `},
 	}
 	for _, tc := range tests {
@@ -184,6 +186,11 @@ console.log("::" + JSON.stringify({outputs: {rows: rows.length, node: process.ve
 			}
 			if reply.Error != nil || fmt.Sprint(reply.Outputs["vars"].(map[string]any)["rows"]) != "2" || reply.Outputs["exitCode"] != float64(0) {
 				t.Fatalf("reply %+v; logs %+v", reply, logs)
+			}
+			// The event names no key (a worker older than the key): the
+			// runner makes it from the ids, as the worker does.
+			if got := reply.Outputs["vars"].(map[string]any)["attempt"]; got != "exec-r1/transform/1 1" {
+				t.Errorf("the script saw RELAY_ATTEMPT_KEY and RELAY_ATTEMPT %q, want \"exec-r1/transform/1 1\"", got)
 			}
 			uri := reply.Outputs["outputFiles"].(map[string]any)["clean.csv"].(string)
 			if got, err := files.Read(testCtx(t), "company.team", uri, 0); err != nil || string(got) != "1\n3\n" {
@@ -332,11 +339,14 @@ func TestRunner_theWorkerInvokesTheRunner(t *testing.T) {
 	worker, _ := workerWithRunner(t, dir, rdir, d)
 
 	execID := fmt.Sprintf("exec-w%d", time.Now().UnixNano())
-	rec := d.scheduleAttempt(t, execID, "python.script", map[string]any{"script": "print('::{\"outputs\": {\"where\": \"runner\"}}::')\nprint('hello from the runner')\n"})
+	rec := d.scheduleAttempt(t, execID, "python.script", map[string]any{"script": "import json, os\nprint('::' + json.dumps({'outputs': {'where': 'runner', 'key': os.environ['RELAY_ATTEMPT_KEY']}}) + '::')\nprint('hello from the runner')\n"})
 	worker.invokeKafka(t, d, rec)
 	fin := d.finished(t, execID)
 	if fin.State != statemachine.RunSuccess || fin.Outputs["vars"].(map[string]any)["where"] != "runner" {
 		t.Errorf("taskrun.finished: %s %v %+v", fin.State, fin.Outputs, fin.Error)
+	}
+	if key := fin.Outputs["vars"].(map[string]any)["key"]; key != execID+"/transform/1" {
+		t.Errorf("the script on the runner saw RELAY_ATTEMPT_KEY %v, want %s/transform/1", key, execID)
 	}
 	logs, err := d.store.Logs(testCtx(t), execID, 0, 0)
 	if err != nil {

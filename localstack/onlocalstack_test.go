@@ -536,7 +536,7 @@ func (ls *onLocalStack) testDev(t *testing.T) {
 			defer f.Close()
 			files = map[string]api.File{"raw_data": {Filename: "orders.csv", Body: f, Size: -1}}
 		}
-		st, err := c.StartWithFiles(ctx, head.Namespace, head.ID, inputs[name], files, nil)
+		st, err := c.StartWith(ctx, head.Namespace, head.ID, inputs[name], nil, api.StartOptions{Files: files})
 		if err != nil {
 			t.Fatalf("starting %s: %v", name, err)
 		}

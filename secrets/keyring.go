@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -32,8 +33,9 @@ const MinKeyLen = 32
 // construction needs nothing else from it; a library such as Tink would
 // bring key management Relay does not use.
 type Keyring struct {
-	aead   cipher.AEAD
-	nonces []byte
+	aead    cipher.AEAD
+	nonces  []byte
+	digests []byte
 }
 
 // ErrNotSealed is returned by Open for text that is not a marker of this
@@ -56,6 +58,10 @@ func NewKeyring(key []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deriving the nonce key: %w", err)
 	}
+	dig, err := hkdf.Key(sha256.New, key, nil, "relay secrets v1 digest", 32)
+	if err != nil {
+		return nil, fmt.Errorf("deriving the digest key: %w", err)
+	}
 	block, err := aes.NewCipher(enc)
 	if err != nil {
 		return nil, err
@@ -64,7 +70,7 @@ func NewKeyring(key []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Keyring{aead: aead, nonces: mac}, nil
+	return &Keyring{aead: aead, nonces: mac, digests: dig}, nil
 }
 
 // Payload kinds: the name of a secret of the namespace's backend, or a
@@ -104,6 +110,19 @@ func (k *Keyring) Seal(namespace, value string) (string, error) {
 		return value, nil
 	}
 	return k.seal(namespace, kindValue, value), nil
+}
+
+// Digest returns HMAC-SHA256 of value in namespace, in hex, under a key of
+// its own derived from the deployment key: what a record that must tell
+// two requests apart (an idempotency record) keeps of a secret value, so
+// that the record neither holds the value nor a hash anyone could compute
+// from a guess without the key.
+func (k *Keyring) Digest(namespace, value string) string {
+	h := hmac.New(sha256.New, k.digests)
+	h.Write(aad(namespace))
+	h.Write([]byte{0})
+	h.Write([]byte(value))
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Opened is what a marker holds: a secret's Name, to look up, or its

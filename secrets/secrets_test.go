@@ -2,6 +2,8 @@ package secrets
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -185,5 +187,28 @@ func TestMaskerPiece_neverLeavesPartOfASecretAtACut(t *testing.T) {
 	var none *Masker
 	if got := none.Piece("x", true, true); got != "x" {
 		t.Errorf("a nil masker's Piece = %q", got)
+	}
+}
+
+func TestDigest_isStableKeyedAndPerNamespace(t *testing.T) {
+	k := testKeyring(t)
+	other, err := NewKeyring([]byte("another deployment's key, 32 bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := k.Digest("shop", "hunter2")
+	plain := sha256.Sum256([]byte("hunter2"))
+	if again := k.Digest("shop", "hunter2"); again != d {
+		t.Errorf("the same value again: %s, want %s", again, d)
+	}
+	for what, got := range map[string]string{
+		"another value":       k.Digest("shop", "hunter3"),
+		"another namespace":   k.Digest("bank", "hunter2"),
+		"another key":         other.Digest("shop", "hunter2"),
+		"the value's SHA-256": hex.EncodeToString(plain[:]),
+	} {
+		if got == d {
+			t.Errorf("%s gives the same digest %s", what, d)
+		}
 	}
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/kafka"
+	"github.com/relayflow/relay/internal/health"
+	"github.com/relayflow/relay/internal/metrics"
 )
 
 // Records returns a batch's records in delivery order: partition by
@@ -74,14 +76,23 @@ type DeadLetters interface {
 
 // BatchHandler hands every record of a batch to Handle, in order.
 //
-// A record that does not decode goes to the dead letters at once. A
+// A record that does not decode goes to the dead letters at once, and so
+// does an event whose handler says it cannot apply (engine.ErrCannotApply):
+// meaningless data, an execution or flow that does not exist. Another
 // handler error is retried in place with backoff, up to
 // engine.MaxAttempts; then the record goes to the dead letters and the
-// batch goes on, so a poison record never stalls its partition. An error
-// that remains (the dead-letter topic unreachable, the invocation's time
-// running out) fails the batch: Lambda's event source, or `relay dev`,
-// delivers it again, and handlers are idempotent, so the records that
-// already succeeded change nothing the second time.
+// batch goes on, so a poison record never stalls its partition. Each
+// dead letter carries its reason in its headers and is counted
+// (relay_dead_letters_total).
+//
+// An outage (engine.ErrUnavailable: Kafka, DynamoDB or the blob store down
+// or throttling) is never a reason to dead-letter: the record is retried
+// in place, with backoff and jitter, for as long as the invocation has
+// time (for ever in `relay dev`, whose context has no deadline), then the
+// batch fails. So does any error that remains (the dead-letter topic
+// unreachable, the invocation's time running out): Lambda's event source,
+// or `relay dev`, delivers the batch again, and handlers are idempotent,
+// so the records that already succeeded change nothing the second time.
 type BatchHandler struct {
 	Handle engine.Handler
 	// HandleAll, when set, is tried first on every record of the batch
@@ -95,6 +106,10 @@ type BatchHandler struct {
 	// Backoff is the first retry delay (default 50ms), doubled each time.
 	Backoff time.Duration
 }
+
+// outageMargin is the time an invocation keeps, when it waits out an
+// outage, to fail its batch before its deadline.
+const outageMargin = 2 * time.Second
 
 // HandleKafka processes one batch.
 func (b *BatchHandler) HandleKafka(ctx context.Context, batch events.KafkaEvent) error {
@@ -118,47 +133,74 @@ func (b *BatchHandler) HandleKafka(ctx context.Context, batch events.KafkaEvent)
 			if ctx.Err() != nil {
 				return fmt.Errorf("handling a batch of %d records: %w", len(evs), err)
 			}
-			log.WarnContext(ctx, "batch failed; handling its records one by one", slog.Int("records", len(evs)), slog.Any("error", err))
+			level := slog.LevelWarn
+			if errors.Is(err, engine.ErrUnavailable) {
+				level = slog.LevelDebug // an outage, logged once by the health registry
+			}
+			log.Log(ctx, level, "batch failed; handling its records one by one", slog.Int("records", len(evs)), slog.Any("error", err))
 		}
 	}
 	for _, r := range records {
 		where := slog.Group("record", slog.String("topic", r.Topic), slog.Int64("partition", r.Partition), slog.Int64("offset", r.Offset))
+		reason := metrics.ReasonUndecodable
 		ev, err := Decode(r)
 		if err == nil {
-			err = b.handle(ctx, ev, log.With(where))
+			err = b.handle(ctx, ev, r.Topic, log.With(where))
 			if err == nil {
 				continue
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, engine.ErrUnavailable) {
 				return fmt.Errorf("handling %s: %w", ev.ID(), err)
 			}
+			reason = metrics.ReasonFailed
+			if errors.Is(err, engine.ErrCannotApply) {
+				reason = metrics.ReasonCannotApply
+			}
 		}
-		log.WarnContext(ctx, "record sent to the dead-letter topic", where, slog.Any("error", err))
+		log.WarnContext(ctx, "record sent to the dead-letter topic", where, slog.String("reason", reason), slog.Any("error", err))
 		if dlErr := b.DeadLetters.DeadLetter(ctx, r, err); dlErr != nil {
 			return errors.Join(err, fmt.Errorf("dead-lettering record %s-%d@%d: %w", r.Topic, r.Partition, r.Offset, dlErr))
 		}
+		metrics.DeadLettered(r.Topic, reason)
 	}
 	return nil
 }
 
-func (b *BatchHandler) handle(ctx context.Context, ev cloudevents.Event, log *slog.Logger) error {
+func (b *BatchHandler) handle(ctx context.Context, ev cloudevents.Event, topic string, log *slog.Logger) error {
 	backoff := b.Backoff
 	if backoff <= 0 {
 		backoff = 50 * time.Millisecond
 	}
+	outage := health.Backoff{Min: backoff, Max: 5 * time.Second}
 	var err error
 	for attempt := 1; attempt <= engine.MaxAttempts; attempt++ {
 		if err = b.Handle(ctx, ev); err == nil {
 			return nil
 		}
+		if errors.Is(err, engine.ErrCannotApply) {
+			return err
+		}
+		if errors.Is(err, engine.ErrUnavailable) {
+			// Logged once by the health registry when the outage began.
+			log.DebugContext(ctx, "handler met an outage; retrying", slog.String("event", ev.ID()), slog.String("type", ev.Type()), slog.Any("error", err))
+			metrics.Retried(topic, "unavailable")
+			wait := outage.Next()
+			if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl.Add(-outageMargin)) {
+				return err // the event source delivers the batch again
+			}
+			if !health.Sleep(ctx, wait) {
+				return ctx.Err()
+			}
+			attempt-- // an outage is waited out, not counted
+			continue
+		}
 		log.WarnContext(ctx, "handler failed", slog.String("event", ev.ID()), slog.String("type", ev.Type()), slog.Int("attempt", attempt), slog.Any("error", err))
 		if attempt == engine.MaxAttempts {
 			break
 		}
-		select {
-		case <-ctx.Done():
+		metrics.Retried(topic, "failed")
+		if !health.Sleep(ctx, backoff) {
 			return ctx.Err()
-		case <-time.After(backoff):
 		}
 		backoff *= 2
 	}

@@ -145,3 +145,51 @@ func (d *deadLetters) DeadLetter(_ context.Context, _ events.KafkaRecord, reason
 	d.reasons = append(d.reasons, reason.Error())
 	return nil
 }
+
+// An outage fails the batch (the event source delivers it again) and is
+// never dead-lettered; an event that cannot apply is dead-lettered at
+// once; another failure after MaxAttempts tries.
+func TestBatchHandler_outagesFailTheBatchWhatCannotApplyIsDeadLettered(t *testing.T) {
+	ev := cloudevents.New()
+	ev.SetID("e1")
+	ev.SetType("io.relayflow.test")
+	ev.SetSource("/test")
+	hs, value, err := kafka.EncodeMessage(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := kafkago.Message{Topic: "relay.executions", Value: value}
+	for _, h := range hs {
+		m.Headers = append(m.Headers, kafkago.Header{Key: h.Key, Value: h.Value})
+	}
+	batch := Batch(nil, []kafkago.Message{m})
+	for _, tc := range []struct {
+		name        string
+		err         error
+		wantCalls   int // 0: at least one
+		wantDead    bool
+		wantFailure bool
+	}{
+		{"outage", engine.Unavailable(errors.New("broker down")), 0, false, true},
+		{"cannot apply", engine.CannotApply("execution x does not exist"), 1, true, false},
+		{"other", errors.New("boom"), engine.MaxAttempts, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			dl := &deadLetters{}
+			h := &BatchHandler{Handle: func(context.Context, cloudevents.Event) error { calls++; return tc.err }, DeadLetters: dl, Backoff: time.Millisecond}
+			ctx, cancel := context.WithTimeout(context.Background(), outageMargin+500*time.Millisecond) // an invocation
+			defer cancel()
+			err := h.HandleKafka(ctx, batch)
+			if (err != nil) != tc.wantFailure || tc.wantFailure && !errors.Is(err, engine.ErrUnavailable) {
+				t.Errorf("HandleKafka = %v, want failure %v", err, tc.wantFailure)
+			}
+			if (len(dl.reasons) > 0) != tc.wantDead {
+				t.Errorf("dead letters %v, want some: %v", dl.reasons, tc.wantDead)
+			}
+			if tc.wantCalls > 0 && calls != tc.wantCalls || calls == 0 {
+				t.Errorf("%d calls, want %d", calls, tc.wantCalls)
+			}
+		})
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -12,6 +11,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/internal/health"
 )
 
 // EventSource does for `relay dev` what Lambda's Kafka event source
@@ -39,13 +41,11 @@ type EventSource struct {
 	Dialer *kafkago.Dialer
 }
 
-// fetched is a record the reader fetched, or the error that stopped it.
-type fetched struct {
-	m   kafkago.Message
-	err error
-}
-
-// Run consumes until ctx ends.
+// Run consumes until ctx ends. It rides through outages of any length:
+// while the brokers are down it waits for them (see fetch), and a batch
+// whose handler fails, because Kafka or DynamoDB is down or for any other
+// reason, is handed over again after a backoff with jitter until it
+// succeeds; nothing is committed before that.
 func (s *EventSource) Run(ctx context.Context) error {
 	log := s.Log
 	if log == nil {
@@ -74,14 +74,14 @@ func (s *EventSource) Run(ctx context.Context) error {
 	var fetcher sync.WaitGroup
 	defer fetcher.Wait() // after stop, before the reader closes
 	defer stop()
-	records := make(chan fetched, size)
+	records := make(chan kafkago.Message, size)
 	fetcher.Go(func() { s.fetch(ctx, r, records, log) })
 
 	var pending []kafkago.Message // fetched, not yet committed (a failed batch is retried)
-	backoff := 100 * time.Millisecond
+	retry := health.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		for len(pending) < size {
-			var f fetched
+			var f kafkago.Message
 			if n := len(pending); n == 0 {
 				select { // the batch's first record: wait for it
 				case f = <-records:
@@ -101,90 +101,87 @@ func (s *EventSource) Run(ctx context.Context) error {
 					return nil
 				}
 			}
-			if f.err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("consuming %s: %w", s.Topic, f.err)
-			}
-			if f.m.Topic == "" {
+			if f.Topic == "" {
 				break // the batch is complete
 			}
-			pending = append(pending, f.m)
+			pending = append(pending, f)
 		}
 		if err := s.Handler(ctx, Batch(s.Brokers, pending)); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			log.Error("batch failed; delivering it again", slog.String("topic", s.Topic), slog.Int("records", len(pending)), slog.Any("error", err))
-			if !pause(ctx, &backoff) {
+			// An outage is logged once, by the health registry, when it
+			// begins; other failures each time.
+			level := slog.LevelError
+			if errors.Is(err, engine.ErrUnavailable) {
+				level = slog.LevelDebug
+			}
+			log.Log(ctx, level, "batch failed; delivering it again", slog.String("topic", s.Topic), slog.Int("records", len(pending)), slog.Any("error", err))
+			if !retry.Wait(ctx) {
 				return nil
 			}
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		retry.Reset()
 		if err := r.CommitMessages(ctx, pending...); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("committing offsets of %s: %w", s.Topic, err)
+			// The records were handled: committing a later offset covers
+			// them, and if another member gets them first (a rebalance, a
+			// restart) they are handled again, which changes nothing.
+			health.Default.Fail(health.Kafka, err)
+			log.Debug("committing offsets failed", slog.String("topic", s.Topic), slog.Any("error", err))
+		} else {
+			health.Default.OK(health.Kafka)
 		}
 		pending = pending[:0]
 	}
 }
 
-// fetch hands the reader's records to Run until ctx ends or the reader
-// fails for good, which it hands over last.
-func (s *EventSource) fetch(ctx context.Context, r *kafkago.Reader, records chan<- fetched, log *slog.Logger) {
-	backoff := 100 * time.Millisecond
+// fetch hands the reader's records to Run until ctx ends. It never gives
+// up: when the brokers are down or the group is not ready (a broker that
+// just started loads its offsets, a member came or went), the reader
+// heals by itself once they are back; fetch waits for it with backoff and
+// jitter, and reports the outage to the health registry.
+func (s *EventSource) fetch(ctx context.Context, r *kafkago.Reader, records chan<- kafkago.Message, log *slog.Logger) {
+	retry := health.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		m, err := r.FetchMessage(ctx)
-		if err != nil && ctx.Err() == nil && retryable(err) {
-			// The group coordinator is not ready (a broker that just
-			// started loads its offsets), or the group rebalances (a
-			// member came or went): the reader heals by itself.
-			log.Warn("consumer group not ready; retrying", slog.String("topic", s.Topic), slog.Any("error", err))
-			if !pause(ctx, &backoff) {
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if !rebalancing(err) {
+				health.Default.Fail(health.Kafka, err)
+			}
+			log.Debug("fetching failed; retrying", slog.String("topic", s.Topic), slog.Any("error", err))
+			if !retry.Wait(ctx) {
 				return
 			}
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		retry.Reset()
 		select {
-		case records <- fetched{m: m, err: err}:
+		case records <- m:
 		case <-ctx.Done():
 			return
 		}
-		if err != nil {
-			return
-		}
 	}
 }
 
-// pause waits out the backoff and doubles it, up to 5s; false once ctx
-// ended.
-func pause(ctx context.Context, backoff *time.Duration) bool {
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(*backoff):
-	}
-	*backoff = min(2**backoff, 5*time.Second)
-	return true
-}
-
-// retryable says whether a fetch error heals by itself: a temporary
-// Kafka error, or one of the group's membership changing under it.
-func retryable(err error) bool {
+// rebalancing says whether a fetch error is the group's membership
+// changing under it, which is no outage.
+func rebalancing(err error) bool {
 	var kerr kafkago.Error
 	if !errors.As(err, &kerr) {
 		return false
 	}
 	switch kerr {
-	case kafkago.RebalanceInProgress, kafkago.IllegalGeneration, kafkago.UnknownMemberId, kafkago.NotCoordinatorForGroup:
+	case kafkago.RebalanceInProgress, kafkago.IllegalGeneration, kafkago.UnknownMemberId:
 		return true
 	}
-	return kerr.Temporary()
+	return false
 }
 
 // Batch builds the event Lambda's Kafka event source would deliver for

@@ -21,6 +21,7 @@ import (
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/secrets"
+	"github.com/relayflow/relay/statemachine"
 	"github.com/relayflow/relay/statemachine/flow"
 	"github.com/relayflow/relay/tasks"
 	"github.com/relayflow/relay/tasks/builtin"
@@ -66,6 +67,9 @@ type RunnerEvent struct {
 	FlowID      string `json:"flowId"`
 	Type        string `json:"type"`
 	Attempt     int    `json:"attempt"`
+	// AttemptKey is the attempt's tasks.Request.AttemptKey, which the
+	// script gets as RELAY_ATTEMPT_KEY (computed from the ids when absent).
+	AttemptKey string `json:"attemptKey,omitempty"`
 	// Props are the attempt's properties, their secrets opened by the
 	// worker; Secrets are those secrets' values, which the runner hides
 	// (******) in every log line it stores and in its reply. The event
@@ -118,7 +122,7 @@ type LambdaInvoker interface {
 func RemoteRunner(invoker LambdaInvoker, fn string) tasks.Runner {
 	return tasks.RunnerFunc(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
 		ev := RunnerEvent{Relay: RunnerProtocol, ExecutionID: req.ExecutionID, TaskRunID: req.TaskRunID, TaskID: req.TaskID,
-			Namespace: req.Namespace, FlowID: req.FlowID, Type: req.Type, Attempt: req.Attempt, Props: req.Props, Secrets: req.Secrets.Values(), LogLevel: req.LogLevel}
+			Namespace: req.Namespace, FlowID: req.FlowID, Type: req.Type, Attempt: req.Attempt, AttemptKey: req.AttemptKey, Props: req.Props, Secrets: req.Secrets.Values(), LogLevel: req.LogLevel}
 		if dl, ok := ctx.Deadline(); ok {
 			ev.Deadline = dl
 		}
@@ -293,8 +297,12 @@ func (r *Runner) run(ctx context.Context, ev RunnerEvent) RunnerReply {
 	// they reach the table, and so is the reply.
 	mask := secrets.NewMasker(ev.Secrets...)
 	log := engine.NewTaskLogger(r.appendLogs, engine.LogEntry{ExecutionID: ev.ExecutionID, TaskRunID: ev.TaskRunID, TaskID: ev.TaskID, Attempt: ev.Attempt}, mask, ev.LogLevel)
+	key := ev.AttemptKey
+	if key == "" {
+		key = statemachine.AttemptKey(ev.ExecutionID, ev.TaskRunID, ev.Attempt)
+	}
 	res, err := r.reg.Run(ctx, tasks.Request{ExecutionID: ev.ExecutionID, TaskRunID: ev.TaskRunID, TaskID: ev.TaskID, Namespace: ev.Namespace, FlowID: ev.FlowID,
-		Type: ev.Type, Attempt: ev.Attempt, Props: ev.Props, Secrets: mask, Log: log, LogLevel: ev.LogLevel})
+		Type: ev.Type, Attempt: ev.Attempt, AttemptKey: key, Props: ev.Props, Secrets: mask, Log: log, LogLevel: ev.LogLevel})
 	res = engine.MaskResult(mask, res)
 	reply := RunnerReply{Outputs: res.Outputs, Warning: res.Warning}
 	for _, m := range res.Metrics {

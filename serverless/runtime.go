@@ -13,13 +13,17 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/firing"
 	"github.com/relayflow/relay/infra/blob"
 	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/infra/kafka"
 	"github.com/relayflow/relay/infra/secretstore"
+	"github.com/relayflow/relay/internal/health"
 	"github.com/relayflow/relay/secrets"
 	"github.com/relayflow/relay/storage"
 	"github.com/relayflow/relay/tasks"
@@ -40,8 +44,9 @@ const (
 	EnvAttemptTimeout = "RELAY_ATTEMPT_TIMEOUT"
 	// EnvAttemptLease is how long a worker's lease on a running attempt
 	// lasts without renewal (a Go duration, default 30s; renewed every
-	// third of it): an attempt whose worker died is run again by the
-	// worker its record is delivered to next, once the lease lapses.
+	// third of it): an attempt whose worker died is reported CRASHED by
+	// the worker its record is delivered to next, once the lease lapses,
+	// and its retry policy decides whether another attempt runs.
 	EnvAttemptLease = "RELAY_ATTEMPT_LEASE"
 	// EnvStartedAfter is how long an attempt runs before its worker reports
 	// it RUNNING (a Go duration, default 1s; 0: at once). Shorter attempts
@@ -298,6 +303,8 @@ type Runtime struct {
 	// that use secrets fail saying so).
 	Secrets *secrets.Keyring
 	Log     *slog.Logger
+
+	db *dynamodb.Client
 }
 
 // Open connects to the table and the brokers (creating the topics that are
@@ -361,7 +368,58 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		return nil, err
 	}
 	sched := firing.NewScheduler(firing.SchedulerConfig{Store: st, Bus: eng, Log: log})
-	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Files: files, Secrets: keys, Log: log}, nil
+	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Files: files, Secrets: keys, Log: log, db: db}, nil
+}
+
+// OpenWhenReady is Open for long-lived processes (`relay dev`): while
+// Kafka or DynamoDB does not answer it waits for them, with backoff and
+// jitter, rather than failing; the health registry (internal/health) logs
+// the outage once and /healthz reports it. It fails at once on other
+// errors (a bad configuration), and when ctx ends.
+func OpenWhenReady(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
+	wait := health.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		rt, err := Open(ctx, cfg, log)
+		if err == nil {
+			return rt, nil
+		}
+		if !errors.Is(err, engine.ErrUnavailable) {
+			return nil, err
+		}
+		if log != nil {
+			log.Debug("waiting for Kafka and DynamoDB", slog.Any("error", err))
+		}
+		if !wait.Wait(ctx) {
+			return nil, fmt.Errorf("waiting for Kafka and DynamoDB: %w (last: %w)", ctx.Err(), err)
+		}
+	}
+}
+
+// Ping checks that the brokers and the table answer, reporting each to the
+// health registry; the error wraps engine.ErrUnavailable when one does not.
+func (r *Runtime) Ping(ctx context.Context) error {
+	_, derr := r.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(r.Config.Table)})
+	if derr != nil {
+		derr = fmt.Errorf("describing table %s: %w", r.Config.Table, derr)
+	}
+	return errors.Join(r.Bus.Ping(ctx), derr)
+}
+
+// Probe pings the dependencies until ctx ends: every `every` while they
+// answer, more often while one does not, so that /healthz turns healthy
+// again soon after an outage even when no work arrives to show it.
+func (r *Runtime) Probe(ctx context.Context, every time.Duration) {
+	for {
+		_ = r.Ping(ctx)
+		d := every
+		if !health.Default.Healthy() {
+			d = min(every, time.Second)
+		}
+		b := health.Backoff{Min: d, Max: d} // d/2 to d: processes do not probe in step
+		if !b.Wait(ctx) {
+			return
+		}
+	}
 }
 
 // openSecrets loads the deployment's key and the backend of named secrets.
@@ -409,7 +467,19 @@ func (r *Runtime) Router() *BatchHandler {
 // RunScheduler fires due schedules and durable timers every `every` until
 // ctx ends.
 func (r *Runtime) RunScheduler(ctx context.Context, every time.Duration) {
-	r.Scheduler.Run(ctx, every, r.Engine.FireTimers)
+	var swept time.Time
+	r.Scheduler.Run(ctx, every, func(ctx context.Context) error {
+		err := r.Engine.FireTimers(ctx)
+		if now := time.Now(); now.Sub(swept) >= time.Minute {
+			// Idempotency keys past their window, a query a minute.
+			if serr := api.SweepIdempotency(ctx, r.Store, now, 256); serr != nil {
+				err = errors.Join(err, serr)
+			} else {
+				swept = now
+			}
+		}
+		return err
+	})
 }
 
 // DeadLetter copies a record to relay.dlq as it came, with headers saying

@@ -22,8 +22,10 @@ import (
 
 	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/awsclient"
 	"github.com/relayflow/relay/infra/dynamo"
 	"github.com/relayflow/relay/infra/secretstore"
+	"github.com/relayflow/relay/tasks"
 )
 
 // cfn is a template node: map[string]any, []any, string, or nil. The
@@ -442,28 +444,31 @@ func envRead(t *testing.T) map[string]string {
 // envDefaults are the variables the functions read that the template
 // leaves unset, and why their default is right on Lambda.
 var envDefaults = map[string]string{
-	EnvWorkers:               "8 attempts per worker invocation",
-	EnvAttemptTimeout:        "tasks set their own timeout",
-	EnvAttemptLease:          "30s",
-	EnvStartedAfter:          "1s",
-	EnvBlobThreshold:         "64 KB",
-	EnvBlobDir:               "Lambda uses the bucket",
-	EnvS3PathStyle:           "false against AWS",
-	"RELAY_DATA_DIR":         "read only outside Lambda",
-	"RELAY_KAFKA_USERNAME":   "Lambda reads the credentials from RELAY_KAFKA_SECRET",
-	"RELAY_KAFKA_PASSWORD":   "Lambda reads the credentials from RELAY_KAFKA_SECRET",
-	api.EnvAPIAuth:           "read by API clients (the relay CLI), not by the function",
-	api.EnvAPIToken:          "read by API clients (the relay CLI), not by the function",
-	"RELAY_EXECUTION_ID":     "set by Relay for script tasks, not read",
-	"RELAY_TASKRUN_ID":       "set by Relay for script tasks, not read",
-	"RELAY_TASK_ID":          "set by Relay for script tasks, not read",
-	"RELAY_NAMESPACE":        "set by Relay for script tasks, not read",
-	"RELAY_FLOW_ID":          "set by Relay for script tasks, not read",
-	EnvSchedulerWindow + "*": "set on the scheduler only (checked above)",
-	secretstore.EnvKey:       "Lambda reads the key from the secret RELAY_SECRET_KEY_SECRET names",
-	secretstore.EnvCacheTTL:  "1m: a warm worker reads a secret once a minute",
-	"RELAY_SECRET_":          "the env backend of named secrets, for one machine (relay run, dev)",
-	"RELAY_GLOBALS":          "Kestra's globals (`globals.*` in expressions): none unless the deployment sets them",
+	EnvWorkers:                  "8 attempts per worker invocation",
+	EnvAttemptTimeout:           "tasks set their own timeout",
+	EnvAttemptLease:             "30s",
+	EnvStartedAfter:             "1s",
+	EnvBlobThreshold:            "64 KB",
+	EnvBlobDir:                  "Lambda uses the bucket",
+	EnvS3PathStyle:              "false against AWS",
+	"RELAY_DATA_DIR":            "read only outside Lambda",
+	"RELAY_KAFKA_USERNAME":      "Lambda reads the credentials from RELAY_KAFKA_SECRET",
+	"RELAY_KAFKA_PASSWORD":      "Lambda reads the credentials from RELAY_KAFKA_SECRET",
+	api.EnvAPIAuth:              "read by API clients (the relay CLI), not by the function",
+	api.EnvAPIToken:             "read by API clients (the relay CLI), not by the function",
+	"RELAY_EXECUTION_ID":        "set by Relay for script tasks, not read",
+	"RELAY_TASKRUN_ID":          "set by Relay for script tasks, not read",
+	"RELAY_TASK_ID":             "set by Relay for script tasks, not read",
+	"RELAY_NAMESPACE":           "set by Relay for script tasks, not read",
+	"RELAY_FLOW_ID":             "set by Relay for script tasks, not read",
+	"RELAY_ATTEMPT":             "set by Relay for script tasks, not read",
+	tasks.EnvAttemptKey:         "set by Relay for script tasks, not read",
+	awsclient.EnvAttemptTimeout: "10s per attempt at a DynamoDB or S3 call, far past a healthy answer",
+	EnvSchedulerWindow + "*":    "set on the scheduler only (checked above)",
+	secretstore.EnvKey:          "Lambda reads the key from the secret RELAY_SECRET_KEY_SECRET names",
+	secretstore.EnvCacheTTL:     "1m: a warm worker reads a secret once a minute",
+	"RELAY_SECRET_":             "the env backend of named secrets, for one machine (relay run, dev)",
+	"RELAY_GLOBALS":             "Kestra's globals (`globals.*` in expressions): none unless the deployment sets them",
 }
 
 func TestTemplateEnvironment(t *testing.T) {

@@ -14,6 +14,12 @@
 #   services.sh running                       names of the running services
 #   services.sh fetch                         only download the jars and the
 #                                             Python packages into the cache
+#   services.sh broker DIR PORT CTRL SASL     run another single-node Kafka in
+#                                             the foreground (exec: its pid is
+#                                             the JVM's), on these ports, its
+#                                             data in DIR, formatted the first
+#                                             time and kept across restarts:
+#                                             for tests that kill -9 a broker
 #
 # Environment:
 #   RELAY_KAFKA_BROKERS, AWS_ENDPOINT_URL,  when set to something other than
@@ -660,6 +666,38 @@ cmd_fetch() {
 	done
 }
 
+# An extra broker for tests that kill it: the configuration of start_kafka
+# on other ports, its data kept in DIR across restarts.
+cmd_broker() {
+	(($# == 4)) || die "usage: services.sh broker DIR PORT CONTROLLER_PORT SASL_PORT"
+	local dir="$1" port="$2" cport="$3" sport="$4" conf data lib
+	[[ $dir == /* ]] || dir="$PWD/$dir"
+	find_java
+	lib="$(svc_dir kafka)/lib"
+	[[ -d $lib ]] || die "kafka: no jars in $lib: run 'services.sh fetch kafka' (or up) first"
+	conf="$dir/server.properties"
+	data="$dir/data"
+	mkdir -p "$dir/logs"
+	sed -e 's/:19092/:@BROKER_PORT@/g' -e 's/:19093/:@CONTROLLER_PORT@/g' -e 's/:19094/:@SASL_PORT@/g' \
+		-e "s/@BROKER_PORT@/$port/g" -e "s/@CONTROLLER_PORT@/$cport/g" -e "s/@SASL_PORT@/$sport/g" \
+		"$HERE/kafka/server.properties" >"$conf"
+	printf '\n# Added by services.sh broker\nlog.dirs=%s\n' "${data//\\/\\\\}" >>"$conf"
+	local jvm_log=("-Dkafka.logs.dir=$dir/logs" "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.xml")
+	if [[ ! -f $data/meta.properties ]]; then
+		"$JAVA" -Xmx256m -XX:TieredStopAtLevel=1 "${jvm_log[@]}" -cp "$lib/*" \
+			kafka.tools.StorageTool format --cluster-id "$KAFKA_CLUSTER_ID" --config "$conf" \
+			--add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]" \
+			>"$dir/logs/format.log" 2>&1 || {
+			cat "$dir/logs/format.log" >&2
+			die "kafka: formatting the storage in $data failed"
+		}
+	fi
+	cd "$dir"
+	exec "$JAVA" -Xms128m -Xmx384m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1 \
+		-XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true -Drelay.service=kafka-extra \
+		"${jvm_log[@]}" -cp "$lib/*" kafka.Kafka "$conf"
+}
+
 usage() {
 	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
 	exit 2
@@ -675,6 +713,7 @@ main() {
 	status) cmd_status ;;
 	running) cmd_running ;;
 	fetch) cmd_fetch "$@" ;;
+	broker) cmd_broker "$@" ;;
 	-h | --help | help) usage ;;
 	*)
 		log "unknown command '$cmd'"

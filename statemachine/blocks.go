@@ -247,6 +247,7 @@ func (m *machine) schedule(r *TaskRun, t *flow.Task, attempt int) {
 		return
 	}
 	env := m.env(r, t, m.ctxOf(r))
+	env.Lookup = (&scope{m: m, r: r, t: t, ctx: m.ctxOf(r), attempt: attempt}).lookup
 	props := make(map[string]any, len(t.Props))
 	for name, p := range t.Props {
 		v, err := p.Render(env)

@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/relayflow/relay/statemachine/flow"
@@ -251,3 +252,13 @@ func (KillAttempt) command()       {}
 func (StartSubflow) command()      {}
 func (ExecutionFinished) command() {}
 func (Log) command()               {}
+
+// AttemptKey is the stable key of one attempt of a task run:
+// "<execution id>/<task run id>/<attempt number>": the same for every
+// delivery of the attempt and whatever repeats a call within it (the
+// SDK's retries of a Lambda invocation), different for each retry (a
+// CRASHED attempt's too), so a task can pass it to what it calls as an
+// idempotency key. Expressions read it as `taskrun.attemptKey`.
+func AttemptKey(executionID, taskRunID string, attempt int) string {
+	return executionID + "/" + taskRunID + "/" + strconv.Itoa(attempt)
+}

@@ -792,6 +792,38 @@ func TestLastEvent_followsTheRing(t *testing.T) {
 	}
 }
 
+// taskrun.attemptKey names the attempt being scheduled: the same key for
+// every delivery of one attempt, another for each retry.
+func TestAttemptKey_namesEachAttemptOfATaskRun(t *testing.T) {
+	f := parseFlow(t, `
+id: r
+namespace: t
+tasks:
+  - id: flaky
+    type: debug.return
+    format: "{{ taskrun.attemptKey }}"
+    retry: {type: constant, interval: PT1S, maxAttempts: 3}
+`)
+	s := newSim(t, f)
+	s.work = func(c sm.ScheduleTaskRun) outcome {
+		if want := sm.AttemptKey(c.ExecutionID, c.TaskRunID, c.Attempt); c.Props["format"] != want {
+			t.Errorf("attempt %d rendered attemptKey %v, want %s", c.Attempt, c.Props["format"], want)
+		}
+		if c.Attempt < 3 {
+			return outcome{state: sm.RunFailed, err: &sm.TaskError{Kind: sm.KindRetryable, Message: "boom"}}
+		}
+		return outcome{}
+	}
+	id := s.start(f, nil)
+	s.run()
+	if r, _ := s.exec(id).Run("flaky"); r == nil || len(r.Attempts) != 3 {
+		t.Fatalf("run %+v", r)
+	}
+	if got := sm.AttemptKey(id, "flaky", 2); got != id+"/flaky/2" {
+		t.Errorf("AttemptKey = %s", got)
+	}
+}
+
 func TestEvents_finishedKeepsTheAttemptsMetrics(t *testing.T) {
 	f := parseFlow(t, "id: d\nnamespace: t\ntasks:\n  - {id: a, type: log, message: x, retry: {type: constant, maxAttempts: 2, interval: PT1S}}\n")
 	s := newSim(t, f)

@@ -51,6 +51,7 @@ type scope struct {
 	ctx     []Iter
 	parents []any
 	built   bool
+	attempt int // the attempt being scheduled (0: none)
 }
 
 func (sc *scope) lookup(name string) (any, bool) {
@@ -117,6 +118,9 @@ func (sc *scope) taskrun() (any, bool) {
 	tr := map[string]any{"id": r.ID, "attemptsCount": int64(len(r.Attempts))}
 	if r.ParentID != "" {
 		tr["parentId"] = r.ParentID
+	}
+	if sc.attempt > 0 {
+		tr["attemptKey"] = AttemptKey(sc.m.ex.ID, r.ID, sc.attempt)
 	}
 	// Kestra's taskrun.startDate is when the task run was created: a run
 	// rendered for its first attempt has not started yet, and was created

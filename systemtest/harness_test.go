@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
+
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/internal/servicetest"
 	"github.com/relayflow/relay/serverless"
@@ -70,13 +72,48 @@ type deployment struct {
 	env []string // the environment of `relay dev` processes on it
 }
 
+// faultTest skips a test of the fault suite unless RELAY_FAULT_TESTS=1:
+// `make test-faults` runs them, and CI runs it after `make test`. They
+// kill a broker, cut DynamoDB off and keep the machine busy for minutes,
+// so they do not run beside the other packages' tests (whose timing
+// checks they would upset).
+func faultTest(t *testing.T) {
+	t.Helper()
+	if os.Getenv("RELAY_FAULT_TESTS") != "1" {
+		t.Skip("a fault test: run by `make test-faults`")
+	}
+}
+
+// writeRecords writes raw records to topic of the deployment's brokers,
+// through a writer with a transport of its own: kafka-go's shared default
+// transport caches topic metadata, and would not know the topics of a
+// deployment created after an earlier test used it (Unknown Topic Or
+// Partition).
+func (d *deployment) writeRecords(ctx context.Context, topic string, records ...kafkago.Message) error {
+	transport := &kafkago.Transport{}
+	defer transport.CloseIdleConnections()
+	w := &kafkago.Writer{Addr: kafkago.TCP(d.rt.Config.Brokers...), Topic: topic, Balancer: &kafkago.Hash{}, Transport: transport}
+	defer w.Close()
+	return w.WriteMessages(ctx, records...)
+}
+
 func newDeployment(t *testing.T) *deployment {
+	t.Helper()
+	return newDeploymentOn(t, nil)
+}
+
+// newDeploymentOn is newDeployment on other brokers than the services'
+// (nil: theirs).
+func newDeploymentOn(t *testing.T, brokers []string) *deployment {
 	t.Helper()
 	servicetest.Require(t, serverless.EnvBrokers, "AWS_ENDPOINT_URL")
 	name := fmt.Sprintf("s%d", time.Now().UnixNano())
 	cfg, err := serverless.ConfigFromEnv()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if brokers != nil {
+		cfg.Brokers = brokers
 	}
 	cfg.Table, cfg.TopicPrefix = "relay-"+name, name+"."
 	ctx := context.Background()
@@ -91,7 +128,8 @@ func newDeployment(t *testing.T) *deployment {
 		rt.Close()
 		rt.Store.DeleteTable(context.Background())
 	})
-	env := append(os.Environ(), serverless.EnvTable+"="+cfg.Table, serverless.EnvTopicPrefix+"="+cfg.TopicPrefix)
+	env := append(os.Environ(), serverless.EnvTable+"="+cfg.Table, serverless.EnvTopicPrefix+"="+cfg.TopicPrefix,
+		serverless.EnvBrokers+"="+strings.Join(cfg.Brokers, ","))
 	return &deployment{t: t, rt: rt, env: env}
 }
 
@@ -185,11 +223,25 @@ func (p *proc) String() string {
 }
 
 // start runs `relay dev --role ROLE` on the deployment, in a process group
-// of its own, with extra environment variables.
-func (d *deployment) start(name, role string, env ...string) *proc {
+// of its own, with extra environment variables (NAME=value) and flags
+// (--flag, then its value if it has one).
+func (d *deployment) start(name, role string, extra ...string) *proc {
 	d.t.Helper()
-	cmd := exec.Command(relayBinary(d.t), "dev", "--role", role, "--consumers", "1", "--create-table=false")
-	cmd.Env = append(append([]string(nil), d.env...), env...)
+	args := []string{"dev", "--role", role, "--consumers", "1", "--create-table=false"}
+	env := append([]string(nil), d.env...)
+	for i := 0; i < len(extra); i++ {
+		if strings.HasPrefix(extra[i], "--") {
+			args = append(args, extra[i])
+			if i+1 < len(extra) && !strings.HasPrefix(extra[i+1], "--") && !strings.Contains(extra[i+1], "=") {
+				args = append(args, extra[i+1])
+				i++
+			}
+			continue
+		}
+		env = append(env, extra[i])
+	}
+	cmd := exec.Command(relayBinary(d.t), args...)
+	cmd.Env = env
 	return startProc(d.t, name, cmd)
 }
 

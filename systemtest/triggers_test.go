@@ -329,12 +329,12 @@ func republishEvents(t *testing.T, d *deployment) {
 	if len(records) == 0 {
 		t.Fatal("relay.events is empty: nothing to redeliver")
 	}
-	w := &kafkago.Writer{Addr: kafkago.TCP(d.rt.Config.Brokers...), Topic: topic, Balancer: &kafkago.Hash{}}
-	defer w.Close()
-	for _, m := range records {
-		if err := w.WriteMessages(context.Background(), kafkago.Message{Key: m.Key, Value: m.Value, Headers: m.Headers}); err != nil {
-			t.Fatal(err)
-		}
+	again := make([]kafkago.Message, len(records))
+	for i, m := range records {
+		again[i] = kafkago.Message{Key: m.Key, Value: m.Value, Headers: m.Headers}
+	}
+	if err := d.writeRecords(context.Background(), topic, again...); err != nil {
+		t.Fatal(err)
 	}
 }
 

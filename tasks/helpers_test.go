@@ -29,6 +29,6 @@ func newRequest(typ string, props map[string]any) Request {
 	return Request{
 		ExecutionID: "exec-1", TaskRunID: "tr-1", TaskID: "task1",
 		Namespace: "company.team", FlowID: "hello",
-		Type: typ, Attempt: 1, Props: props,
+		Type: typ, Attempt: 1, Props: props, AttemptKey: "exec-1/tr-1/1",
 	}
 }

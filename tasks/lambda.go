@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,6 +91,16 @@ func (l *lambdaRunner) run(ctx context.Context, req Request) (Result, error) {
 	if qualifier != "" {
 		in.Qualifier = aws.String(qualifier)
 	}
+	if req.AttemptKey != "" {
+		// The function reads it from its context's client context
+		// (lambdacontext.FromContext(ctx).ClientContext.Custom in Go):
+		// the payload is the flow's to shape.
+		cc, err := json.Marshal(map[string]any{"custom": map[string]string{LambdaAttemptKey: req.AttemptKey}})
+		if err != nil {
+			return Result{}, err
+		}
+		in.ClientContext = aws.String(base64.StdEncoding.EncodeToString(cc))
+	}
 	log := logger(req)
 	log.Debug("invoking function", "function", fn, "qualifier", qualifier, "bytes", len(payload))
 	out, err := client.Invoke(ctx, in)
@@ -110,6 +121,10 @@ func (l *lambdaRunner) run(ctx context.Context, req Request) (Result, error) {
 	}
 	return res, nil
 }
+
+// LambdaAttemptKey is the key of the attempt's Request.AttemptKey in the
+// custom client context of a lambda.invoke call.
+const LambdaAttemptKey = "relayAttemptKey"
 
 // lambdaPayload is the event as JSON: a string that already is JSON is sent
 // as it is (a rendered `{{ inputs.event }}` often is), any other value is

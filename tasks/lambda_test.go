@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -25,6 +26,8 @@ import (
 type invocation struct {
 	Function, Qualifier, InvocationType, Payload string
 	Signed                                       bool
+	// AttemptKey is the client context's custom relayAttemptKey.
+	AttemptKey string
 }
 
 // fakeLambda speaks the Lambda Invoke REST API
@@ -68,6 +71,11 @@ func (f *fakeLambda) invoke(w http.ResponseWriter, r *http.Request) {
 		InvocationType: r.Header.Get("X-Amz-Invocation-Type"),
 		Payload:        string(body),
 		Signed:         strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 "),
+	}
+	if cc, err := base64.StdEncoding.DecodeString(r.Header.Get("X-Amz-Client-Context")); err == nil {
+		var doc struct{ Custom map[string]string }
+		_ = json.Unmarshal(cc, &doc)
+		inv.AttemptKey = doc.Custom[LambdaAttemptKey]
 	}
 	f.mu.Lock()
 	f.seen = append(f.seen, inv)
@@ -185,6 +193,7 @@ func TestLambdaInvoke(t *testing.T) {
 			}
 			want := tt.wantSent
 			want.InvocationType, want.Signed = "RequestResponse", true
+			want.AttemptKey = "exec-1/tr-1/1" // the attempt's key, in the client context
 			if seen[0] != want {
 				t.Errorf("sent %+v, want %+v", seen[0], want)
 			}

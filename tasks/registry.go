@@ -41,6 +41,15 @@ type Request struct {
 	Type string
 	// Attempt is 1-based.
 	Attempt int
+	// AttemptKey names this attempt of this task run, stably: the same for
+	// every delivery of the attempt (which runs at most once), different
+	// for each retry, a CRASHED attempt's included (side effects are at
+	// least once across attempts). Tasks pass it on to what they call
+	// (EnvAttemptKey in a script's environment, the client context of a
+	// Lambda invocation) so that it can recognise a repeat. It is
+	// statemachine.AttemptKey(ExecutionID, TaskRunID, Attempt), and
+	// `{{ taskrun.attemptKey }}` in expressions.
+	AttemptKey string
 	// Props are the rendered properties by canonical name, defaults filled in.
 	Props map[string]any
 	// Log receives the task's logs: the caller attaches the execution,
@@ -61,6 +70,11 @@ type Request struct {
 	// Logs reads stored logs, for log.fetch; nil makes it fail.
 	Logs LogReader
 }
+
+// EnvAttemptKey is the environment variable in which scripts get their
+// attempt's Request.AttemptKey (RELAY_ATTEMPT has the attempt's number).
+// Script runners pass it on.
+const EnvAttemptKey = "RELAY_ATTEMPT_KEY"
 
 // Result is what a successful attempt (and some failed ones) produced.
 type Result struct {

@@ -13,9 +13,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/relayflow/relay/api"
+	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/internal/health"
 	"github.com/relayflow/relay/serverless"
 	"github.com/relayflow/relay/ui"
 )
@@ -28,6 +31,7 @@ func devCmd() *cobra.Command {
 		consumers   int
 		createTable bool
 		addr        string
+		healthAddr  string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -56,18 +60,34 @@ func devCmd() *cobra.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			rt, err := serverless.Open(ctx, cfg, log)
+			health.Default.SetLogger(log)
+			if healthAddr != "" {
+				ln, err := net.Listen("tcp", healthAddr)
+				if err != nil {
+					return &exitError{code: exitInvalid, err: fmt.Errorf("cannot listen on --health-addr %s: %w", healthAddr, err)}
+				}
+				log.Info("serving /healthz and /metrics", slog.String("url", "http://"+ln.Addr().String()))
+				go serveHTTP(ctx, ln, opsHandler(nil))
+			}
+			rt, err := serverless.OpenWhenReady(ctx, cfg, log)
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil // Ctrl-C while waiting for the services
+				}
 				return err
 			}
 			defer rt.Close()
 			if createTable {
-				if err := rt.Store.CreateTable(ctx); err != nil {
+				if err := untilAvailable(ctx, func() error { return rt.Store.CreateTable(ctx) }); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
 					return err
 				}
 			}
 			ctx, stop := context.WithCancelCause(ctx)
 			defer stop(nil)
+			go rt.Probe(ctx, 10*time.Second)
 			var wg sync.WaitGroup
 			spawn := func(f func() error) {
 				wg.Add(1)
@@ -124,6 +144,7 @@ func devCmd() *cobra.Command {
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "where the api role listens")
 	cmd.Flags().IntVar(&consumers, "consumers", 2, "consumers per role in this process (each takes a share of the partitions)")
 	cmd.Flags().BoolVar(&createTable, "create-table", true, "create the state table if it is missing")
+	cmd.Flags().StringVar(&healthAddr, "health-addr", "", "serve GET /healthz (200, or 503 while Kafka or DynamoDB is unavailable) and GET /metrics (Prometheus) here; the api role serves them on --addr too")
 	return cmd
 }
 
@@ -145,7 +166,7 @@ func expandRoles(roles []string) []string {
 func recoverLoop(ctx context.Context, rt *serverless.Runtime, log *slog.Logger) {
 	for {
 		if err := rt.Engine.Recover(ctx); err != nil && ctx.Err() == nil {
-			log.Error("recovering the outbox", slog.Any("error", err))
+			log.Log(ctx, engine.LogLevel(err), "recovering the outbox", slog.Any("error", err))
 		}
 		rt.Engine.ResumeQueues(ctx)
 		select {
@@ -164,7 +185,7 @@ func listenAPI(ctx context.Context, rt *serverless.Runtime, addr string, log *sl
 		return nil, &exitError{code: exitInvalid, err: fmt.Errorf("the api role cannot listen on %s (choose another with --addr): %w", addr, err)}
 	}
 	log.Info("serving the HTTP API and the web UI", slog.String("url", "http://"+ln.Addr().String()), slog.String("ui", "http://"+ln.Addr().String()+"/ui/"))
-	return func() error { return serveHTTP(ctx, ln, withUI(api.Handler(rt.API(), log), ln)) }, nil
+	return func() error { return serveHTTP(ctx, ln, opsHandler(withUI(api.Handler(rt.API(), log), ln))) }, nil
 }
 
 // withUI serves the web UI beside the API h, updated by Server-Sent
@@ -175,6 +196,35 @@ func withUI(h http.Handler, ln net.Listener) http.Handler {
 		local = a.IP.IsLoopback()
 	}
 	return ui.Handler(h, ui.Options{Live: ui.LiveSSE, LocalOnly: local})
+}
+
+// opsHandler serves GET /healthz (the process's view of Kafka, DynamoDB
+// and the blob store: 200, or 503 during an outage) and GET /metrics
+// (Prometheus), and hands every other request to next (nil: 404).
+func opsHandler(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", health.Default.Handler())
+	mux.Handle("GET /metrics", promhttp.Handler())
+	if next != nil {
+		mux.Handle("/", next)
+	}
+	return mux
+}
+
+// untilAvailable calls f until it succeeds or fails for another reason
+// than an outage (engine.ErrUnavailable), waiting with backoff and jitter
+// in between.
+func untilAvailable(ctx context.Context, f func() error) error {
+	wait := health.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		err := f()
+		if err == nil || !errors.Is(err, engine.ErrUnavailable) {
+			return err
+		}
+		if !wait.Wait(ctx) {
+			return err
+		}
+	}
 }
 
 // serveHTTP serves h on ln until ctx ends, then shuts down, letting

@@ -25,6 +25,7 @@ const defaultServer = "http://127.0.0.1:8080"
 func emitCmd() *cobra.Command {
 	var (
 		typ, source, subject, data, id, brokers string
+		idemKey                                 string
 		extensions                              []string
 	)
 	cmd := &cobra.Command{
@@ -77,11 +78,24 @@ func emitCmd() *cobra.Command {
 				if err != nil {
 					return &exitError{code: exitInvalid, err: err}
 				}
-				if err := c.PublishEvent(cmd.Context(), ev); err != nil {
+				key := idemKey
+				if key == "" {
+					// The event is sent again, with the same key, after a
+					// connection error or a 503; the API publishes it once.
+					key = "cli-" + ev.ID()
+				}
+				if apiURL == defaultServer && idemKey == "" {
+					c.SetRetry(0) // no server there is the likelier story
+				}
+				out, err := c.PublishEventWith(cmd.Context(), ev, key)
+				if err != nil {
 					if apiURL == defaultServer && isConnRefused(err) {
 						return &exitError{code: exitUnreachable, err: fmt.Errorf("no relay server at %s (start one with `relay server`, or pass --api URL or --kafka BROKERS): %w", apiURL, err)}
 					}
 					return err
+				}
+				if out.ID != "" {
+					ev.SetID(out.ID)
 				}
 				where = apiURL
 			}
@@ -96,6 +110,7 @@ func emitCmd() *cobra.Command {
 	cmd.Flags().StringVar(&id, "id", "", "the event id (default: a new one; the same id and source is the same event)")
 	cmd.Flags().StringArrayVar(&extensions, "extension", nil, "an extension attribute as name=value (repeatable)")
 	cmd.Flags().StringVar(&brokers, "kafka", "", "send straight to these Kafka brokers (host:port, comma-separated)")
+	cmd.Flags().StringVar(&idemKey, "idempotency-key", "", "through the API, the key that makes the emission idempotent for 24h (default: one derived from the event id; the command retries with it on connection errors and 503)")
 	return cmd
 }
 

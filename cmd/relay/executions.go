@@ -187,6 +187,7 @@ func execStartCmd() *cobra.Command {
 		inputsFile       string
 		wait             bool
 		out              shown
+		idemKey, execID  string
 	)
 	cmd := &cobra.Command{
 		Use:   "start NAMESPACE/ID",
@@ -222,6 +223,15 @@ func execStartCmd() *cobra.Command {
 				return runStored(cmd, ns, id, provided, labels, out)
 			}
 			defer t.close()
+			opts := api.StartOptions{IdempotencyKey: idemKey, ExecutionID: execID}
+			if opts.IdempotencyKey == "" {
+				// Every start is idempotent: the API answers a retry (after
+				// a lost answer, a connection cut) with the first execution.
+				opts.IdempotencyKey = "cli-" + engine.NewID()
+			}
+			if err := api.CheckStartOptions(opts); err != nil {
+				return &exitError{code: exitInvalid, err: err}
+			}
 			files, closeFiles, err := remoteFileInputs(cmd.Context(), t, ns, id, provided)
 			if err != nil {
 				return err
@@ -230,7 +240,8 @@ func execStartCmd() *cobra.Command {
 			for name := range files {
 				delete(provided, name)
 			}
-			st, err := t.cp.StartWithFiles(cmd.Context(), ns, id, provided, files, labels)
+			opts.Files = files
+			st, err := t.cp.StartWith(cmd.Context(), ns, id, provided, labels, opts)
 			if err != nil {
 				return requestError(err)
 			}
@@ -250,6 +261,8 @@ func execStartCmd() *cobra.Command {
 	cmd.Flags().MarkDeprecated("inputs", "use --inputs-file, as relay run does")
 	cmd.Flags().StringArrayVarP(&labelKV, "label", "l", nil, "a label as key=value (repeatable)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "on a deployment, follow the execution until it ends or pauses")
+	cmd.Flags().StringVar(&idemKey, "idempotency-key", "", "on a deployment, the key that makes the start idempotent for 24h (default: a new one per command; the command retries with it on connection errors and 503)")
+	cmd.Flags().StringVar(&execID, "execution-id", "", "on a deployment, the id of the execution (default: a new one); starting an id again returns the execution")
 	out.flags(cmd)
 	return cmd
 }

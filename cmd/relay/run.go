@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/relayflow/relay/api"
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/secrets"
@@ -153,7 +154,7 @@ func runOnServer(cmd *cobra.Command, url, file string, src []byte, f *flow.Flow,
 	if err != nil {
 		return requestError(err)
 	}
-	st, err := c.StartWithFiles(cmd.Context(), rec.Namespace, rec.ID, provided, files, nil)
+	st, err := c.StartWith(cmd.Context(), rec.Namespace, rec.ID, provided, nil, api.StartOptions{IdempotencyKey: "cli-" + engine.NewID(), Files: files})
 	if err != nil {
 		return requestError(err)
 	}

@@ -29,8 +29,7 @@ const EnvAPI = "RELAY_API_URL"
 // deployment: api.Service on a store and bus, api.Client over HTTP.
 type controlPlane interface {
 	DeployFlow(ctx context.Context, file string, source []byte) (engine.FlowRecord, error)
-	Start(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label) (api.Started, error)
-	StartWithFiles(ctx context.Context, namespace, id string, inputs map[string]any, files map[string]api.File, labels []flow.Label) (api.Started, error)
+	StartWith(ctx context.Context, namespace, id string, inputs map[string]any, labels []flow.Label, o api.StartOptions) (api.Started, error)
 	Flow(ctx context.Context, namespace, id string, revision int) (engine.FlowRecord, error)
 	Execution(ctx context.Context, id string) (engine.ExecutionDoc, error)
 	ExecutionPage(ctx context.Context, id string, p api.RunPage) (engine.ExecutionDoc, error)
@@ -152,15 +151,16 @@ type following struct {
 // shows their counts by state.
 const followRuns = 200
 
-// signature sums up an execution's progress.
+// signature sums up an execution's progress: its state and how many of
+// its runs are in each state. Only the execution's own document counts, not
+// its task runs: the API reads the two apart, so a page may show runs
+// newer than the state it came with (a resumed execution still PAUSED,
+// its next task already submitted).
 func signature(d *engine.ExecutionDoc) string {
 	var b strings.Builder
 	b.WriteString(d.State)
 	for _, st := range slices.Sorted(maps.Keys(d.TaskRunCounts)) {
 		fmt.Fprintf(&b, " %s=%d", st, d.TaskRunCounts[st])
-	}
-	for _, r := range d.TaskRuns {
-		fmt.Fprintf(&b, " %s=%s/%d", r.ID, r.State, len(r.Attempts))
 	}
 	return b.String()
 }

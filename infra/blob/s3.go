@@ -13,6 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/relayflow/relay/infra/awsclient"
+	"github.com/relayflow/relay/internal/health"
 )
 
 // S3 keeps blobs as objects of one bucket, under an optional key prefix;
@@ -49,6 +52,9 @@ func NewS3Client(ctx context.Context, pathStyle bool) (*s3.Client, error) {
 	}
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.UsePathStyle = pathStyle
+		o.Retryer = awsclient.Retryer()
+		o.HTTPClient = awsclient.StreamingHTTPClient()
+		o.APIOptions = append(o.APIOptions, awsclient.Classify(health.Blobs))
 		// S3-compatible servers send no checksums; the SDK would log a
 		// line about it for every object read.
 		o.DisableLogOutputChecksumValidationSkipped = true

@@ -24,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/infra/awsclient"
+	"github.com/relayflow/relay/internal/health"
 	"github.com/relayflow/relay/statemachine"
 )
 
@@ -113,6 +115,11 @@ func NewClient(ctx context.Context) (*dynamodb.Client, error) {
 		// write that loses a race: a warning per conflict, in normal
 		// operation. TLS already guards the bodies' integrity.
 		o.DisableValidateResponseChecksum = true
+		// Throttling, 5xx, timeouts and refused connections are retried
+		// with backoff, and what still fails is engine.ErrUnavailable.
+		o.Retryer = awsclient.Retryer()
+		o.HTTPClient = awsclient.HTTPClient()
+		o.APIOptions = append(o.APIOptions, awsclient.Classify(health.DynamoDB))
 	}), nil
 }
 

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -317,7 +318,7 @@ func (b *Bus) drain(g *group, q *keyQueue, s *subscription) {
 				continue
 			}
 			failures++
-			if failures < engine.MaxAttempts {
+			if failures < engine.MaxAttempts && !errors.Is(err, engine.ErrCannotApply) {
 				b.wait(s.ctx, failures)
 				continue
 			}

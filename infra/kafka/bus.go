@@ -32,6 +32,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/internal/health"
 )
 
 // Extensions the bus adds to an event it moves to engine.TopicDLQ after
@@ -255,9 +256,31 @@ func New(ctx context.Context, brokers []string, opts ...Option) (*Bus, error) {
 	if err := b.ensureTopic(ctx, engine.TopicDLQ); err != nil {
 		b.stop()
 		_ = b.writer.Close()
-		return nil, fmt.Errorf("kafka bus on %s: %w", strings.Join(brokers, ","), err)
+		return nil, fmt.Errorf("kafka bus on %s: %w", strings.Join(brokers, ","), b.classify(ctx, err))
 	}
 	return b, nil
+}
+
+// Ping connects to the brokers, one after the other until one answers a
+// metadata request, and reports the outcome to the health registry: an
+// error wrapping engine.ErrUnavailable when none answers. (It dials anew:
+// the producer's transport answers metadata requests from a cache.)
+func (b *Bus) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var errs []error
+	for _, addr := range b.brokers {
+		conn, err := b.dialer.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			_, err = conn.Brokers()
+			conn.Close()
+		}
+		if err == nil {
+			return b.classify(ctx, nil)
+		}
+		errs = append(errs, err)
+	}
+	return b.classify(ctx, errors.Join(errs...))
 }
 
 // newBus builds the bus's clients, without connecting.
@@ -314,7 +337,7 @@ func (b *Bus) write(ctx context.Context, topic string, msg kafkago.Message) erro
 		return engine.ErrBusClosed
 	}
 	if err := b.ensureTopic(ctx, topic); err != nil {
-		return err
+		return b.classify(ctx, err)
 	}
 	msg.Topic = b.topicName(topic)
 	err := b.writer.WriteMessages(ctx, msg)
@@ -325,7 +348,26 @@ func (b *Bus) write(ctx context.Context, topic string, msg kafkago.Message) erro
 	if errors.Is(err, io.ErrClosedPipe) {
 		return engine.ErrBusClosed
 	}
-	return err
+	return b.classify(ctx, err)
+}
+
+// classify reports the outcome of a call to the brokers to the process's
+// health registry and wraps the errors of an outage (anything but a
+// refusal that retrying cannot mend, see permanent) as
+// engine.ErrUnavailable, which handlers wait out and never dead-letter.
+func (b *Bus) classify(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		health.Default.OK(health.Kafka)
+		return nil
+	case ctx.Err() != nil, errors.Is(err, engine.ErrBusClosed):
+		return err
+	case permanent(err) || errors.Is(err, kafkago.MessageSizeTooLarge):
+		health.Default.OK(health.Kafka) // it answered
+		return err
+	}
+	health.Default.Fail(health.Kafka, err)
+	return engine.Unavailable(err)
 }
 
 // Dialer returns a copy of the dialer the bus's consumers connect with,

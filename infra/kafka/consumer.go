@@ -14,6 +14,8 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/relayflow/relay/engine"
+	"github.com/relayflow/relay/internal/health"
+	"github.com/relayflow/relay/internal/metrics"
 )
 
 // Headers the bus adds to every record it writes to engine.TopicDLQ: a
@@ -83,7 +85,8 @@ func (b *Bus) Subscribe(ctx context.Context, topic, group string, h engine.Handl
 		if permanent(err) {
 			return end(err)
 		}
-		log.Warn("kafka bus: topic not ready, retrying", "error", err)
+		health.Default.Fail(health.Kafka, err)
+		log.Debug("kafka bus: topic not ready, retrying", "error", err)
 		if !sleep(sctx, min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)) {
 			return end(err)
 		}
@@ -296,7 +299,8 @@ func (p *partition) consume(ctx context.Context, offset int64) {
 				return
 			}
 			failures++
-			p.s.log.Warn("kafka bus: fetching failed", "partition", p.id, "error", err)
+			health.Default.Fail(health.Kafka, err)
+			p.s.log.Debug("kafka bus: fetching failed", "partition", p.id, "error", err)
 			if !sleep(ctx, b.backoff(failures)) {
 				return
 			}
@@ -382,6 +386,7 @@ func (s *subscription) process(ctx context.Context, m kafkago.Message) bool {
 	if err != nil {
 		return s.deadLetterRecord(ctx, m, err)
 	}
+	outage := health.Backoff{Min: s.bus.cfg.backoff, Max: 5 * time.Second}
 	for failures := 1; ; failures++ {
 		err := s.deliver(ev)
 		if err == nil {
@@ -390,9 +395,19 @@ func (s *subscription) process(ctx context.Context, m kafkago.Message) bool {
 		if ctx.Err() != nil {
 			return false // interrupted, not failed
 		}
-		if failures >= engine.MaxAttempts {
+		if errors.Is(err, engine.ErrUnavailable) {
+			// An outage: waited out, however long, never dead-lettered.
+			failures--
+			metrics.Retried(s.topic, "unavailable")
+			if !outage.Wait(ctx) {
+				return false
+			}
+			continue
+		}
+		if errors.Is(err, engine.ErrCannotApply) || failures >= engine.MaxAttempts {
 			return s.deadLetterEvent(ctx, m, ev, err)
 		}
+		metrics.Retried(s.topic, "failed")
 		if !sleep(ctx, s.bus.backoff(failures)) {
 			return false
 		}
@@ -432,6 +447,12 @@ func (s *subscription) deadLetterEvent(ctx context.Context, m kafkago.Message, e
 	if !s.sendDeadLetter(ctx, out, log) {
 		return false
 	}
+	if errors.Is(cause, engine.ErrCannotApply) {
+		metrics.DeadLettered(s.topic, metrics.ReasonCannotApply)
+		log.Warn("kafka bus: event that cannot apply dead-lettered")
+		return true
+	}
+	metrics.DeadLettered(s.topic, metrics.ReasonFailed)
 	log.Warn("kafka bus: event dead-lettered", "attempts", engine.MaxAttempts)
 	return true
 }
@@ -448,6 +469,7 @@ func (s *subscription) deadLetterRecord(ctx context.Context, m kafkago.Message, 
 	if !s.sendDeadLetter(ctx, out, log) {
 		return false
 	}
+	metrics.DeadLettered(s.topic, metrics.ReasonUndecodable)
 	log.Warn("kafka bus: record that is not a valid event dead-lettered")
 	return true
 }
@@ -526,7 +548,9 @@ func (s *subscription) sendDeadLetter(ctx context.Context, msg kafkago.Message, 
 		if ctx.Err() != nil || errors.Is(err, engine.ErrBusClosed) {
 			return false
 		}
-		log.Error("kafka bus: cannot write to the dead-letter topic, retrying", "dlqError", err)
+		if !errors.Is(err, engine.ErrUnavailable) {
+			log.Error("kafka bus: cannot write to the dead-letter topic, retrying", "dlqError", err)
+		}
 		if !sleep(ctx, s.bus.backoff(attempt)) {
 			return false
 		}

@@ -19,7 +19,7 @@ const topicTimeout = 30 * time.Second
 func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 	for _, t := range topics {
 		if err := b.ensureTopic(ctx, t); err != nil {
-			return err
+			return b.classify(ctx, err)
 		}
 	}
 	return nil

@@ -156,7 +156,7 @@ var variableDocs = map[string]string{
 	"flow":      "The flow.",
 	"execution": "The current execution. `state` is RUNNING while any task runs, in `errors` and `finally` too: the execution takes its final state after them.",
 	"task":      "The task being rendered.",
-	"taskrun":   "The task run being rendered; `value` is the value of the innermost ForEach iteration it is in (Kestra sets it only for direct children of the ForEach), `iteration` the WaitFor iteration, `startDate` when the task run was created.",
+	"taskrun":   "The task run being rendered; `value` is the value of the innermost ForEach iteration it is in (Kestra sets it only for direct children of the ForEach), `iteration` the WaitFor iteration, `startDate` when the task run was created; `attemptKey`, in a runnable task's properties, names the attempt being scheduled (`<execution id>/<task run id>/<attempt>`), a new one for each retry: pass it as an idempotency key (scripts also get it as `RELAY_ATTEMPT_KEY`, and the attempt's number as `RELAY_ATTEMPT`; docs/architecture.md, Faults and guarantees).",
 	"parents":   "The flowable task runs the task run is nested in, closest first, as Kestra lists them: each has `task.id`, and `taskrun.value` when it is a direct child of a ForEach iteration.",
 	"parent":    "`parents[0]`: the closest enclosing flowable task run (`parent.taskrun.value`).",
 	"trigger":   "Variables of the trigger that started the execution (see Triggers).",

@@ -18,7 +18,7 @@ var ExprRoots = map[string][]string{
 	"flow":      {"id", "namespace", "revision"},
 	"execution": {"id", "startDate", "state", "originalId"},
 	"task":      {"id", "type"},
-	"taskrun":   {"id", "value", "attemptsCount", "startDate", "parentId", "iteration"},
+	"taskrun":   {"id", "value", "attemptsCount", "attemptKey", "startDate", "parentId", "iteration"},
 	"parents":   nil,
 	"parent":    nil,
 	"trigger":   nil,

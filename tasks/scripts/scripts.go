@@ -34,6 +34,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -384,9 +385,17 @@ func (a *attempt) alias(name, bin, path string) error {
 
 // Environment is the documented set of variables a script gets, besides
 // the flow's `env` (which may override the first five) and the RELAY_ ids
-// (which it may not).
+// (which it may not). RELAY_ATTEMPT_KEY (tasks.EnvAttemptKey) names the
+// attempt (tasks.Request.AttemptKey), for a script to pass on as an
+// idempotency key; RELAY_ATTEMPT is the attempt's number (1 for the
+// first, then one more per retry). A runner function's script gets them
+// too.
 var Environment = []string{"PATH", "HOME", "LANG", "TMPDIR", "WORKING_DIR",
-	"RELAY_EXECUTION_ID", "RELAY_TASKRUN_ID", "RELAY_TASK_ID", "RELAY_NAMESPACE", "RELAY_FLOW_ID"}
+	"RELAY_EXECUTION_ID", "RELAY_TASKRUN_ID", "RELAY_TASK_ID", "RELAY_NAMESPACE", "RELAY_FLOW_ID",
+	tasks.EnvAttemptKey, EnvAttempt}
+
+// EnvAttempt is the environment variable of the attempt's number.
+const EnvAttempt = "RELAY_ATTEMPT"
 
 // env is the process's environment, sorted: PATH, HOME (the working
 // directory), LANG, TMPDIR, WORKING_DIR (Kestra's name for it), the
@@ -405,6 +414,10 @@ func (r *runner) env(a *attempt, path string, user map[string]string, req tasks.
 	env["RELAY_TASK_ID"] = req.TaskID
 	env["RELAY_NAMESPACE"] = req.Namespace
 	env["RELAY_FLOW_ID"] = req.FlowID
+	if req.AttemptKey != "" {
+		env[tasks.EnvAttemptKey] = req.AttemptKey
+	}
+	env[EnvAttempt] = strconv.Itoa(req.Attempt)
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)
