@@ -413,7 +413,11 @@ func (e *Engine) handleExecutionEvent(ctx context.Context, ce cloudevents.Event)
 // handleExecutionBatch is the executor for a batch of events: it groups
 // them by execution, keeping their order, and applies each execution's
 // together. The events of one execution share a key, so a batch holds them
-// in order; executions are processed one after the other.
+// in order; different executions are independent, and up to
+// batchExecutions of them are processed at once, so that a batch waits for
+// the slowest commit and publish among them rather than for all of them
+// in a row. The batch fails if any execution's events fail (the bus
+// delivers it again; what succeeded is recognised then).
 func (e *Engine) handleExecutionBatch(ctx context.Context, ces []cloudevents.Event) error {
 	var order []string
 	byExec := map[string][]statemachine.Event{}
@@ -433,13 +437,36 @@ func (e *Engine) handleExecutionBatch(ctx context.Context, ces []cloudevents.Eve
 		}
 		byExec[ev.ExecutionID] = append(byExec[ev.ExecutionID], ev)
 	}
-	for _, id := range order {
-		if err := e.processBatch(ctx, byExec[id]); err != nil {
-			return err
-		}
+	if len(order) == 1 {
+		return e.processBatch(ctx, byExec[order[0]])
 	}
-	return nil
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		slots = make(chan struct{}, batchExecutions)
+	)
+	for _, id := range order {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func(evs []statemachine.Event) {
+			defer func() { <-slots; wg.Done() }()
+			if err := e.processBatch(ctx, evs); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}(byExec[id])
+	}
+	wg.Wait()
+	return first
 }
+
+// batchExecutions is how many executions of one batch the executor
+// processes at once: each mostly waits for its commit and its publish.
+const batchExecutions = 8
 
 // delivery tells the engine how an event reached it.
 type delivery int
