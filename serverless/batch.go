@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -105,6 +106,11 @@ type BatchHandler struct {
 	Log         *slog.Logger
 	// Backoff is the first retry delay (default 50ms), doubled each time.
 	Backoff time.Duration
+	// Concurrency is how many records Handle is given at once (0 or 1: one
+	// after the other, in order). Only for records that need no order
+	// among them: the worker's attempts, each leased on its own. The batch
+	// fails, once every record has been tried, if one of them failed it.
+	Concurrency int
 }
 
 // outageMargin is the time an invocation keeps, when it waits out an
@@ -140,29 +146,60 @@ func (b *BatchHandler) HandleKafka(ctx context.Context, batch events.KafkaEvent)
 			log.Log(ctx, level, "batch failed; handling its records one by one", slog.Int("records", len(evs)), slog.Any("error", err))
 		}
 	}
-	for _, r := range records {
-		where := slog.Group("record", slog.String("topic", r.Topic), slog.Int64("partition", r.Partition), slog.Int64("offset", r.Offset))
-		reason := metrics.ReasonUndecodable
-		ev, err := Decode(r)
-		if err == nil {
-			err = b.handle(ctx, ev, r.Topic, log.With(where))
-			if err == nil {
-				continue
-			}
-			if ctx.Err() != nil || errors.Is(err, engine.ErrUnavailable) {
-				return fmt.Errorf("handling %s: %w", ev.ID(), err)
-			}
-			reason = metrics.ReasonFailed
-			if errors.Is(err, engine.ErrCannotApply) {
-				reason = metrics.ReasonCannotApply
+	if b.Concurrency <= 1 || len(records) == 1 {
+		for _, r := range records {
+			if err := b.record(ctx, r, log); err != nil {
+				return err
 			}
 		}
-		log.WarnContext(ctx, "record sent to the dead-letter topic", where, slog.String("reason", reason), slog.Any("error", err))
-		if dlErr := b.DeadLetters.DeadLetter(ctx, r, err); dlErr != nil {
-			return errors.Join(err, fmt.Errorf("dead-lettering record %s-%d@%d: %w", r.Topic, r.Partition, r.Offset, dlErr))
-		}
-		metrics.DeadLettered(r.Topic, reason)
+		return nil
 	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		errs  []error
+		slots = make(chan struct{}, b.Concurrency)
+	)
+	for _, r := range records {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := b.record(ctx, r, log); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// record hands one record to Handle, retrying it, or sends it to the dead
+// letters; an error fails the batch.
+func (b *BatchHandler) record(ctx context.Context, r events.KafkaRecord, log *slog.Logger) error {
+	where := slog.Group("record", slog.String("topic", r.Topic), slog.Int64("partition", r.Partition), slog.Int64("offset", r.Offset))
+	reason := metrics.ReasonUndecodable
+	ev, err := Decode(r)
+	if err == nil {
+		err = b.handle(ctx, ev, r.Topic, log.With(where))
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || errors.Is(err, engine.ErrUnavailable) {
+			return fmt.Errorf("handling %s: %w", ev.ID(), err)
+		}
+		reason = metrics.ReasonFailed
+		if errors.Is(err, engine.ErrCannotApply) {
+			reason = metrics.ReasonCannotApply
+		}
+	}
+	log.WarnContext(ctx, "record sent to the dead-letter topic", where, slog.String("reason", reason), slog.Any("error", err))
+	if dlErr := b.DeadLetters.DeadLetter(ctx, r, err); dlErr != nil {
+		return errors.Join(err, fmt.Errorf("dead-lettering record %s-%d@%d: %w", r.Topic, r.Partition, r.Offset, dlErr))
+	}
+	metrics.DeadLettered(r.Topic, reason)
 	return nil
 }
 

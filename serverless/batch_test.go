@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,11 +141,66 @@ func TestBatchHandler_triesTheWholeBatchThenRecordByRecord(t *testing.T) {
 	}
 }
 
-type deadLetters struct{ reasons []string }
+type deadLetters struct {
+	mu      sync.Mutex
+	reasons []string
+}
 
 func (d *deadLetters) DeadLetter(_ context.Context, _ events.KafkaRecord, reason error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.reasons = append(d.reasons, reason.Error())
 	return nil
+}
+
+// With Concurrency, the records of a batch are handled at once (each
+// waits here until all of them have started), and one that cannot apply
+// is still dead-lettered alone.
+func TestBatchHandler_concurrentRecordsAreHandledAtOnce(t *testing.T) {
+	const n = 10
+	var msgs []kafkago.Message
+	for i := range n + 1 {
+		ev := cloudevents.New()
+		ev.SetID(fmt.Sprintf("e%d", i))
+		ev.SetType("io.relayflow.test")
+		ev.SetSource("/test")
+		hs, value, err := kafka.EncodeMessage(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := kafkago.Message{Topic: "relay.taskruns", Offset: int64(i), Value: value}
+		for _, h := range hs {
+			m.Headers = append(m.Headers, kafkago.Header{Key: h.Key, Value: h.Value})
+		}
+		msgs = append(msgs, m)
+	}
+	var started sync.WaitGroup
+	started.Add(n)
+	all := make(chan struct{})
+	go func() { started.Wait(); close(all) }()
+	dead := &deadLetters{}
+	h := &BatchHandler{
+		Concurrency: n + 1,
+		Handle: func(_ context.Context, ev cloudevents.Event) error {
+			if ev.ID() == fmt.Sprint("e", n) {
+				return engine.CannotApply("no such execution")
+			}
+			started.Done()
+			select {
+			case <-all:
+				return nil
+			case <-time.After(5 * time.Second):
+				return errors.New("the other records of the batch did not start meanwhile")
+			}
+		},
+		DeadLetters: dead, Backoff: time.Millisecond,
+	}
+	if err := h.HandleKafka(t.Context(), Batch([]string{"b:9092"}, msgs)); err != nil {
+		t.Fatal(err)
+	}
+	if len(dead.reasons) != 1 || !strings.Contains(dead.reasons[0], "no such execution") {
+		t.Errorf("dead letters %v, want the one that cannot apply", dead.reasons)
+	}
 }
 
 // An outage fails the batch (the event source delivers it again) and is

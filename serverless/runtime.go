@@ -454,8 +454,14 @@ func (r *Runtime) Executor() *BatchHandler {
 
 // Worker handles batches of relay.taskruns.
 func (r *Runtime) Worker() *BatchHandler {
-	return &BatchHandler{Handle: r.Engine.WorkerHandler(), DeadLetters: r, Log: r.Log}
+	return &BatchHandler{Handle: r.Engine.WorkerHandler(), DeadLetters: r, Log: r.Log, Concurrency: WorkerConcurrency}
 }
+
+// WorkerConcurrency is how many attempts of a batch a worker runs at once:
+// the worker function's batch size in template.yaml, so that an attempt
+// never waits for another one of its batch (a slow script would hold up the
+// rest, and the whole batch would have to fit in the function's timeout).
+const WorkerConcurrency = 10
 
 // Router handles batches of relay.events: execution.finished events fire
 // flow triggers, other CloudEvents event triggers.

@@ -357,6 +357,9 @@ func TestTemplateEventSources(t *testing.T) {
 			if get(p, "MaximumBatchingWindowInSeconds") != "0" {
 				t.Errorf("%s: %s waits %v s for batches: every step would wait", d.kafka, fn, get(p, "MaximumBatchingWindowInSeconds"))
 			}
+			if fn == "WorkerFunction" && get(p, "BatchSize") != fmt.Sprint(WorkerConcurrency) {
+				t.Errorf("%s: WorkerFunction's batches hold %v records, but a worker runs %d attempts at once (WorkerConcurrency)", d.kafka, get(p, "BatchSize"), WorkerConcurrency)
+			}
 		}
 		for fn := range mappings {
 			t.Errorf("%s: a mapping for %s, which is not a consuming function", d.kafka, fn)
