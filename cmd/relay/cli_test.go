@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/relayflow/relay/api"
+	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/infra/embedded"
 	"github.com/relayflow/relay/internal/testnet"
 )
@@ -259,5 +261,25 @@ func TestRunPlain_printsATasksLogLinesAfterItsStartInTimeOrder(t *testing.T) {
 	}
 	if len(seen) != 20 {
 		t.Errorf("%d runs printed", len(seen))
+	}
+}
+
+// relay executions list -o json prints the array GET /executions returns;
+// an unknown format is refused with exit 2.
+func TestExecutionsList_outputJSON(t *testing.T) {
+	dir := t.TempDir()
+	if code, out, errOut := runCLI(t, "run", "../../examples/flows/hello.yaml", "--data-dir", dir, "--progress", "plain"); code != 0 {
+		t.Fatalf("relay run: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := runCLI(t, "executions", "list", "--data-dir", dir, "-o", "json")
+	var list []engine.ExecutionDoc
+	if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil {
+		t.Fatalf("exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	if len(list) != 1 || list[0].FlowID != "hello_world" || list[0].State != "SUCCESS" {
+		t.Errorf("list %+v, want the hello_world execution, SUCCESS", list)
+	}
+	if code, _, errOut := runCLI(t, "executions", "list", "--data-dir", dir, "-o", "yaml"); code != exitInvalid || !strings.Contains(errOut, `unknown output format "yaml"`) {
+		t.Errorf("-o yaml: exit %d: %s", code, errOut)
 	}
 }

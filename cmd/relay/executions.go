@@ -30,16 +30,26 @@ func executionsCmd() *cobra.Command {
 
 func execListCmd() *cobra.Command {
 	var f engine.ExecutionFilter
-	var state string
+	var state, output string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List executions, newest first",
-		Args:  cobra.NoArgs,
+		Long: "List executions, newest first, as a table, or with --output json as the array GET /executions\n" +
+			"returns (each execution without its task runs, with their counts).",
+		Args: cobra.NoArgs,
 		RunE: onTarget(func(cmd *cobra.Command, t *target, _ []string) error {
+			if err := (shown{output: output}).check(); err != nil {
+				return err
+			}
 			f.State = statemachine.ExecState(strings.ToUpper(state))
 			list, err := t.cp.Executions(cmd.Context(), f)
 			if err != nil {
 				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(list)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tFLOW\tSTATE\tSTARTED\tDURATION\t")
@@ -53,6 +63,7 @@ func execListCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.FlowID, "flow", "", "only this flow id")
 	cmd.Flags().StringVar(&state, "state", "", "only this state (SUCCESS, FAILED, PAUSED...)")
 	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many (0: all)")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
 }
 
