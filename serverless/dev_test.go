@@ -3,6 +3,7 @@ package serverless
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -248,5 +249,31 @@ func TestPoisonRecord_goesToTheDLQAndOthersGoOn(t *testing.T) {
 			t.Errorf("dead letter key %q, relay_error %q", m.Key, reason)
 		}
 		return
+	}
+}
+
+// A webhook key written with secret() is rendered by relay dev's API (and
+// the api function's) with the deployment's named secrets: the right key
+// starts the flow, the expression itself and a wrong key do not.
+func TestWebhook_keyFromASecretOnDev(t *testing.T) {
+	t.Setenv("RELAY_SECRET_WEBHOOK_KEY", "k3y-from-secret")
+	rt := startDev(t)
+	svc := rt.API()
+	ctx := t.Context()
+	src := "id: hook\nnamespace: t\ntasks:\n  - {id: a, type: log, message: \"{{ trigger.body.n }}\"}\ntriggers:\n  - {id: h, type: io.kestra.plugin.core.trigger.Webhook, key: \"{{ secret('WEBHOOK_KEY') }}\"}\n"
+	if _, err := svc.DeployFlow(ctx, "hook.yaml", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"{{ secret('WEBHOOK_KEY') }}", "wrong-key-123"} {
+		if _, err := svc.Webhook(ctx, "t", "hook", key, map[string]any{"body": map[string]any{"n": 1}}); !errors.Is(err, engine.ErrNotFound) {
+			t.Errorf("key %q: %v, want not found", key, err)
+		}
+	}
+	st, err := svc.Webhook(ctx, "t", "hook", "k3y-from-secret", map[string]any{"body": map[string]any{"n": 1}})
+	if err != nil {
+		t.Fatalf("the key from the secret: %v", err)
+	}
+	if ex := waitEnded(t, rt.Store, st.ID, 60*time.Second); ex.State != statemachine.ExecSuccess {
+		t.Errorf("the webhook's execution ended %s", ex.State)
 	}
 }

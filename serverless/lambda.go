@@ -120,7 +120,7 @@ func LambdaHandler(ctx context.Context, r Role) (func(context.Context, events.Ka
 
 // API is the control plane on the runtime's table and topics.
 func (rt *Runtime) API() *api.Service {
-	return api.NewService(rt.Store, rt.Engine, api.WithSecrets(rt.Secrets), api.WithFiles(rt.Files))
+	return api.NewService(rt.Store, rt.Engine, api.WithSecrets(rt.Secrets), api.WithSecretLookup(rt.SecretLookup), api.WithFiles(rt.Files))
 }
 
 // APILambdaHandler builds, at cold start, the handler of functions/api:

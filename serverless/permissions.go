@@ -67,7 +67,8 @@ var dynamoActions = []string{
 // missing topics), consuming through its event source mapping (the
 // mapping acts with the function's role), its logs and its network
 // interfaces; the secret key for the functions that seal or open secrets
-// (executor, worker, api), and the flows' secrets for the worker alone.
+// (executor, worker, api), and the flows' secrets for the worker (tasks)
+// and the api (webhook keys written with secret()).
 func Permissions(r Role, k KafkaSource, s SecretsBackend) []Permission {
 	var ps []Permission
 	add := func(res Resource, actions ...string) {
@@ -113,7 +114,7 @@ func Permissions(r Role, k KafkaSource, s SecretsBackend) []Permission {
 	if r == RoleExecutor || r == RoleWorker || r == RoleAPI {
 		add(ResSecretKey, "secretsmanager:GetSecretValue")
 	}
-	if r == RoleWorker {
+	if r == RoleWorker || r == RoleAPI { // the API renders webhook keys written with secret()
 		if s == SecretsSSM {
 			add(ResFlowSecrets, "ssm:GetParameter")
 		} else {

@@ -302,7 +302,10 @@ type Runtime struct {
 	// Secrets is the deployment's key (nil: none configured, and flows
 	// that use secrets fail saying so).
 	Secrets *secrets.Keyring
-	Log     *slog.Logger
+	// SecretLookup reads flows' named secrets (secret('NAME')): the worker
+	// opens them, and the API renders webhook keys written with secret().
+	SecretLookup secrets.Lookup
+	Log          *slog.Logger
 
 	db *dynamodb.Client
 }
@@ -368,7 +371,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		return nil, err
 	}
 	sched := firing.NewScheduler(firing.SchedulerConfig{Store: st, Bus: eng, Log: log})
-	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Files: files, Secrets: keys, Log: log, db: db}, nil
+	return &Runtime{Config: cfg, Store: st, Bus: bus, Engine: eng, Scheduler: sched, Blobs: blobs, Files: files, Secrets: keys, SecretLookup: lookup, Log: log, db: db}, nil
 }
 
 // OpenWhenReady is Open for long-lived processes (`relay dev`): while
