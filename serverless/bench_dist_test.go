@@ -802,7 +802,7 @@ func benchThroughput(b *testing.B, workers int) {
 	// Warm up with a burst of its own: DynamoDB Local and Kafka are JVMs,
 	// whose compilers otherwise spend the first measured burst's cores.
 	const warmUp = 200
-	if _, err := r.burst(ctx, noop, warmUp); err == nil {
+	if _, err = r.burst(ctx, noop, warmUp); err == nil {
 		err = r.settle(ctx)
 	}
 	if err != nil {
