@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/relayflow/relay/engine"
 	"github.com/relayflow/relay/statemachine/flow"
@@ -54,18 +55,56 @@ type TaskView struct {
 	Blocks    []BlockView `json:"blocks,omitempty"`
 	DependsOn []string    `json:"dependsOn,omitempty"`
 	// Subflow names the flow a flow.subflow starts, when it is written
-	// as text rather than an expression.
-	Subflow *FlowRef `json:"subflow,omitempty"`
+	// as text rather than an expression, and, in a graph read from the
+	// store, holds that flow's blocks.
+	Subflow *SubflowView `json:"subflow,omitempty"`
 	// OnResume are the inputs a flow.pause asks for when resumed.
 	OnResume []InputView `json:"onResume,omitempty"`
 	Line     int         `json:"line"`
 }
 
-// FlowRef names a flow.
-type FlowRef struct {
+// SubflowView is the flow a flow.subflow starts: its name and, when it
+// was drawn, the revision drawn and its blocks (tasks, errors, finally).
+// Status says why there are no blocks.
+type SubflowView struct {
 	Namespace string `json:"namespace"`
 	ID        string `json:"id"`
+	// Revision is the revision drawn: the one the task names, otherwise
+	// the latest.
+	Revision int         `json:"revision,omitempty"`
+	Blocks   []BlockView `json:"blocks,omitempty"`
+	// Status is empty when Blocks hold the flow, otherwise one of the
+	// Subflow* constants.
+	Status string `json:"status,omitempty"`
 }
+
+// Why a SubflowView holds no blocks.
+const (
+	// SubflowNotExpanded: the graph was not read from the store (a flow
+	// being validated).
+	SubflowNotExpanded = "not-expanded"
+	// SubflowNotFound: no such flow (or revision) is deployed.
+	SubflowNotFound = "not-found"
+	// SubflowCycle: the flow is already drawn around this task (a flow
+	// that starts itself, directly or through others).
+	SubflowCycle = "cycle"
+	// SubflowTooDeep: the task is MaxSubflowDepth subflows deep.
+	SubflowTooDeep = "too-deep"
+	// SubflowTooMany: the graph already holds MaxSubflows subflows.
+	SubflowTooMany = "too-many"
+)
+
+// A graph nests subflows this many levels deep, and holds at most
+// MaxSubflows of them, so that a flow whose subflows start subflows in
+// turn gives a graph of bounded size.
+const (
+	MaxSubflowDepth = 3
+	MaxSubflows     = 100
+)
+
+// FlowSource returns a revision (0: the latest) of a deployed flow, or an
+// error wrapping engine.ErrNotFound when there is none.
+type FlowSource func(ctx context.Context, namespace, id string, revision int) (*flow.Flow, error)
 
 // InputView is an input declaration, as a form needs it.
 type InputView struct {
@@ -96,19 +135,50 @@ type TriggerView struct {
 	Line       int    `json:"line"`
 }
 
-// Graph describes a parsed flow.
+// Graph describes a parsed flow. Its subflows name the flows they start
+// but do not hold them (SubflowNotExpanded).
 func Graph(f *flow.Flow) FlowGraph {
-	g := FlowGraph{Namespace: f.Namespace, ID: f.ID, Revision: f.Revision, Description: f.Description, Disabled: f.Disabled,
+	b := &grapher{}
+	g, _ := b.graph(context.Background(), f)
+	return g
+}
+
+// GraphWithSubflows is Graph with the blocks of the flow each subflow task
+// starts, read from src, nested under the task, to MaxSubflowDepth levels.
+// A subflow that is not deployed, that starts a flow drawn around it, or
+// that is nested too deep is marked by its Status; an error of src other
+// than engine.ErrNotFound is returned.
+func GraphWithSubflows(ctx context.Context, f *flow.Flow, src FlowSource) (FlowGraph, error) {
+	b := &grapher{src: src, cache: map[subflowKey]*flow.Flow{}}
+	return b.graph(ctx, f)
+}
+
+// grapher builds a FlowGraph, expanding subflows when it has a source.
+// It reads each (flow, revision) once, however often it is started.
+type grapher struct {
+	src   FlowSource
+	cache map[subflowKey]*flow.Flow
+	// path holds the flows drawn around the task being described, the
+	// top one first.
+	path     []subflowKey
+	expanded int
+}
+
+type subflowKey struct {
+	namespace, id string
+	revision      int
+}
+
+func (b *grapher) graph(ctx context.Context, f *flow.Flow) (FlowGraph, error) {
+	b.path = append(b.path, subflowKey{f.Namespace, f.ID, 0})
+	blocks, err := b.flowBlocks(ctx, f)
+	if err != nil {
+		return FlowGraph{}, err
+	}
+	g := FlowGraph{Blocks: blocks, Namespace: f.Namespace, ID: f.ID, Revision: f.Revision, Description: f.Description, Disabled: f.Disabled,
 		Labels: f.Labels, Inputs: inputViews(f.Inputs), Triggers: []TriggerView{}, Outputs: []string{}}
 	if g.Labels == nil {
 		g.Labels = []flow.Label{}
-	}
-	g.Blocks = append(g.Blocks, block("tasks", "", f.Tasks))
-	if len(f.Errors) > 0 {
-		g.Blocks = append(g.Blocks, block("errors", "", f.Errors))
-	}
-	if len(f.Finally) > 0 {
-		g.Blocks = append(g.Blocks, block("finally", "", f.Finally))
 	}
 	for _, t := range f.Triggers {
 		tv := TriggerView{ID: t.ID, Type: t.Type.Name, Description: t.Description, Disabled: t.Disabled, Line: t.Pos.Line}
@@ -120,26 +190,54 @@ func Graph(f *flow.Flow) FlowGraph {
 	for _, o := range f.Outputs {
 		g.Outputs = append(g.Outputs, o.ID)
 	}
-	return g
+	return g, nil
 }
 
-func block(name, value string, tasks []*flow.Task) BlockView {
-	b := BlockView{Name: name, Value: value, Tasks: make([]TaskView, 0, len(tasks))}
-	for _, t := range tasks {
-		b.Tasks = append(b.Tasks, taskView(t))
+// flowBlocks describes a flow's tasks, then its errors and finally blocks
+// when it has them.
+func (b *grapher) flowBlocks(ctx context.Context, f *flow.Flow) ([]BlockView, error) {
+	var out []BlockView
+	for _, part := range []struct {
+		name  string
+		tasks []*flow.Task
+	}{{"tasks", f.Tasks}, {"errors", f.Errors}, {"finally", f.Finally}} {
+		if part.name != "tasks" && len(part.tasks) == 0 {
+			continue
+		}
+		bv, err := b.block(ctx, part.name, "", part.tasks)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bv)
 	}
-	return b
+	return out, nil
 }
 
-func taskView(t *flow.Task) TaskView {
+func (b *grapher) block(ctx context.Context, name, value string, tasks []*flow.Task) (BlockView, error) {
+	bv := BlockView{Name: name, Value: value, Tasks: make([]TaskView, 0, len(tasks))}
+	for _, t := range tasks {
+		tv, err := b.taskView(ctx, t)
+		if err != nil {
+			return BlockView{}, err
+		}
+		bv.Tasks = append(bv.Tasks, tv)
+	}
+	return bv, nil
+}
+
+func (b *grapher) taskView(ctx context.Context, t *flow.Task) (TaskView, error) {
 	v := TaskView{ID: t.ID, Type: t.Type.Name, TypeName: t.TypeName, Description: t.Description, Disabled: t.Disabled,
 		Flowable: t.Type.Flowable, Line: t.Pos.Line, OnResume: inputViews(t.OnResume)}
 	if len(v.OnResume) == 0 {
 		v.OnResume = nil
 	}
+	var err error
 	add := func(name, value string, tasks []*flow.Task) {
-		if len(tasks) > 0 {
-			v.Blocks = append(v.Blocks, block(name, value, tasks))
+		if len(tasks) > 0 && err == nil {
+			var bv BlockView
+			if bv, err = b.block(ctx, name, value, tasks); err == nil {
+				v.Blocks = append(v.Blocks, bv)
+			}
 		}
 	}
 	add("tasks", "", t.Tasks)
@@ -150,23 +248,79 @@ func taskView(t *flow.Task) TaskView {
 	}
 	add("defaults", "", t.Defaults)
 	if len(t.Dag) > 0 {
-		b := BlockView{Name: "dag"}
+		dag := BlockView{Name: "dag"}
 		for _, n := range t.Dag {
-			tv := taskView(n.Task)
+			tv, terr := b.taskView(ctx, n.Task)
+			if terr != nil {
+				return TaskView{}, terr
+			}
 			tv.DependsOn = n.DependsOn
-			b.Tasks = append(b.Tasks, tv)
+			dag.Tasks = append(dag.Tasks, tv)
 		}
-		v.Blocks = append(v.Blocks, b)
+		v.Blocks = append(v.Blocks, dag)
 	}
 	add("errors", "", t.Errors)
+	if err != nil {
+		return TaskView{}, err
+	}
 	if t.Type.Name == flow.TypeSubflow {
 		ns, _ := literalString(t.Prop("namespace"))
 		id, _ := literalString(t.Prop("flowId"))
 		if ns != "" && id != "" {
-			v.Subflow = &FlowRef{Namespace: ns, ID: id}
+			rev, _ := t.Prop("revision").Literal().(int64)
+			if v.Subflow, err = b.subflow(ctx, ns, id, int(rev)); err != nil {
+				return TaskView{}, err
+			}
 		}
 	}
-	return v
+	return v, nil
+}
+
+// subflow describes the flow a subflow task starts, with its blocks when
+// it can be drawn under the task.
+func (b *grapher) subflow(ctx context.Context, namespace, id string, revision int) (*SubflowView, error) {
+	v := &SubflowView{Namespace: namespace, ID: id, Revision: revision}
+	switch {
+	case b.src == nil:
+		v.Status = SubflowNotExpanded
+		return v, nil
+	case slices.ContainsFunc(b.path, func(k subflowKey) bool { return k.namespace == namespace && k.id == id }):
+		v.Status = SubflowCycle
+		return v, nil
+	case len(b.path) > MaxSubflowDepth:
+		v.Status = SubflowTooDeep
+		return v, nil
+	case b.expanded >= MaxSubflows:
+		v.Status = SubflowTooMany
+		return v, nil
+	}
+	key := subflowKey{namespace, id, revision}
+	f, ok := b.cache[key]
+	if !ok {
+		var err error
+		f, err = b.src(ctx, namespace, id, revision)
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+			f = nil
+		case err != nil:
+			return nil, fmt.Errorf("reading subflow %s/%s: %w", namespace, id, err)
+		}
+		b.cache[key] = f
+	}
+	if f == nil {
+		v.Status = SubflowNotFound
+		return v, nil
+	}
+	b.expanded++
+	v.Revision = f.Revision
+	b.path = append(b.path, key)
+	blocks, err := b.flowBlocks(ctx, f)
+	b.path = b.path[:len(b.path)-1]
+	if err != nil {
+		return nil, err
+	}
+	v.Blocks = blocks
+	return v, nil
 }
 
 func literalString(p *flow.Property) (string, bool) {
@@ -193,7 +347,7 @@ func (s *Service) FlowGraph(ctx context.Context, namespace, id string, revision 
 	if err != nil {
 		return FlowGraph{}, fmt.Errorf("reading flow %s/%s: %w", namespace, id, err)
 	}
-	return Graph(f), nil
+	return GraphWithSubflows(ctx, f, s.flows.Get)
 }
 
 // Validation is what POST /flows/validate answers: the diagnostics of a

@@ -60,7 +60,7 @@ func TestFlowGraph_nestsBlocksAndDescribesInputs(t *testing.T) {
 	if dag := tasks["graph"].Blocks[0].Tasks; len(dag[1].DependsOn) != 1 || dag[1].DependsOn[0] != "a" {
 		t.Errorf("dag dependencies: %+v", dag)
 	}
-	if sub := tasks["child"].Subflow; sub == nil || sub.Namespace != "ui.test" || sub.ID != "other" {
+	if sub := tasks["child"].Subflow; sub == nil || sub.Namespace != "ui.test" || sub.ID != "other" || sub.Status != api.SubflowNotFound {
 		t.Errorf("subflow: %+v", tasks["child"])
 	}
 	if on := tasks["approve"].OnResume; len(on) != 1 || on[0].ID != "ok" || on[0].Type != "BOOLEAN" {
