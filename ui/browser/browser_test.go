@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -644,13 +645,17 @@ tasks:
 }
 
 // keyboard reaches the main navigation, and the tabs move with the arrow
-// keys.
+// keys. A subflow's tasks, drawn inside its task, are labelled too.
 func TestUI_keyboardAndLabels(t *testing.T) {
 	s := start(t, ui.LiveSSE)
 	id := s.start(t, "approval", nil)
 	s.waitState(t, id, "PAUSED")
+	s.deploy(t, "testdata/hub.yaml")
+	hub := s.start(t, "hub", nil)
+	s.waitState(t, hub, "SUCCESS")
 	p := newPage(t)
-	for _, path := range []string{"/ui/flows/ui.test/greet?tab=start", "/ui/executions?state=PAUSED", "/ui/executions/" + id, "/ui/editor", "/ui/triggers"} {
+	for _, path := range []string{"/ui/flows/ui.test/greet?tab=start", "/ui/executions?state=PAUSED", "/ui/executions/" + id, "/ui/editor", "/ui/triggers",
+		"/ui/flows/ui.test/hub", "/ui/executions/" + hub} {
 		p.open(s.url + path)
 		p.waitFor(`document.querySelector('main').textContent.length > 20 && !document.querySelector('main').textContent.includes('Loading')`)
 		unlabelled := eval[[]string](p, `[...document.querySelectorAll('input, select, textarea')].filter(el => {
@@ -666,6 +671,42 @@ func TestUI_keyboardAndLabels(t *testing.T) {
 		if len(nameless) > 0 {
 			t.Errorf("%s: buttons or links without a name: %v", path, nameless)
 		}
+	}
+	for _, path := range []string{"/ui/flows/ui.test/hub", "/ui/executions/" + hub} {
+		p.open(s.url + path)
+		p.waitFor(`!!document.querySelector('.topology g.cluster.subflow[data-subflow="call"]')`)
+		drawn := eval[[]string](p, `[...document.querySelectorAll('.topology g.node[data-subflow-task^="call/"]')].map(n => n.getAttribute('data-subflow-task')).sort()`)
+		if want := []string{"call/branch", "call/bye", "call/each", "call/hello", "call/many", "call/nap", "call/one", "call/say"}; !slices.Equal(drawn, want) {
+			t.Errorf("%s: the subflow's tasks drawn %v, want %v", path, drawn, want)
+		}
+		inside := eval[bool](p, `(() => {
+			const g = document.querySelector('.topology g.cluster.subflow[data-subflow="call"] rect').getBBox();
+			return [...document.querySelectorAll('.topology g.node[data-subflow-task^="call/"] rect')].every(r => {
+				const b = r.getBBox();
+				return b.x >= g.x && b.y >= g.y && b.x + b.width <= g.x + g.width && b.y + b.height <= g.y + g.height;
+			});
+		})()`)
+		if !inside {
+			t.Errorf("%s: the subflow's tasks are not drawn inside its group", path)
+		}
+		if got := eval[string](p, `document.querySelector('.topology g.cluster.subflow[data-subflow="call"] a').textContent`); got != "ui.test/greet · revision 1" {
+			t.Errorf("%s: the subflow's group is labelled %q", path, got)
+		}
+		for task, note := range map[string]string{"ghost": "flow not found", "again": "flow drawn above"} {
+			label := eval[string](p, `document.querySelector('.topology g.node[data-task="`+task+`"]').getAttribute('aria-label')`)
+			if !strings.Contains(label, note) {
+				t.Errorf("%s: %s is labelled %q, want it to say %q", path, task, label, note)
+			}
+		}
+		if focusable := eval[int](p, `document.querySelectorAll('.topology [data-subflow-task][tabindex]').length`); focusable != 0 {
+			t.Errorf("%s: %d of the subflow's tasks are tab stops, though they select nothing", path, focusable)
+		}
+	}
+	if label := eval[string](p, `document.querySelector('.topology g.node[data-task="call"]').getAttribute('aria-label')`); !strings.Contains(label, "1 success") {
+		t.Errorf("the subflow task of the execution is labelled %q, want its run counted", label)
+	}
+	if colored := eval[int](p, `document.querySelectorAll('.topology g.node[data-subflow-task][class*="s-"]').length`); colored != 0 {
+		t.Errorf("%d of the subflow's tasks are coloured by the parent execution's runs", colored)
 	}
 	p.open(s.url + "/ui/executions/" + id)
 	p.waitFor(`!!document.querySelector('[role=tab][aria-selected=true]')`)

@@ -1,12 +1,16 @@
 // The topology of a flow: its tasks as boxes, flowable tasks (Parallel,
 // If, Switch, ForEach, Dag, WaitFor, AllowFailure, Sequential) as groups
-// around their blocks, laid out by dagre (a compound, layered graph
+// around their blocks, and subflow tasks as groups around the tasks of
+// the flow they start, laid out by dagre (a compound, layered graph
 // layout) and drawn as SVG. Given counts by task, each box is coloured
 // by the state that stands for its runs and says how many there are in
-// each state: an execution of any size is drawn from its head alone.
+// each state: an execution of any size is drawn from its head alone. A
+// subflow's tasks run in another execution, so they are drawn uncoloured
+// and are not selectable.
 import { useMemo } from 'preact/hooks';
 import { graphlib, layout } from '@dagrejs/dagre';
 import { dominant, num } from '../format.js';
+import { Link } from '../router.jsx';
 
 const PARALLEL = new Set(['flow.parallel']);
 const LINE = 15;
@@ -17,6 +21,16 @@ function blockLabel(b) {
   return b.name;
 }
 
+// Why a subflow's tasks are not drawn (api.SubflowView's status).
+const subflowNotes = {
+  'not-found': 'flow not found',
+  cycle: 'flow drawn above: not repeated',
+  'too-deep': 'nested too deep to draw',
+  'too-many': 'too many subflows to draw',
+};
+
+const flowName = (sf) => `${sf.namespace}/${sf.id}`;
+
 // build turns a FlowGraph into dagre nodes, clusters and edges. The
 // layout depends on the flow alone (withCounts reserves a line for the
 // counts), so an execution's changes redraw the boxes without laying the
@@ -25,40 +39,53 @@ function build(flow, withCounts) {
   const g = new graphlib.Graph({ compound: true, multigraph: false });
   g.setGraph({ rankdir: 'TB', nodesep: 22, ranksep: 34, marginx: 18, marginy: 18 });
   g.setDefaultEdgeLabel(() => ({}));
-  const tasks = new Map();
 
-  const addNode = (t, parent, header) => {
-    const id = 't:' + t.id;
-    const lines = [t.id, t.subflow ? `${t.type} → ${t.subflow.namespace}/${t.subflow.id}` : t.type];
+  // scope is '' for the flow's own tasks and, for the tasks of a flow a
+  // subflow task starts, the path of subflow task ids down to it ending
+  // in '/' (ids are unique within a flow only).
+  const addNode = (t, parent, header, scope) => {
+    const id = 't:' + scope + t.id;
+    const lines = [t.id, t.subflow ? `${t.type} → ${flowName(t.subflow)}` : t.type];
+    const note = t.subflow && subflowNotes[t.subflow.status];
+    if (note) lines.push(note);
     const width = Math.max(withCounts ? 190 : 130, ...lines.map((l) => l.length * CHAR + 24));
-    g.setNode(id, { kind: 'node', task: t, header, width, height: (lines.length + (withCounts ? 1 : 0)) * LINE + 14, lines });
+    const counted = withCounts && !scope;
+    g.setNode(id, { kind: 'node', task: t, header, scope, note, width, height: (lines.length + (counted ? 1 : 0)) * LINE + 14, lines });
     if (parent) g.setParent(id, parent);
-    tasks.set(t.id, t);
     return id;
   };
 
-  // addTask adds a task (and, for a flowable, its group) and returns the
-  // ids of its entry and of its exits.
-  const addTask = (t, parent) => {
+  // addTask adds a task (and, for a flowable or a drawn subflow, its
+  // group) and returns the ids of its entry and of its exits.
+  const addTask = (t, parent, scope) => {
+    const sub = t.subflow && t.subflow.blocks && t.subflow.blocks.length ? t.subflow : null;
     const blocks = t.blocks || [];
-    if (!blocks.length) {
-      const id = addNode(t, parent, false);
+    if (!blocks.length && !sub) {
+      const id = addNode(t, parent, false, scope);
       return { entry: id, exits: [id] };
     }
-    const cluster = 'c:' + t.id;
+    const cluster = 'c:' + scope + t.id;
     g.setNode(cluster, { kind: 'cluster', label: '' });
     if (parent) g.setParent(cluster, parent);
-    const head = addNode(t, cluster, true);
+    const head = addNode(t, cluster, true, scope);
+    if (sub) {
+      const inner = 's:' + scope + t.id;
+      const label = `${flowName(sub)} · revision ${sub.revision}`;
+      g.setNode(inner, { kind: 'cluster', label, block: true, subflow: sub, scope: scope + t.id });
+      g.setParent(inner, cluster);
+      const exits = addFlow(sub.blocks, inner, scope + t.id + '/', head);
+      return { entry: head, exits: exits.length ? exits : [head] };
+    }
     const exits = [];
     const single = blocks.length === 1 && (blocks[0].name === 'tasks' || blocks[0].name === 'dag');
     blocks.forEach((b, i) => {
       let inner = cluster;
       if (!single) {
-        inner = `b:${t.id}:${i}`;
+        inner = `b:${scope}${t.id}:${i}`;
         g.setNode(inner, { kind: 'cluster', label: blockLabel(b), block: true });
         g.setParent(inner, cluster);
       }
-      const r = addBlock(b, inner, PARALLEL.has(t.type) ? 'parallel' : b.name === 'dag' ? 'dag' : 'sequential');
+      const r = addBlock(b, inner, PARALLEL.has(t.type) ? 'parallel' : b.name === 'dag' ? 'dag' : 'sequential', scope);
       r.entries.forEach((e) => g.setEdge(head, e, { dashed: b.name === 'errors' }));
       if (b.name !== 'errors') exits.push(...r.exits);
     });
@@ -67,8 +94,8 @@ function build(flow, withCounts) {
 
   // addBlock adds a block's tasks, chained as they run, and returns its
   // entries and exits.
-  const addBlock = (b, parent, mode) => {
-    const added = b.tasks.map((t) => ({ t, ...addTask(t, parent) }));
+  const addBlock = (b, parent, mode, scope) => {
+    const added = b.tasks.map((t) => ({ t, ...addTask(t, parent, scope) }));
     if (!added.length) return { entries: [], exits: [] };
     if (mode === 'parallel') {
       return { entries: added.map((a) => a.entry), exits: added.flatMap((a) => a.exits) };
@@ -94,14 +121,28 @@ function build(flow, withCounts) {
     return { entries: [added[0].entry], exits: added[added.length - 1].exits };
   };
 
-  for (const b of flow.blocks || []) {
-    let parent = null;
-    if (b.name !== 'tasks') {
-      parent = 'f:' + b.name;
-      g.setNode(parent, { kind: 'cluster', label: b.name, block: true });
+  // addFlow adds a flow's blocks (tasks, errors, finally) inside parent,
+  // the errors and finally blocks as groups of their own, and returns the
+  // exits of its tasks; from, when given, leads into its tasks.
+  const addFlow = (blocks, parent, scope, from) => {
+    let exits = [];
+    for (const b of blocks || []) {
+      let inner = parent;
+      if (b.name !== 'tasks') {
+        inner = 'f:' + scope + b.name;
+        g.setNode(inner, { kind: 'cluster', label: b.name, block: true });
+        if (parent) g.setParent(inner, parent);
+      }
+      const r = addBlock(b, inner, 'sequential', scope);
+      if (b.name === 'tasks') {
+        if (from) r.entries.forEach((e) => g.setEdge(from, e, {}));
+        exits = r.exits;
+      }
     }
-    addBlock(b, parent, 'sequential');
-  }
+    return exits;
+  };
+
+  addFlow(flow.blocks, null, '', null);
   layout(g);
   return g;
 }
@@ -138,7 +179,7 @@ export function Topology({ flow, counts, selected, onSelect, label }) {
     if (!n) continue;
     if (n.kind === 'cluster') clusters.push({ id, ...n, depth: depth(g, id) });
     else {
-      const c = counts && counts[n.task.id];
+      const c = counts && !n.scope && counts[n.task.id];
       nodes.push({ id, ...n, counts: c, lines: c ? [...n.lines, fit(countText(c), n.width)] : n.lines });
     }
   }
@@ -153,13 +194,20 @@ export function Topology({ flow, counts, selected, onSelect, label }) {
           </marker>
         </defs>
         {clusters.map((c) => (
-          <g class="cluster" key={c.id}>
+          <g class={c.subflow ? 'cluster subflow' : 'cluster'} key={c.id} data-subflow={c.subflow ? c.scope : undefined}>
             <rect x={c.x - c.width / 2} y={c.y - c.height / 2} width={c.width} height={c.height} rx="8" />
-            {c.label && (
-              <text x={c.x - c.width / 2 + 8} y={c.y - c.height / 2 + 13}>
-                {c.label}
-              </text>
-            )}
+            {c.label &&
+              (c.subflow ? (
+                <Link href={`/flows/${encodeURIComponent(c.subflow.namespace)}/${encodeURIComponent(c.subflow.id)}`}>
+                  <text x={c.x - c.width / 2 + 8} y={c.y - c.height / 2 + 13}>
+                    {c.label}
+                  </text>
+                </Link>
+              ) : (
+                <text x={c.x - c.width / 2 + 8} y={c.y - c.height / 2 + 13}>
+                  {c.label}
+                </text>
+              ))}
           </g>
         ))}
         {g.edges().map((e) => {
@@ -170,8 +218,31 @@ export function Topology({ flow, counts, selected, onSelect, label }) {
           const state = n.counts ? dominant(n.counts) : '';
           const x = n.x - n.width / 2;
           const y = n.y - n.height / 2;
-          const cls = `node ${n.header ? 'header' : ''} ${state ? 's-' + state : ''} ${selected === n.task.id ? 'selected' : ''}`;
-          const aria = `${n.task.id}, ${n.task.type}${n.counts ? ', ' + countText(n.counts) : ''}`;
+          const sf = n.task.subflow;
+          const aria = `${n.task.id}, ${n.task.type}${sf ? ' → ' + flowName(sf) : ''}${n.note ? ', ' + n.note : ''}${n.counts ? ', ' + countText(n.counts) : ''}`;
+          const text = n.lines.map((l, i) => (
+            <text
+              key={i}
+              x={x + 10}
+              y={y + 18 + i * LINE}
+              class={i === 1 ? 'type' : i === 2 && n.note ? 'note' : i >= 2 ? `count c-${state}` : ''}
+              font-weight={i === 0 ? 700 : undefined}
+            >
+              {l}
+            </text>
+          ));
+          if (n.scope) {
+            // A task of a subflow: drawn, labelled, not selectable.
+            const label = `${aria}, in the flow started by ${n.scope.replace(/\/$/, '')}`;
+            return (
+              <g key={n.id} class={`node sub ${n.header ? 'header' : ''}`} data-subflow-task={n.scope + n.task.id} role="img" aria-label={label}>
+                <title>{label}</title>
+                <rect x={x} y={y} width={n.width} height={n.height} rx="6" />
+                {text}
+              </g>
+            );
+          }
+          const cls = `node ${n.header ? 'header' : ''} ${state ? 's-' + state : ''} ${n.note ? 'unresolved' : ''} ${selected === n.task.id ? 'selected' : ''}`;
           return (
             <g
               key={n.id}
@@ -191,11 +262,7 @@ export function Topology({ flow, counts, selected, onSelect, label }) {
             >
               <title>{aria}</title>
               <rect x={x} y={y} width={n.width} height={n.height} rx="6" />
-              {n.lines.map((l, i) => (
-                <text key={i} x={x + 10} y={y + 18 + i * LINE} class={i === 1 ? 'type' : i === 2 ? `count c-${state}` : ''} font-weight={i === 0 ? 700 : undefined}>
-                  {l}
-                </text>
-              ))}
+              {text}
             </g>
           );
         })}
