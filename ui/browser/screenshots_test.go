@@ -36,6 +36,7 @@ func TestScreenshots(t *testing.T) {
 	running := s.start(t, "wait", nil)
 	s.waitState(t, running, "RUNNING")
 	big, _ := s.bigExecution(t, 2000)
+	s.deploy(t, "testdata/hub.yaml")
 	s.deploy(t, "testdata/crash.yaml")
 	s.deploy(t, "testdata/again.yaml")
 	s.waitState(t, s.start(t, "crash", nil), "FAILED")
@@ -67,6 +68,7 @@ func TestScreenshots(t *testing.T) {
 	light()
 	shot("flows", "/ui/flows", `!!document.querySelector('table') && !document.querySelector('main').textContent.includes('…')`)
 	shot("flow", "/ui/flows/ui.demo/nightly_etl", `!!document.querySelector('.topology svg')`)
+	shot("subflow", "/ui/flows/ui.test/hub", `!!document.querySelector('.topology g.cluster.subflow')`)
 	shot("start", "/ui/flows/ui.test/greet?tab=start", `!!document.querySelector('#in-name')`)
 	shot("executions", "/ui/executions", `document.querySelectorAll('tbody tr').length >= 5`)
 	shot("execution", "/ui/executions/"+etl, `!!document.querySelector('.topology svg')`,
