@@ -196,3 +196,30 @@ func TestGraphWithSubflows_storeErrorsFailAndNoStoreExpandsNothing(t *testing.T)
 		t.Errorf("without a store: %+v", kid)
 	}
 }
+
+// A graph holds at most MaxSubflows subflows however many tasks start
+// them; the ones beyond are marked, and the flow is read once.
+func TestGraphWithSubflows_boundsHowManySubflowsItDraws(t *testing.T) {
+	var calls []string
+	for i := range api.MaxSubflows + 2 {
+		calls = append(calls, fmt.Sprintf("c%d>k", i))
+	}
+	src := newMemFlows(t, subflowYAML("p", calls...), subflowYAML("k"))
+	g, err := api.GraphWithSubflows(context.Background(), src.flows["sub/p"], src.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drawn, tooMany int
+	for _, tv := range g.Blocks[0].Tasks {
+		switch {
+		case tv.Subflow == nil:
+		case tv.Subflow.Status == "" && taskIDs(tv.Subflow.Blocks) == "k_log":
+			drawn++
+		case tv.Subflow.Status == api.SubflowTooMany:
+			tooMany++
+		}
+	}
+	if drawn != api.MaxSubflows || tooMany != 2 || src.reads["sub/k"] != 1 {
+		t.Errorf("drew %d, marked %d too many, read k %d times; want %d, 2, 1", drawn, tooMany, src.reads["sub/k"], api.MaxSubflows)
+	}
+}
