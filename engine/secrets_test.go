@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +155,29 @@ func TestMaskResult_hidesSecretsInOutputsAndMetricsAndKeepsKinds(t *testing.T) {
 	}
 	if got := engine.MaskResult(nil, in); got.Metrics[0].Tags["token"] != "tok-9f8e7d" {
 		t.Error("no masker: the result should come back as it is")
+	}
+}
+
+// A task's log line keeps its attributes, after the message as key=value
+// (quoted when they hold spaces), and a secret among them is masked; a
+// shell line's text replaces the fixed message.
+func TestTaskLogger_keepsAttributesAndMasksThem(t *testing.T) {
+	var got []string
+	log := engine.NewTaskLogger(func(_ context.Context, ls []engine.LogEntry) error {
+		for _, l := range ls {
+			got = append(got, l.Message)
+		}
+		return nil
+	}, engine.LogEntry{ExecutionID: "e"}, secrets.NewMasker("tok-9f8e7d"), "")
+	log.Info("outputFiles: no file matches the glob", "glob", "*.csv")
+	log.With("url", "https://x/?t=tok-9f8e7d").Warn("request failed", "error", "timed out")
+	log.Info("stdout", "line", "hello tok-9f8e7d")
+	want := []string{
+		"outputFiles: no file matches the glob glob=*.csv",
+		`request failed url="https://x/?t=******" error="timed out"`,
+		"hello ******",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("log lines:\n%q\nwant\n%q", got, want)
 	}
 }

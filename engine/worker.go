@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -535,13 +537,22 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	l.Time, l.Level, l.Message = r.Time, levelName(r.Level), r.Message
 	attrs := append([]slog.Attr(nil), h.attrs...)
 	r.Attrs(func(a slog.Attr) bool { attrs = append(attrs, a); return true })
+	var more strings.Builder
 	for _, a := range attrs {
-		// Shell output arrives as fixed messages with the text in `line`.
+		// Shell output arrives as fixed messages with the text in `line`;
+		// other attributes follow the message as key=value, as slog's text
+		// handler writes them, so that a reader of the logs sees them.
 		if a.Key == "line" {
 			l.Message = a.Value.String()
+			continue
 		}
+		v := a.Value.Resolve().String()
+		if strings.ContainsAny(v, " \t\n\"=") || v == "" {
+			v = strconv.Quote(v)
+		}
+		fmt.Fprintf(&more, " %s=%s", a.Key, v)
 	}
-	l.Message = h.mask.Text(l.Message)
+	l.Message = h.mask.Text(l.Message + more.String())
 	if l.Level == "ERROR" && h.errors != nil {
 		h.errors.add(l.Time, l.Message)
 	}
