@@ -433,18 +433,6 @@ func debugLogger(l *slog.Logger) kafkago.Logger {
 	})
 }
 
-// sleep waits d or until ctx ends, reporting whether it waited all of d.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // backoff is the wait after the n-th failure (n >= 1).
 func (b *Bus) backoff(n int) time.Duration {
 	d := b.cfg.backoff

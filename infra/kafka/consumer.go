@@ -87,7 +87,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic, group string, h engine.Handl
 		}
 		health.Default.Fail(health.Kafka, err)
 		log.Debug("kafka bus: topic not ready, retrying", "error", err)
-		if !sleep(sctx, min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)) {
+		if !health.Sleep(sctx, min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)) {
 			return end(err)
 		}
 	}
@@ -301,7 +301,7 @@ func (p *partition) consume(ctx context.Context, offset int64) {
 			failures++
 			health.Default.Fail(health.Kafka, err)
 			p.s.log.Debug("kafka bus: fetching failed", "partition", p.id, "error", err)
-			if !sleep(ctx, b.backoff(failures)) {
+			if !health.Sleep(ctx, b.backoff(failures)) {
 				return
 			}
 			continue
@@ -408,7 +408,7 @@ func (s *subscription) process(ctx context.Context, m kafkago.Message) bool {
 			return s.deadLetterEvent(ctx, m, ev, err)
 		}
 		metrics.Retried(s.topic, "failed")
-		if !sleep(ctx, s.bus.backoff(failures)) {
+		if !health.Sleep(ctx, s.bus.backoff(failures)) {
 			return false
 		}
 	}
@@ -551,7 +551,7 @@ func (s *subscription) sendDeadLetter(ctx context.Context, msg kafkago.Message, 
 		if !errors.Is(err, engine.ErrUnavailable) {
 			log.Error("kafka bus: cannot write to the dead-letter topic, retrying", "dlqError", err)
 		}
-		if !sleep(ctx, s.bus.backoff(attempt)) {
+		if !health.Sleep(ctx, s.bus.backoff(attempt)) {
 			return false
 		}
 	}

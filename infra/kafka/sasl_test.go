@@ -14,6 +14,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/relayflow/relay/internal/health"
 	"github.com/relayflow/relay/internal/servicetest"
 )
 
@@ -124,7 +125,7 @@ func TestBusSCRAMSHA512(t *testing.T) {
 		if done {
 			break
 		}
-		if !sleep(ctx, 20*time.Millisecond) {
+		if !health.Sleep(ctx, 20*time.Millisecond) {
 			mu.Lock()
 			defer mu.Unlock()
 			t.Fatalf("received %d of %d events through SASL before the timeout", len(got), n)

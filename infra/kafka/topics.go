@@ -8,6 +8,8 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol/metadata"
+
+	"github.com/relayflow/relay/internal/health"
 )
 
 // topicTimeout bounds creating a topic and waiting for its metadata.
@@ -93,7 +95,7 @@ func (b *Bus) awaitTopic(ctx context.Context, topic string) error {
 			return nil
 		}
 		last = err
-		if !sleep(ctx, min(time.Duration(attempt)*50*time.Millisecond, time.Second)) {
+		if !health.Sleep(ctx, min(time.Duration(attempt)*50*time.Millisecond, time.Second)) {
 			return fmt.Errorf("wait for topic %s: %w (last: %w)", topic, ctx.Err(), last)
 		}
 	}
